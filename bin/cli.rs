@@ -1,0 +1,142 @@
+//! The command line, as clap structs: global options and one subcommand each.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+/// Python's multiprocessing.Pool for the command line: real worker processes,
+/// results in input order, each tagged with the PID that computed it.
+#[derive(Debug, Parser)]
+#[command(name = "procpool", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Global {
+    /// Number of worker processes [default: available parallelism]
+    #[arg(short, long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub processes: Option<u32>,
+    /// Inputs sent to a worker per message [default: automatic, as Python's]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunksize: Option<u32>,
+    /// Print results as they complete instead of in input order
+    #[arg(long, global = true)]
+    pub unordered: bool,
+    /// Print JSON Lines: one object per result, then one summary object
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Stop a task's worker after this many seconds (SIGTERM, then SIGKILL)
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+    /// Retry a task whose worker died or timed out up to this many times
+    #[arg(long, global = true, value_name = "K", default_value_t = 0)]
+    pub retries: u32,
+    /// Replace each worker after it ran this many tasks
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub maxtasksperchild: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Square integers on the pool: the tutorial's pool.map(np.square, range(6))
+    Square(commands::square::SquareArgs),
+    /// Report x and the worker's PID as tasks complete: the tutorial's parallel_test
+    Whoami(commands::whoami::WhoamiArgs),
+}
+
+/// Parses a positive number of seconds such as `2` or `0.25`.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds < 1e9) {
+        return Err(format!(
+            "{text:?} must be more than 0 and less than 1e9 seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses `5`, `0..6` (0 to 5, as Python's `range(6)`) or `2..=4`.
+pub fn parse_range(text: &str) -> Result<std::ops::Range<i64>, String> {
+    let number = |s: &str| -> Result<i64, String> {
+        s.trim()
+            .parse::<i64>()
+            .map_err(|e| format!("{s:?} in {text:?} is not a whole number that fits 64 bits ({e})"))
+    };
+    let (start, end) = if let Some((a, b)) = text.split_once("..=") {
+        let end = number(b)?;
+        (
+            number(a)?,
+            end.checked_add(1)
+                .ok_or_else(|| format!("{text:?} ends too high"))?,
+        )
+    } else if let Some((a, b)) = text.split_once("..") {
+        (number(a)?, number(b)?)
+    } else {
+        let n = number(text)?;
+        (n, n + 1)
+    };
+    if start >= end {
+        return Err(format!(
+            "{text:?} is empty or reversed: a range a..b runs from a up to b-1"
+        ));
+    }
+    Ok(start..end)
+}
+
+/// Numbers and ranges given on the command line, in order, as one list.
+#[derive(Debug, Clone, Args)]
+pub struct Numbers {
+    /// Numbers or ranges: 3, 0..6 (0 to 5, as Python's range(6)), 2..=4
+    #[arg(required = true, value_name = "N|A..B", value_parser = parse_range)]
+    pub numbers: Vec<std::ops::Range<i64>>,
+}
+
+impl Numbers {
+    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        self.numbers.iter().flat_map(|r| r.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_half_open_like_python() {
+        assert_eq!(parse_range("0..6").unwrap(), 0..6);
+        assert_eq!(parse_range("2..=4").unwrap(), 2..5);
+        assert_eq!(parse_range("-3").unwrap(), -3..-2);
+    }
+
+    #[test]
+    fn bad_ranges_are_refused_with_the_input_named() {
+        for bad in [
+            "5..5",
+            "6..0",
+            "x",
+            "1..y",
+            "99999999999999999999",
+            "0..=9223372036854775807",
+        ] {
+            let e = parse_range(bad).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn seconds_must_be_positive() {
+        assert_eq!(parse_seconds("0.5").unwrap(), Duration::from_millis(500));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+    }
+}

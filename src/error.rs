@@ -1,0 +1,139 @@
+//! Error types: [`TaskError`] for one input, [`PoolError`] for the pool.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sys::ExitCause;
+
+/// Why one task produced no output. The pool goes on after every one of these.
+///
+/// ```
+/// use procpool::{ExitCause, TaskError};
+/// let e = TaskError::WorkerDied { pid: 4711, cause: ExitCause::Signal(9) };
+/// assert_eq!(e.to_string(), "worker 4711 died: killed by signal 9 (SIGKILL)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task returned an error.
+    #[error("failed: {message}")]
+    Failed {
+        /// The task's own message.
+        message: String,
+    },
+    /// The task panicked.
+    #[error("panicked{}: {message}", location.as_deref().map(|l| format!(" at {l}")).unwrap_or_default())]
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// `file:line:column` of the panic, when known.
+        location: Option<String>,
+    },
+    /// The worker running the task died (signal, abort, `exit`) before answering.
+    #[error("worker {pid} died: {cause}")]
+    WorkerDied {
+        /// The worker's process id.
+        pid: u32,
+        /// How it ended.
+        cause: ExitCause,
+    },
+    /// The task ran longer than the pool's timeout; its worker was stopped.
+    #[error("worker {pid} timed out after {:.3}s and was stopped", after.as_secs_f64())]
+    TimedOut {
+        /// The worker's process id.
+        pid: u32,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// The worker refused the batch or sent bytes that do not decode.
+    #[error("worker {pid}: {message}")]
+    Protocol {
+        /// The worker's process id.
+        pid: u32,
+        /// What was wrong.
+        message: String,
+    },
+    /// The pool stopped (interrupted or terminated) before the task ran.
+    #[error("cancelled before it ran")]
+    Cancelled,
+}
+
+/// Why the pool itself could not go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The worker program could not be started.
+    #[error("cannot start worker program {}: {source}", program.display())]
+    Spawn {
+        /// The program that was executed.
+        program: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A worker started but did not complete the handshake.
+    #[error("worker {pid} ({}) did not start: {reason}", program.display())]
+    Handshake {
+        /// The worker's process id.
+        pid: u32,
+        /// The program that was executed.
+        program: PathBuf,
+        /// What happened instead.
+        reason: String,
+    },
+    /// Replacement workers kept dying before they could take work.
+    #[error("workers keep dying at start ({attempts} in a row); last: {last}")]
+    WorkersKeepDying {
+        /// How many starts failed in a row.
+        attempts: u32,
+        /// The last failure.
+        last: Box<PoolError>,
+    },
+    /// The worker program does not know the task.
+    #[error("worker program {} has no task {name:?} (it knows: {})", program.display(), known.join(", "))]
+    UnknownTask {
+        /// The task that was asked for.
+        name: String,
+        /// The worker program.
+        program: PathBuf,
+        /// The tasks it does know.
+        known: Vec<String>,
+    },
+    /// An input could not be encoded.
+    #[error("input {index} cannot be encoded: {source}")]
+    Encode {
+        /// The input's index.
+        index: u64,
+        /// The codec's error.
+        #[source]
+        source: crate::codec::CodecError,
+    },
+    /// The pool was interrupted by a signal; no new work was started.
+    #[error("interrupted by {}", crate::sys::signal_name(*signal))]
+    Interrupted {
+        /// The signal number (SIGINT 2, SIGTERM 15).
+        signal: i32,
+    },
+    /// The pool was closed or terminated; it takes no new work.
+    #[error("the pool is closed")]
+    Closed,
+    /// An operating-system call failed.
+    #[error("{what}: {source}")]
+    Os {
+        /// What was being done.
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PoolError {
+    pub(crate) fn os(what: impl fmt::Display, source: std::io::Error) -> Self {
+        PoolError::Os {
+            what: what.to_string(),
+            source,
+        }
+    }
+}

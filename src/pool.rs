@@ -1,0 +1,629 @@
+//! The public [`Pool`], its [`PoolBuilder`], and the typed calls on it:
+//! `map`, `imap`, `imap_unordered`, `starmap`, `apply`, `submit`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::iter::Fuse;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::codec;
+use crate::error::{PoolError, TaskError};
+use crate::protocol::WireFailure;
+use crate::signal::InterruptFlag;
+use crate::supervisor::{Body, Config, Delivery, JobId, Supervisor};
+use crate::task::Task;
+
+/// The result of one input: where it came from, who ran it, how long it took.
+///
+/// ```
+/// # let pool = procpool::doctest_pool(2);
+/// let outcome = pool.apply(procpool::tasks::Square, 12).unwrap();
+/// assert_eq!(outcome.index, 0);
+/// assert_eq!(outcome.result, Ok(144));
+/// assert_ne!(outcome.pid, std::process::id());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome<O> {
+    /// The input's position in the input sequence, from 0.
+    pub index: u64,
+    /// The process id of the worker that ran (or last tried) it.
+    pub pid: u32,
+    /// How many times it was dispatched to a worker.
+    pub attempts: u32,
+    /// How long the task ran, as measured by its worker.
+    pub elapsed: Duration,
+    /// The output, or why there is none.
+    pub result: Result<O, TaskError>,
+}
+
+/// Configures and builds a [`Pool`], as rayon's `ThreadPoolBuilder` does.
+///
+/// ```
+/// # let program = procpool::doctest_program();
+/// let pool = procpool::Pool::builder()
+///     .processes(2)
+///     .worker_program(program)
+///     .chunksize(4)
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.pids().len(), 2);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until .build() is called"]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    program: Option<PathBuf>,
+    startup_timeout: Duration,
+    window: usize,
+    timeout: Option<Duration>,
+    grace: Duration,
+    retries: u32,
+    max_tasks_per_child: Option<u64>,
+    chunksize: Option<usize>,
+    interrupt: Option<InterruptFlag>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder {
+            processes: None,
+            program: None,
+            startup_timeout: Duration::from_secs(10),
+            window: 2,
+            timeout: None,
+            grace: Duration::from_millis(500),
+            retries: 0,
+            max_tasks_per_child: None,
+            chunksize: None,
+            interrupt: None,
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// How many worker processes; default: the machine's available parallelism.
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// The program to run as a worker; default: this program
+    /// (`std::env::current_exe`). It must call
+    /// [`serve_if_requested`](crate::serve_if_requested) first thing in `main`.
+    /// Under `cargo test` the current program is the test harness, so tests
+    /// name a real worker program here.
+    pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// How long a worker may take to start and shake hands (default 10 s).
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// How many batches each worker holds at once (default 2), so a worker
+    /// never waits for the supervisor between batches.
+    pub fn in_flight(mut self, batches: usize) -> Self {
+        self.window = batches.max(1);
+        self
+    }
+
+    /// The longest one task may run; its worker is then stopped (SIGTERM, then
+    /// SIGKILL after the grace period) and replaced.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long a stopped worker gets between SIGTERM and SIGKILL (default 0.5 s).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How many times a task whose worker died or timed out is tried again
+    /// (default 0). A chunk whose worker dies is first split and retried one
+    /// input at a time, so one poisonous input never takes its neighbours down.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Replaces each worker after it ran this many tasks, like Python's
+    /// `maxtasksperchild`.
+    pub fn max_tasks_per_child(mut self, tasks: u64) -> Self {
+        self.max_tasks_per_child = Some(tasks.max(1));
+        self
+    }
+
+    /// Inputs per message; default: automatic for `map` (as Python's), 1 for `imap`.
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.chunksize = Some(chunksize.max(1));
+        self
+    }
+
+    /// A flag that, once set to a signal number, stops the pool: calls return
+    /// [`PoolError::Interrupted`]. See [`signal::install`](crate::signal::install).
+    pub fn interrupt_flag(mut self, flag: InterruptFlag) -> Self {
+        self.interrupt = Some(flag);
+        self
+    }
+
+    /// Starts the workers and waits for every handshake.
+    ///
+    /// # Errors
+    ///
+    /// If the program cannot be started, or a worker dies or stays silent
+    /// before the start-up deadline. No worker is left running.
+    pub fn build(self) -> Result<Pool, PoolError> {
+        let processes = self
+            .processes
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let program = match self.program {
+            Some(p) => p,
+            None => {
+                std::env::current_exe().map_err(|e| PoolError::os("cannot find this program", e))?
+            }
+        };
+        let sup = Supervisor::start(Config {
+            processes,
+            program,
+            startup_timeout: self.startup_timeout,
+            window: self.window,
+            timeout: self.timeout,
+            grace: self.grace,
+            retries: self.retries,
+            max_tasks_per_child: self.max_tasks_per_child,
+            interrupt: self.interrupt,
+        })?;
+        Ok(Pool {
+            sup: Mutex::new(sup),
+            processes,
+            chunksize: self.chunksize,
+        })
+    }
+}
+
+/// A pool of worker processes, like Python's `multiprocessing.Pool`.
+///
+/// ```
+/// use procpool::tasks::Square;
+/// # let pool = procpool::doctest_pool(2);
+/// // let pool = procpool::Pool::new(2)?;   // in a program that serves workers
+/// let squares: Vec<i64> = pool
+///     .map(Square, 0..6)
+///     .unwrap()
+///     .into_iter()
+///     .map(|o| o.result.unwrap())
+///     .collect();
+/// assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
+/// ```
+///
+/// Dropping a pool kills and reaps its workers.
+pub struct Pool {
+    sup: Mutex<Supervisor>,
+    processes: usize,
+    chunksize: Option<usize>,
+}
+
+impl Pool {
+    /// A pool of `processes` workers running this program.
+    ///
+    /// # Errors
+    ///
+    /// As [`PoolBuilder::build`].
+    pub fn new(processes: usize) -> Result<Pool, PoolError> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder with the defaults.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// How many workers the pool keeps.
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// The process ids of the current workers, sorted.
+    pub fn pids(&self) -> Vec<u32> {
+        self.lock().pids()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Supervisor> {
+        // A panic while the lock was held leaves the supervisor usable: every
+        // method leaves its state consistent before it can panic.
+        self.sup.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `task` over every input and returns the outcomes in input order.
+    /// The chunk size is the pool's, or else Python's automatic one.
+    ///
+    /// # Errors
+    ///
+    /// A [`PoolError`] when the pool cannot go on (interrupted, closed, workers
+    /// that cannot be started). A failing task is not an error here: it is an
+    /// `Err` in its [`Outcome`].
+    pub fn map<T: Task>(
+        &self,
+        task: T,
+        inputs: impl IntoIterator<Item = T::Input>,
+    ) -> Result<Vec<Outcome<T::Output>>, PoolError> {
+        let inputs: Vec<T::Input> = inputs.into_iter().collect();
+        let chunksize = self
+            .chunksize
+            .unwrap_or_else(|| auto_chunksize(inputs.len(), self.processes));
+        self.imap(task, inputs).chunksize(chunksize).collect()
+    }
+
+    /// [`map`](Self::map) for tasks whose input is a tuple, like Python's
+    /// `starmap`: each tuple is one task's arguments.
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map).
+    pub fn starmap<T: Task>(
+        &self,
+        task: T,
+        inputs: impl IntoIterator<Item = T::Input>,
+    ) -> Result<Vec<Outcome<T::Output>>, PoolError> {
+        self.map(task, inputs)
+    }
+
+    /// A lazy, ordered map: inputs are read and sent only as results are
+    /// taken, with a bounded look-ahead, so memory stays flat on endless input.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest_pool(2);
+    /// let first: Vec<i64> = pool
+    ///     .imap(procpool::tasks::Square, 0..)
+    ///     .take(3)
+    ///     .map(|o| o.unwrap().result.unwrap())
+    ///     .collect();
+    /// assert_eq!(first, [0, 1, 4]);
+    /// ```
+    pub fn imap<T: Task, I: IntoIterator<Item = T::Input>>(
+        &self,
+        task: T,
+        inputs: I,
+    ) -> Imap<'_, T, I::IntoIter> {
+        Imap::new(self, task, inputs.into_iter(), true)
+    }
+
+    /// Like [`imap`](Self::imap), but yields outcomes as they complete.
+    pub fn imap_unordered<T: Task, I: IntoIterator<Item = T::Input>>(
+        &self,
+        task: T,
+        inputs: I,
+    ) -> Imap<'_, T, I::IntoIter> {
+        Imap::new(self, task, inputs.into_iter(), false)
+    }
+
+    /// Sends one task and returns a handle to wait on, like Python's `apply_async`.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest_pool(2);
+    /// let a = pool.submit(procpool::tasks::Square, 3).unwrap();
+    /// let b = pool.submit(procpool::tasks::Square, 4).unwrap();
+    /// assert_eq!(b.wait().unwrap().result, Ok(16));
+    /// assert_eq!(a.wait().unwrap().result, Ok(9));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If the pool is closed, the task unknown, or the input cannot be encoded.
+    pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<'_, T>, PoolError> {
+        let _ = task;
+        let mut sup = self.lock();
+        sup.check_task(T::NAME)?;
+        let job = sup.new_job()?;
+        let (payload, offsets) = match encode_chunk::<T>(0, [input]) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                sup.abandon(job);
+                return Err(e);
+            }
+        };
+        sup.submit(job, T::NAME, 0, payload, offsets);
+        Ok(Handle {
+            pool: self,
+            job,
+            waited: false,
+            task: PhantomData,
+        })
+    }
+
+    /// Runs one task and waits for it, like Python's `apply`.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit) and [`Handle::wait`].
+    pub fn apply<T: Task>(
+        &self,
+        task: T,
+        input: T::Input,
+    ) -> Result<Outcome<T::Output>, PoolError> {
+        self.submit(task, input)?.wait()
+    }
+
+    /// Takes no new work; work already given still runs. Like Python's `close`.
+    pub fn close(&self) {
+        self.lock().close();
+    }
+
+    /// After [`close`](Self::close), waits for the queued work and for the
+    /// workers to exit. Like Python's `join`.
+    ///
+    /// # Errors
+    ///
+    /// If the pool was interrupted or a replacement could not be started.
+    pub fn join(&self) -> Result<(), PoolError> {
+        let mut sup = self.lock();
+        if !sup.is_closed() {
+            return Err(PoolError::os(
+                "join",
+                std::io::Error::other("call close() before join()"),
+            ));
+        }
+        sup.join()
+    }
+
+    /// Kills every worker now; unfinished tasks end as
+    /// [`TaskError::Cancelled`]. Like Python's `terminate`.
+    pub fn terminate(&self) {
+        self.lock().terminate();
+    }
+}
+
+/// Python's default: about four chunks per worker.
+///
+/// ```
+/// assert_eq!(procpool::auto_chunksize(1_000, 2), 125);
+/// assert_eq!(procpool::auto_chunksize(3, 8), 1);
+/// ```
+pub fn auto_chunksize(len: usize, processes: usize) -> usize {
+    len.div_ceil(processes.max(1) * 4).max(1)
+}
+
+/// Encodes consecutive inputs back to back, remembering where each starts.
+fn encode_chunk<T: Task>(
+    first: u64,
+    inputs: impl IntoIterator<Item = T::Input>,
+) -> Result<(Vec<u8>, Vec<usize>), PoolError> {
+    let mut payload = Vec::new();
+    let mut offsets = Vec::new();
+    for (i, input) in inputs.into_iter().enumerate() {
+        offsets.push(payload.len());
+        codec::encode_into(&input, &mut payload).map_err(|source| PoolError::Encode {
+            index: first + i as u64,
+            source,
+        })?;
+    }
+    Ok((payload, offsets))
+}
+
+/// Turns one delivery into an outcome per input.
+fn unpack<O: serde::de::DeserializeOwned>(delivery: Delivery, out: &mut impl FnMut(Outcome<O>)) {
+    let Delivery {
+        first,
+        count,
+        pid,
+        attempts,
+        elapsed,
+        body,
+    } = delivery;
+    let outcome = |i: u32, elapsed, result| Outcome {
+        index: first + i as u64,
+        pid,
+        attempts,
+        elapsed,
+        result,
+    };
+    match body {
+        Body::Failed(error) => {
+            (0..count).for_each(|i| out(outcome(i, elapsed, Err(error.clone()))))
+        }
+        Body::Done(frame, start) => {
+            let mut rest = &frame[start..];
+            for i in 0..count {
+                match codec::decode::<(u64, Result<O, WireFailure>)>(rest) {
+                    Ok(((nanos, result), used)) => {
+                        rest = &rest[used..];
+                        let result = result.map_err(|f| match f {
+                            WireFailure::Failed(message) => TaskError::Failed { message },
+                            WireFailure::Panicked { message, location } => {
+                                TaskError::Panicked { message, location }
+                            }
+                        });
+                        out(outcome(i, Duration::from_nanos(nanos), result));
+                    }
+                    Err(e) => {
+                        let error = TaskError::Protocol {
+                            pid,
+                            message: format!("result does not decode: {e}"),
+                        };
+                        (i..count)
+                            .for_each(|j| out(outcome(j, Duration::ZERO, Err(error.clone()))));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A handle on one submitted task; see [`Pool::submit`].
+#[must_use = "a submitted task's result is lost unless the handle is waited on"]
+pub struct Handle<'p, T: Task> {
+    pool: &'p Pool,
+    job: JobId,
+    waited: bool,
+    task: PhantomData<T>,
+}
+
+impl<T: Task> Handle<'_, T> {
+    /// Waits for the task's outcome.
+    ///
+    /// # Errors
+    ///
+    /// If the pool was interrupted or cannot replace a dead worker.
+    pub fn wait(mut self) -> Result<Outcome<T::Output>, PoolError> {
+        self.waited = true;
+        let mut sup = self.pool.lock();
+        let delivery = sup.next_delivery(self.job);
+        sup.abandon(self.job);
+        let mut outcome = None;
+        unpack(delivery?, &mut |o| outcome = Some(o));
+        Ok(outcome.expect("a delivery of one input yields one outcome"))
+    }
+}
+
+impl<T: Task> Drop for Handle<'_, T> {
+    fn drop(&mut self) {
+        if !self.waited {
+            self.pool.lock().abandon(self.job);
+        }
+    }
+}
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`].
+#[must_use = "imap does nothing until its iterator is consumed"]
+pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
+    pool: &'p Pool,
+    job: Option<JobId>,
+    inputs: Fuse<I>,
+    ordered: bool,
+    chunksize: usize,
+    lookahead: Option<usize>,
+    /// Inputs read so far; the next input's index.
+    sent: u64,
+    /// Inputs whose outcome has been yielded.
+    yielded: u64,
+    /// Outcomes ready to yield (unordered), or waiting for their turn (ordered).
+    ready: VecDeque<Outcome<T::Output>>,
+    reorder: BTreeMap<u64, Outcome<T::Output>>,
+    failed: bool,
+}
+
+impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
+    fn new(pool: &'p Pool, task: T, inputs: I, ordered: bool) -> Self {
+        let _ = task;
+        Imap {
+            pool,
+            job: None,
+            inputs: inputs.fuse(),
+            ordered,
+            chunksize: pool.chunksize.unwrap_or(1),
+            lookahead: None,
+            sent: 0,
+            yielded: 0,
+            ready: VecDeque::new(),
+            reorder: BTreeMap::new(),
+            failed: false,
+        }
+    }
+
+    /// Inputs per message (default: the pool's chunk size, else 1).
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.chunksize = chunksize.max(1);
+        self
+    }
+
+    /// The most inputs sent or buffered but not yet yielded; default: four
+    /// chunks per worker. This bounds the supervisor's memory.
+    pub fn lookahead(mut self, inputs: usize) -> Self {
+        self.lookahead = Some(inputs.max(1));
+        self
+    }
+
+    fn limit(&self) -> u64 {
+        let default = self.chunksize * self.pool.processes * 4;
+        self.lookahead.unwrap_or(default).max(self.chunksize) as u64
+    }
+
+    /// Sends chunks while the look-ahead allows.
+    fn fill(&mut self, sup: &mut Supervisor, job: JobId) -> Result<(), PoolError> {
+        while self.sent - self.yielded + self.chunksize as u64 <= self.limit() {
+            let chunk: Vec<T::Input> = self.inputs.by_ref().take(self.chunksize).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let count = chunk.len() as u64;
+            let (payload, offsets) = encode_chunk::<T>(self.sent, chunk)?;
+            sup.submit(job, T::NAME, self.sent, payload, offsets);
+            self.sent += count;
+        }
+        Ok(())
+    }
+
+    fn pop_ready(&mut self) -> Option<Outcome<T::Output>> {
+        let outcome = if self.ordered {
+            self.reorder.remove(&self.yielded)?
+        } else {
+            self.ready.pop_front()?
+        };
+        self.yielded += 1;
+        Some(outcome)
+    }
+
+    fn step(&mut self) -> Result<Option<Outcome<T::Output>>, PoolError> {
+        let pool = self.pool;
+        let mut sup = pool.lock();
+        let job = match self.job {
+            Some(job) => job,
+            None => {
+                sup.check_task(T::NAME)?;
+                *self.job.insert(sup.new_job()?)
+            }
+        };
+        loop {
+            if let Some(outcome) = self.pop_ready() {
+                return Ok(Some(outcome));
+            }
+            self.fill(&mut sup, job)?;
+            if self.sent == self.yielded {
+                return Ok(None);
+            }
+            let delivery = sup.next_delivery(job)?;
+            let (ordered, ready, reorder) = (self.ordered, &mut self.ready, &mut self.reorder);
+            unpack(delivery, &mut |o: Outcome<T::Output>| {
+                if ordered {
+                    reorder.insert(o.index, o);
+                } else {
+                    ready.push_back(o);
+                }
+            });
+        }
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
+    type Item = Result<Outcome<T::Output>, PoolError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.step() {
+            Ok(outcome) => outcome.map(Ok),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> Drop for Imap<'_, T, I> {
+    fn drop(&mut self) {
+        if let Some(job) = self.job {
+            self.pool.lock().abandon(job);
+        }
+    }
+}

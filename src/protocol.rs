@@ -1,0 +1,134 @@
+//! The messages between supervisor and worker, and the handshake.
+//!
+//! The handshake travels over an `IpcOneShotServer`: the worker connects,
+//! creates its two channels and sends the supervisor the ends it keeps. After
+//! that every message is a frame of bytes: a header encoded by
+//! [`codec`](crate::codec), followed by a payload of encoded items, so a batch
+//! is never copied into a second buffer.
+
+use ipc_channel::ipc::{IpcReceiver, IpcSender};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::codec::{self, CodecError};
+
+/// The hidden first argument that turns a program into a worker.
+pub const WORKER_ARG: &str = "__procpool-worker";
+
+/// One message on a worker's channel.
+pub(crate) type Frame = ByteBuf;
+
+/// The first message on the one-shot server.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Hello {
+    /// A worker is up.
+    Ready {
+        /// The worker's process id, checked against the one spawned.
+        pid: u32,
+        /// Where the supervisor sends requests.
+        requests: IpcSender<Frame>,
+        /// Where the supervisor reads replies.
+        replies: IpcReceiver<Frame>,
+        /// The task names this worker program knows.
+        tasks: Vec<String>,
+    },
+    /// Sent by the supervisor itself to end a wait for a worker that died.
+    Cancel,
+}
+
+/// Supervisor to worker.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Request {
+    /// Run `count` inputs of `task`, encoded back to back in the payload.
+    Run {
+        /// The supervisor's id for this batch, echoed in the reply.
+        batch: u64,
+        /// The registry name of the task.
+        task: String,
+        /// How many inputs the payload holds.
+        count: u32,
+    },
+    /// Finish and exit with status 0.
+    Shutdown,
+}
+
+/// Worker to supervisor.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Reply {
+    /// The results of a batch: per input, `(elapsed_ns, Result<Output, WireFailure>)`
+    /// encoded back to back in the payload.
+    Done {
+        /// The batch id from the request.
+        batch: u64,
+    },
+    /// The worker could not run the batch at all (unknown task, undecodable input).
+    Refused {
+        /// The batch id from the request.
+        batch: u64,
+        /// Why, in one line.
+        reason: String,
+    },
+}
+
+/// How one task failed inside the worker, as sent over the wire.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum WireFailure {
+    /// The task returned an error.
+    Failed(String),
+    /// The task panicked.
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// `file:line:column`, when known.
+        location: Option<String>,
+    },
+}
+
+/// Encodes a header followed by a raw payload into one frame.
+pub(crate) fn frame<H: Serialize>(header: &H, payload: &[u8]) -> Result<Frame, CodecError> {
+    let mut bytes = Vec::with_capacity(payload.len() + 32);
+    codec::encode_into(header, &mut bytes)?;
+    bytes.extend_from_slice(payload);
+    Ok(ByteBuf::from(bytes))
+}
+
+/// Splits a frame into its decoded header and the payload after it.
+pub(crate) fn unframe<H: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(H, &[u8]), CodecError> {
+    let (header, used) = codec::decode::<H>(bytes)?;
+    Ok((header, &bytes[used..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let req = Request::Run {
+            batch: 9,
+            task: "square".into(),
+            count: 2,
+        };
+        let f = frame(&req, b"payload").unwrap();
+        let (back, payload) = unframe::<Request>(&f).unwrap();
+        assert_eq!(back, req);
+        assert_eq!(payload, b"payload");
+    }
+
+    #[test]
+    fn every_truncation_of_a_frame_is_an_error_or_shorter_payload() {
+        let f = frame(
+            &Reply::Refused {
+                batch: 3,
+                reason: "no".into(),
+            },
+            b"",
+        )
+        .unwrap();
+        for cut in 0..f.len() {
+            assert!(unframe::<Reply>(&f[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

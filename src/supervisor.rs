@@ -1,0 +1,655 @@
+//! The supervisor's event loop: dispatch, the in-flight window, deaths,
+//! timeouts, retries and recycling. It knows batches of encoded bytes, not
+//! types; [`pool`](crate::pool) puts types on top.
+//!
+//! One loop serves every worker: their reply channels sit in one
+//! `IpcReceiverSet`, where a closed channel is how a dead worker announces
+//! itself. A worker runs its batches in the order it receives them, so the
+//! front of its in-flight queue is the batch it is running; the rest have not
+//! started and are re-dispatched without being charged an attempt.
+
+use crate::signal::{self, InterruptFlag};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::process::Child;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ipc_channel::TrySelectError;
+use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
+
+use crate::error::{PoolError, TaskError};
+use crate::protocol::{self, Frame, Reply, Request};
+use crate::spawn::{Spawner, WorkerProcess};
+use crate::sys::{self, ExitCause};
+
+/// Identifies one call (a map, an imap, a submit) among the pool's work.
+pub(crate) type JobId = u64;
+
+/// How many replacement starts may fail in a row before the pool gives up.
+const MAX_START_FAILURES: u32 = 5;
+/// How long the loop sleeps at most between checks of signals and deadlines.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Settings fixed when the pool is built.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub processes: usize,
+    pub program: PathBuf,
+    pub startup_timeout: Duration,
+    pub window: usize,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub retries: u32,
+    pub max_tasks_per_child: Option<u64>,
+    pub interrupt: Option<InterruptFlag>,
+}
+
+/// Encoded inputs of consecutive indices, sent to one worker as one message.
+struct Batch {
+    job: JobId,
+    task: &'static str,
+    first: u64,
+    payload: Vec<u8>,
+    /// Where each input starts in `payload`.
+    offsets: Vec<usize>,
+    /// How many times it has been dispatched.
+    attempts: u32,
+}
+
+impl Batch {
+    fn count(&self) -> u32 {
+        self.offsets.len() as u32
+    }
+
+    /// One batch per input, for finding which input kills its worker.
+    fn split(self) -> Vec<Batch> {
+        let ends = self
+            .offsets
+            .iter()
+            .skip(1)
+            .copied()
+            .chain([self.payload.len()]);
+        self.offsets
+            .iter()
+            .zip(ends)
+            .enumerate()
+            .map(|(i, (&start, end))| Batch {
+                job: self.job,
+                task: self.task,
+                first: self.first + i as u64,
+                payload: self.payload[start..end].to_vec(),
+                offsets: vec![0],
+                attempts: self.attempts,
+            })
+            .collect()
+    }
+}
+
+/// Finished work for one job: a batch's results, or one error for all its inputs.
+pub(crate) struct Delivery {
+    pub first: u64,
+    pub count: u32,
+    pub pid: u32,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub body: Body,
+}
+
+pub(crate) enum Body {
+    /// The reply frame and where the encoded results start in it.
+    Done(Frame, usize),
+    Failed(TaskError),
+}
+
+enum State {
+    Running,
+    /// Asked to exit after `max_tasks_per_child`; no more work goes to it.
+    Retiring,
+    /// Sent SIGTERM; SIGKILL follows at `kill_at`.
+    Stopping {
+        why: TaskError,
+        kill_at: Instant,
+    },
+}
+
+struct Worker {
+    pid: u32,
+    child: Child,
+    requests: IpcSender<Frame>,
+    in_flight: VecDeque<u64>,
+    /// When the front batch started running.
+    running_since: Instant,
+    tasks_done: u64,
+    state: State,
+}
+
+pub(crate) struct Supervisor {
+    cfg: Config,
+    spawner: Spawner,
+    known_tasks: Vec<String>,
+    set: IpcReceiverSet,
+    workers: HashMap<u64, Worker>,
+    queue: VecDeque<u64>,
+    batches: HashMap<u64, Batch>,
+    next_batch: u64,
+    next_job: JobId,
+    mailbox: HashMap<JobId, VecDeque<Delivery>>,
+    abandoned: HashSet<JobId>,
+    closed: bool,
+}
+
+impl Supervisor {
+    pub fn start(cfg: Config) -> Result<Self, PoolError> {
+        let spawner = Spawner::new(cfg.program.clone(), cfg.startup_timeout)?;
+        let set =
+            IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
+        let mut sup = Supervisor {
+            spawner,
+            known_tasks: Vec::new(),
+            set,
+            workers: HashMap::new(),
+            queue: VecDeque::new(),
+            batches: HashMap::new(),
+            next_batch: 0,
+            next_job: 0,
+            mailbox: HashMap::new(),
+            abandoned: HashSet::new(),
+            closed: false,
+            cfg,
+        };
+        let mut first_error = None;
+        for started in sup.spawner.spawn(sup.cfg.processes) {
+            match started {
+                Ok(process) => sup.adopt(process)?,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        // Dropping `sup` kills whichever workers did start.
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(sup),
+        }
+    }
+
+    fn adopt(&mut self, process: WorkerProcess) -> Result<(), PoolError> {
+        let WorkerProcess {
+            pid,
+            mut child,
+            requests,
+            replies,
+            tasks,
+        } = process;
+        let id = match self.set.add(replies) {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(PoolError::os("cannot watch a worker's channel", e));
+            }
+        };
+        self.known_tasks = tasks;
+        self.workers.insert(
+            id,
+            Worker {
+                pid,
+                child,
+                requests,
+                in_flight: VecDeque::new(),
+                running_since: Instant::now(),
+                tasks_done: 0,
+                state: State::Running,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.workers.values().map(|w| w.pid).collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
+        if self.closed {
+            return Err(PoolError::Closed);
+        }
+        self.next_job += 1;
+        self.mailbox.insert(self.next_job, VecDeque::new());
+        Ok(self.next_job)
+    }
+
+    /// Checks that the worker program knows `task`.
+    pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
+        if self.known_tasks.iter().any(|t| t == task) {
+            return Ok(());
+        }
+        Err(PoolError::UnknownTask {
+            name: task.to_string(),
+            program: self.spawner.program().to_path_buf(),
+            known: self.known_tasks.clone(),
+        })
+    }
+
+    /// Queues encoded inputs `first..first + offsets.len()` of `job`.
+    pub fn submit(
+        &mut self,
+        job: JobId,
+        task: &'static str,
+        first: u64,
+        payload: Vec<u8>,
+        offsets: Vec<usize>,
+    ) {
+        let id = self.next_batch;
+        self.next_batch += 1;
+        self.batches.insert(
+            id,
+            Batch {
+                job,
+                task,
+                first,
+                payload,
+                offsets,
+                attempts: 0,
+            },
+        );
+        self.queue.push_back(id);
+    }
+
+    /// Drops a job's queued work and any results still to come for it.
+    pub fn abandon(&mut self, job: JobId) {
+        self.mailbox.remove(&job);
+        let batches = &mut self.batches;
+        self.queue.retain(|id| {
+            let keep = batches.get(id).is_some_and(|b| b.job != job);
+            if !keep {
+                batches.remove(id);
+            }
+            keep
+        });
+        if self.batches.values().any(|b| b.job == job) {
+            self.abandoned.insert(job);
+        }
+    }
+
+    /// Runs the loop until the next delivery for `job` is ready.
+    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
+        loop {
+            if let Some(delivery) = self.mailbox.get_mut(&job).and_then(VecDeque::pop_front) {
+                return Ok(delivery);
+            }
+            self.turn()?;
+        }
+    }
+
+    /// One turn of the loop: dispatch, wait for replies or a tick, react.
+    fn turn(&mut self) -> Result<(), PoolError> {
+        if let Some(signal) = self.interrupted() {
+            return Err(PoolError::Interrupted { signal });
+        }
+        self.dispatch();
+        let wait = self.next_deadline().map_or(TICK, |d| {
+            d.saturating_duration_since(Instant::now()).min(TICK)
+        });
+        match self.set.try_select_timeout(wait) {
+            Ok(events) => {
+                for event in events {
+                    match event {
+                        IpcSelectionResult::MessageReceived(id, message) => match message
+                            .to::<Frame>()
+                        {
+                            Ok(frame) => self.on_reply(id, frame),
+                            Err(e) => self.on_malformed(id, format!("malformed reply frame: {e}")),
+                        },
+                        IpcSelectionResult::ChannelClosed(id) => self.on_closed(id)?,
+                    }
+                }
+            }
+            Err(TrySelectError::Empty) => {}
+            Err(TrySelectError::IoError(e)) => {
+                return Err(PoolError::os(
+                    "waiting for workers",
+                    std::io::Error::other(e.to_string()),
+                ));
+            }
+        }
+        self.check_deadlines();
+        Ok(())
+    }
+
+    fn interrupted(&self) -> Option<i32> {
+        signal::received(self.cfg.interrupt.as_ref()?)
+    }
+
+    fn window(&self) -> usize {
+        if self.cfg.timeout.is_some() {
+            1
+        } else {
+            self.cfg.window.max(1)
+        }
+    }
+
+    /// Fills every worker's window, one batch per worker per round, so work
+    /// spreads over all workers before any gets a second batch.
+    fn dispatch(&mut self) {
+        for level in 1..=self.window() {
+            self.dispatch_up_to(level);
+        }
+    }
+
+    fn dispatch_up_to(&mut self, level: usize) {
+        let max_tasks = self.cfg.max_tasks_per_child;
+        for worker in self.workers.values_mut() {
+            while worker.in_flight.len() < level && matches!(worker.state, State::Running) {
+                if let Some(max) = max_tasks {
+                    let planned: u64 = worker
+                        .in_flight
+                        .iter()
+                        .map(|id| self.batches[id].count() as u64)
+                        .sum();
+                    if worker.tasks_done + planned >= max {
+                        break;
+                    }
+                }
+                let Some(id) = self.queue.pop_front() else {
+                    return;
+                };
+                let batch = self.batches.get_mut(&id).expect("queued batches exist");
+                let header = Request::Run {
+                    batch: id,
+                    task: batch.task.to_string(),
+                    count: batch.count(),
+                };
+                let sent = protocol::frame(&header, &batch.payload)
+                    .ok()
+                    .is_some_and(|frame| worker.requests.send(frame).is_ok());
+                if !sent {
+                    // The worker is gone; its closed channel will be reported.
+                    self.queue.push_front(id);
+                    break;
+                }
+                batch.attempts += 1;
+                if worker.in_flight.is_empty() {
+                    worker.running_since = Instant::now();
+                }
+                worker.in_flight.push_back(id);
+            }
+        }
+    }
+
+    fn on_reply(&mut self, id: u64, frame: Frame) {
+        let (reply, payload_len) = match protocol::unframe::<Reply>(&frame) {
+            Ok((reply, payload)) => (reply, payload.len()),
+            Err(e) => return self.on_malformed(id, format!("malformed reply: {e}")),
+        };
+        let batch_id = match reply {
+            Reply::Done { batch } | Reply::Refused { batch, .. } => batch,
+        };
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        if worker.in_flight.front() != Some(&batch_id) {
+            return self.on_malformed(
+                id,
+                format!("reply for batch {batch_id}, which it was not running"),
+            );
+        }
+        worker.in_flight.pop_front();
+        let now = Instant::now();
+        let elapsed = now - worker.running_since;
+        worker.running_since = now;
+        let batch = self
+            .batches
+            .remove(&batch_id)
+            .expect("in-flight batches exist");
+        worker.tasks_done += batch.count() as u64;
+        let pid = worker.pid;
+        if let Some(max) = self.cfg.max_tasks_per_child
+            && worker.tasks_done >= max
+            && worker.in_flight.is_empty()
+            && matches!(worker.state, State::Running)
+        {
+            let _ = protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
+            worker.state = State::Retiring;
+        }
+        let body = match reply {
+            Reply::Done { .. } => {
+                let start = frame.len() - payload_len;
+                Body::Done(frame, start)
+            }
+            Reply::Refused { reason, .. } => Body::Failed(TaskError::Protocol {
+                pid,
+                message: reason,
+            }),
+        };
+        self.deliver(&batch, pid, elapsed, body);
+    }
+
+    fn deliver(&mut self, batch: &Batch, pid: u32, elapsed: Duration, body: Body) {
+        if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
+            mailbox.push_back(Delivery {
+                first: batch.first,
+                count: batch.count(),
+                pid,
+                attempts: batch.attempts,
+                elapsed,
+                body,
+            });
+        } else if !self.batches.values().any(|b| b.job == batch.job) {
+            self.abandoned.remove(&batch.job);
+        }
+    }
+
+    /// A worker that sends bytes we cannot trust is stopped at once.
+    fn on_malformed(&mut self, id: u64, message: String) {
+        if let Some(worker) = self.workers.get_mut(&id) {
+            let _ = sys::kill(worker.pid, libc::SIGKILL);
+            worker.state = State::Stopping {
+                why: TaskError::Protocol {
+                    pid: worker.pid,
+                    message,
+                },
+                kill_at: Instant::now(),
+            };
+        }
+    }
+
+    /// A worker's channel closed: reap it, settle its batches, replace it.
+    fn on_closed(&mut self, id: u64) -> Result<(), PoolError> {
+        let Some(mut worker) = self.workers.remove(&id) else {
+            return Ok(());
+        };
+        let cause = reap(&mut worker.child, self.cfg.grace);
+        let elapsed = worker.running_since.elapsed();
+        let mut in_flight = worker.in_flight.into_iter();
+        let running = in_flight.next();
+        // Batches that never started go back to the front, uncharged, in order.
+        for id in in_flight.rev() {
+            if let Some(batch) = self.batches.get_mut(&id) {
+                batch.attempts -= 1;
+                self.queue.push_front(id);
+            }
+        }
+        if let Some(id) = running
+            && let Some(mut batch) = self.batches.remove(&id)
+        {
+            let error = match worker.state {
+                State::Stopping { why, .. } => why,
+                _ => TaskError::WorkerDied {
+                    pid: worker.pid,
+                    cause,
+                },
+            };
+            if batch.count() > 1 && !matches!(error, TaskError::Cancelled) {
+                batch.attempts -= 1;
+                for single in batch.split().into_iter().rev() {
+                    self.requeue_front(single);
+                }
+            } else if batch.attempts <= self.cfg.retries && !matches!(error, TaskError::Cancelled) {
+                self.requeue_front(batch);
+            } else {
+                self.deliver(&batch, worker.pid, elapsed, Body::Failed(error));
+            }
+        }
+        if !self.closed {
+            self.replace_worker()?;
+        }
+        Ok(())
+    }
+
+    fn requeue_front(&mut self, batch: Batch) {
+        let id = self.next_batch;
+        self.next_batch += 1;
+        self.batches.insert(id, batch);
+        self.queue.push_front(id);
+    }
+
+    fn replace_worker(&mut self) -> Result<(), PoolError> {
+        let mut failures = 0;
+        loop {
+            let started = self
+                .spawner
+                .spawn(1)
+                .pop()
+                .expect("one spawn asked, one answered");
+            match started {
+                Ok(process) => return self.adopt(process),
+                Err(e) => {
+                    failures += 1;
+                    if failures >= MAX_START_FAILURES {
+                        return Err(PoolError::WorkersKeepDying {
+                            attempts: failures,
+                            last: Box::new(e),
+                        });
+                    }
+                    thread::sleep(Duration::from_millis(10 << failures));
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.workers
+            .values()
+            .filter_map(|w| match &w.state {
+                State::Stopping { kill_at, .. } => Some(*kill_at),
+                State::Running => self.task_deadline(w),
+                State::Retiring => None,
+            })
+            .min()
+    }
+
+    fn task_deadline(&self, worker: &Worker) -> Option<Instant> {
+        let timeout = self.cfg.timeout?;
+        let front = self.batches.get(worker.in_flight.front()?)?;
+        Some(worker.running_since + timeout * front.count())
+    }
+
+    fn check_deadlines(&mut self) {
+        let now = Instant::now();
+        let Some(timeout) = self.cfg.timeout else {
+            return self.kill_overdue(now);
+        };
+        let overdue: Vec<u64> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| matches!(w.state, State::Running))
+            .filter(|(_, w)| self.task_deadline(w).is_some_and(|d| d <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in overdue {
+            let worker = self.workers.get_mut(&id).expect("listed above");
+            let _ = sys::kill(worker.pid, libc::SIGTERM);
+            worker.state = State::Stopping {
+                why: TaskError::TimedOut {
+                    pid: worker.pid,
+                    after: timeout,
+                },
+                kill_at: now + self.cfg.grace,
+            };
+        }
+        self.kill_overdue(now);
+    }
+
+    fn kill_overdue(&mut self, now: Instant) {
+        for worker in self.workers.values_mut() {
+            if let State::Stopping { kill_at, .. } = &mut worker.state
+                && *kill_at <= now
+            {
+                let _ = sys::kill(worker.pid, libc::SIGKILL);
+                *kill_at = now + Duration::from_secs(3600);
+            }
+        }
+    }
+
+    /// Stops taking work; queued work still runs.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// After [`close`](Self::close): lets queued work finish, then asks every
+    /// worker to exit and reaps it.
+    pub fn join(&mut self) -> Result<(), PoolError> {
+        while !self.batches.is_empty() && !self.workers.is_empty() {
+            self.turn()?;
+        }
+        for worker in self.workers.values() {
+            let _ = protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
+        }
+        for (_, mut worker) in self.workers.drain() {
+            reap(&mut worker.child, self.cfg.grace);
+        }
+        Ok(())
+    }
+
+    /// Kills every worker now and fails what was queued.
+    pub fn terminate(&mut self) {
+        self.closed = true;
+        for worker in self.workers.values() {
+            let _ = sys::kill(worker.pid, libc::SIGKILL);
+        }
+        for (_, mut worker) in self.workers.drain() {
+            let _ = worker.child.wait();
+        }
+        self.queue.clear();
+        let batches: Vec<Batch> = self.batches.drain().map(|(_, b)| b).collect();
+        for batch in batches {
+            self.deliver(
+                &batch,
+                0,
+                Duration::ZERO,
+                Body::Failed(TaskError::Cancelled),
+            );
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Waits for a worker whose channel closed; kills it if it lingers.
+fn reap(child: &mut Child, grace: Duration) -> ExitCause {
+    let deadline = Instant::now() + grace;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return ExitCause::from_status(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(1)),
+            _ => {
+                let _ = child.kill();
+                return child
+                    .wait()
+                    .map(ExitCause::from_status)
+                    .unwrap_or(ExitCause::Signal(libc::SIGKILL));
+            }
+        }
+    }
+}

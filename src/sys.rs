@@ -1,0 +1,145 @@
+//! Platform calls in one place: parent-death signals, signal dispositions,
+//! sending signals, process groups, and decoding how a process ended.
+
+use std::fmt;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+/// How a process ended.
+///
+/// ```
+/// use procpool::ExitCause;
+/// assert_eq!(ExitCause::Signal(11).to_string(), "killed by signal 11 (SIGSEGV)");
+/// assert_eq!(ExitCause::Status(0).to_string(), "exited with status 0");
+/// assert_eq!(ExitCause::Signal(9).shell_code(), 137);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ExitCause {
+    /// It exited with this status.
+    Status(i32),
+    /// It was killed by this signal.
+    Signal(i32),
+}
+
+impl ExitCause {
+    /// Decodes a standard library exit status.
+    pub fn from_status(status: ExitStatus) -> Self {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => ExitCause::Status(code),
+            (None, Some(signal)) => ExitCause::Signal(signal),
+            (None, None) => ExitCause::Status(-1),
+        }
+    }
+
+    /// The code a shell would report: the status, or 128 plus the signal.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitCause::Status(code) => code,
+            ExitCause::Signal(signal) => 128 + signal,
+        }
+    }
+}
+
+impl fmt::Display for ExitCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitCause::Status(code) => write!(f, "exited with status {code}"),
+            ExitCause::Signal(signal) => write!(f, "killed by {}", signal_name(signal)),
+        }
+    }
+}
+
+/// `"signal 9 (SIGKILL)"` for the common signals, `"signal N"` otherwise.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => return format!("signal {signal}"),
+    };
+    format!("signal {signal} ({name})")
+}
+
+/// Sends `signal` to process `pid`; a process that is already gone is not an error.
+pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill(2) has no memory effects; pid comes from a child we spawned.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    check_gone(rc)
+}
+
+/// Sends `signal` to every process of group `pgid`.
+pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: as for kill; a negative pid addresses the group.
+    let rc = unsafe { libc::kill(-(pgid as libc::pid_t), signal) };
+    check_gone(rc)
+}
+
+fn check_gone(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// Whether a process with this id exists (it may be a zombie).
+pub fn is_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+/// Asks the kernel to send `signal` to this process when the thread that
+/// created it exits. Call it first thing in a child process.
+pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The parent process id of this process.
+pub fn parent_pid() -> u32 {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() as u32 }
+}
+
+/// Sets the disposition of `signal` to ignored (`true`) or default (`false`).
+pub fn ignore_signal(signal: i32, ignore: bool) {
+    let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: SIG_IGN and SIG_DFL are valid dispositions; no handler code runs.
+    unsafe {
+        libc::signal(signal, handler);
+    }
+}
+
+/// Puts the calling process into a new process group of its own.
+pub fn new_process_group() -> io::Result<()> {
+    // SAFETY: setpgid(0, 0) only changes this process's group.
+    let rc = unsafe { libc::setpgid(0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

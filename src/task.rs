@@ -1,0 +1,174 @@
+//! The [`Task`] trait and the [`Registry`] that maps task names to handlers.
+//!
+//! A task is a plain function from a serde `Input` to a serde `Output`, known
+//! by a stable name. The supervisor sends only the name and the encoded input;
+//! the worker looks the name up in its registry, decodes, runs and encodes the
+//! result. The same registry type serves library users and the CLI.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{self, CodecError};
+use crate::protocol::WireFailure;
+
+/// A unit of work that a worker process can run, known by [`Task::NAME`].
+///
+/// Implement it on a unit struct and register it with [`Registry::register`].
+/// The struct value is what you pass to [`Pool::map`](crate::Pool::map), so
+/// calls read like Python's `pool.map(square, xs)`.
+///
+/// ```
+/// use procpool::{Failure, Task};
+///
+/// struct Double;
+/// impl Task for Double {
+///     const NAME: &'static str = "double";
+///     type Input = i64;
+///     type Output = i64;
+///     fn run(x: i64) -> Result<i64, Failure> {
+///         x.checked_mul(2).ok_or_else(|| Failure::msg(format!("{x} * 2 overflows")))
+///     }
+/// }
+/// assert_eq!(Double::run(21).unwrap(), 42);
+/// ```
+pub trait Task: 'static {
+    /// The name the supervisor sends to the worker; unique in a registry.
+    const NAME: &'static str;
+    /// What one task receives.
+    type Input: Serialize + DeserializeOwned;
+    /// What one task returns.
+    type Output: Serialize + DeserializeOwned;
+    /// Runs one task in the worker process.
+    ///
+    /// # Errors
+    ///
+    /// A [`Failure`] becomes [`TaskError::Failed`](crate::TaskError::Failed)
+    /// for this input only; the worker and the pool go on.
+    fn run(input: Self::Input) -> Result<Self::Output, Failure>;
+}
+
+/// Why a task failed, as its own code says. Any `std::error::Error` converts
+/// into it with `?`, keeping the chain of causes in the message.
+///
+/// ```
+/// use procpool::Failure;
+/// let f: Failure = "12x".parse::<u32>().unwrap_err().into();
+/// assert_eq!(f.message(), "invalid digit found in string");
+/// assert_eq!(Failure::msg("no such seed").message(), "no such seed");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(String);
+
+impl Failure {
+    /// A failure with this message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Failure(message.into())
+    }
+
+    /// The message, causes joined by `": "`.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(error: E) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Failure(message)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Runs a batch of encoded inputs and appends encoded results to `out`.
+type BatchFn = fn(&[u8], u32, &mut Vec<u8>) -> Result<(), CodecError>;
+
+/// The tasks a worker program knows, by name.
+///
+/// ```
+/// use procpool::{Registry, tasks::Square};
+/// let registry = Registry::new().register::<Square>();
+/// assert!(registry.contains("square"));
+/// assert!(!registry.contains("cube"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: BTreeMap<&'static str, BatchFn>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `T` under `T::NAME`.
+    ///
+    /// # Panics
+    ///
+    /// If another task already has that name: two handlers for one name is a
+    /// programming error that would otherwise surface as wrong results.
+    #[must_use]
+    pub fn register<T: Task>(mut self) -> Self {
+        let previous = self.handlers.insert(T::NAME, run_batch::<T>);
+        assert!(previous.is_none(), "task {:?} registered twice", T::NAME);
+        self
+    }
+
+    /// Whether a task of this name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.handlers.contains_key(name)
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.handlers.keys().copied()
+    }
+
+    pub(crate) fn handler(&self, name: &str) -> Option<BatchFn> {
+        self.handlers.get(name).copied()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.handlers.keys()).finish()
+    }
+}
+
+/// Decodes `count` inputs of `T` from `payload`, runs each (catching panics),
+/// and appends `(elapsed_ns, Result<Output, WireFailure>)` per input to `out`.
+fn run_batch<T: Task>(payload: &[u8], count: u32, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let mut rest = payload;
+    for _ in 0..count {
+        let (input, used) = codec::decode::<T::Input>(rest)?;
+        rest = &rest[used..];
+        let start = Instant::now();
+        let result = match panic::catch_unwind(AssertUnwindSafe(|| T::run(input))) {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(failure)) => Err(WireFailure::Failed(failure.0)),
+            Err(payload) => Err(crate::worker::panic_failure(payload)),
+        };
+        let elapsed = start.elapsed().as_nanos() as u64;
+        codec::encode_into(&(elapsed, result), out)?;
+    }
+    if !rest.is_empty() {
+        return Err(CodecError::Trailing(rest.len()));
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Tasks that sleep or misbehave on purpose: for tests, benchmarks and for
+//! seeing how the pool handles a worker that fails, panics, exits or crashes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::task::{Failure, Task};
+
+/// Sleeps for the given milliseconds, then returns them.
+///
+/// ```
+/// use procpool::{Task, tasks::Sleep};
+/// assert_eq!(Sleep::run(1).unwrap(), 1);
+/// ```
+pub struct Sleep;
+
+impl Task for Sleep {
+    const NAME: &'static str = "sleep";
+    type Input = u64;
+    type Output = u64;
+    fn run(ms: u64) -> Result<u64, Failure> {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        Ok(ms)
+    }
+}
+
+/// One way for a task to go wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Misbehavior {
+    /// Succeed, returning the input's `value`.
+    Behave,
+    /// Return a failure.
+    Fail,
+    /// Panic.
+    Panic,
+    /// Exit the worker process with this status.
+    Exit(i32),
+    /// Abort the worker process (SIGABRT).
+    Abort,
+    /// Dereference a null pointer (SIGSEGV).
+    Segfault,
+    /// Send the worker process this signal.
+    Signal(i32),
+    /// Sleep this many milliseconds, then succeed.
+    Hang(u64),
+}
+
+/// Misbehaves as asked; `value` comes back on success.
+///
+/// ```
+/// use procpool::{Task, tasks::{Misbehave, Misbehavior}};
+/// assert_eq!(Misbehave::run((Misbehavior::Behave, 7)).unwrap(), 7);
+/// assert!(Misbehave::run((Misbehavior::Fail, 7)).is_err());
+/// ```
+pub struct Misbehave;
+
+impl Task for Misbehave {
+    const NAME: &'static str = "misbehave";
+    type Input = (Misbehavior, u64);
+    type Output = u64;
+    fn run((how, value): (Misbehavior, u64)) -> Result<u64, Failure> {
+        match how {
+            Misbehavior::Behave => Ok(value),
+            Misbehavior::Fail => Err(Failure::msg(format!("input {value} failed on purpose"))),
+            Misbehavior::Panic => panic!("input {value} panicked on purpose"),
+            Misbehavior::Exit(code) => std::process::exit(code),
+            Misbehavior::Abort => std::process::abort(),
+            Misbehavior::Segfault => {
+                // SAFETY: none; this crashes the worker on purpose, which is the point.
+                unsafe { std::ptr::null_mut::<u64>().write_volatile(value) };
+                unreachable!()
+            }
+            Misbehavior::Signal(signal) => {
+                let _ = crate::sys::kill(std::process::id(), signal);
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                Ok(value)
+            }
+            Misbehavior::Hang(ms) => {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(value)
+            }
+        }
+    }
+}

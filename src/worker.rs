@@ -1,0 +1,147 @@
+//! The worker's side: the handshake and the serve loop.
+//!
+//! A program becomes a worker when its first argument is
+//! [`WORKER_ARG`](crate::protocol::WORKER_ARG); call [`serve_if_requested`]
+//! first thing in `main`. The worker dies with its supervisor (parent-death
+//! signal, and the request channel closing), ignores SIGINT so the supervisor
+//! decides how to shut down, and never prints a panic: it reports it.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::OsString;
+
+use ipc_channel::ipc::{self, IpcSender};
+
+use crate::codec::CodecError;
+use crate::protocol::{self, Frame, Hello, Reply, Request, WORKER_ARG, WireFailure};
+use crate::sys;
+use crate::task::Registry;
+
+/// If this process was started as a procpool worker, serves tasks from
+/// `registry` and exits; otherwise returns at once.
+///
+/// ```no_run
+/// use procpool::{Registry, tasks::Square};
+///
+/// fn main() {
+///     let registry = Registry::new().register::<Square>();
+///     procpool::serve_if_requested(&registry);
+///     // ... the program's own work, which may build a Pool ...
+/// }
+/// ```
+pub fn serve_if_requested(registry: &Registry) {
+    let mut args = std::env::args_os();
+    args.next();
+    if args.next().as_deref() != Some(WORKER_ARG.as_ref()) {
+        return;
+    }
+    let code = match serve(registry, args.collect()) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("procpool worker {}: {message}", std::process::id());
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
+    let usage = "worker mode is started by a procpool supervisor, not by hand";
+    let [name, parent] = args.as_slice() else {
+        return Err(format!(
+            "{usage} (expected a handshake name and a parent pid)"
+        ));
+    };
+    let name = name.to_str().ok_or(usage)?.to_string();
+    let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).ok_or(usage)?;
+
+    // The death signal is missed if the parent is already gone: check after setting it.
+    sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    if sys::parent_pid() != parent {
+        return Err(format!(
+            "{usage} (supervisor {parent} is not this process's parent)"
+        ));
+    }
+    sys::ignore_signal(libc::SIGINT, true);
+    install_panic_hook();
+
+    let hello = IpcSender::<Hello>::connect(name.clone()).map_err(|e| {
+        format!("cannot reach the supervisor at {name}: {e} ({usage}, or the name is stale)")
+    })?;
+    let (requests_tx, requests) =
+        ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
+    let (replies, replies_rx) =
+        ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
+    hello
+        .send(Hello::Ready {
+            pid: std::process::id(),
+            requests: requests_tx,
+            replies: replies_rx,
+            tasks: registry.names().map(String::from).collect(),
+        })
+        .map_err(|e| format!("handshake with {name} failed: {e}"))?;
+    drop(hello);
+
+    let mut out = Vec::new();
+    loop {
+        // A closed channel means the supervisor is gone or done with us.
+        let Ok(frame) = requests.recv() else {
+            return Ok(());
+        };
+        let (request, payload) = protocol::unframe::<Request>(&frame)
+            .map_err(|e| format!("malformed request from the supervisor: {e}"))?;
+        match request {
+            Request::Shutdown => return Ok(()),
+            Request::Run { batch, task, count } => {
+                out.clear();
+                let reply = match registry.handler(&task) {
+                    None => Reply::Refused {
+                        batch,
+                        reason: format!("this worker program has no task {task:?}"),
+                    },
+                    Some(handler) => match handler(payload, count, &mut out) {
+                        Ok(()) => Reply::Done { batch },
+                        Err(e) => {
+                            out.clear();
+                            Reply::Refused {
+                                batch,
+                                reason: format!("input for {task:?} does not decode: {e}"),
+                            }
+                        }
+                    },
+                };
+                let frame = protocol::frame(&reply, &out).map_err(|e: CodecError| e.to_string())?;
+                if replies.send(frame).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Panics in tasks are reported as results, so the hook only remembers where.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
+    }));
+}
+
+/// Turns a caught panic into the failure sent to the supervisor.
+pub(crate) fn panic_failure(payload: Box<dyn Any + Send>) -> WireFailure {
+    let message = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    };
+    let location = LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
+    WireFailure::Panicked { message, location }
+}
