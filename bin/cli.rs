@@ -96,7 +96,7 @@ pub fn parse_range(text: &str) -> Result<std::ops::Range<i64>, String> {
 #[derive(Debug, Clone, Args)]
 pub struct Numbers {
     /// Numbers or ranges: 3, 0..6 (0 to 5, as Python's range(6)), 2..=4
-    #[arg(required = true, value_name = "N|A..B", value_parser = parse_range)]
+    #[arg(required = true, value_name = "N|A..B", value_parser = parse_range, allow_negative_numbers = true)]
     pub numbers: Vec<std::ops::Range<i64>>,
 }
 

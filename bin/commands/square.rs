@@ -28,14 +28,9 @@ pub fn run(global: &Global, args: SquareArgs) -> anyhow::Result<u8> {
         |p, o| {
             if p.json {
                 p.json_outcome(o, json!({ "input": inputs[o.index as usize] }));
-            } else if unordered {
-                match &o.result {
-                    Ok(v) => p.line(format_args!(
-                        "{}^2 = {v} (PID {})",
-                        inputs[o.index as usize], o.pid
-                    )),
-                    Err(_) => {}
-                }
+            } else if let (true, Ok(v)) = (unordered, &o.result) {
+                let x = inputs[o.index as usize];
+                p.line(format_args!("{x}^2 = {v} (PID {})", o.pid));
             }
         },
     );

@@ -1,0 +1,8 @@
+//! Integration tests: one test binary, one module per theme. Every test drives
+//! the real `procpool` binary or the real library with that binary as the
+//! worker program.
+
+mod util;
+
+mod cli;
+mod pool;

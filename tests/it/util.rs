@@ -1,0 +1,82 @@
+//! Helpers shared by the integration tests.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use assert_cmd::Command;
+use procpool::Pool;
+
+/// The real `procpool` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_procpool"))
+}
+
+/// A command for the real binary.
+pub fn procpool() -> Command {
+    Command::new(bin())
+}
+
+/// A pool whose workers are the real binary (under `cargo test` the current
+/// program is the test harness, which knows no tasks).
+pub fn pool(processes: usize) -> Pool {
+    Pool::builder()
+        .processes(processes)
+        .worker_program(bin())
+        .build()
+        .expect("pool starts")
+}
+
+/// Everything worth seeing when a command did not do what a test expected.
+pub fn show(output: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs the binary with `args` and returns its output, whatever the status.
+pub fn run(args: &[&str]) -> Output {
+    procpool()
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("procpool runs")
+}
+
+/// Whether a process with this id still exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Waits up to `secs` for every pid to be gone; returns those still alive.
+pub fn wait_gone(pids: &[u32], secs: f64) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    loop {
+        let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The pids of the direct children of `pid`.
+#[allow(dead_code)]
+pub fn children(pid: u32) -> Vec<u32> {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
