@@ -49,6 +49,10 @@ pub enum Command {
     Square(commands::square::SquareArgs),
     /// Report x and the worker's PID as tasks complete: the tutorial's parallel_test
     Whoami(commands::whoami::WhoamiArgs),
+    /// Diagnostics: tasks that sleep this many milliseconds (try --timeout, Ctrl-C)
+    Sleep(commands::diag::SleepArgs),
+    /// Diagnostics: tasks that fail, panic, exit, abort or crash on purpose
+    Misbehave(commands::diag::MisbehaveArgs),
 }
 
 /// Parses a positive number of seconds such as `2` or `0.25`.

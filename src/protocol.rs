@@ -16,11 +16,11 @@ use crate::codec::{self, CodecError};
 pub const WORKER_ARG: &str = "__procpool-worker";
 
 /// One message on a worker's channel.
-pub(crate) type Frame = ByteBuf;
+pub type Frame = ByteBuf;
 
 /// The first message on the one-shot server.
 #[derive(Serialize, Deserialize)]
-pub(crate) enum Hello {
+pub enum Hello {
     /// A worker is up.
     Ready {
         /// The worker's process id, checked against the one spawned.
@@ -85,7 +85,11 @@ pub enum WireFailure {
 }
 
 /// Encodes a header followed by a raw payload into one frame.
-pub(crate) fn frame<H: Serialize>(header: &H, payload: &[u8]) -> Result<Frame, CodecError> {
+///
+/// # Errors
+///
+/// If the header cannot be encoded.
+pub fn frame<H: Serialize>(header: &H, payload: &[u8]) -> Result<Frame, CodecError> {
     let mut bytes = Vec::with_capacity(payload.len() + 32);
     codec::encode_into(header, &mut bytes)?;
     bytes.extend_from_slice(payload);
@@ -93,9 +97,11 @@ pub(crate) fn frame<H: Serialize>(header: &H, payload: &[u8]) -> Result<Frame, C
 }
 
 /// Splits a frame into its decoded header and the payload after it.
-pub(crate) fn unframe<H: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-) -> Result<(H, &[u8]), CodecError> {
+///
+/// # Errors
+///
+/// If the header is truncated or malformed.
+pub fn unframe<H: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(H, &[u8]), CodecError> {
     let (header, used) = codec::decode::<H>(bytes)?;
     Ok((header, &bytes[used..]))
 }

@@ -494,6 +494,8 @@ impl Supervisor {
             }
         }
         if !self.closed {
+            // Re-dispatch to the survivors first: a replacement takes milliseconds to start.
+            self.dispatch();
             self.replace_worker()?;
         }
         Ok(())

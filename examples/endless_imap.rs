@@ -1,0 +1,51 @@
+//! Streams `square` over N integers (default 10 million) through `imap` and
+//! prints the supervisor's resident memory along the way: it stays flat,
+//! because `imap` reads its input only as results are taken.
+//!
+//! `cargo run --release --example endless_imap -- [N] [WORKER_PROGRAM]`
+
+use procpool::Pool;
+use procpool::tasks::Square;
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args.next().map_or(Ok(10_000_000), |a| a.parse())?;
+    let program = args
+        .next()
+        .map_or_else(procpool::doctest_program, Into::into);
+    let pool = Pool::builder()
+        .processes(2)
+        .worker_program(program)
+        .chunksize(1000)
+        .build()?;
+    let start_rss = rss_kib("VmRSS:");
+    let mut checksum: i128 = 0;
+    let mut count = 0u64;
+    // An endless iterator, cut by take() only on the consuming side.
+    for outcome in pool.imap(Square, 0i64..).take(n as usize) {
+        let outcome = outcome?;
+        assert_eq!(outcome.index, count, "results come in input order");
+        checksum += outcome.result? as i128;
+        count += 1;
+        if count % (n / 5).max(1) == 0 {
+            println!("items {count:>10}  rss {:>7} KiB", rss_kib("VmRSS:"));
+        }
+    }
+    let expected: i128 = (0..n as i128).map(|x| x * x).sum();
+    assert_eq!(checksum, expected);
+    println!(
+        "done: {count} items, start rss {start_rss} KiB, peak rss {} KiB, growth {} KiB",
+        rss_kib("VmHWM:"),
+        rss_kib("VmHWM:").saturating_sub(start_rss)
+    );
+    Ok(())
+}
