@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(outcome.index, count, "results come in input order");
         checksum += outcome.result? as i128;
         count += 1;
-        if count % (n / 5).max(1) == 0 {
+        if count.is_multiple_of((n / 5).max(1)) {
             println!("items {count:>10}  rss {:>7} KiB", rss_kib("VmRSS:"));
         }
     }
