@@ -151,7 +151,7 @@ fn replacements_that_keep_dying_fail_the_pool_with_one_error() {
     let victim = pool.pids()[0];
     procpool::sys::kill(victim, libc::SIGKILL).unwrap();
     let start = Instant::now();
-    let err = pool.map(Sleep, [1, 2, 3]).err().expect("the pool gives up");
+    let err = pool.map(Sleep, [1, 2, 3]).expect_err("the pool gives up");
     assert!(start.elapsed() < Duration::from_secs(10));
     match &err {
         PoolError::WorkersKeepDying { attempts, last } => {
