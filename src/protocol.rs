@@ -137,4 +137,34 @@ mod tests {
             assert!(unframe::<Reply>(&f[..cut]).is_err(), "cut at {cut}");
         }
     }
+
+    proptest::proptest! {
+        /// Flipped, cut and extended frames decode or fail; they never panic,
+        /// abort or allocate what a length prefix claims.
+        #[test]
+        fn mutated_frames_never_panic(
+            batch in 0u64..u64::MAX,
+            task in ".{0,40}",
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            flips in proptest::collection::vec((0usize..256, proptest::prelude::any::<u8>()), 0..8),
+            cut in 0usize..512,
+        ) {
+            let mut bytes = frame(&Request::Run { batch, task, count: 3 }, &payload).unwrap().into_vec();
+            for (at, value) in flips {
+                if !bytes.is_empty() {
+                    let i = at % bytes.len();
+                    bytes[i] ^= value;
+                }
+            }
+            bytes.truncate(cut);
+            if let Ok((Request::Run { count, .. }, rest)) = unframe::<Request>(&bytes) {
+                // Decoding hostile inputs in the worker is just as safe. (Only
+                // tasks that cannot sleep or crash on purpose are run here.)
+                let registry = crate::Registry::new().register::<crate::tasks::Square>();
+                let mut out = Vec::new();
+                let _ = registry.handler("square").unwrap()(rest, count.min(64), &mut out);
+            }
+            let _ = unframe::<Reply>(&bytes);
+        }
+    }
 }

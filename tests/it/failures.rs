@@ -355,3 +355,31 @@ fn many_workers_start_and_all_take_part() {
     let pids: std::collections::BTreeSet<u32> = outcomes.iter().map(|o| o.pid).collect();
     assert_eq!(pids.len(), 8);
 }
+
+#[test]
+fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
+    use ipc_channel::ipc::IpcOneShotServer;
+    use procpool::protocol::{Hello, WORKER_ARG};
+    use serde_bytes::ByteBuf;
+
+    // A 9-byte message that claims a 1 TiB string, then a truncated request.
+    let mut huge = vec![0x00, 0xfd];
+    huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    for hostile in [huge, vec![0x00], vec![0xff; 3]] {
+        let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
+        let child = std::process::Command::new(bin())
+            .args([WORKER_ARG, &name, &std::process::id().to_string()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (_, hello) = server.accept().unwrap();
+        let Hello::Ready { requests, pid, .. } = hello else { panic!("expected Ready") };
+        assert_eq!(pid, child.id());
+        requests.send(ByteBuf::from(hostile.clone())).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{hostile:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("procpool worker {pid}: malformed request from the supervisor")), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+}

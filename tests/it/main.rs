@@ -7,3 +7,4 @@ mod util;
 mod cli;
 mod failures;
 mod pool;
+mod signals;

@@ -70,13 +70,17 @@ pub fn wait_gone(pids: &[u32], secs: f64) -> Vec<u32> {
     }
 }
 
-/// The pids of the direct children of `pid`.
-#[allow(dead_code)]
+/// The pids of the direct children of `pid`, whichever of its threads
+/// started them (procpool starts workers on a spawner thread).
 pub fn children(pid: u32) -> Vec<u32> {
-    let path = format!("/proc/{pid}/task/{pid}/children");
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut kids: Vec<u32> = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| list.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect();
+    kids.sort_unstable();
+    kids
 }
