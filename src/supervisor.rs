@@ -256,6 +256,8 @@ impl Supervisor {
             },
         );
         self.queue.push_back(id);
+        // Start it now: a submitted task runs even before anyone waits on it.
+        self.dispatch();
     }
 
     /// Drops a job's queued work and any results still to come for it.

@@ -373,13 +373,20 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
             .spawn()
             .unwrap();
         let (_, hello) = server.accept().unwrap();
-        let Hello::Ready { requests, pid, .. } = hello else { panic!("expected Ready") };
+        let Hello::Ready { requests, pid, .. } = hello else {
+            panic!("expected Ready")
+        };
         assert_eq!(pid, child.id());
         requests.send(ByteBuf::from(hostile.clone())).unwrap();
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{hostile:?}: {}", show(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(&format!("procpool worker {pid}: malformed request from the supervisor")), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "procpool worker {pid}: malformed request from the supervisor"
+            )),
+            "{stderr}"
+        );
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     }
 }

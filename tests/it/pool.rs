@@ -207,7 +207,11 @@ fn close_join_and_terminate_like_python() {
 #[test]
 fn imap_over_ten_million_items_keeps_the_supervisors_memory_flat() {
     // The supervisor is the example program, so no other test shares its memory.
-    let example = bin().parent().unwrap().join("examples").join("endless_imap");
+    let example = bin()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("endless_imap");
     let out = std::process::Command::new(example)
         .args(["10000000", bin().to_str().unwrap()])
         .output()
@@ -221,5 +225,8 @@ fn imap_over_ten_million_items_keeps_the_supervisors_memory_flat() {
         .and_then(|g| g.split_whitespace().next()?.parse().ok())
         .expect("a growth figure");
     eprintln!("{}", stdout.trim_end());
-    assert!(growth_kib < 16 * 1024, "peak memory grew by {growth_kib} KiB over 10 million items");
+    assert!(
+        growth_kib < 16 * 1024,
+        "peak memory grew by {growth_kib} KiB over 10 million items"
+    );
 }

@@ -53,7 +53,10 @@ fn sigint_stops_at_once_with_130_and_leaves_no_worker() {
     signal(&child, libc::SIGINT);
     let (code, _, stderr) = finish(child, Duration::from_secs(3));
     assert_eq!(code, Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted by signal 2 (SIGINT)"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted by signal 2 (SIGINT)"),
+        "{stderr}"
+    );
     assert!(wait_gone(&workers, 1.0).is_empty());
 }
 
@@ -69,7 +72,18 @@ fn sigterm_stops_at_once_with_143() {
 #[test]
 fn results_finished_before_an_interrupt_are_printed() {
     let mut child = Command::new(bin())
-        .args(["-p", "2", "--unordered", "--json", "sleep", "10", "10", "30000", "30000", "10"])
+        .args([
+            "-p",
+            "2",
+            "--unordered",
+            "--json",
+            "sleep",
+            "10",
+            "10",
+            "30000",
+            "30000",
+            "10",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -97,15 +111,25 @@ fn a_supervisor_killed_with_sigkill_takes_its_workers_with_it() {
     let (child, workers) = start(&["-p", "3", "sleep", "30000", "30000", "30000"], 3);
     signal(&child, libc::SIGKILL);
     let _ = finish(child, Duration::from_secs(3));
-    assert_eq!(wait_gone(&workers, 1.0), Vec::<u32>::new(), "workers outlived their supervisor");
+    assert_eq!(
+        wait_gone(&workers, 1.0),
+        Vec::<u32>::new(),
+        "workers outlived their supervisor"
+    );
 }
 
 #[test]
 fn worker_mode_by_hand_or_with_a_stale_name_exits_with_a_clear_message() {
-    let by_hand = Command::new(bin()).arg("__procpool-worker").output().unwrap();
+    let by_hand = Command::new(bin())
+        .arg("__procpool-worker")
+        .output()
+        .unwrap();
     assert_eq!(by_hand.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&by_hand.stderr);
-    assert!(stderr.contains("started by a procpool supervisor, not by hand"), "{stderr}");
+    assert!(
+        stderr.contains("started by a procpool supervisor, not by hand"),
+        "{stderr}"
+    );
 
     let me = std::process::id().to_string();
     let stale = Command::new(bin())
@@ -114,9 +138,15 @@ fn worker_mode_by_hand_or_with_a_stale_name_exits_with_a_clear_message() {
         .unwrap();
     assert_eq!(stale.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&stale.stderr);
-    assert!(stderr.contains("cannot reach the supervisor at /tmp/no-such-procpool-socket"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the supervisor at /tmp/no-such-procpool-socket"),
+        "{stderr}"
+    );
 
-    let foreign = Command::new(bin()).args(["__procpool-worker", "/tmp/x", "1"]).output().unwrap();
+    let foreign = Command::new(bin())
+        .args(["__procpool-worker", "/tmp/x", "1"])
+        .output()
+        .unwrap();
     assert_eq!(foreign.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&foreign.stderr).contains("is not this process's parent"));
 }
@@ -124,10 +154,19 @@ fn worker_mode_by_hand_or_with_a_stale_name_exits_with_a_clear_message() {
 #[test]
 fn chaos_every_result_comes_back_correct_and_in_order() {
     // 10,000 tasks while random workers are SIGKILLed every few milliseconds.
-    let mut args: Vec<String> = ["--json", "-p", "4", "--chunksize", "1", "--retries", "1000", "misbehave"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "--json",
+        "-p",
+        "4",
+        "--chunksize",
+        "1",
+        "--retries",
+        "1000",
+        "misbehave",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.extend(std::iter::repeat_n("hang=1".to_string(), 10_000));
     let mut child = Command::new(bin())
         .args(&args)
@@ -138,7 +177,12 @@ fn chaos_every_result_comes_back_correct_and_in_order() {
     let supervisor = child.id();
     let reader = std::thread::spawn({
         let stdout = child.stdout.take().unwrap();
-        move || BufReader::new(stdout).lines().map(Result::unwrap).collect::<Vec<_>>()
+        move || {
+            BufReader::new(stdout)
+                .lines()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+        }
     });
     let mut kills = 0;
     let mut seen = std::collections::BTreeSet::new();
@@ -146,7 +190,9 @@ fn chaos_every_result_comes_back_correct_and_in_order() {
     while child.try_wait().unwrap().is_none() {
         let workers = children(supervisor);
         if !workers.is_empty() {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let victim = workers[(seed >> 33) as usize % workers.len()];
             if procpool::sys::kill(victim, libc::SIGKILL).is_ok() {
                 kills += 1;
