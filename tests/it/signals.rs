@@ -9,7 +9,7 @@ use crate::util::{bin, children, wait_gone};
 
 /// Starts `procpool ARGS` with piped output; waits until it has `workers` children.
 fn start(args: &[&str], workers: usize) -> (Child, Vec<u32>) {
-    let child = Command::new(bin())
+    let mut child = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -22,7 +22,11 @@ fn start(args: &[&str], workers: usize) -> (Child, Vec<u32>) {
         if kids.len() >= workers {
             return (child, kids);
         }
-        assert!(Instant::now() < deadline, "workers did not start");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("workers did not start");
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
