@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use crate::util::{bin, children, wait_gone};
 
 /// Starts `procpool ARGS` with piped output; waits until it has `workers` children.
+/// The caller reaps the child (see `finish`).
+#[allow(clippy::zombie_processes)]
 fn start(args: &[&str], workers: usize) -> (Child, Vec<u32>) {
     let mut child = Command::new(bin())
         .args(args)
