@@ -42,7 +42,7 @@ impl Printer {
             "index": outcome.index,
             "pid": outcome.pid,
             "attempts": outcome.attempts,
-            "elapsed_ms": outcome.elapsed.as_secs_f64() * 1e3,
+            "elapsed_ms": millis(outcome.elapsed),
         });
         match &outcome.result {
             Ok(output) => object["output"] = json!(output),
@@ -63,7 +63,7 @@ impl Printer {
             "failed": failed,
             "not_run": finished.total - finished.outcomes.len(),
             "processes": processes,
-            "elapsed_ms": finished.elapsed.as_secs_f64() * 1e3,
+            "elapsed_ms": millis(finished.elapsed),
             "exit_code": finished.exit_code(),
         });
         if let Some(stopped) = &finished.stopped {
@@ -74,6 +74,11 @@ impl Printer {
         }
         self.line(json!({ "summary": summary }));
     }
+}
+
+/// Milliseconds with microsecond resolution, for JSON.
+pub fn millis(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1e3
 }
 
 /// Reports every failed task and a stop, one line each on stderr:
