@@ -21,10 +21,16 @@ fn main() -> Result<(), procpool::PoolError> {
 
     let pool = Pool::builder().processes(4).retries(1).build()?;
     for outcome in pool.map(Square, 0..6)? {
-        println!("{} -> {:?} on {}", outcome.index, outcome.result, outcome.pid);
+        println!(
+            "{} -> {:?} on {}",
+            outcome.index, outcome.result, outcome.pid
+        );
     }
     // Lazy and bounded, in input order or as completed:
-    let total: i64 = pool.imap(Square, 0..1_000_000).map(|o| o.unwrap().result.unwrap()).sum();
+    let total: i64 = pool
+        .imap(Square, 0..1_000_000)
+        .map(|o| o.unwrap().result.unwrap())
+        .sum();
     println!("sum of squares below 1,000,000: {total}");
     let first_done = pool.imap_unordered(Square, [5, 6, 7]).next();
     println!("first done: {:?}", first_done.map(|o| o.map(|o| o.index)));

@@ -81,7 +81,9 @@ fn main() {
         match stage {
             "send" => die(how),
             "garbage" => {
-                replies.send(ByteBuf::from(vec![0xff; 17])).unwrap();
+                replies
+                    .send(Frame::Inline(ByteBuf::from(vec![0xff; 17])))
+                    .unwrap();
             }
             "wrong-batch" => {
                 let reply = Reply::Done {

@@ -6,7 +6,9 @@
 //! [`codec`](crate::codec), followed by a payload of encoded items, so a batch
 //! is never copied into a second buffer.
 
-use ipc_channel::ipc::{IpcReceiver, IpcSender};
+use std::ops::Deref;
+
+use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -15,8 +17,48 @@ use crate::codec::{self, CodecError};
 /// The hidden first argument that turns a program into a worker.
 pub const WORKER_ARG: &str = "__procpool-worker";
 
-/// One message on a worker's channel.
-pub type Frame = ByteBuf;
+/// Frames at least this large travel through shared memory instead of
+/// being copied through the socket in fragments.
+pub const SHARED_MEMORY_THRESHOLD: usize = 64 * 1024;
+
+/// One message on a worker's channel: bytes inline, or in a shared-memory
+/// region passed as a file descriptor when large.
+///
+/// ```
+/// use procpool::protocol::{Frame, SHARED_MEMORY_THRESHOLD};
+/// let small = Frame::new(vec![1, 2, 3]);
+/// let large = Frame::new(vec![7; SHARED_MEMORY_THRESHOLD]);
+/// assert!(matches!(small, Frame::Inline(_)) && matches!(large, Frame::Shared(_)));
+/// assert_eq!((&small[..], large.len()), (&[1u8, 2, 3][..], SHARED_MEMORY_THRESHOLD));
+/// ```
+#[derive(Serialize, Deserialize)]
+pub enum Frame {
+    /// Copied through the socket.
+    Inline(ByteBuf),
+    /// Mapped from a shared-memory region.
+    Shared(IpcSharedMemory),
+}
+
+impl Frame {
+    /// Wraps encoded bytes, choosing shared memory for large ones.
+    pub fn new(bytes: Vec<u8>) -> Frame {
+        if bytes.len() >= SHARED_MEMORY_THRESHOLD {
+            Frame::Shared(IpcSharedMemory::from_bytes(&bytes))
+        } else {
+            Frame::Inline(ByteBuf::from(bytes))
+        }
+    }
+}
+
+impl Deref for Frame {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Frame::Inline(bytes) => bytes,
+            Frame::Shared(memory) => memory,
+        }
+    }
+}
 
 /// The first message on the one-shot server.
 #[derive(Serialize, Deserialize)]
@@ -93,7 +135,7 @@ pub fn frame<H: Serialize>(header: &H, payload: &[u8]) -> Result<Frame, CodecErr
     let mut bytes = Vec::with_capacity(payload.len() + 32);
     codec::encode_into(header, &mut bytes)?;
     bytes.extend_from_slice(payload);
-    Ok(ByteBuf::from(bytes))
+    Ok(Frame::new(bytes))
 }
 
 /// Splits a frame into its decoded header and the payload after it.
@@ -149,7 +191,7 @@ mod tests {
             flips in proptest::collection::vec((0usize..256, proptest::prelude::any::<u8>()), 0..8),
             cut in 0usize..512,
         ) {
-            let mut bytes = frame(&Request::Run { batch, task, count: 3 }, &payload).unwrap().into_vec();
+            let mut bytes = frame(&Request::Run { batch, task, count: 3 }, &payload).unwrap().to_vec();
             for (at, value) in flips {
                 if !bytes.is_empty() {
                     let i = at % bytes.len();

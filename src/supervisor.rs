@@ -158,20 +158,23 @@ impl Supervisor {
             closed: false,
             cfg,
         };
-        let mut first_error = None;
+        let mut failed = 0;
         for started in sup.spawner.spawn(sup.cfg.processes) {
             match started {
                 Ok(process) => sup.adopt(process)?,
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+                Err(_) => failed += 1,
             }
         }
-        // Dropping `sup` kills whichever workers did start.
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(sup),
+        // A worker lost at start (killed from outside, say) is started again,
+        // with the same limit as replacements; a program that is no worker
+        // fails with its last start's error. Dropping `sup` kills the others.
+        for _ in 0..failed {
+            sup.replace_worker().map_err(|e| match e {
+                PoolError::WorkersKeepDying { last, .. } => *last,
+                other => other,
+            })?;
         }
+        Ok(sup)
     }
 
     fn adopt(&mut self, process: WorkerProcess) -> Result<(), PoolError> {

@@ -359,7 +359,7 @@ fn many_workers_start_and_all_take_part() {
 #[test]
 fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
     use ipc_channel::ipc::IpcOneShotServer;
-    use procpool::protocol::{Hello, WORKER_ARG};
+    use procpool::protocol::{Frame, Hello, WORKER_ARG};
     use serde_bytes::ByteBuf;
 
     // A 9-byte message that claims a 1 TiB string, then a truncated request.
@@ -377,7 +377,9 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
             panic!("expected Ready")
         };
         assert_eq!(pid, child.id());
-        requests.send(ByteBuf::from(hostile.clone())).unwrap();
+        requests
+            .send(Frame::Inline(ByteBuf::from(hostile.clone())))
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{hostile:?}: {}", show(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -230,3 +230,24 @@ fn imap_over_ten_million_items_keeps_the_supervisors_memory_flat() {
         "peak memory grew by {growth_kib} KiB over 10 million items"
     );
 }
+
+#[test]
+fn large_chunks_travel_through_shared_memory_and_come_back_whole() {
+    let pool = pool(2);
+    let outcomes = pool
+        .imap(Square, 0..200_000i64)
+        .chunksize(50_000)
+        .map(Result::unwrap);
+    let mut n = 0i64;
+    for o in outcomes {
+        assert_eq!(o.result, Ok(n * n));
+        n += 1;
+    }
+    assert_eq!(n, 200_000);
+    // A chunk of 50,000 encoded integers is far above the shared-memory threshold.
+    let mut bytes = Vec::new();
+    for x in 0..50_000i64 {
+        procpool::codec::encode_into(&x, &mut bytes).unwrap();
+    }
+    assert!(bytes.len() > procpool::protocol::SHARED_MEMORY_THRESHOLD);
+}
