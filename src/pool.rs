@@ -265,6 +265,14 @@ impl Pool {
     /// [`map`](Self::map) for tasks whose input is a tuple, like Python's
     /// `starmap`: each tuple is one task's arguments.
     ///
+    /// ```
+    /// use procpool::tasks::{Misbehave, Misbehavior};
+    /// # let pool = procpool::doctest_pool(2);
+    /// let outcomes = pool.starmap(Misbehave, [(Misbehavior::Behave, 4), (Misbehavior::Fail, 5)]).unwrap();
+    /// assert_eq!(outcomes[0].result, Ok(4));
+    /// assert!(outcomes[1].result.is_err());
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`map`](Self::map).
@@ -625,5 +633,26 @@ impl<T: Task, I: Iterator<Item = T::Input>> Drop for Imap<'_, T, I> {
         if let Some(job) = self.job {
             self.pool.lock().abandon(job);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn a_pool_can_be_shared_between_threads() {
+        assert_send_sync::<Pool>();
+    }
+
+    #[test]
+    fn auto_chunksize_follows_python() {
+        // Python: chunksize, extra = divmod(len, 4 * processes); chunksize += bool(extra)
+        assert_eq!(auto_chunksize(1_000_000, 2), 125_000);
+        assert_eq!(auto_chunksize(1_000_001, 2), 125_001);
+        assert_eq!(auto_chunksize(0, 2), 1);
+        assert_eq!(auto_chunksize(7, 0), 2);
     }
 }
