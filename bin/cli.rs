@@ -49,6 +49,8 @@ pub enum Command {
     Square(commands::square::SquareArgs),
     /// Report x and the worker's PID as tasks complete: the tutorial's parallel_test
     Whoami(commands::whoami::WhoamiArgs),
+    /// Run each line of a job file with sh -c on the pool, recording each job in a status TSV (as dSQ)
+    Jobs(commands::jobs::JobsArgs),
 }
 
 /// Parses a positive number of seconds such as `2` or `0.25`.
