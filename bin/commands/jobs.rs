@@ -166,7 +166,8 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     let report = jobs::run(&pool, &to_run, &options, &mut status, |record| {
         if printer.json {
             printer.line(record_json(record));
-        } else if !record.succeeded() {
+        }
+        if !record.succeeded() {
             eprintln!("procpool: {}", describe_failure(record));
         }
     })?;

@@ -210,7 +210,8 @@ fn record(job: &Job, outcome: Outcome<JobReport>) -> JobRecord {
             hostname: report.hostname,
             time_started: format_time(report.started),
             time_ended: format_time(report.ended),
-            time_elapsed: report.elapsed.as_secs_f64(),
+            // Milliseconds, as written, so the record equals the row read back.
+            time_elapsed: (report.elapsed.as_secs_f64() * 1e3).round() / 1e3,
             job: job.command.clone(),
         },
         attempts: report.attempts,
