@@ -2,6 +2,7 @@
 //! back, and no job process left behind.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -58,6 +59,16 @@ impl Scratch {
     }
 }
 
+/// Asserts every pid is gone within `secs`; kills the survivors first, so a
+/// failing test leaves nothing behind either.
+fn assert_gone(pids: &[u32], secs: f64, what: &str) {
+    let left = wait_gone(pids, secs);
+    for &pid in &left {
+        let _ = procpool::sys::kill(pid, libc::SIGKILL);
+    }
+    assert!(left.is_empty(), "{what}: {left:?} still running");
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -106,6 +117,17 @@ fn exit_codes_hosts_and_times_are_recorded_under_line_numbers() {
         "{err}"
     );
     assert!(err.contains("failed Job_IDs: 3,5"), "{err}");
+}
+
+#[test]
+fn signals_the_workers_ignore_are_back_at_their_defaults_in_jobs() {
+    // Workers ignore SIGINT (and Rust ignores SIGPIPE); were that inherited,
+    // these shells would survive their own signal and exit 0.
+    let s = Scratch::new("kill -INT $$; exit 0\nkill -PIPE $$; exit 0\n");
+    let out = s.run(&["jobs", "jobs.txt"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let codes: Vec<i32> = s.rows().values().map(|r| r.exit_code).collect();
+    assert_eq!(codes, [128 + 2, 128 + 13]);
 }
 
 #[test]
@@ -253,11 +275,7 @@ fn a_timeout_stops_the_job_and_its_children_and_the_worker_goes_on() {
         "one worker ran all: {workers:?}"
     );
     let pids = [s.pid("bg.pid"), s.pid("sh.pid"), s.pid("stubborn.pid")];
-    assert_eq!(
-        wait_gone(&pids, 5.0),
-        Vec::<u32>::new(),
-        "job processes outlived the timeout"
-    );
+    assert_gone(&pids, 5.0, "job processes outlived the timeout");
     assert!(stderr(&out).contains("job 0 timed out and was stopped (Exit_Code 143)"));
 }
 
@@ -272,11 +290,7 @@ fn background_children_and_stdin_readers_do_not_hang_the_runner() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(s.read("jobs_logs/2.out"), "read nothing\n");
     let pids = [s.pid("bg.pid"), s.pid("grandchild.pid")];
-    assert_eq!(
-        wait_gone(&pids, 5.0),
-        Vec::<u32>::new(),
-        "background children outlived their jobs"
-    );
+    assert_gone(&pids, 5.0, "background children outlived their jobs");
 }
 
 #[test]
@@ -311,12 +325,33 @@ fn an_interrupted_run_keeps_finished_rows_and_leaves_no_job_behind() {
         assert!(err.contains("2 of 4 job(s) finished"), "{err}");
         let rows = s.rows();
         assert_eq!(rows.keys().copied().collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(
-            wait_gone(&job_pids, 5.0),
-            Vec::<u32>::new(),
-            "jobs outlived the interrupted run"
-        );
+        assert_gone(&job_pids, 5.0, "jobs outlived the interrupted run");
     }
+}
+
+#[test]
+fn jobs_do_not_outlive_a_runner_killed_outright_with_its_workers() {
+    let s = Scratch::new("sleep 60 & echo $! > bg.pid; echo $$ > sh.pid; sleep 60\n");
+    let mut child = Command::new(bin())
+        .current_dir(s.dir.path())
+        .args(["jobs", "jobs.txt"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.path("sh.pid").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let job_pids = [s.pid("bg.pid"), s.pid("sh.pid")];
+    // SIGKILL to the runner's whole process group: the runner and its
+    // workers die at once, with no chance to clean up.
+    procpool::sys::kill_group(child.id(), libc::SIGKILL).unwrap();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert_gone(&job_pids, 10.0, "jobs outlived their killed workers");
 }
 
 fn wait_with_deadline(
