@@ -43,6 +43,11 @@ pub struct JobsArgs {
     /// [default: JOBFILE's name + _logs, in the current directory]
     #[arg(long, value_name = "DIR")]
     logs: Option<PathBuf>,
+    /// Discard the jobs' stdout and stderr instead of writing log files
+    /// (for jobs that write their own results, and file systems where
+    /// creating two files per job is dear)
+    #[arg(long, conflicts_with = "logs")]
+    no_logs: bool,
     /// Run only the jobs without a row of Exit_Code 0 and the same Job_ID and
     /// command in the status file, and append to it
     #[arg(long)]
@@ -100,10 +105,11 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         .status
         .clone()
         .unwrap_or_else(|| jobs::default_status_path(&args.job_file));
-    let logs = args
-        .logs
-        .clone()
-        .unwrap_or_else(|| jobs::default_logs_path(&args.job_file));
+    let logs = match (&args.logs, args.no_logs) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir.clone()),
+        (None, false) => Some(jobs::default_logs_path(&args.job_file)),
+    };
 
     let selected: Vec<&Job> = match &args.only {
         None => file.jobs.iter().collect(),
@@ -122,7 +128,14 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     };
 
     if args.slurm {
-        return print_slurm(global, &args, &file, &pending, &status_path, &logs);
+        return print_slurm(
+            global,
+            &args,
+            &file,
+            &pending,
+            &status_path,
+            logs.as_deref(),
+        );
     }
     let mut printer = Printer::new(global.json);
     if pending.is_empty() {
@@ -209,10 +222,13 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         if skipped > 0 {
             line += &format!("; {skipped} skipped, having succeeded before");
         }
+        let output = logs.as_ref().map_or_else(
+            || "output discarded".to_string(),
+            |dir| format!("logs in {}", dir.display()),
+        );
         printer.line(format_args!(
-            "{line}; status in {}, logs in {}",
-            status_path.display(),
-            logs.display()
+            "{line}; status in {}, {output}",
+            status_path.display()
         ));
     }
     if !failed.is_empty() {
@@ -319,7 +335,7 @@ fn print_slurm(
     file: &JobFile,
     pending: &[&Job],
     status: &Path,
-    logs: &Path,
+    logs: Option<&Path>,
 ) -> anyhow::Result<u8> {
     let mut printer = Printer::new(false);
     if pending.is_empty() {
@@ -350,7 +366,7 @@ fn print_slurm(
             .with_context(|| format!("cannot resolve {}", file.path.display()))?,
         ids: &ids,
         status: absolute(status)?,
-        logs: absolute(logs)?,
+        logs: logs.map(absolute).transpose()?,
         pass_on,
         options: SlurmOptions {
             job_name: s.job_name.clone(),

@@ -44,8 +44,9 @@ pub const WORKER_FAILED: i32 = 125;
 /// How jobs run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
-    /// Where each job's `<Job_ID>.out` and `<Job_ID>.err` go; created if missing.
-    pub logs: PathBuf,
+    /// Where each job's `<Job_ID>.out` and `<Job_ID>.err` go, created if
+    /// missing; `None` discards the jobs' output.
+    pub logs: Option<PathBuf>,
     /// Stop a job's process group after this long.
     pub timeout: Option<Duration>,
     /// Between SIGTERM and SIGKILL when a job's group is stopped.
@@ -58,7 +59,7 @@ impl RunOptions {
     /// Logs in `logs`, no timeout, a grace period of 1 s, no retries.
     pub fn new(logs: impl Into<PathBuf>) -> Self {
         RunOptions {
-            logs: logs.into(),
+            logs: Some(logs.into()),
             timeout: None,
             grace: Duration::from_secs(1),
             retries: 0,
@@ -147,10 +148,12 @@ pub fn run(
     status: &mut StatusWriter,
     mut each: impl FnMut(&JobRecord),
 ) -> Result<RunReport, RunError> {
-    std::fs::create_dir_all(&options.logs).map_err(|source| RunError::Logs {
-        path: options.logs.clone(),
-        source,
-    })?;
+    if let Some(dir) = &options.logs {
+        std::fs::create_dir_all(dir).map_err(|source| RunError::Logs {
+            path: dir.clone(),
+            source,
+        })?;
+    }
     let start = Instant::now();
     let specs = jobs.iter().map(|job| JobSpec {
         id: job.id,

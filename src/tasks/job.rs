@@ -64,8 +64,9 @@ pub struct JobSpec {
     pub id: u64,
     /// The command for `sh -c`.
     pub command: String,
-    /// The directory of the log files; it must exist.
-    pub logs: PathBuf,
+    /// The directory of the log files, which must exist; `None` discards
+    /// the job's output.
+    pub logs: Option<PathBuf>,
     /// Stop the job's process group after this long.
     pub timeout: Option<Duration>,
     /// Between SIGTERM and SIGKILL when a process group is stopped.
@@ -80,7 +81,7 @@ impl JobSpec {
         JobSpec {
             id,
             command: command.into(),
-            logs: logs.into(),
+            logs: Some(logs.into()),
             timeout: None,
             grace: Duration::from_secs(1),
             retries: 0,
@@ -162,19 +163,24 @@ pub fn log_path(logs: &Path, id: u64, stream: &str) -> PathBuf {
 /// Runs one attempt; returns the shell-style exit code and whether the
 /// timeout stopped it, or why it could not start.
 fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32, bool), String> {
-    let out = open_log(spec, "out", attempt)?;
-    let mut err = open_log(spec, "err", attempt)?;
-    if let Some(code) = previous {
+    let logs = match &spec.logs {
+        Some(dir) => Some((
+            open_log(dir, spec.id, "out", attempt)?,
+            open_log(dir, spec.id, "err", attempt)?,
+        )),
+        None => None,
+    };
+    if let (Some((_, err)), Some(code)) = (&logs, previous) {
         // Later attempts append, so the output of every attempt is kept.
         let _ = writeln!(
-            err,
+            &*err,
             "procpool: attempt {attempt} of {} (the last exited with {code})",
             spec.retries + 1
         );
     }
     os::become_subreaper();
-    let pid = spawn_shell(spec, &out, &err)?;
-    drop((out, err));
+    let pid = spawn_shell(spec, logs.as_ref().map(|(out, err)| (out, err)))?;
+    drop(logs);
     let group = pid.as_raw() as u32;
     guard::watch(group, spec.grace);
     let watchdog = match spec.timeout.map(|t| Watchdog::start(group, t, spec.grace)) {
@@ -197,13 +203,15 @@ fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32,
 }
 
 /// Starts `/bin/sh -c COMMAND` in a new process group with stdin from
-/// `/dev/null`, the given stdout and stderr, an empty signal mask, SIGINT and
-/// SIGPIPE at their defaults, and `PROCPOOL_JOB_ID` in its environment.
-fn spawn_shell(spec: &JobSpec, out: &File, err: &File) -> Result<Pid, String> {
+/// `/dev/null`, the given stdout and stderr (else `/dev/null`), an empty
+/// signal mask, SIGINT and SIGPIPE at their defaults, and `PROCPOOL_JOB_ID`
+/// in its environment.
+fn spawn_shell(spec: &JobSpec, logs: Option<(&File, &File)>) -> Result<Pid, String> {
     let command = CString::new(spec.command.as_str())
         .map_err(|_| "the command holds a NUL byte".to_string())?;
     let fail = |e: nix::Error| format!("cannot run /bin/sh: {}", e.desc());
     let null = dev_null().map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    let (out, err) = logs.unwrap_or((null, null));
     let mut actions = PosixSpawnFileActions::init().map_err(fail)?;
     actions.add_dup2(null.as_raw_fd(), 0).map_err(fail)?;
     actions.add_dup2(out.as_raw_fd(), 1).map_err(fail)?;
@@ -230,13 +238,16 @@ fn spawn_shell(spec: &JobSpec, out: &File, err: &File) -> Result<Pid, String> {
     posix_spawn(c"/bin/sh", &actions, &attr, &args, &env).map_err(fail)
 }
 
-/// `/dev/null`, opened once per worker.
+/// `/dev/null` for reading and writing, opened once per worker.
 fn dev_null() -> io::Result<&'static File> {
     static NULL: OnceLock<File> = OnceLock::new();
     if let Some(file) = NULL.get() {
         return Ok(file);
     }
-    let file = File::open("/dev/null")?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
     Ok(NULL.get_or_init(|| file))
 }
 
@@ -256,8 +267,8 @@ fn base_environment() -> &'static [CString] {
     })
 }
 
-fn open_log(spec: &JobSpec, stream: &str, attempt: u32) -> Result<File, String> {
-    let path = log_path(&spec.logs, spec.id, stream);
+fn open_log(dir: &Path, id: u64, stream: &str, attempt: u32) -> Result<File, String> {
+    let path = log_path(dir, id, stream);
     let mut options = OpenOptions::new();
     if attempt == 1 {
         options.write(true).create(true).truncate(true);

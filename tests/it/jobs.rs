@@ -147,6 +147,23 @@ fn all_jobs_succeeding_exits_0_with_each_stream_in_its_own_log() {
 }
 
 #[test]
+fn no_logs_discards_the_output_and_creates_no_log_file() {
+    let s = Scratch::new("echo out; echo err >&2; touch ran\n");
+    let out = s.run(&["jobs", "jobs.txt", "--no-logs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let mut names: Vec<String> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["jobs.txt", "jobs_status.tsv", "ran"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("output discarded"));
+
+    let both = s.run(&["jobs", "jobs.txt", "--no-logs", "--logs", "x"]);
+    assert_eq!(both.status.code(), Some(2), "{}", show(&both));
+}
+
+#[test]
 fn resume_skips_what_succeeded_and_reruns_failures_and_edited_lines() {
     let s = Scratch::new("echo 0 >> ran\necho 1 >> ran; exit 1\necho 2 >> ran\n");
     let first = s.run(&["jobs", "jobs.txt"]);
