@@ -72,11 +72,11 @@ fi
 
 med() { tr ' ' '\n' <<< "$1" | grep . | median; }
 echo "$jobs 'true' jobs, 2 processes, $repeats interleaved repeats, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); medians:"
-printf '%-11s %8s %8s %9s %11s %9s   %s\n' tool wall ms/job "vs xargs" "cpu ms/job" "vs xargs" "all walls (s)"
+printf '%-14s %8s %8s %9s %11s %9s   %s\n' tool wall ms/job "vs xargs" "cpu ms/job" "vs xargs" "all walls (s)"
 base_wall=$(med "${walls[xargs]}")
 base_cpu=$(med "${cpus[xargs]}")
 for tool in "${tools[@]}"; do
     awk -v t="${tool/_/+}" -v w="$(med "${walls[$tool]}")" -v c="$(med "${cpus[$tool]}")" \
         -v n="$jobs" -v bw="$base_wall" -v bc="$base_cpu" -v all="${walls[$tool]}" \
-        'BEGIN { printf "%-11s %8.3f %8.3f %8.2fx %11.3f %8.2fx   %s\n", t, w, w * 1000 / n, w / bw, c * 1000 / n, c / bc, all }'
+        'BEGIN { printf "%-14s %8.3f %8.3f %8.2fx %11.3f %8.2fx   %s\n", t, w, w * 1000 / n, w / bw, c * 1000 / n, c / bc, all }'
 done
