@@ -186,14 +186,14 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     })?;
     drop(pool);
 
-    let failed: Vec<u64> = report.failed().map(|r| r.row.job_id).collect();
+    let failed: Vec<u64> = report.failed.iter().map(|r| r.row.job_id).collect();
     let code = match &report.stopped {
         Some(RunError::Pool(PoolError::Interrupted { signal })) => exit::signal(*signal),
         Some(_) => exit::SETUP,
         None if failed.is_empty() => exit::OK,
         None => exit::TASKS_FAILED,
     };
-    let succeeded = report.records.len() - failed.len();
+    let succeeded = report.succeeded();
     if printer.json {
         let mut summary = json!({
             "jobs": report.total + skipped,
@@ -201,7 +201,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
             "failed": failed.len(),
             "failed_job_ids": sorted(&failed),
             "skipped": skipped,
-            "not_run": report.total - report.records.len(),
+            "not_run": report.total - report.finished,
             "processes": processes,
             "elapsed_ms": report.elapsed.as_secs_f64() * 1e3,
             "status": status_path,
@@ -215,7 +215,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     } else {
         let mut line = format!(
             "{} of {} job(s) ran: {succeeded} succeeded, {} failed",
-            report.records.len(),
+            report.finished,
             report.total,
             failed.len()
         );
@@ -241,7 +241,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         eprintln!(
             "procpool: {}; {} of {} job(s) finished and are in {}",
             with_causes(stopped),
-            report.records.len(),
+            report.finished,
             report.total,
             status_path.display()
         );

@@ -11,7 +11,7 @@
 //! let mut status = StatusWriter::create(&status_path).unwrap();
 //! let options = RunOptions::new(dir.path().join("logs"));
 //! let report = jobs::run(&pool, &file.jobs, &options, &mut status, |_| {}).unwrap();
-//! assert_eq!(report.failed().map(|r| r.row.job_id).collect::<Vec<_>>(), [2]);
+//! assert_eq!((report.finished, report.failed[0].row.job_id), (2, 2));
 //!
 //! let rows = StatusFile::read(&status_path).unwrap().rows;
 //! assert_eq!(rows.len(), 2);
@@ -110,13 +110,16 @@ pub enum RunError {
     },
 }
 
-/// What a run did.
+/// What a run did. Only failed jobs are kept, so memory stays flat on a
+/// long job file; every record is handed to `run`'s callback.
 #[derive(Debug)]
 pub struct RunReport {
-    /// The finished jobs, in the order they ended.
-    pub records: Vec<JobRecord>,
     /// How many jobs were to run.
     pub total: usize,
+    /// How many jobs ended (succeeded or failed).
+    pub finished: usize,
+    /// The jobs that ended with a non-zero `Exit_Code`, in the order they ended.
+    pub failed: Vec<JobRecord>,
     /// Why the run stopped before every job ended, if it did.
     pub stopped: Option<RunError>,
     /// Wall time of the run.
@@ -124,9 +127,9 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The finished jobs that did not exit 0.
-    pub fn failed(&self) -> impl Iterator<Item = &JobRecord> {
-        self.records.iter().filter(|r| !r.succeeded())
+    /// How many jobs ended with `Exit_Code` 0.
+    pub fn succeeded(&self) -> usize {
+        self.finished - self.failed.len()
     }
 }
 
@@ -163,7 +166,8 @@ pub fn run(
         grace: options.grace,
         retries: options.retries,
     });
-    let mut records = Vec::with_capacity(jobs.len());
+    let mut finished = 0;
+    let mut failed = Vec::new();
     let mut stopped = None;
     // One job per message, so each row is written as its own job ends.
     for result in pool.imap_unordered(ShellJob, specs).chunksize(1) {
@@ -180,11 +184,15 @@ pub fn run(
             break;
         }
         each(&record);
-        records.push(record);
+        finished += 1;
+        if !record.succeeded() {
+            failed.push(record);
+        }
     }
     Ok(RunReport {
-        records,
         total: jobs.len(),
+        finished,
+        failed,
         stopped,
         elapsed: start.elapsed(),
     })

@@ -550,7 +550,7 @@ fn the_library_runs_a_job_file_and_writes_each_row_as_its_job_ends() {
     let status_path = dir.path().join("s.tsv");
     let mut status = StatusWriter::create(&status_path).unwrap();
     let pool = pool(2);
-    let mut rows_seen = Vec::new();
+    let mut seen = Vec::new();
     let report = jobs::run(
         &pool,
         &file.jobs,
@@ -560,24 +560,24 @@ fn the_library_runs_a_job_file_and_writes_each_row_as_its_job_ends() {
             // When a record is handed over its row is already in the file.
             let on_disk = StatusFile::read(&status_path).unwrap().rows;
             assert!(on_disk.contains(&record.row), "{on_disk:?}");
-            rows_seen.push(record.row.job_id);
+            seen.push((record.row.job_id, record.worker_pid));
         },
     )
     .unwrap();
     assert!(report.stopped.is_none());
-    rows_seen.sort_unstable();
-    assert_eq!(rows_seen, [0, 1, 3]);
+    assert_eq!(
+        (report.total, report.finished, report.succeeded()),
+        (3, 3, 1)
+    );
+    seen.sort_unstable();
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 3]);
+    assert!(seen.iter().all(|s| pool.pids().contains(&s.1)), "{seen:?}");
     let mut failed: Vec<(u64, i32)> = report
-        .failed()
+        .failed
+        .iter()
         .map(|r| (r.row.job_id, r.row.exit_code))
         .collect();
     failed.sort_unstable();
     assert_eq!(failed, [(1, 1), (3, 2)]);
-    assert!(
-        report
-            .records
-            .iter()
-            .all(|r| pool.pids().contains(&r.worker_pid))
-    );
     assert!(Path::new(&dir.path().join("logs/3.err")).exists());
 }
