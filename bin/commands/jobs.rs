@@ -113,19 +113,16 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
 
     let selected: Vec<&Job> = match &args.only {
         None => file.jobs.iter().collect(),
-        Some(JobIds(ids)) => select(&file, ids)?,
+        Some(JobIds(ids)) => file.select(ids)?,
     };
     // Read (and check) the old status before anything may write to it.
-    let (pending, skipped) = if args.resume {
+    let pending = if args.resume {
         let old = StatusFile::read(&status_path).context("cannot resume")?;
-        let done = old.succeeded();
-        let (pending, skipped): (Vec<&Job>, Vec<&Job>) = selected
-            .into_iter()
-            .partition(|j| !done.contains(&(j.id, j.command.as_str())));
-        (pending, skipped.len())
+        old.pending(selected.iter().copied())
     } else {
-        (selected, 0)
+        selected.clone()
     };
+    let skipped = selected.len() - pending.len();
 
     if args.slurm {
         return print_slurm(
@@ -140,7 +137,11 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     let mut printer = Printer::new(global.json);
     if pending.is_empty() {
         if printer.json {
-            printer.line(json!({ "summary": { "jobs": skipped, "skipped": skipped, "ran": 0, "failed": 0, "exit_code": 0 } }));
+            printer.line(json!({ "summary": {
+                "jobs": skipped, "succeeded": 0, "failed": 0, "failed_job_ids": [],
+                "skipped": skipped, "not_run": 0, "status": status_path, "logs": logs,
+                "exit_code": exit::OK,
+            } }));
         } else {
             printer.line(format_args!(
                 "all {skipped} job(s) already succeeded in {}; nothing to run",
@@ -261,23 +262,6 @@ fn with_causes(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// The jobs named by `--only`, or an error naming those that are not jobs.
-fn select<'f>(file: &'f JobFile, ids: &[u64]) -> anyhow::Result<Vec<&'f Job>> {
-    let missing: Vec<u64> = ids
-        .iter()
-        .copied()
-        .filter(|&id| file.get(id).is_none())
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "job file {} has no job with Job_ID {} (such a line is blank, a comment, or past the end)",
-            file.path.display(),
-            jobs::format_array(&missing)
-        );
-    }
-    Ok(ids.iter().filter_map(|&id| file.get(id)).collect())
 }
 
 fn sorted(ids: &[u64]) -> Vec<u64> {

@@ -35,6 +35,17 @@ pub enum JobFileError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Job_IDs asked for are not commands of the file.
+    #[error(
+        "job file {} has no job with Job_ID {ids} (such a line is blank, a comment, or past the end)",
+        path.display()
+    )]
+    NoSuchJobs {
+        /// The job file.
+        path: PathBuf,
+        /// The missing ids, in Slurm's array syntax.
+        ids: String,
+    },
     /// Every line is blank or a comment.
     #[error("job file {} has no jobs: every line is blank or a comment", path.display())]
     Empty {
@@ -112,6 +123,32 @@ impl JobFile {
             return Err(JobFileError::Empty { path });
         }
         Ok(JobFile { path, jobs })
+    }
+
+    /// The jobs with these `Job_ID`s, as `--only` and Slurm array tasks ask.
+    ///
+    /// ```
+    /// let file = procpool::jobs::JobFile::parse("j", b"a\n\nc\n").unwrap();
+    /// assert_eq!(file.select(&[2]).unwrap()[0].command, "c");
+    /// assert!(file.select(&[0, 1]).unwrap_err().to_string().contains("Job_ID 1 "));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If any id is not a command line of the file; the error names them all.
+    pub fn select(&self, ids: &[u64]) -> Result<Vec<&Job>, JobFileError> {
+        let missing: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.get(id).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(JobFileError::NoSuchJobs {
+                path: self.path.clone(),
+                ids: super::format_array(&missing),
+            });
+        }
+        Ok(ids.iter().filter_map(|&id| self.get(id)).collect())
     }
 
     /// The job with this `Job_ID`, if that line is a command.

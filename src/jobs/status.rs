@@ -269,9 +269,9 @@ impl StatusFile {
     /// The jobs that still need to run: those without a row that has
     /// `Exit_Code` 0 and the same `Job_ID` and command. A job whose line was
     /// edited since it succeeded runs again.
-    pub fn pending<'j>(&self, jobs: &'j [Job]) -> Vec<&'j Job> {
+    pub fn pending<'j>(&self, jobs: impl IntoIterator<Item = &'j Job>) -> Vec<&'j Job> {
         let done = self.succeeded();
-        jobs.iter()
+        jobs.into_iter()
             .filter(|j| !done.contains(&(j.id, j.command.as_str())))
             .collect()
     }
