@@ -179,16 +179,18 @@ fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32,
         );
     }
     os::become_subreaper();
+    // The guard is running before the job starts, and told its group at once.
+    guard::start(spec.grace);
     let pid = spawn_shell(spec, logs.as_ref().map(|(out, err)| (out, err)))?;
-    drop(logs);
     let group = pid.as_raw() as u32;
-    guard::watch(group, spec.grace);
+    guard::watch(group);
+    drop(logs);
     let watchdog = match spec.timeout.map(|t| Watchdog::start(group, t, spec.grace)) {
         Some(Err(e)) => {
             let _ = sys::kill_group(group, libc::SIGKILL);
             let _ = os::wait(pid);
             end_group(group, spec.grace);
-            guard::watch(0, spec.grace);
+            guard::watch(0);
             return Err(format!("cannot start the timeout's thread: {e}"));
         }
         Some(Ok(w)) => Some(w),
@@ -197,7 +199,7 @@ fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32,
     let ended = os::wait(pid);
     let timed_out = watchdog.is_some_and(Watchdog::stop);
     end_group(group, spec.grace);
-    guard::watch(0, spec.grace);
+    guard::watch(0);
     let cause = ended.map_err(|e| format!("cannot wait for /bin/sh: {e}"))?;
     Ok((cause.shell_code(), timed_out))
 }
@@ -345,12 +347,17 @@ exit 0"#;
 
     static PIPE: Mutex<Option<ChildStdin>> = Mutex::new(None);
 
-    /// Tells the guard which group runs now (0: none), starting it if needed.
-    pub(super) fn watch(group: u32, grace: Duration) {
+    /// Starts this worker's guard unless it runs.
+    pub(super) fn start(grace: Duration) {
         let mut pipe = PIPE.lock().unwrap_or_else(|e| e.into_inner());
         if pipe.is_none() {
-            *pipe = start(grace);
+            *pipe = spawn(grace);
         }
+    }
+
+    /// Tells the guard which group runs now (0: none).
+    pub(super) fn watch(group: u32) {
+        let mut pipe = PIPE.lock().unwrap_or_else(|e| e.into_inner());
         let written = pipe
             .as_mut()
             .map(|p| writeln!(p, "{group}").and_then(|()| p.flush()));
@@ -360,7 +367,7 @@ exit 0"#;
         }
     }
 
-    fn start(grace: Duration) -> Option<ChildStdin> {
+    fn spawn(grace: Duration) -> Option<ChildStdin> {
         let steps = grace.as_millis().div_ceil(50).max(1);
         // In a process group of its own, inheriting the worker's ignored
         // SIGINT and ignoring SIGTERM and SIGHUP itself, it outlives whatever
