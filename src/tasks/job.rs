@@ -45,7 +45,8 @@ pub const CANNOT_START: i32 = 126;
 /// The environment variable that tells a job its `Job_ID`.
 pub const JOB_ID_VAR: &str = "PROCPOOL_JOB_ID";
 
-/// Runs one command with `sh -c`; see the [module docs](self).
+/// Runs one command with `sh -c` in its own process group, output in log
+/// files, background children stopped when it ends, an optional timeout.
 ///
 /// ```
 /// use procpool::{Task, tasks::{JobSpec, ShellJob}};
