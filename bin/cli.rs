@@ -49,6 +49,8 @@ pub enum Command {
     Square(commands::square::SquareArgs),
     /// Report x and the worker's PID as tasks complete: the tutorial's parallel_test
     Whoami(commands::whoami::WhoamiArgs),
+    /// Run each line of a job file with sh -c on the pool, recording each job in a status TSV (as dSQ)
+    Jobs(commands::jobs::JobsArgs),
     /// Diagnostics: tasks that sleep this many milliseconds (try --timeout, Ctrl-C)
     Sleep(commands::diag::SleepArgs),
     /// Diagnostics: tasks that fail, panic, exit, abort or crash on purpose

@@ -1,0 +1,439 @@
+//! The `job` task: runs one line of a job file with `sh -c` inside a worker.
+//!
+//! Each job gets stdin from `/dev/null`, its stdout and stderr in its own
+//! files, a process group of its own, and SIGINT and SIGPIPE back at their
+//! defaults (the worker ignores them). When its shell exits, whatever it left
+//! running in its group is stopped (SIGTERM, the grace period, SIGKILL), as
+//! Slurm ends a job step, so background children can neither hang the runner
+//! nor outlive their job. A timeout stops the whole group the same way and
+//! the worker lives on.
+//!
+//! The shell is started with `posix_spawn` (through nix), which the C library
+//! does with `vfork`: no copy of the worker's memory, a fraction of `fork`'s
+//! cost per job. That rules out a parent-death signal, which only `fork` and a
+//! `pre_exec` hook could set; a guard process covers the same case, better: one
+//! small process per worker is told each running job's group and stops the
+//! whole group (not only the shell) when the worker's end of its pipe closes,
+//! however the worker died. The worker is also a child subreaper, so a job's
+//! orphaned descendants are reaped here even where PID 1 does not reap.
+
+use std::ffi::{CStr, CString};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
+use nix::sys::signal::{SigSet, Signal, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use crate::sys::{self, ExitCause};
+use crate::task::{Failure, Task};
+
+/// `Exit_Code` of a job that could not be started (its log files cannot be
+/// opened, or `/bin/sh` cannot be run), as GNU `timeout` uses 126.
+pub const CANNOT_START: i32 = 126;
+
+/// The environment variable that tells a job its `Job_ID`.
+pub const JOB_ID_VAR: &str = "PROCPOOL_JOB_ID";
+
+/// Runs one command with `sh -c` in its own process group, output in log
+/// files, background children stopped when it ends, an optional timeout.
+///
+/// ```
+/// use procpool::{Task, tasks::{JobSpec, ShellJob}};
+/// let logs = tempfile::tempdir().unwrap();
+/// let spec = JobSpec::new(7, "echo hi; exit 3", logs.path());
+/// let report = ShellJob::run(spec).unwrap();
+/// assert_eq!(report.exit_code, 3);
+/// assert_eq!(std::fs::read_to_string(logs.path().join("7.out")).unwrap(), "hi\n");
+/// ```
+pub struct ShellJob;
+
+/// What [`ShellJob`] runs, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The job's `Job_ID`; it names its log files `<id>.out` and `<id>.err`.
+    pub id: u64,
+    /// The command for `sh -c`.
+    pub command: String,
+    /// The directory of the log files, which must exist; `None` discards
+    /// the job's output.
+    pub logs: Option<PathBuf>,
+    /// Stop the job's process group after this long.
+    pub timeout: Option<Duration>,
+    /// Between SIGTERM and SIGKILL when a process group is stopped.
+    pub grace: Duration,
+    /// Run a job that exits non-zero up to this many more times.
+    pub retries: u32,
+}
+
+impl JobSpec {
+    /// A job with no timeout, no retries and a grace period of one second.
+    pub fn new(id: u64, command: impl Into<String>, logs: impl Into<PathBuf>) -> Self {
+        JobSpec {
+            id,
+            command: command.into(),
+            logs: Some(logs.into()),
+            timeout: None,
+            grace: Duration::from_secs(1),
+            retries: 0,
+        }
+    }
+}
+
+/// How a job went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobReport {
+    /// The shell's exit status, 128 + N if signal N killed it, or
+    /// [`CANNOT_START`].
+    pub exit_code: i32,
+    /// The host it ran on.
+    pub hostname: String,
+    /// When the first attempt started.
+    pub started: SystemTime,
+    /// When the last attempt ended.
+    pub ended: SystemTime,
+    /// From start to end, by the monotonic clock.
+    pub elapsed: Duration,
+    /// How many times it ran.
+    pub attempts: u32,
+    /// Whether the last attempt was stopped by the timeout.
+    pub timed_out: bool,
+    /// Why it could not be started, when it could not.
+    pub error: Option<String>,
+}
+
+impl Task for ShellJob {
+    const NAME: &'static str = "job";
+    type Input = JobSpec;
+    type Output = JobReport;
+
+    fn run(spec: JobSpec) -> Result<JobReport, Failure> {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let mut attempts = 0;
+        let mut previous = None;
+        let (exit_code, timed_out, error) = loop {
+            attempts += 1;
+            match run_once(&spec, attempts, previous) {
+                Err(error) => break (CANNOT_START, false, Some(error)),
+                Ok((code, _)) if code != 0 && attempts <= spec.retries => previous = Some(code),
+                Ok((code, timed_out)) => break (code, timed_out, None),
+            }
+        };
+        Ok(JobReport {
+            exit_code,
+            hostname: hostname().to_string(),
+            started,
+            ended: SystemTime::now(),
+            elapsed: clock.elapsed(),
+            attempts,
+            timed_out,
+            error,
+        })
+    }
+}
+
+/// This machine's name, as `uname -n` gives it.
+pub fn hostname() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "localhost".to_string())
+    })
+}
+
+/// The path of a job's log file: `<logs>/<id>.<stream>`.
+pub fn log_path(logs: &Path, id: u64, stream: &str) -> PathBuf {
+    logs.join(format!("{id}.{stream}"))
+}
+
+/// Runs one attempt; returns the shell-style exit code and whether the
+/// timeout stopped it, or why it could not start.
+fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32, bool), String> {
+    let logs = match &spec.logs {
+        Some(dir) => Some((
+            open_log(dir, spec.id, "out", attempt)?,
+            open_log(dir, spec.id, "err", attempt)?,
+        )),
+        None => None,
+    };
+    if let (Some((_, err)), Some(code)) = (&logs, previous) {
+        // Later attempts append, so the output of every attempt is kept.
+        let _ = writeln!(
+            &*err,
+            "procpool: attempt {attempt} of {} (the last exited with {code})",
+            spec.retries + 1
+        );
+    }
+    os::become_subreaper();
+    // The guard is running before the job starts, and told its group at once.
+    guard::start(spec.grace);
+    let pid = spawn_shell(spec, logs.as_ref().map(|(out, err)| (out, err)))?;
+    let group = pid.as_raw() as u32;
+    guard::watch(group);
+    drop(logs);
+    let watchdog = match spec.timeout.map(|t| Watchdog::start(group, t, spec.grace)) {
+        Some(Err(e)) => {
+            let _ = sys::kill_group(group, libc::SIGKILL);
+            let _ = os::wait(pid);
+            end_group(group, spec.grace);
+            guard::watch(0);
+            return Err(format!("cannot start the timeout's thread: {e}"));
+        }
+        Some(Ok(w)) => Some(w),
+        None => None,
+    };
+    let ended = os::wait(pid);
+    let timed_out = watchdog.is_some_and(Watchdog::stop);
+    end_group(group, spec.grace);
+    guard::watch(0);
+    let cause = ended.map_err(|e| format!("cannot wait for /bin/sh: {e}"))?;
+    Ok((cause.shell_code(), timed_out))
+}
+
+/// Starts `/bin/sh -c COMMAND` in a new process group with stdin from
+/// `/dev/null`, the given stdout and stderr (else `/dev/null`), an empty
+/// signal mask, SIGINT and SIGPIPE at their defaults, and `PROCPOOL_JOB_ID`
+/// in its environment.
+fn spawn_shell(spec: &JobSpec, logs: Option<(&File, &File)>) -> Result<Pid, String> {
+    let command = CString::new(spec.command.as_str())
+        .map_err(|_| "the command holds a NUL byte".to_string())?;
+    let fail = |e: nix::Error| format!("cannot run /bin/sh: {}", e.desc());
+    let null = dev_null().map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    let (out, err) = logs.unwrap_or((null, null));
+    let mut actions = PosixSpawnFileActions::init().map_err(fail)?;
+    actions.add_dup2(null.as_raw_fd(), 0).map_err(fail)?;
+    actions.add_dup2(out.as_raw_fd(), 1).map_err(fail)?;
+    actions.add_dup2(err.as_raw_fd(), 2).map_err(fail)?;
+    let mut attr = PosixSpawnAttr::init().map_err(fail)?;
+    attr.set_flags(
+        PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
+    )
+    .map_err(fail)?;
+    attr.set_pgroup(Pid::from_raw(0)).map_err(fail)?;
+    // Only what procpool itself ignores: a job keeps what its user ignored
+    // (under nohup, SIGHUP stays ignored).
+    let mut defaults = SigSet::empty();
+    defaults.add(Signal::SIGINT);
+    defaults.add(Signal::SIGPIPE);
+    attr.set_sigdefault(&defaults).map_err(fail)?;
+    attr.set_sigmask(&SigSet::empty()).map_err(fail)?;
+    let job_id = CString::new(format!("{JOB_ID_VAR}={}", spec.id)).expect("no NUL in a number");
+    let mut env: Vec<&CStr> = base_environment().iter().map(CString::as_c_str).collect();
+    env.push(&job_id);
+    let args = [c"/bin/sh", c"-c", command.as_c_str()];
+    posix_spawn(c"/bin/sh", &actions, &attr, &args, &env).map_err(fail)
+}
+
+/// `/dev/null` for reading and writing, opened once per worker.
+fn dev_null() -> io::Result<&'static File> {
+    static NULL: OnceLock<File> = OnceLock::new();
+    if let Some(file) = NULL.get() {
+        return Ok(file);
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    Ok(NULL.get_or_init(|| file))
+}
+
+/// The worker's environment as `NAME=value` strings, without `PROCPOOL_JOB_ID`.
+fn base_environment() -> &'static [CString] {
+    static ENV: OnceLock<Vec<CString>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        std::env::vars_os()
+            .filter(|(name, _)| name != JOB_ID_VAR)
+            .filter_map(|(name, value)| {
+                let mut entry = name.as_bytes().to_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(value.as_bytes());
+                CString::new(entry).ok()
+            })
+            .collect()
+    })
+}
+
+fn open_log(dir: &Path, id: u64, stream: &str, attempt: u32) -> Result<File, String> {
+    let path = log_path(dir, id, stream);
+    let mut options = OpenOptions::new();
+    if attempt == 1 {
+        options.write(true).create(true).truncate(true);
+    } else {
+        options.append(true).create(true);
+    }
+    options
+        .open(&path)
+        .map_err(|e| format!("cannot open log file {}: {e}", path.display()))
+}
+
+/// Stops what a job's shell left running in its group, and reaps it.
+fn end_group(group: u32, grace: Duration) {
+    if os::reap_group(group, Duration::ZERO) {
+        return;
+    }
+    let _ = sys::kill_group(group, libc::SIGTERM);
+    let _ = sys::kill_group(group, libc::SIGCONT);
+    if !os::reap_group(group, grace) {
+        let _ = sys::kill_group(group, libc::SIGKILL);
+        os::reap_group(group, Duration::from_secs(1));
+    }
+}
+
+/// Stops a process group when its timeout expires, from its own thread, so
+/// the worker can block in `wait` meanwhile.
+struct Watchdog {
+    cancel: mpsc::Sender<()>,
+    thread: thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(group: u32, timeout: Duration, grace: Duration) -> io::Result<Self> {
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("procpool-job-timeout".into())
+            .spawn(move || {
+                if cancelled.recv_timeout(timeout) != Err(mpsc::RecvTimeoutError::Timeout) {
+                    return false;
+                }
+                let _ = sys::kill_group(group, libc::SIGTERM);
+                let _ = sys::kill_group(group, libc::SIGCONT);
+                if cancelled.recv_timeout(grace) == Err(mpsc::RecvTimeoutError::Timeout) {
+                    let _ = sys::kill_group(group, libc::SIGKILL);
+                }
+                true
+            })?;
+        Ok(Watchdog { cancel, thread })
+    }
+
+    /// Called once the shell has exited; returns whether the timeout fired.
+    fn stop(self) -> bool {
+        drop(self.cancel);
+        self.thread.join().unwrap_or(false)
+    }
+}
+
+/// One process per worker that stops the running job's group if the worker
+/// dies. It reads group ids, one a line (`0` between jobs), and when the
+/// pipe closes stops the last one: SIGTERM, the grace period, SIGKILL.
+mod guard {
+    use super::*;
+
+    const SCRIPT: &str = r#"trap '' INT TERM HUP
+g=0
+while read -r line; do g=$line; done
+[ "$g" -gt 0 ] 2>/dev/null || exit 0
+kill -TERM -$g 2>/dev/null || exit 0
+kill -CONT -$g 2>/dev/null
+n=$1
+while [ "$n" -gt 0 ] && kill -0 -$g 2>/dev/null; do sleep 0.05; n=$((n-1)); done
+kill -KILL -$g 2>/dev/null
+exit 0"#;
+
+    static PIPE: Mutex<Option<ChildStdin>> = Mutex::new(None);
+
+    /// Starts this worker's guard unless it runs.
+    pub(super) fn start(grace: Duration) {
+        let mut pipe = PIPE.lock().unwrap_or_else(|e| e.into_inner());
+        if pipe.is_none() {
+            *pipe = spawn(grace);
+        }
+    }
+
+    /// Tells the guard which group runs now (0: none).
+    pub(super) fn watch(group: u32) {
+        let mut pipe = PIPE.lock().unwrap_or_else(|e| e.into_inner());
+        let written = pipe
+            .as_mut()
+            .map(|p| writeln!(p, "{group}").and_then(|()| p.flush()));
+        if let Some(Err(_)) = written {
+            // The guard is gone; the parent-death signal still covers the shell.
+            *pipe = None;
+        }
+    }
+
+    fn spawn(grace: Duration) -> Option<ChildStdin> {
+        let steps = grace.as_millis().div_ceil(50).max(1);
+        // In a process group of its own, inheriting the worker's ignored
+        // SIGINT and ignoring SIGTERM and SIGHUP itself, it outlives whatever
+        // signal kills the worker or the worker's whole group.
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .arg("procpool-job-guard")
+            .arg(steps.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .ok()
+            .and_then(|mut child| child.stdin.take())
+    }
+}
+
+/// Platform calls this task needs beyond [`crate::sys`], through nix's safe
+/// wrappers.
+mod os {
+    use super::*;
+
+    /// Makes this process the reaper of its orphaned descendants, so a job's
+    /// background children come back here to be reaped once its shell exits.
+    pub(super) fn become_subreaper() {
+        static DONE: OnceLock<()> = OnceLock::new();
+        DONE.get_or_init(|| {
+            let _ = nix::sys::prctl::set_child_subreaper(true);
+        });
+    }
+
+    /// Waits for the child `pid` to end.
+    pub(super) fn wait(pid: Pid) -> nix::Result<ExitCause> {
+        loop {
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(ExitCause::Status(code)),
+                Ok(WaitStatus::Signaled(_, signal, _)) => {
+                    return Ok(ExitCause::Signal(signal as i32));
+                }
+                Ok(_) | Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reaps the group's members that are this process's children until none
+    /// is left or `within` has passed; returns whether the group is gone.
+    pub(super) fn reap_group(group: u32, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let members = Pid::from_raw(-(group as libc::pid_t));
+        let group = Pid::from_raw(group as libc::pid_t);
+        loop {
+            while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                waitpid(members, Some(WaitPidFlag::WNOHANG))
+            {}
+            // Signal 0 sends nothing; it asks whether the group has members.
+            if killpg(group, None).is_err() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
