@@ -19,6 +19,7 @@
 
 pub mod codec;
 mod error;
+pub mod flip;
 mod pool;
 pub mod protocol;
 pub mod signal;
