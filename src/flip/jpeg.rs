@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use image::{DynamicImage, GrayImage, RgbImage};
-use turbojpeg::{Colorspace, Compressor, Decompressor, Image, PixelFormat, Subsamp};
+use turbojpeg::{Colorspace, Compressor, Decompressor, Image, PixelFormat, Subsamp, YuvImage};
 
 use super::error::Cause;
 
@@ -190,27 +190,49 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<Compressor>> = const { RefCell::new(None) };
 }
 
+/// Runs `f` with this thread's libjpeg-turbo decompressor.
+fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> Result<T, Cause>) -> Result<T, Cause> {
+    DECOMPRESSOR.with_borrow_mut(|slot| match slot {
+        Some(d) => f(d),
+        None => f(slot.insert(Decompressor::new().map_err(|e| Cause::Decode(tj_message(e)))?)),
+    })
+}
+
+/// Runs `f` with this thread's libjpeg-turbo compressor set to `quality`.
+fn with_compressor<T>(
+    quality: u8,
+    f: impl FnOnce(&mut Compressor) -> Result<T, turbojpeg::Error>,
+) -> Result<T, Cause> {
+    let fail = |e: turbojpeg::Error| Cause::Encode(format!("JPEG: {}", tj_message(e)));
+    COMPRESSOR.with_borrow_mut(|slot| {
+        let compressor = match slot {
+            Some(c) => c,
+            None => slot.insert(Compressor::new().map_err(fail)?),
+        };
+        compressor.set_quality(i32::from(quality)).map_err(fail)?;
+        f(compressor).map_err(fail)
+    })
+}
+
+/// libjpeg-turbo's message for bad data, warnings included (such as
+/// "premature end of data segment").
+fn corrupt(e: turbojpeg::Error) -> Cause {
+    let message = tj_message(e);
+    let message = message
+        .strip_prefix("Corrupt JPEG data: ")
+        .unwrap_or(&message);
+    Cause::CorruptJpeg(message.to_string())
+}
+
 /// Decodes a JPEG that passed [`inspect`] to 8-bit grey or RGB pixels.
 /// CMYK and YCCK images go through the `image` crate, which converts them to
 /// RGB (libjpeg-turbo does not).
 ///
 /// # Errors
 ///
-/// [`Cause::CorruptJpeg`] with libjpeg-turbo's message, warnings included
-/// (such as "Corrupt JPEG data: premature end of data segment").
+/// [`Cause::CorruptJpeg`] with libjpeg-turbo's message.
 pub fn decode(data: &[u8]) -> Result<DynamicImage, Cause> {
-    DECOMPRESSOR.with_borrow_mut(|slot| {
-        let corrupt = |e: turbojpeg::Error| {
-            let message = tj_message(e);
-            let message = message
-                .strip_prefix("Corrupt JPEG data: ")
-                .unwrap_or(&message);
-            Cause::CorruptJpeg(message.to_string())
-        };
-        let decompressor = match slot {
-            Some(d) => d,
-            None => slot.insert(Decompressor::new().map_err(|e| Cause::Decode(tj_message(e)))?),
-        };
+    with_decompressor(|decompressor| {
         let header = decompressor.read_header(data).map_err(corrupt)?;
         let (format, channels) = match header.colorspace {
             Colorspace::Gray => (PixelFormat::GRAY, 1),
@@ -254,28 +276,113 @@ pub fn encode(
     channels: usize,
     quality: u8,
 ) -> Result<Vec<u8>, Cause> {
-    let fail = |e: turbojpeg::Error| Cause::Encode(format!("JPEG: {}", tj_message(e)));
-    COMPRESSOR.with_borrow_mut(|slot| {
-        let compressor = match slot {
-            Some(c) => c,
-            None => slot.insert(Compressor::new().map_err(fail)?),
-        };
-        let (format, subsamp) = if channels == 1 {
-            (PixelFormat::GRAY, Subsamp::Gray)
-        } else {
-            (PixelFormat::RGB, Subsamp::Sub2x2)
-        };
-        compressor.set_quality(i32::from(quality)).map_err(fail)?;
-        compressor.set_subsamp(subsamp).map_err(fail)?;
-        let width = width as usize;
-        let image = Image {
-            pixels,
+    let (format, subsamp) = if channels == 1 {
+        (PixelFormat::GRAY, Subsamp::Gray)
+    } else {
+        (PixelFormat::RGB, Subsamp::Sub2x2)
+    };
+    let width = width as usize;
+    let image = Image {
+        pixels,
+        width,
+        pitch: width * channels,
+        height: height as usize,
+        format,
+    };
+    with_compressor(quality, |c| {
+        c.set_subsamp(subsamp)?;
+        c.compress_to_vec(image)
+    })
+}
+
+/// A JPEG decoded to its luma and chroma planes, before colour conversion
+/// and chroma upsampling: the fast way from a JPEG to a rotated JPEG.
+pub struct Planes(YuvImage<Vec<u8>>);
+
+impl std::fmt::Debug for Planes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planes")
+            .field("width", &self.0.width)
+            .field("height", &self.0.height)
+            .field("subsamp", &self.0.subsamp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Planes {
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.0.width as u32
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.0.height as u32
+    }
+
+    /// Whether there is no chroma.
+    pub fn is_grey(&self) -> bool {
+        self.0.subsamp == Subsamp::Gray
+    }
+
+    /// Rotates by 180 degrees: reverses each plane. Exact, since
+    /// [`decode_planes`] only gives planes whose chroma samples each cover a
+    /// whole block of pixels.
+    pub fn rotate180(&mut self) {
+        let luma = self.0.width * self.0.height;
+        let (y, chroma) = self.0.pixels.split_at_mut(luma);
+        y.reverse();
+        let (cb, cr) = chroma.split_at_mut(chroma.len() / 2);
+        cb.reverse();
+        cr.reverse();
+    }
+
+    /// Encodes the planes as a JPEG with the same chroma subsampling.
+    ///
+    /// # Errors
+    ///
+    /// [`Cause::Encode`] with libjpeg-turbo's message.
+    pub fn encode(&self, quality: u8) -> Result<Vec<u8>, Cause> {
+        with_compressor(quality, |c| {
+            c.set_subsamp(self.0.subsamp)?;
+            c.compress_yuv_to_vec(self.0.as_deref())
+        })
+    }
+}
+
+/// Decodes a JPEG that passed [`inspect`] to its planes, if it is YCbCr or
+/// grey and its size is a multiple of its chroma block (2x2 pixels for
+/// 4:2:0), so that the planes have no padding and a rotation moves whole
+/// chroma samples. `None` otherwise: decode pixels then.
+///
+/// # Errors
+///
+/// [`Cause::CorruptJpeg`] with libjpeg-turbo's message.
+pub fn decode_planes(data: &[u8]) -> Result<Option<Planes>, Cause> {
+    with_decompressor(|decompressor| {
+        let header = decompressor.read_header(data).map_err(corrupt)?;
+        let sub = header.subsamp;
+        let known = matches!(
+            sub,
+            Subsamp::None | Subsamp::Sub2x1 | Subsamp::Sub2x2 | Subsamp::Gray | Subsamp::Sub1x2
+        );
+        let ycbcr = matches!(header.colorspace, Colorspace::YCbCr | Colorspace::Gray);
+        let (width, height) = (header.width, header.height);
+        if !known || !ycbcr || width % sub.width() != 0 || height % sub.height() != 0 {
+            return Ok(None);
+        }
+        let len = turbojpeg::yuv_pixels_len(width, 1, height, sub).map_err(corrupt)?;
+        let mut image = YuvImage {
+            pixels: vec![0u8; len],
             width,
-            pitch: width * channels,
-            height: height as usize,
-            format,
+            align: 1,
+            height,
+            subsamp: sub,
         };
-        compressor.compress_to_vec(image).map_err(fail)
+        decompressor
+            .decompress_to_yuv(data, image.as_deref_mut())
+            .map_err(corrupt)?;
+        Ok(Some(Planes(image)))
     })
 }
 
@@ -311,6 +418,24 @@ mod tests {
                 Err(Cause::Truncated { bytes, .. }) => assert_eq!(bytes, cut as u64),
                 other => panic!("cut at {cut} of {}: {other:?}", data.len()),
             }
+        }
+    }
+
+    #[test]
+    fn planes_are_used_only_when_the_size_suits_the_subsampling() {
+        let rgb = |w: usize, h: usize| {
+            let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i * 7) as u8).collect();
+            encode(&pixels, w as u32, h as u32, 3, 90).unwrap()
+        };
+        let grey_odd = encode(&[9; 35], 7, 5, 1, 90).unwrap();
+        for (what, data, planes) in [
+            ("4:2:0 even", rgb(16, 10), true),
+            ("4:2:0 odd width", rgb(15, 10), false),
+            ("4:2:0 odd height", rgb(16, 9), false),
+            ("grey odd", grey_odd, true),
+        ] {
+            let found = decode_planes(&data).unwrap();
+            assert_eq!(found.is_some(), planes, "{what}");
         }
     }
 

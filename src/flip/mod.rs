@@ -6,8 +6,8 @@
 //! [`FlipJob`]s, each an input path, an output path and the
 //! [`FlipOptions`], and refuses a run whose outputs would collide.
 //! [`flip_file`] does one job: check the input, read it, check the pixel
-//! count in its header, decode, rotate, encode, and write the output through
-//! a temporary file renamed into place.
+//! count in its header, decode, rotate, encode ([`flip_bytes`]), and write
+//! the output through a temporary file renamed into place.
 //!
 //! ```
 //! use procpool::flip::{FlipJob, FlipOptions, Format, flip_file, samples};
@@ -39,10 +39,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use error::{Cause, FlipError};
-pub use jpeg::{JpegInfo, inspect as inspect_jpeg};
+pub use jpeg::{JpegInfo, Planes, decode_planes, inspect as inspect_jpeg};
 pub use pdf::one_page as one_page_pdf;
-pub use pixels::{decode, encode, rotate180};
+pub use pixels::{Encoded, decode, encode, flip_bytes, rotate180};
 pub use plan::{Collision, Plan, PlanError, Rejected, output_path};
+pub use write::atomically as write_atomically;
 
 /// Pillow's limit: it refuses images over `2 * Image.MAX_IMAGE_PIXELS`
 /// (about 179 megapixels) as decompression bombs.
@@ -209,17 +210,15 @@ pub fn flip_file(job: &FlipJob) -> Result<Flipped, FlipError> {
     if data.is_empty() {
         return Err(fail(Cause::Empty));
     }
-    let mut image = decode(&data, options.max_pixels).map_err(fail)?;
-    drop(data);
-    rotate180(&mut image);
-    let bytes = encode(&image, options.format, options.quality.clamp(1, 100)).map_err(fail)?;
-    write::atomically(&job.output, &bytes, options.force)
+    let quality = options.quality.clamp(1, 100);
+    let flipped = flip_bytes(&data, options.format, quality, options.max_pixels).map_err(fail)?;
+    write::atomically(&job.output, &flipped.bytes, options.force)
         .map_err(|e| fail(Cause::writing(&job.output, e)))?;
     Ok(Flipped {
         path: job.output.clone(),
-        width: image.width(),
-        height: image.height(),
-        bytes: bytes.len() as u64,
+        width: flipped.width,
+        height: flipped.height,
+        bytes: flipped.bytes.len() as u64,
     })
 }
 

@@ -24,6 +24,73 @@ pub fn decode(data: &[u8], max_pixels: u64) -> Result<DynamicImage, Cause> {
         check_pixels(info.width, info.height, max_pixels)?;
         return jpeg::decode(data);
     }
+    decode_other(data, max_pixels)
+}
+
+/// The encoded image, rotated, and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Flips an image file's bytes by 180 degrees into `format`. A JPEG going
+/// to JPEG or PDF is rotated in its YCbCr planes when its size allows
+/// (see [`decode_planes`](super::jpeg::decode_planes)), skipping colour
+/// conversion and chroma resampling both ways; everything else goes through
+/// RGB (or grey) pixels.
+///
+/// ```
+/// use procpool::flip::{Format, flip_bytes, samples};
+/// let pdf = flip_bytes(&samples::jpeg(0), Format::Pdf, 75, u64::MAX).unwrap();
+/// assert_eq!((pdf.width, pdf.height), (640, 360));
+/// ```
+///
+/// # Errors
+///
+/// As [`decode`] and [`encode`].
+pub fn flip_bytes(
+    data: &[u8],
+    format: Format,
+    quality: u8,
+    max_pixels: u64,
+) -> Result<Encoded, Cause> {
+    let mut image = if jpeg::looks_like_jpeg(data) {
+        let info = jpeg::inspect(data)?;
+        check_pixels(info.width, info.height, max_pixels)?;
+        if matches!(format, Format::Jpg | Format::Pdf)
+            && let Some(mut planes) = jpeg::decode_planes(data)?
+        {
+            planes.rotate180();
+            let (width, height) = (planes.width(), planes.height());
+            let mut bytes = planes.encode(quality)?;
+            if format == Format::Pdf {
+                bytes = pdf::one_page(&bytes, width, height, planes.is_grey());
+            }
+            return Ok(Encoded {
+                bytes,
+                width,
+                height,
+            });
+        }
+        jpeg::decode(data)?
+    } else {
+        decode_other(data, max_pixels)?
+    };
+    rotate180(&mut image);
+    Ok(Encoded {
+        bytes: encode(&image, format, quality)?,
+        width: image.width(),
+        height: image.height(),
+    })
+}
+
+/// Decodes a format other than JPEG with the `image` crate.
+fn decode_other(data: &[u8], max_pixels: u64) -> Result<DynamicImage, Cause> {
     let format = image::guess_format(data).map_err(|_| Cause::NotAnImage(describe(data)))?;
     let reader = || ImageReader::with_format(Cursor::new(data), format);
     let failed = |e: image::ImageError| Cause::Decode(format!("{}: {e}", format_name(format)));

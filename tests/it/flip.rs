@@ -49,6 +49,23 @@ fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// Flips `input` into `out_dir` as `format` at JPEG quality 95; returns
+/// the output's path.
+fn flip_at_quality_95(input: &Path, format: &str, out_dir: &Path) -> PathBuf {
+    let args = [
+        "--format",
+        format,
+        "--quality",
+        "95",
+        "--out",
+        s(out_dir),
+        s(input),
+    ];
+    let out = flip(&args);
+    assert!(out.status.success(), "{format}: {}", show(&out));
+    output_path(input, format.parse().unwrap(), Some(out_dir))
+}
+
 /// The JPEG stream of a one-page PDF, after checking the page's structure:
 /// one page of the image's size, drawing one DCTDecode image XObject.
 fn pdf_jpeg_stream(path: &Path, width: u32, height: u32) -> Vec<u8> {
@@ -154,38 +171,54 @@ fn every_format_is_the_input_turned_180_degrees_pixel_by_pixel() {
         ("jpg", 12),
         ("pdf", 12),
     ] {
-        let out_dir = dir.path().join(format);
-        let out = flip(&[
-            "--format",
-            format,
-            "--quality",
-            "95",
-            "--out",
-            s(&out_dir),
-            s(&path),
-        ]);
-        assert!(out.status.success(), "{format}: {}", show(&out));
-        let written = out_dir.join(format!("grad_flipped.{format}"));
+        let written = flip_at_quality_95(&path, format, &dir.path().join(format));
+        assert!(written.ends_with(format!("grad_flipped.{format}")));
         let output = read_back(&written, 61, 37);
         assert_rotated(&input, &output, tolerance, format);
     }
 }
 
 #[test]
-fn a_jpeg_input_is_turned_pixel_by_pixel_within_jpeg_tolerance() {
+fn jpeg_inputs_of_every_subsampling_are_turned_pixel_by_pixel() {
+    use image::DynamicImage;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("photo.jpg");
-    let picture = gradient(640, 360);
-    image::codecs::jpeg::JpegEncoder::new_with_quality(std::fs::File::create(&path).unwrap(), 95)
-        .encode_image(&picture)
-        .unwrap();
-    // What the `image` crate decodes: our decoder is libjpeg-turbo, so allow
-    // for differences in inverse DCT and chroma upsampling.
-    let decoded = image::open(&path).unwrap().to_rgb8();
-    let out = flip(&["--format", "png", s(&path)]);
-    assert!(out.status.success(), "{}", show(&out));
-    let output = read_back(&dir.path().join("photo_flipped.png"), 640, 360);
-    assert_rotated(&decoded, &output, 6, "jpg -> png");
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let jpeg_444 = |img: &RgbImage| {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
+            .encode_image(img)
+            .unwrap();
+        out
+    };
+    // libjpeg-turbo through the library: 4:2:0, or grey.
+    let jpeg_420 = |img: DynamicImage| procpool::flip::encode(&img, Format::Jpg, 95).unwrap();
+    let inputs = [
+        // Rotated in YCbCr planes: 4:4:4 at any size, 4:2:0 at even sizes, grey.
+        write("s444_odd.jpg", jpeg_444(&gradient(61, 37))),
+        write("s420_even.jpg", jpeg_420(gradient(64, 48).into())),
+        write(
+            "grey_odd.jpg",
+            jpeg_420(DynamicImage::ImageRgb8(gradient(61, 37)).grayscale()),
+        ),
+        // Through RGB pixels: 4:2:0 at an odd size.
+        write("s420_odd.jpg", jpeg_420(gradient(61, 37).into())),
+    ];
+    for input in &inputs {
+        // As the `image` crate decodes it: our decoder is libjpeg-turbo, so
+        // allow for its other inverse DCT and chroma upsampling too.
+        let decoded = image::open(input).unwrap().to_rgb8();
+        let (w, h) = decoded.dimensions();
+        for format in ["png", "jpg", "pdf"] {
+            let written = flip_at_quality_95(input, format, &dir.path().join(format));
+            let output = read_back(&written, w, h);
+            let what = format!("{} -> {format}", input.display());
+            assert_rotated(&decoded, &output, 10, &what);
+        }
+    }
 }
 
 #[test]
