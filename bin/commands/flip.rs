@@ -16,6 +16,12 @@ use crate::output::Printer;
 use crate::run::{build_pool, drive, exit};
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Each output is <stem>_flipped.<format>, beside its input or in --out DIR. \
+Images go to the workers one per message unless --chunksize says otherwise. \
+Exit status: 0 all flipped, 1 some images failed, 2 usage error or colliding outputs \
+(nothing flipped), 130/143 interrupted."
+)]
 pub struct FlipArgs {
     /// Image files, folders (their images) or glob patterns
     #[arg(required = true, value_name = "IMAGE|FOLDER|PATTERN")]
@@ -58,7 +64,7 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
                 eprintln!("procpool: {collision}");
             }
             eprintln!(
-                "procpool: nothing was flipped: {} output collision{} (rename inputs or use --out)",
+                "procpool: nothing was flipped: {} output collision{} (rename the inputs, or flip them into separate --out folders)",
                 collisions.len(),
                 if collisions.len() == 1 { "" } else { "s" }
             );

@@ -430,6 +430,35 @@ fn the_pixel_limit_is_adjustable() {
     );
     let out = flip(&["--max-pixels", "230400", s(&path)]);
     assert!(out.status.success(), "{}", show(&out));
+
+    // Other formats too, from the header before decoding.
+    let png = dir.path().join("b.png");
+    save_png(&gradient(100, 100), &png);
+    let out = flip(&["--max-pixels", "9999", s(&png)]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("100x100 = 10000 pixels, over the decoding limit of 9999"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn file_names_that_are_not_utf8_travel_to_the_workers_intact() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join(OsStr::from_bytes(b"caf\xe9.jpg"));
+    std::fs::write(&input, samples::jpeg(0)).unwrap();
+    let out = procpool()
+        .args(["-p", "2", "flip"])
+        .arg(&input)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let output = dir.path().join(OsStr::from_bytes(b"caf\xe9_flipped.pdf"));
+    pdf_jpeg_stream(&output, 640, 360);
 }
 
 #[test]
