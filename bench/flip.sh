@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 
 repeats=${1:-7}
 photos=${2:-../shared/data/stations}
-[ -d "$photos" ] || photos=/work/shared/data/stations
+[ -n "${2:-}" ] || [ -d "$photos" ] || photos=../../shared/data/stations   # from a worktree
+[ -d "$photos" ] || { echo "bench/flip.sh: no photos folder $photos" >&2; exit 2; }
 processes=2
 
 cargo build --release --quiet

@@ -18,17 +18,12 @@ fn main() {
         .collect();
     if photos.is_empty() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let stations = root.join("../../shared/data/stations");
-        let stations = if stations.is_dir() {
-            stations
-        } else {
-            PathBuf::from("/work/shared/data/stations")
-        };
-        let dir = if stations.is_dir() {
-            stations
-        } else {
-            root.join("data")
-        };
+        // ../shared beside a clone, ../../shared beside a worktree of one.
+        let dir = ["../shared/data/stations", "../../shared/data/stations"]
+            .iter()
+            .map(|d| root.join(d))
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| root.join("data"));
         photos = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
