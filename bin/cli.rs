@@ -49,6 +49,8 @@ pub enum Command {
     Square(commands::square::SquareArgs),
     /// Report x and the worker's PID as tasks complete: the tutorial's parallel_test
     Whoami(commands::whoami::WhoamiArgs),
+    /// Rotate images by 180 degrees and convert them (PDF by default): the tutorial's image_flipper
+    Flip(commands::flip::FlipArgs),
     /// Run each line of a job file with sh -c on the pool, recording each job in a status TSV (as dSQ)
     Jobs(commands::jobs::JobsArgs),
     /// Diagnostics: tasks that sleep this many milliseconds (try --timeout, Ctrl-C)

@@ -19,6 +19,7 @@
 
 pub mod codec;
 mod error;
+pub mod flip;
 pub mod jobs;
 mod pool;
 pub mod protocol;

@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns its arguments into one library call
 //! and hands the results to the printer.
 
+pub mod flip;
 pub mod jobs;
 pub mod diag;
 pub mod square;
@@ -13,6 +14,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Square(args) => square::run(&cli.global, args),
         Command::Whoami(args) => whoami::run(&cli.global, args),
+        Command::Flip(args) => flip::run(&cli.global, args),
         Command::Jobs(args) => jobs::run(&cli.global, args),
         Command::Sleep(args) => diag::sleep(&cli.global, args),
         Command::Misbehave(args) => diag::misbehave(&cli.global, args),

@@ -2,9 +2,11 @@
 //! misbehave on purpose so failure handling can be seen and tested.
 
 mod diag;
+mod flip;
 mod job;
 
 pub use diag::{Misbehave, Misbehavior, Sleep};
+pub use flip::Flip;
 pub use job::{CANNOT_START, JOB_ID_VAR, JobReport, JobSpec, ShellJob, hostname, log_path};
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,7 @@ pub fn builtin() -> Registry {
         .register::<Whoami>()
         .register::<Sleep>()
         .register::<Misbehave>()
+        .register::<Flip>()
         .register::<ShellJob>()
 }
 

@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod flip;
 mod jobs;
 mod failures;
 mod pool;
