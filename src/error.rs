@@ -64,7 +64,7 @@ pub enum TaskError {
 #[non_exhaustive]
 pub enum PoolError {
     /// The worker program could not be started.
-    #[error("cannot start worker program {}: {source}", program.display())]
+    #[error("cannot start worker program {}", program.display())]
     Spawn {
         /// The program that was executed.
         program: PathBuf,
@@ -101,7 +101,7 @@ pub enum PoolError {
         known: Vec<String>,
     },
     /// An input could not be encoded.
-    #[error("input {index} cannot be encoded: {source}")]
+    #[error("input {index} cannot be encoded")]
     Encode {
         /// The input's index.
         index: u64,
@@ -119,7 +119,7 @@ pub enum PoolError {
     #[error("the pool is closed")]
     Closed,
     /// An operating-system call failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Os {
         /// What was being done.
         what: String,
