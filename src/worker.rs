@@ -124,7 +124,7 @@ thread_local! {
 }
 
 /// Panics in tasks are reported as results, so the hook only remembers where.
-fn install_panic_hook() {
+pub(crate) fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let location = info
             .location()
