@@ -1,9 +1,9 @@
 //! Where a pool's workers run: processes this program starts on this machine
-//! (the [`Supervisor`]), or the other ranks of an MPI job (feature `mpi`).
+//! (the local supervisor), or the other ranks of an MPI job (feature `mpi`).
 //!
-//! [`Pool`](crate::Pool) talks to either through [`Backend`], which forwards
-//! the few calls the typed API needs: jobs, batches of encoded inputs in,
-//! [`Delivery`]s out. Both backends use the same codec, the same frames and
+//! [`Pool`](crate::Pool) talks to either through one internal enum that
+//! forwards the few calls the typed API needs: jobs, batches of encoded inputs
+//! in, deliveries of encoded results out. Both backends use the same codec, the same frames and
 //! the same [`Registry`](crate::Registry) handlers, so a task gives the same
 //! result wherever it runs.
 
@@ -22,8 +22,8 @@ use crate::error::PoolError;
 use crate::supervisor::{Config, Delivery, JobId, Supervisor};
 
 /// One worker of a pool: its process id and, on the MPI backend, its rank and
-/// host. A [`Delivery`] (and so an [`Outcome`](crate::Outcome)) carries the
-/// worker's PID; this is how to learn where that PID runs.
+/// host. An [`Outcome`](crate::Outcome) carries the worker's PID; this is how
+/// to learn where that PID runs.
 ///
 /// ```
 /// # let pool = procpool::doctest_pool(2);
@@ -108,6 +108,13 @@ impl<T: std::fmt::Debug> std::fmt::Debug for TakeOnce<T> {
         })
     }
 }
+
+// A pool may move between threads and be shared, whichever backends are compiled in.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<crate::Pool>();
+    send_and_sync::<crate::PoolBuilder>();
+};
 
 /// The pool's engine: local processes or MPI ranks.
 #[cfg_attr(

@@ -4,7 +4,7 @@
 //!
 //! Nothing about tasks changes: the supervisor sends the same frames as to a
 //! local worker ([`Request::Run`] with the inputs encoded by
-//! [`codec`](crate::codec)), and a worker rank answers with the same
+//! [`codec`]), and a worker rank answers with the same
 //! [`Reply`] its [`Registry`] handler produces. Each worker rank holds one
 //! batch at a time and gets the next when it replies (see the ledger), so
 //! faster ranks and hosts take more of the work.
@@ -298,7 +298,7 @@ pub(crate) fn backend_error(message: impl Into<String>) -> PoolError {
 
 /// What a worker rank tells rank 0 first.
 #[derive(Serialize, Deserialize)]
-struct Hello {
+struct WorkerHello {
     /// The procpool version: every rank must run the same build.
     version: String,
     pid: u32,
@@ -345,7 +345,7 @@ fn serve(world: &MpiWorld, registry: &Registry) {
 fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
     let comm = world.comm();
     let root = comm.process_at_rank(0);
-    let hello = Hello {
+    let hello = WorkerHello {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
         host: world.host.clone(),
@@ -398,6 +398,8 @@ pub(crate) struct MpiSupervisor {
     workers: Vec<WorkerInfo>,
     known_tasks: Vec<String>,
     interrupt: Option<InterruptFlag>,
+    /// How long busy ranks get to finish once the pool is interrupted.
+    grace: Duration,
     backoff: Backoff,
     /// Last: dropped after the supervisor stopped the ranks.
     root: MpiRoot,
@@ -460,6 +462,7 @@ impl MpiSupervisor {
             workers,
             known_tasks,
             interrupt: cfg.interrupt,
+            grace: cfg.grace,
             backoff: Backoff::default(),
             root,
         })
@@ -523,7 +526,7 @@ impl MpiSupervisor {
 
     /// One turn: hand idle ranks work, take at most one reply (or wait a little).
     fn turn(&mut self, interruptible: bool) -> Result<(), PoolError> {
-        if interruptible && let Some(signal) = self.interrupt.as_ref().and_then(signal::received) {
+        if interruptible && let Some(signal) = self.interrupted() {
             return Err(PoolError::Interrupted { signal });
         }
         let comm = self.root.world.comm();
@@ -552,6 +555,10 @@ impl MpiSupervisor {
         Ok(())
     }
 
+    fn interrupted(&self) -> Option<i32> {
+        signal::received(self.interrupt.as_ref()?)
+    }
+
     pub fn close(&mut self) {
         self.ledger.close();
     }
@@ -571,13 +578,22 @@ impl MpiSupervisor {
     }
 
     /// Fails queued work with `Cancelled`, waits for the batches the ranks are
-    /// running (MPI cannot stop one rank), then stops every rank.
+    /// running, then stops every rank. MPI cannot stop one rank, and a rank
+    /// must be heard before it is stopped (or its reply blocks it and
+    /// `MPI_Finalize` waits forever); so once the pool is interrupted, busy
+    /// ranks get the grace period and then the whole job is aborted, with
+    /// exit status 128 + the signal's number.
     pub fn terminate(&mut self) {
         self.ledger.close();
         self.ledger.cancel_queued();
+        let mut abort_at = None;
         while self.ledger.busy() {
-            // Not interruptible: a rank must be heard before it is stopped, or
-            // its reply would block it and MPI_Finalize would wait forever.
+            if let Some(signal) = self.interrupted() {
+                let at = *abort_at.get_or_insert_with(|| Instant::now() + self.grace);
+                if Instant::now() >= at {
+                    self.root.world.comm().abort(128 + signal);
+                }
+            }
             let _ = self.turn(false);
         }
         self.root.stop_all();
@@ -596,10 +612,10 @@ fn handshake(
     world: &MpiWorld,
     timeout: Duration,
     interrupt: Option<&InterruptFlag>,
-) -> Result<Vec<Hello>, PoolError> {
+) -> Result<Vec<WorkerHello>, PoolError> {
     let comm = world.comm();
     let deadline = Instant::now() + timeout;
-    let mut hellos: Vec<Option<Hello>> = (1..world.size).map(|_| None).collect();
+    let mut hellos: Vec<Option<WorkerHello>> = (1..world.size).map(|_| None).collect();
     let mut backoff = Backoff::default();
     while hellos.iter().any(Option::is_none) {
         if let Some(signal) = interrupt.and_then(signal::received) {
@@ -627,7 +643,7 @@ fn handshake(
         backoff.reset();
         let (bytes, status) = probed.matched_receive_vec::<u8>();
         let rank = status.source_rank();
-        let hello = codec::decode_exact::<Hello>(&bytes).map_err(|e| {
+        let hello = codec::decode_exact::<WorkerHello>(&bytes).map_err(|e| {
             backend_error(format!(
                 "rank {rank} sent a malformed hello ({e}): is it running the same procpool build?"
             ))

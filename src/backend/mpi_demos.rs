@@ -1,6 +1,6 @@
 //! The tutorial's MPI examples on rsmpi (feature `mpi`): every rank calls the
 //! same function and gets its own part of the result, as with mpi4py. Objects
-//! travel encoded by [`codec`](crate::codec), as mpi4py pickles them.
+//! travel encoded by [`codec`], as mpi4py pickles them.
 
 use std::num::NonZeroUsize;
 

@@ -5,4 +5,6 @@
 mod util;
 
 mod cli;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod pool;
