@@ -45,7 +45,7 @@ use super::ledger::Ledger;
 use super::{MpiRank, WorkerInfo};
 use crate::codec;
 use crate::error::PoolError;
-use crate::protocol::{self, Reply, Request};
+use crate::protocol::{self, Request};
 use crate::signal::{self, InterruptFlag};
 use crate::supervisor::{Config, Delivery, JobId};
 use crate::task::Registry;
@@ -369,23 +369,7 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
         let Request::Run { batch, task, count } = request else {
             return Ok(());
         };
-        out.clear();
-        let reply = match registry.handler(&task) {
-            None => Reply::Refused {
-                batch,
-                reason: format!("this worker program has no task {task:?}"),
-            },
-            Some(handler) => match handler(payload, count, &mut out) {
-                Ok(()) => Reply::Done { batch },
-                Err(e) => {
-                    out.clear();
-                    Reply::Refused {
-                        batch,
-                        reason: format!("input for {task:?} does not decode: {e}"),
-                    }
-                }
-            },
-        };
+        let reply = crate::worker::answer(registry, batch, &task, payload, count, &mut out);
         let frame = protocol::frame(&reply, &out).map_err(|e| e.to_string())?;
         root.send_with_tag(&frame[..], TAG_REPLY);
     }

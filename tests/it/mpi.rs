@@ -82,6 +82,18 @@ fn workers(summary: &Value, ranks: u32) -> Vec<(u64, String, u64)> {
     workers
 }
 
+/// Runs a pool subcommand with `--backend mpi --json` on `ranks` ranks, checks
+/// that it succeeded, and returns its results, summary and workers.
+fn pool_on_mpi(ranks: u32, args: &[&str]) -> (Vec<Value>, Value, Vec<(u64, String, u64)>) {
+    let mut all = vec!["--backend", "mpi", "--json"];
+    all.extend_from_slice(args);
+    let out = mpirun(ranks, &all);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let (results, summary) = results_and_summary(&out);
+    let workers = workers(&summary, ranks);
+    (results, summary, workers)
+}
+
 fn assert_gone(pids: impl IntoIterator<Item = u64>) {
     let pids: Vec<u32> = pids.into_iter().map(|p| p as u32).collect();
     assert_eq!(
@@ -94,21 +106,8 @@ fn assert_gone(pids: impl IntoIterator<Item = u64>) {
 #[test]
 fn square_on_the_mpi_backend_is_in_order_and_tagged_with_rank_host_and_pid() {
     for ranks in 2..=4 {
-        let out = mpirun(
-            ranks,
-            &[
-                "--backend",
-                "mpi",
-                "--json",
-                "--chunksize",
-                "2",
-                "square",
-                "0..25",
-            ],
-        );
-        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-        let (results, summary) = results_and_summary(&out);
-        let workers = workers(&summary, ranks);
+        let (results, summary, workers) =
+            pool_on_mpi(ranks, &["--chunksize", "2", "square", "0..25"]);
         assert_eq!(summary["backend"], "mpi");
         assert_eq!(u64_of(&summary["processes"]), ranks as u64 - 1);
         assert_eq!(
@@ -141,23 +140,8 @@ fn square_on_the_mpi_backend_prints_the_tutorials_list() {
 #[test]
 fn every_worker_rank_takes_work_and_reports_its_own_pid() {
     for ranks in [3, 4] {
-        let out = mpirun(
-            ranks,
-            &[
-                "--backend",
-                "mpi",
-                "--json",
-                "--chunksize",
-                "1",
-                "whoami",
-                "0..16",
-                "--max-delay-ms",
-                "5",
-            ],
-        );
-        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-        let (results, summary) = results_and_summary(&out);
-        let workers = workers(&summary, ranks);
+        let args = ["--chunksize", "1", "whoami", "0..16", "--max-delay-ms", "5"];
+        let (results, _, workers) = pool_on_mpi(ranks, &args);
         let mut xs: Vec<u64> = Vec::new();
         let mut used = BTreeSet::new();
         for result in &results {
