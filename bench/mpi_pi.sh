@@ -4,6 +4,7 @@
 #
 #   bench/mpi_pi.sh                          # pi --seeds 0..64, 2 workers, 5 repeats
 #   WORKERS=3 REPEATS=7 bench/mpi_pi.sh square 0..200000
+#   PROCPOOL=path/to/procpool bench/mpi_pi.sh   # that binary, built with --features mpi
 #
 # The MPI run is `mpirun -n WORKERS+1` (rank 0 supervises, the rest work); the
 # local run is `-p WORKERS`. Runs alternate so that noise from other work on
@@ -19,8 +20,12 @@ if (($# == 0)); then
     set -- pi --seeds 0..64
 fi
 
-cargo build --release --quiet --features mpi
-bin=$PWD/target/release/procpool
+if [[ -n ${PROCPOOL:-} ]]; then
+    bin=$PROCPOOL
+else
+    cargo build --release --quiet --features mpi
+    bin=$PWD/target/release/procpool
+fi
 mpirun=(mpirun --oversubscribe -n "$((workers + 1))")
 if [[ $(id -u) -eq 0 ]]; then
     mpirun+=(--allow-run-as-root)
