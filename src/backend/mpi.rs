@@ -82,14 +82,15 @@ pub enum MpiError {
         /// This program's name, for the example command.
         program: String,
         /// More to say when Slurm started it without an MPI plugin.
-        hint: String,
+        hint: &'static str,
     },
     /// MPI was already initialized in this process (it can be only once).
     #[error("MPI is already initialized in this process; initialize it once")]
     AlreadyInitialized,
     /// The job has fewer ranks than the work needs.
     #[error(
-        "{what} needs at least {need} MPI ranks, but this job has {size}: start it with `mpirun -n {need}` or more"
+        "{what} needs at least {need} MPI ranks, but this job has {size}{hint}: \
+         start it with `mpirun -n {need}` or more"
     )]
     TooFewRanks {
         /// What needs them.
@@ -98,6 +99,8 @@ pub enum MpiError {
         need: u32,
         /// How many the job has.
         size: u32,
+        /// More to say when Slurm started it without an MPI plugin.
+        hint: &'static str,
     },
     /// A message between ranks did not decode.
     #[error("rank {rank}: {message}")]
@@ -107,6 +110,16 @@ pub enum MpiError {
         /// What was wrong.
         message: String,
     },
+}
+
+/// What to add to an error when Slurm's srun started this process without an
+/// MPI plugin: each process then finds no launcher, or a job of one rank.
+fn slurm_hint() -> &'static str {
+    if std::env::var_os("SLURM_PROCID").is_some() {
+        " (if srun started it, it needs an MPI plugin: try `srun --mpi=pmix`, see `srun --mpi=list`)"
+    } else {
+        ""
+    }
 }
 
 /// This process's place in an MPI job. Dropping it finalizes MPI, which waits
@@ -136,14 +149,9 @@ impl MpiWorld {
                         .map(|n| n.to_string_lossy().into_owned())
                 })
                 .unwrap_or_else(|| "program".into());
-            let hint = if std::env::var_os("SLURM_PROCID").is_some() {
-                " (srun started it without an MPI plugin: try `srun --mpi=pmix`, see `srun --mpi=list`)"
-            } else {
-                ""
-            };
             return Err(MpiError::NotLaunched {
                 program,
-                hint: hint.into(),
+                hint: slurm_hint(),
             });
         }
         // Serialized: a pool may be used from any thread, one call at a time.
@@ -187,6 +195,7 @@ impl MpiWorld {
                 what,
                 need,
                 size: self.size,
+                hint: if self.size == 1 { slurm_hint() } else { "" },
             });
         }
         Ok(())
