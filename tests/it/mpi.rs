@@ -408,3 +408,85 @@ fn mpi_scatter_repeats_with_its_seed() {
     let (again, _) = scatter(2, &["--seed", &seed]);
     assert_eq!(first, again);
 }
+
+/// A long `whoami` on 3 ranks, once its first result is out: mpirun, its
+/// stdout, every rank's PID and the PID of the worker that sent that result.
+fn long_run_under_way() -> (std::process::Child, Vec<u32>, u32) {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new("mpirun");
+    command.args(["--oversubscribe", "-n", "3"]);
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        command.arg("--allow-run-as-root");
+    }
+    let mut mpirun = command
+        .arg(bin())
+        .args(["--backend", "mpi", "--json", "--chunksize", "1"])
+        .args(["whoami", "0..400", "--max-delay-ms", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mpirun starts");
+    let mut first = String::new();
+    BufReader::new(mpirun.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .expect("a first result");
+    let first: Value = serde_json::from_str(&first).expect("a JSON result");
+    let ranks = crate::util::children(mpirun.id());
+    assert_eq!(ranks.len(), 3, "mpirun runs the 3 ranks itself");
+    (mpirun, ranks, u64_of(&first["pid"]) as u32)
+}
+
+/// Waits up to a minute for mpirun; kills it and fails if it is still running.
+fn finish(mut mpirun: std::process::Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = mpirun.try_wait().expect("mpirun can be waited on") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = mpirun.kill();
+            let _ = mpirun.wait();
+            panic!("mpirun still running a minute after the signal");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    let _ = mpirun.stderr.take().unwrap().read_to_string(&mut stderr);
+    (status, stderr)
+}
+
+#[test]
+fn ctrl_c_at_mpirun_stops_every_rank_and_rank_0_says_what_finished() {
+    let (mpirun, ranks, _) = long_run_under_way();
+    procpool::sys::kill(mpirun.id(), libc::SIGINT).unwrap();
+    let (status, stderr) = finish(mpirun);
+    assert!(!status.success(), "{status}\n{stderr}");
+    assert!(
+        stderr.contains("procpool: interrupted by signal")
+            && stderr.contains("of 400 tasks finished"),
+        "{stderr}"
+    );
+    assert_eq!(
+        wait_gone(&ranks, 10.0),
+        Vec::<u32>::new(),
+        "ranks left behind"
+    );
+}
+
+#[test]
+fn a_worker_rank_that_dies_ends_the_job_and_leaves_nothing_behind() {
+    let (mpirun, ranks, worker) = long_run_under_way();
+    procpool::sys::kill(worker, libc::SIGKILL).unwrap();
+    let (status, stderr) = finish(mpirun);
+    assert!(!status.success(), "{status}\n{stderr}");
+    assert!(
+        stderr.contains("signal 9"),
+        "mpirun names the death: {stderr}"
+    );
+    assert_eq!(
+        wait_gone(&ranks, 10.0),
+        Vec::<u32>::new(),
+        "ranks left behind"
+    );
+}
