@@ -180,20 +180,18 @@ impl PoolBuilder {
                 std::env::current_exe().map_err(|e| PoolError::os("cannot find this program", e))?
             }
         };
-        let sup = Backend::start(
-            self.backend,
-            Config {
-                processes,
-                program,
-                startup_timeout: self.startup_timeout,
-                window: self.window,
-                timeout: self.timeout,
-                grace: self.grace,
-                retries: self.retries,
-                max_tasks_per_child: self.max_tasks_per_child,
-                interrupt: self.interrupt,
-            },
-        )?;
+        let config = Config {
+            processes,
+            program,
+            startup_timeout: self.startup_timeout,
+            window: self.window,
+            timeout: self.timeout,
+            grace: self.grace,
+            retries: self.retries,
+            max_tasks_per_child: self.max_tasks_per_child,
+            interrupt: self.interrupt,
+        };
+        let sup = Backend::start(self.backend, config)?;
         Ok(Pool {
             sup: Mutex::new(sup),
             processes,
