@@ -422,11 +422,14 @@ fn mpi_scatter_repeats_with_its_seed() {
 
 /// A long `whoami` on 3 ranks, once its first result is out: mpirun, every
 /// rank's PID and the PID of the worker that sent that result.
-fn long_run_under_way(tmp: &tempfile::TempDir) -> (std::process::Child, Vec<u32>, u32) {
+fn long_run_under_way(
+    tmp: &tempfile::TempDir,
+    max_delay_ms: &str,
+) -> (std::process::Child, Vec<u32>, u32) {
     use std::io::{BufRead, BufReader};
     let mut mpirun = mpirun_command(3, tmp)
         .args(["--backend", "mpi", "--json", "--chunksize", "1"])
-        .args(["whoami", "0..400", "--max-delay-ms", "200"])
+        .args(["whoami", "0..400", "--max-delay-ms", max_delay_ms])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -464,7 +467,7 @@ fn finish(mut mpirun: std::process::Child) -> (std::process::ExitStatus, String)
 #[test]
 fn ctrl_c_at_mpirun_stops_every_rank() {
     let tmp = tempfile::tempdir().expect("a temporary directory");
-    let (mpirun, ranks, _) = long_run_under_way(&tmp);
+    let (mpirun, ranks, _) = long_run_under_way(&tmp, "200");
     procpool::sys::kill(mpirun.id(), libc::SIGINT).unwrap();
     // Rank 0 then prints what finished, but whether mpirun still forwards
     // that line while it tears the job down is up to mpirun.
@@ -480,7 +483,7 @@ fn ctrl_c_at_mpirun_stops_every_rank() {
 #[test]
 fn a_worker_rank_that_dies_ends_the_job_and_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().expect("a temporary directory");
-    let (mpirun, ranks, worker) = long_run_under_way(&tmp);
+    let (mpirun, ranks, worker) = long_run_under_way(&tmp, "200");
     procpool::sys::kill(worker, libc::SIGKILL).unwrap();
     let (status, stderr) = finish(mpirun);
     assert!(!status.success(), "{status}\n{stderr}");
@@ -488,6 +491,35 @@ fn a_worker_rank_that_dies_ends_the_job_and_leaves_nothing_behind() {
         stderr.contains("signal 9"),
         "mpirun names the death: {stderr}"
     );
+    assert_eq!(
+        wait_gone(&ranks, 10.0),
+        Vec::<u32>::new(),
+        "ranks left behind"
+    );
+}
+
+/// The MPI rank a process was started as, from its environment.
+fn rank_of_process(pid: u32) -> Option<u32> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(b"OMPI_COMM_WORLD_RANK="))
+        .and_then(|rank| std::str::from_utf8(rank).ok()?.parse().ok())
+}
+
+#[test]
+fn sigterm_to_rank_0_ends_the_job_with_143_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    // Tasks of up to 4 s: when the signal comes, ranks are busy past the
+    // 0.5 s grace period, and rank 0 aborts the job rather than wait.
+    let (mpirun, ranks, _) = long_run_under_way(&tmp, "4000");
+    let root = *ranks
+        .iter()
+        .find(|&&pid| rank_of_process(pid) == Some(0))
+        .expect("rank 0 among mpirun's children");
+    procpool::sys::kill(root, libc::SIGTERM).unwrap();
+    let (status, stderr) = finish(mpirun);
+    assert_eq!(status.code(), Some(143), "{status}\n{stderr}");
     assert_eq!(
         wait_gone(&ranks, 10.0),
         Vec::<u32>::new(),
