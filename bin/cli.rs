@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 
@@ -41,6 +41,18 @@ pub struct Global {
     /// Replace each worker after it ran this many tasks
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub maxtasksperchild: Option<u64>,
+    /// Where workers run: local processes, or the other ranks of an MPI job (under mpirun)
+    #[arg(long, global = true, value_enum, default_value_t = BackendKind::Local)]
+    pub backend: BackendKind,
+}
+
+/// The values of `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Worker processes started by procpool on this machine
+    Local,
+    /// Rank 0 supervises, ranks 1..n-1 work: start with `mpirun -n N procpool --backend mpi ...`
+    Mpi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +65,8 @@ pub enum Command {
     Flip(commands::flip::FlipArgs),
     /// Run each line of a job file with sh -c on the pool, recording each job in a status TSV (as dSQ)
     Jobs(commands::jobs::JobsArgs),
+    /// The tutorial's MPI examples, under mpirun: hello, send, bcast, scatter
+    Mpi(commands::mpi::MpiArgs),
     /// Diagnostics: tasks that sleep this many milliseconds (try --timeout, Ctrl-C)
     Sleep(commands::diag::SleepArgs),
     /// Diagnostics: tasks that fail, panic, exit, abort or crash on purpose

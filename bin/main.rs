@@ -1,6 +1,7 @@
 //! The `procpool` command: become a worker if asked, parse, run one
 //! subcommand, exit with a code from the table in `run::exit`.
 
+mod backend;
 mod cli;
 mod commands;
 mod output;

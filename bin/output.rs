@@ -1,9 +1,10 @@
 //! Printing: human lines or JSON Lines on stdout, one-line errors on stderr.
 //! A closed stdout (as in `procpool ... | head`) ends the program quietly.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
-use procpool::Outcome;
+use procpool::{MpiRank, Outcome, WorkerInfo};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -13,6 +14,9 @@ use crate::run::Finished;
 pub struct Printer {
     pub json: bool,
     out: io::BufWriter<io::Stdout>,
+    /// MPI workers by PID, to tag outcomes with their rank and host.
+    ranks: HashMap<u32, MpiRank>,
+    workers: Vec<WorkerInfo>,
 }
 
 impl Printer {
@@ -20,7 +24,33 @@ impl Printer {
         Printer {
             json,
             out: io::BufWriter::new(io::stdout()),
+            ranks: HashMap::new(),
+            workers: Vec::new(),
         }
+    }
+
+    /// Remembers where MPI workers run, so that each JSON outcome carries its
+    /// rank and host next to its PID, and the summary lists the workers. A PID
+    /// that two hosts share is listed but tags no outcome: it would be a guess.
+    pub fn place_workers(&mut self, workers: Vec<WorkerInfo>) {
+        for worker in &workers {
+            if let Some(place) = &worker.mpi {
+                self.ranks.insert(worker.pid, place.clone());
+            }
+        }
+        for worker in &workers {
+            if workers.iter().filter(|w| w.pid == worker.pid).count() > 1 {
+                self.ranks.remove(&worker.pid);
+            }
+        }
+        if workers.iter().any(|w| w.mpi.is_some()) {
+            self.workers = workers;
+        }
+    }
+
+    /// Where the worker with this PID runs, on the MPI backend.
+    pub fn rank_of(&self, pid: u32) -> Option<&MpiRank> {
+        self.ranks.get(&pid)
     }
 
     /// Prints one line and flushes it, so progress shows as it happens.
@@ -48,6 +78,10 @@ impl Printer {
             Ok(output) => object["output"] = json!(output),
             Err(error) => object["error"] = json!(error.to_string()),
         }
+        if let Some(place) = self.ranks.get(&outcome.pid) {
+            object["rank"] = json!(place.rank);
+            object["host"] = json!(place.host);
+        }
         if let (Value::Object(map), Value::Object(more)) = (&mut object, extra) {
             map.extend(more);
         }
@@ -68,6 +102,10 @@ impl Printer {
         });
         if let Some(stopped) = &finished.stopped {
             summary["stopped"] = json!(stopped.to_string());
+        }
+        if !self.workers.is_empty() {
+            summary["backend"] = json!("mpi");
+            summary["workers"] = json!(self.workers);
         }
         if let (Value::Object(map), Value::Object(more)) = (&mut summary, extra) {
             map.extend(more);

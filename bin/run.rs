@@ -25,8 +25,9 @@ pub mod exit {
 
 /// The pool for this run, and the flag that SIGINT and SIGTERM set.
 pub fn build_pool(global: &Global) -> anyhow::Result<(Pool, InterruptFlag)> {
+    let mut builder = crate::backend::builder(global)?;
     let interrupt = signal::install()?;
-    let mut builder = Pool::builder()
+    builder = builder
         .retries(global.retries)
         .interrupt_flag(interrupt.clone());
     if let Some(n) = global.processes {
@@ -88,6 +89,7 @@ pub fn drive<T: Task>(
         || procpool::auto_chunksize(total, pool.processes()),
         |c| c as usize,
     );
+    printer.place_workers(pool.workers());
     let mut outcomes = Vec::with_capacity(total);
     let mut stopped = None;
     let results = if global.unordered {

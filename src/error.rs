@@ -118,6 +118,14 @@ pub enum PoolError {
     /// The pool was closed or terminated; it takes no new work.
     #[error("the pool is closed")]
     Closed,
+    /// A backend other than local processes (MPI) could not start or go on.
+    #[error("{backend} backend: {message}")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// What went wrong, in one line.
+        message: String,
+    },
     /// An operating-system call failed.
     #[error("{what}")]
     Os {

@@ -17,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod codec;
 mod error;
 pub mod flip;
@@ -31,6 +32,7 @@ mod task;
 pub mod tasks;
 mod worker;
 
+pub use backend::{MpiRank, WorkerInfo};
 pub use error::{PoolError, TaskError};
 pub use pool::{Handle, Imap, Outcome, Pool, PoolBuilder, auto_chunksize};
 pub use sys::ExitCause;

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::backend::{Backend, Choice, WorkerInfo};
 use crate::codec;
 use crate::error::{PoolError, TaskError};
 use crate::protocol::WireFailure;
 use crate::signal::InterruptFlag;
-use crate::supervisor::{Body, Config, Delivery, JobId, Supervisor};
+use crate::supervisor::{Body, Config, Delivery, JobId};
 use crate::task::Task;
 
 /// The result of one input: where it came from, who ran it, how long it took.
@@ -63,6 +64,7 @@ pub struct PoolBuilder {
     max_tasks_per_child: Option<u64>,
     chunksize: Option<usize>,
     interrupt: Option<InterruptFlag>,
+    backend: Choice,
 }
 
 impl Default for PoolBuilder {
@@ -78,6 +80,7 @@ impl Default for PoolBuilder {
             max_tasks_per_child: None,
             chunksize: None,
             interrupt: None,
+            backend: Choice::Local,
         }
     }
 }
@@ -153,6 +156,16 @@ impl PoolBuilder {
         self
     }
 
+    /// Runs the workers on the other ranks of this MPI job instead of local
+    /// processes (feature `mpi`); see
+    /// [`MpiRoot::init`](crate::backend::mpi::MpiRoot::init). The number of
+    /// workers is then the job's size less one.
+    #[cfg(feature = "mpi")]
+    pub fn mpi(mut self, root: crate::backend::mpi::MpiRoot) -> Self {
+        self.backend = Choice::Mpi(crate::backend::TakeOnce::new(root));
+        self
+    }
+
     /// Starts the workers and waits for every handshake.
     ///
     /// # Errors
@@ -160,17 +173,14 @@ impl PoolBuilder {
     /// If the program cannot be started, or a worker dies or stays silent
     /// before the start-up deadline. No worker is left running.
     pub fn build(self) -> Result<Pool, PoolError> {
-        let processes = self
-            .processes
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
+        let processes = self.backend.processes(self.processes)?;
         let program = match self.program {
             Some(p) => p,
             None => {
                 std::env::current_exe().map_err(|e| PoolError::os("cannot find this program", e))?
             }
         };
-        let sup = Supervisor::start(Config {
+        let config = Config {
             processes,
             program,
             startup_timeout: self.startup_timeout,
@@ -180,7 +190,8 @@ impl PoolBuilder {
             retries: self.retries,
             max_tasks_per_child: self.max_tasks_per_child,
             interrupt: self.interrupt,
-        })?;
+        };
+        let sup = Backend::start(self.backend, config)?;
         Ok(Pool {
             sup: Mutex::new(sup),
             processes,
@@ -206,7 +217,7 @@ impl PoolBuilder {
 ///
 /// Dropping a pool kills and reaps its workers.
 pub struct Pool {
-    sup: Mutex<Supervisor>,
+    sup: Mutex<Backend>,
     processes: usize,
     chunksize: Option<usize>,
 }
@@ -236,7 +247,13 @@ impl Pool {
         self.lock().pids()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Supervisor> {
+    /// Every worker with its placement: the PID in an [`Outcome`], and on the
+    /// MPI backend its rank and host.
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        self.lock().workers()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Backend> {
         // A panic while the lock was held leaves the supervisor usable: every
         // method leaves its state consistent before it can panic.
         self.sup.lock().unwrap_or_else(|e| e.into_inner())
@@ -556,7 +573,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     }
 
     /// Sends chunks while the look-ahead allows.
-    fn fill(&mut self, sup: &mut Supervisor, job: JobId) -> Result<(), PoolError> {
+    fn fill(&mut self, sup: &mut Backend, job: JobId) -> Result<(), PoolError> {
         while self.sent - self.yielded + self.chunksize as u64 <= self.limit() {
             let chunk: Vec<T::Input> = self.inputs.by_ref().take(self.chunksize).collect();
             if chunk.is_empty() {

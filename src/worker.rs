@@ -93,27 +93,41 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
         match request {
             Request::Shutdown => return Ok(()),
             Request::Run { batch, task, count } => {
-                out.clear();
-                let reply = match registry.handler(&task) {
-                    None => Reply::Refused {
-                        batch,
-                        reason: format!("this worker program has no task {task:?}"),
-                    },
-                    Some(handler) => match handler(payload, count, &mut out) {
-                        Ok(()) => Reply::Done { batch },
-                        Err(e) => {
-                            out.clear();
-                            Reply::Refused {
-                                batch,
-                                reason: format!("input for {task:?} does not decode: {e}"),
-                            }
-                        }
-                    },
-                };
+                let reply = answer(registry, batch, &task, payload, count, &mut out);
                 let frame = protocol::frame(&reply, &out).map_err(|e: CodecError| e.to_string())?;
                 if replies.send(frame).is_err() {
                     return Ok(());
                 }
+            }
+        }
+    }
+}
+
+/// Runs one batch with `registry`'s handler for `task`; the results go to
+/// `out` (cleared first) and the reply header is returned. Shared by the
+/// local worker and the MPI worker ranks.
+pub(crate) fn answer(
+    registry: &Registry,
+    batch: u64,
+    task: &str,
+    payload: &[u8],
+    count: u32,
+    out: &mut Vec<u8>,
+) -> Reply {
+    out.clear();
+    let Some(handler) = registry.handler(task) else {
+        return Reply::Refused {
+            batch,
+            reason: format!("this worker program has no task {task:?}"),
+        };
+    };
+    match handler(payload, count, out) {
+        Ok(()) => Reply::Done { batch },
+        Err(e) => {
+            out.clear();
+            Reply::Refused {
+                batch,
+                reason: format!("input for {task:?} does not decode: {e}"),
             }
         }
     }
@@ -124,7 +138,7 @@ thread_local! {
 }
 
 /// Panics in tasks are reported as results, so the hook only remembers where.
-fn install_panic_hook() {
+pub(crate) fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let location = info
             .location()

@@ -47,7 +47,11 @@ pub fn run(global: &Global, args: WhoamiArgs) -> anyhow::Result<u8> {
             if p.json {
                 p.json_outcome(o, json!({}));
             } else if let Ok(me) = &o.result {
-                p.line(format_args!("x = {}, PID = {}", me.x, me.pid));
+                let place = p
+                    .rank_of(o.pid)
+                    .map(|r| format!(", rank {} on {}", r.rank, r.host))
+                    .unwrap_or_default();
+                p.line(format_args!("x = {}, PID = {}{place}", me.x, me.pid));
             }
         },
     );

@@ -124,3 +124,22 @@ fn whoami_prints_the_tutorials_lines_then_pids_in_input_order() {
         "{text}"
     );
 }
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn without_the_mpi_feature_mpi_says_how_to_get_it() {
+    for args in [
+        &["--backend", "mpi", "square", "1"][..],
+        &["mpi", "hello"][..],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{}", show(&out));
+        assert!(
+            stderr.contains("built without MPI support") && stderr.contains("--features mpi"),
+            "{}",
+            show(&out)
+        );
+    }
+}

@@ -8,5 +8,7 @@ mod cli;
 mod failures;
 mod flip;
 mod jobs;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod pool;
 mod signals;

@@ -1,0 +1,429 @@
+//! The MPI supervisor's bookkeeping, kept apart from MPI so it can be tested
+//! without it: the batches waiting, the batch each worker runs, and the
+//! deliveries each job has yet to take.
+//!
+//! A worker holds at most one batch and gets the next only once its reply is
+//! in. That is the dynamic dispatch (a fast worker comes back more often and
+//! so gets more), and it is what keeps MPI from deadlocking: a blocking send
+//! of a large message waits for its receiver, so the supervisor never sends
+//! to a worker that may be sending to it.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_bytes::ByteBuf;
+
+use crate::error::{PoolError, TaskError};
+use crate::protocol::{self, Frame, Reply, Request};
+use crate::supervisor::{Body, Delivery, JobId};
+
+/// Encoded inputs `first..first + count` of one job.
+struct Batch {
+    job: JobId,
+    task: &'static str,
+    first: u64,
+    count: u32,
+    /// Emptied once sent: the worker has it then.
+    payload: Vec<u8>,
+}
+
+/// One worker, by its index (rank - 1 on MPI).
+struct Slot {
+    pid: u32,
+    /// The batch it runs and since when.
+    running: Option<(u64, Instant)>,
+    /// Sent a reply that could not be used: it gets no more work.
+    retired: bool,
+}
+
+pub(crate) struct Ledger {
+    slots: Vec<Slot>,
+    queue: VecDeque<u64>,
+    batches: HashMap<u64, Batch>,
+    next_batch: u64,
+    next_job: JobId,
+    mailbox: HashMap<JobId, VecDeque<Delivery>>,
+    closed: bool,
+}
+
+impl Ledger {
+    /// A ledger for workers with these PIDs, by index.
+    pub fn new(pids: impl IntoIterator<Item = u32>) -> Self {
+        Ledger {
+            slots: pids
+                .into_iter()
+                .map(|pid| Slot {
+                    pid,
+                    running: None,
+                    retired: false,
+                })
+                .collect(),
+            queue: VecDeque::new(),
+            batches: HashMap::new(),
+            next_batch: 0,
+            next_job: 0,
+            mailbox: HashMap::new(),
+            closed: false,
+        }
+    }
+
+    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
+        if self.closed {
+            return Err(PoolError::Closed);
+        }
+        self.next_job += 1;
+        self.mailbox.insert(self.next_job, VecDeque::new());
+        Ok(self.next_job)
+    }
+
+    /// Queues encoded inputs `first..first + offsets.len()` of `job`.
+    pub fn submit(
+        &mut self,
+        job: JobId,
+        task: &'static str,
+        first: u64,
+        payload: Vec<u8>,
+        offsets: Vec<usize>,
+    ) {
+        let id = self.next_batch;
+        self.next_batch += 1;
+        let count = offsets.len() as u32;
+        self.batches.insert(
+            id,
+            Batch {
+                job,
+                task,
+                first,
+                count,
+                payload,
+            },
+        );
+        self.queue.push_back(id);
+    }
+
+    /// Drops a job's queued batches and whatever is still to come for it; a
+    /// batch already running finishes, and its reply is dropped.
+    pub fn abandon(&mut self, job: JobId) {
+        self.mailbox.remove(&job);
+        let batches = &mut self.batches;
+        self.queue.retain(|id| {
+            let keep = batches.get(id).is_some_and(|b| b.job != job);
+            if !keep {
+                batches.remove(id);
+            }
+            keep
+        });
+    }
+
+    /// The next request to send: the front batch for the first idle worker.
+    /// Returns the worker's index and the frame; the worker is then busy.
+    pub fn assign(&mut self) -> Option<(usize, Frame)> {
+        loop {
+            let index = self
+                .slots
+                .iter()
+                .position(|s| s.running.is_none() && !s.retired)?;
+            let id = self.queue.pop_front()?;
+            let batch = self.batches.get_mut(&id).expect("queued batches exist");
+            let header = Request::Run {
+                batch: id,
+                task: batch.task.to_string(),
+                count: batch.count,
+            };
+            let framed = protocol::frame(&header, &batch.payload);
+            batch.payload = Vec::new();
+            match framed {
+                Ok(frame) => {
+                    self.slots[index].running = Some((id, Instant::now()));
+                    return Some((index, frame));
+                }
+                Err(e) => {
+                    let batch = self.batches.remove(&id).expect("just looked up");
+                    let error = TaskError::Protocol {
+                        pid: self.slots[index].pid,
+                        message: format!("cannot frame the batch: {e}"),
+                    };
+                    self.deliver(
+                        batch,
+                        self.slots[index].pid,
+                        Duration::ZERO,
+                        Body::Failed(error),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Takes a worker's reply: its batch's results (or refusal) go to the
+    /// batch's job, and the worker is idle again.
+    ///
+    /// # Errors
+    ///
+    /// If the reply does not decode or is not for the batch the worker runs:
+    /// that batch fails with [`TaskError::Protocol`] and the worker is retired.
+    pub fn on_reply(&mut self, index: usize, frame: Vec<u8>) -> Result<(), String> {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Err(format!("a reply from unknown worker {index}"));
+        };
+        let pid = slot.pid;
+        let running = slot.running.take();
+        let checked = match protocol::unframe::<Reply>(&frame) {
+            Err(e) => Err(format!("malformed reply: {e}")),
+            Ok((reply, payload)) => {
+                let batch = match &reply {
+                    Reply::Done { batch } | Reply::Refused { batch, .. } => *batch,
+                };
+                match running {
+                    Some((id, _)) if id == batch => Ok((reply, frame.len() - payload.len())),
+                    _ => Err(format!("reply for batch {batch}, which it was not running")),
+                }
+            }
+        };
+        let since = running.map_or_else(Instant::now, |(_, since)| since);
+        let batch = running.and_then(|(id, _)| self.batches.remove(&id));
+        let (body, result) = match checked {
+            Ok((Reply::Done { .. }, start)) => (Body::Done(ByteBuf::from(frame), start), Ok(())),
+            Ok((Reply::Refused { reason, .. }, _)) => (
+                Body::Failed(TaskError::Protocol {
+                    pid,
+                    message: reason,
+                }),
+                Ok(()),
+            ),
+            Err(message) => {
+                self.slots[index].retired = true;
+                let error = TaskError::Protocol {
+                    pid,
+                    message: message.clone(),
+                };
+                (Body::Failed(error), Err(message))
+            }
+        };
+        if let Some(batch) = batch {
+            self.deliver(batch, pid, since.elapsed(), body);
+        }
+        result
+    }
+
+    fn deliver(&mut self, batch: Batch, pid: u32, elapsed: Duration, body: Body) {
+        if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
+            mailbox.push_back(Delivery {
+                first: batch.first,
+                count: batch.count,
+                pid,
+                attempts: 1,
+                elapsed,
+                body,
+            });
+        }
+    }
+
+    /// The next delivery for `job`, if one is in.
+    pub fn take(&mut self, job: JobId) -> Option<Delivery> {
+        self.mailbox.get_mut(&job)?.pop_front()
+    }
+
+    /// Whether `job` has batches queued or running.
+    pub fn outstanding(&self, job: JobId) -> bool {
+        self.batches.values().any(|b| b.job == job)
+    }
+
+    /// Whether any batch is queued or running.
+    pub fn has_work(&self) -> bool {
+        !self.batches.is_empty()
+    }
+
+    /// Whether any worker is running a batch.
+    pub fn busy(&self) -> bool {
+        self.slots.iter().any(|s| s.running.is_some())
+    }
+
+    /// Whether any worker can still take work.
+    pub fn usable(&self) -> bool {
+        self.slots.iter().any(|s| !s.retired)
+    }
+
+    /// Fails every queued batch with [`TaskError::Cancelled`].
+    pub fn cancel_queued(&mut self) {
+        for id in std::mem::take(&mut self.queue) {
+            if let Some(batch) = self.batches.remove(&id) {
+                self.deliver(batch, 0, Duration::ZERO, Body::Failed(TaskError::Cancelled));
+            }
+        }
+    }
+
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+    use crate::protocol::WireFailure;
+
+    fn submit_squares(ledger: &mut Ledger, job: JobId, inputs: &[i64]) {
+        for (i, x) in inputs.iter().enumerate() {
+            let mut payload = Vec::new();
+            codec::encode_into(x, &mut payload).unwrap();
+            ledger.submit(job, "square", i as u64, payload, vec![0]);
+        }
+    }
+
+    /// What a worker would answer: the batch id from the request, the square.
+    fn answer(frame: &[u8]) -> Vec<u8> {
+        let (request, payload) = protocol::unframe::<Request>(frame).unwrap();
+        let Request::Run { batch, count, .. } = request else {
+            panic!("expected a run request, got {request:?}");
+        };
+        assert_eq!(count, 1);
+        let x: i64 = codec::decode_exact(payload).unwrap();
+        let mut out = Vec::new();
+        let result: Result<i64, WireFailure> = Ok(x * x);
+        codec::encode_into(&(5u64, result), &mut out).unwrap();
+        protocol::frame(&Reply::Done { batch }, &out)
+            .unwrap()
+            .into_vec()
+    }
+
+    fn squares(delivery: Delivery) -> (u64, u32, i64) {
+        let Body::Done(frame, start) = delivery.body else {
+            panic!("expected results");
+        };
+        let ((_, result), _) =
+            codec::decode::<(u64, Result<i64, WireFailure>)>(&frame[start..]).unwrap();
+        (delivery.first, delivery.pid, result.unwrap())
+    }
+
+    #[test]
+    fn a_worker_gets_its_next_batch_when_it_replies() {
+        let mut ledger = Ledger::new([100, 200]);
+        let job = ledger.new_job().unwrap();
+        submit_squares(&mut ledger, job, &[1, 2, 3, 4]);
+        let (w0, first) = ledger.assign().unwrap();
+        let (w1, second) = ledger.assign().unwrap();
+        assert_eq!((w0, w1), (0, 1));
+        assert!(
+            ledger.assign().is_none(),
+            "both busy: nothing more goes out"
+        );
+
+        // Worker 1 is the faster: it gets the third and fourth batches.
+        ledger.on_reply(1, answer(&second)).unwrap();
+        let (w, third) = ledger.assign().unwrap();
+        assert_eq!(w, 1);
+        ledger.on_reply(1, answer(&third)).unwrap();
+        let (w, fourth) = ledger.assign().unwrap();
+        assert_eq!(w, 1);
+        ledger.on_reply(0, answer(&first)).unwrap();
+        ledger.on_reply(1, answer(&fourth)).unwrap();
+        assert!(!ledger.has_work());
+
+        let got: Vec<_> = std::iter::from_fn(|| ledger.take(job))
+            .map(squares)
+            .collect();
+        assert_eq!(got, [(1, 200, 4), (2, 200, 9), (0, 100, 1), (3, 200, 16)]);
+    }
+
+    #[test]
+    fn a_reply_for_another_batch_fails_the_batch_and_retires_the_worker() {
+        let mut ledger = Ledger::new([100, 200]);
+        let job = ledger.new_job().unwrap();
+        submit_squares(&mut ledger, job, &[1, 2, 3]);
+        let (_, first) = ledger.assign().unwrap();
+        let (_, second) = ledger.assign().unwrap();
+        let error = ledger.on_reply(0, answer(&second)).unwrap_err();
+        assert!(error.contains("not running"), "{error}");
+        let delivery = ledger.take(job).unwrap();
+        assert_eq!((delivery.first, delivery.pid), (0, 100));
+        assert!(
+            matches!(
+                &delivery.body,
+                Body::Failed(TaskError::Protocol { pid: 100, .. })
+            ),
+            "worker 0's own batch fails"
+        );
+        // Worker 0 is retired: the third batch waits for worker 1.
+        assert!(ledger.assign().is_none());
+        ledger.on_reply(1, answer(&second)).unwrap();
+        assert_eq!(ledger.assign().map(|(w, _)| w), Some(1));
+        assert!(ledger.usable());
+        let _ = first;
+    }
+
+    #[test]
+    fn garbage_is_a_protocol_error() {
+        let mut ledger = Ledger::new([7]);
+        let job = ledger.new_job().unwrap();
+        submit_squares(&mut ledger, job, &[1]);
+        ledger.assign().unwrap();
+        assert!(ledger.on_reply(0, vec![0xff; 3]).is_err());
+        assert!(!ledger.usable());
+        assert!(matches!(
+            ledger.take(job).unwrap().body,
+            Body::Failed(TaskError::Protocol { pid: 7, .. })
+        ));
+    }
+
+    #[test]
+    fn a_refusal_fails_the_batch_but_keeps_the_worker() {
+        let mut ledger = Ledger::new([7]);
+        let job = ledger.new_job().unwrap();
+        submit_squares(&mut ledger, job, &[1]);
+        let (_, frame) = ledger.assign().unwrap();
+        let Request::Run { batch, .. } = protocol::unframe::<Request>(&frame).unwrap().0 else {
+            unreachable!()
+        };
+        let refusal = Reply::Refused {
+            batch,
+            reason: "no task".into(),
+        };
+        ledger
+            .on_reply(0, protocol::frame(&refusal, &[]).unwrap().into_vec())
+            .unwrap();
+        let delivery = ledger.take(job).unwrap();
+        assert!(
+            matches!(&delivery.body, Body::Failed(TaskError::Protocol { message, .. }) if message == "no task")
+        );
+        assert!(ledger.usable());
+    }
+
+    #[test]
+    fn an_abandoned_job_loses_its_queue_and_its_late_replies() {
+        let mut ledger = Ledger::new([7]);
+        let job = ledger.new_job().unwrap();
+        submit_squares(&mut ledger, job, &[1, 2, 3]);
+        let (_, frame) = ledger.assign().unwrap();
+        ledger.abandon(job);
+        assert!(ledger.outstanding(job), "the running batch is still out");
+        ledger.on_reply(0, answer(&frame)).unwrap();
+        assert!(!ledger.has_work() && !ledger.busy());
+        assert!(ledger.take(job).is_none());
+        assert!(ledger.assign().is_none());
+    }
+
+    #[test]
+    fn cancelled_batches_and_a_closed_ledger() {
+        let mut ledger = Ledger::new([7]);
+        let job = ledger.new_job().unwrap();
+        submit_squares(&mut ledger, job, &[1, 2]);
+        ledger.close();
+        ledger.cancel_queued();
+        assert!(ledger.is_closed());
+        assert!(matches!(ledger.new_job(), Err(PoolError::Closed)));
+        let cancelled: Vec<_> = std::iter::from_fn(|| ledger.take(job))
+            .map(|d| {
+                (
+                    d.first,
+                    matches!(d.body, Body::Failed(TaskError::Cancelled)),
+                )
+            })
+            .collect();
+        assert_eq!(cancelled, [(0, true), (1, true)]);
+    }
+}

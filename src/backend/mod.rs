@@ -1,0 +1,218 @@
+//! Where a pool's workers run: processes this program starts on this machine
+//! (the local supervisor), or the other ranks of an MPI job (feature `mpi`).
+//!
+//! [`Pool`](crate::Pool) talks to either through one internal enum that
+//! forwards the few calls the typed API needs: jobs, batches of encoded inputs
+//! in, deliveries of encoded results out. Both backends use the same codec, the same frames and
+//! the same [`Registry`](crate::Registry) handlers, so a task gives the same
+//! result wherever it runs.
+
+#[cfg(any(feature = "mpi", test))]
+mod ledger;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+#[cfg(feature = "mpi")]
+pub mod mpi_demos;
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::error::PoolError;
+use crate::supervisor::{Config, Delivery, JobId, Supervisor};
+
+/// One worker of a pool: its process id and, on the MPI backend, its rank and
+/// host. An [`Outcome`](crate::Outcome) carries the worker's PID; this is how
+/// to learn where that PID runs.
+///
+/// ```
+/// # let pool = procpool::doctest_pool(2);
+/// let workers = pool.workers();
+/// assert_eq!(workers.len(), 2);
+/// // Local workers run on this machine and have no rank.
+/// assert!(workers.iter().all(|w| w.mpi.is_none()));
+/// assert_eq!(workers.iter().map(|w| w.pid).collect::<Vec<_>>(), pool.pids());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerInfo {
+    /// The worker's process id, on its own host.
+    pub pid: u32,
+    /// Its MPI rank and host; `None` for a process of the local backend.
+    #[serde(flatten)]
+    pub mpi: Option<MpiRank>,
+}
+
+/// Where an MPI worker runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MpiRank {
+    /// Its rank in `MPI_COMM_WORLD` (1 or more: rank 0 supervises).
+    pub rank: u32,
+    /// Its host, as `MPI_Get_processor_name` says.
+    pub host: String,
+}
+
+/// Which backend a [`PoolBuilder`](crate::PoolBuilder) builds.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Choice {
+    /// Worker processes started by this program.
+    #[default]
+    Local,
+    /// The other ranks of this MPI job; taken by the first pool built.
+    #[cfg(feature = "mpi")]
+    Mpi(TakeOnce<mpi::MpiRoot>),
+}
+
+impl Choice {
+    /// How many workers the pool will have, given what the caller asked for.
+    pub fn processes(&self, requested: Option<usize>) -> Result<usize, PoolError> {
+        match self {
+            Choice::Local => Ok(requested
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1)),
+            #[cfg(feature = "mpi")]
+            Choice::Mpi(root) => root.with(|root| mpi::worker_count(root, requested)),
+        }
+    }
+}
+
+/// A value that several clones share and the first taker gets, so a cloned
+/// [`PoolBuilder`](crate::PoolBuilder) cannot build two pools on one MPI job.
+pub(crate) struct TakeOnce<T>(Arc<Mutex<Option<T>>>);
+
+impl<T> Clone for TakeOnce<T> {
+    fn clone(&self) -> Self {
+        TakeOnce(Arc::clone(&self.0))
+    }
+}
+
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+impl<T> TakeOnce<T> {
+    pub fn new(value: T) -> Self {
+        TakeOnce(Arc::new(Mutex::new(Some(value))))
+    }
+
+    pub fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        f(self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref())
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for TakeOnce<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with(|value| match value {
+            Some(value) => value.fmt(f),
+            None => f.write_str("(taken by a pool)"),
+        })
+    }
+}
+
+// A pool may move between threads and be shared, whichever backends are compiled in.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<crate::Pool>();
+    send_and_sync::<crate::PoolBuilder>();
+};
+
+/// The pool's engine: local processes or MPI ranks.
+#[cfg_attr(
+    feature = "mpi",
+    expect(
+        clippy::large_enum_variant,
+        reason = "one per pool, made once: boxing would only add an indirection"
+    )
+)]
+pub(crate) enum Backend {
+    Local(Supervisor),
+    #[cfg(feature = "mpi")]
+    Mpi(mpi::MpiSupervisor),
+}
+
+/// Runs the same expression on whichever supervisor `backend` holds.
+macro_rules! forward {
+    ($backend:expr, $sup:ident => $call:expr) => {
+        match $backend {
+            Backend::Local($sup) => $call,
+            #[cfg(feature = "mpi")]
+            Backend::Mpi($sup) => $call,
+        }
+    };
+}
+
+impl Backend {
+    /// Starts the chosen backend's workers (or, on MPI, shakes hands with them).
+    pub fn start(choice: Choice, cfg: Config) -> Result<Backend, PoolError> {
+        match choice {
+            Choice::Local => Supervisor::start(cfg).map(Backend::Local),
+            #[cfg(feature = "mpi")]
+            Choice::Mpi(root) => {
+                let root = root.take().ok_or_else(|| {
+                    mpi::backend_error("this MPI job already serves a pool; build one pool per job")
+                })?;
+                mpi::MpiSupervisor::start(root, cfg).map(Backend::Mpi)
+            }
+        }
+    }
+
+    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
+        forward!(self, s => s.new_job())
+    }
+
+    pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
+        forward!(self, s => s.check_task(task))
+    }
+
+    pub fn submit(
+        &mut self,
+        job: JobId,
+        task: &'static str,
+        first: u64,
+        payload: Vec<u8>,
+        offsets: Vec<usize>,
+    ) {
+        forward!(self, s => s.submit(job, task, first, payload, offsets))
+    }
+
+    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
+        forward!(self, s => s.next_delivery(job))
+    }
+
+    pub fn abandon(&mut self, job: JobId) {
+        forward!(self, s => s.abandon(job))
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        forward!(self, s => s.pids())
+    }
+
+    /// Every worker with its placement, sorted by rank (MPI) or PID (local).
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        match self {
+            Backend::Local(s) => s
+                .pids()
+                .into_iter()
+                .map(|pid| WorkerInfo { pid, mpi: None })
+                .collect(),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => s.workers(),
+        }
+    }
+
+    pub fn close(&mut self) {
+        forward!(self, s => s.close())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        forward!(self, s => s.is_closed())
+    }
+
+    pub fn join(&mut self) -> Result<(), PoolError> {
+        forward!(self, s => s.join())
+    }
+
+    pub fn terminate(&mut self) {
+        forward!(self, s => s.terminate())
+    }
+}

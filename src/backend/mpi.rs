@@ -1,0 +1,652 @@
+//! The MPI backend (feature `mpi`): the same program runs on every rank of an
+//! MPI job; rank 0 runs the caller's code and the pool's supervisor, ranks
+//! 1..n-1 serve tasks.
+//!
+//! Nothing about tasks changes: the supervisor sends the same frames as to a
+//! local worker ([`Request::Run`] with the inputs encoded by
+//! [`codec`]), and a worker rank answers with the same
+//! [`Reply`] its [`Registry`] handler produces. Each worker rank holds one
+//! batch at a time and gets the next when it replies (see the ledger), so
+//! faster ranks and hosts take more of the work.
+//!
+//! MPI cannot stop or replace one rank without ending the job, so this
+//! backend takes no task timeout, no retries and no maximum tasks per worker;
+//! a rank that dies ends the whole job (mpirun's rule), never with a hang.
+//!
+//! ```no_run
+//! use procpool::backend::mpi::MpiRoot;
+//! use procpool::{Pool, tasks};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Ranks 1..n-1 serve tasks in here until rank 0's pool is done.
+//!     let Some(root) = MpiRoot::init(&tasks::builtin())? else {
+//!         return Ok(());
+//!     };
+//!     let pool = Pool::builder().mpi(root).build()?;
+//!     for outcome in pool.map(tasks::Square, 0..6)? {
+//!         println!("{} -> {:?} (PID {})", outcome.index, outcome.result, outcome.pid);
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+use std::fmt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mpi::Tag;
+use mpi::environment::Universe;
+use mpi::point_to_point::MatchedReceiveVec;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator, Destination, Source};
+use serde::{Deserialize, Serialize};
+
+use super::ledger::Ledger;
+use super::{MpiRank, WorkerInfo};
+use crate::codec;
+use crate::error::PoolError;
+use crate::protocol::{self, Request};
+use crate::signal::{self, InterruptFlag};
+use crate::supervisor::{Config, Delivery, JobId};
+use crate::task::Registry;
+
+/// A worker rank's first message: who it is and what it can run.
+const TAG_HELLO: Tag = 1;
+/// Rank 0 to a worker: a framed [`Request`].
+const TAG_REQUEST: Tag = 2;
+/// A worker to rank 0: a framed [`Reply`].
+const TAG_REPLY: Tag = 3;
+
+/// Variables that MPI launchers set in every rank's environment: Open MPI's
+/// mpirun, PMIx (Open MPI 4+, `srun --mpi=pmix`), and PMI (MPICH's Hydra,
+/// Intel MPI, MVAPICH, `srun --mpi=pmi2`).
+pub const LAUNCHER_VARS: [&str; 5] = [
+    "OMPI_COMM_WORLD_SIZE",
+    "PMIX_RANK",
+    "PMI_RANK",
+    "PMI_SIZE",
+    "MV2_COMM_WORLD_RANK",
+];
+
+/// Why MPI could not be joined or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MpiError {
+    /// The program was not started by an MPI launcher.
+    #[error(
+        "not started by an MPI launcher{hint}: run it as `mpirun -n 4 {program} ...` \
+         (or with srun inside a Slurm allocation); none of {} is set",
+        LAUNCHER_VARS.join(", ")
+    )]
+    NotLaunched {
+        /// This program's name, for the example command.
+        program: String,
+        /// More to say when Slurm started it without an MPI plugin.
+        hint: &'static str,
+    },
+    /// MPI was already initialized in this process (it can be only once).
+    #[error("MPI is already initialized in this process; initialize it once")]
+    AlreadyInitialized,
+    /// The job has fewer ranks than the work needs.
+    #[error(
+        "{what} needs at least {need} MPI ranks, but this job has {size}{hint}: \
+         start it with `mpirun -n {need}` or more"
+    )]
+    TooFewRanks {
+        /// What needs them.
+        what: &'static str,
+        /// How many it needs.
+        need: u32,
+        /// How many the job has.
+        size: u32,
+        /// More to say when Slurm started it without an MPI plugin.
+        hint: &'static str,
+    },
+    /// A message between ranks did not decode.
+    #[error("rank {rank}: {message}")]
+    Protocol {
+        /// The rank that noticed.
+        rank: u32,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// What to add to an error when Slurm's srun started this process without an
+/// MPI plugin: each process then finds no launcher, or a job of one rank.
+fn slurm_hint() -> &'static str {
+    if std::env::var_os("SLURM_PROCID").is_some() {
+        " (if srun started it, it needs an MPI plugin: try `srun --mpi=pmix`, see `srun --mpi=list`)"
+    } else {
+        ""
+    }
+}
+
+/// This process's place in an MPI job. Dropping it finalizes MPI, which waits
+/// for every other rank to finalize too.
+pub struct MpiWorld {
+    rank: u32,
+    size: u32,
+    host: String,
+    /// Last, so that MPI is finalized after everything else is dropped.
+    universe: Universe,
+}
+
+impl MpiWorld {
+    /// Initializes MPI, once per process.
+    ///
+    /// # Errors
+    ///
+    /// [`MpiError::NotLaunched`] if no MPI launcher started this process (MPI
+    /// is then not touched), [`MpiError::AlreadyInitialized`] on a second call.
+    pub fn init() -> Result<MpiWorld, MpiError> {
+        if !LAUNCHER_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
+            let program = std::env::args()
+                .next()
+                .and_then(|p| {
+                    std::path::Path::new(&p)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "program".into());
+            return Err(MpiError::NotLaunched {
+                program,
+                hint: slurm_hint(),
+            });
+        }
+        // Serialized: a pool may be used from any thread, one call at a time.
+        let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Serialized)
+            .ok_or(MpiError::AlreadyInitialized)?;
+        let world = universe.world();
+        let host = mpi::environment::processor_name()
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok(MpiWorld {
+            rank: world.rank() as u32,
+            size: world.size() as u32,
+            host,
+            universe,
+        })
+    }
+
+    /// This process's rank, from 0.
+    pub fn rank(&self) -> u32 {
+        self.rank
+    }
+
+    /// How many ranks the job has.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// This rank's host, as `MPI_Get_processor_name` says.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `MPI_COMM_WORLD`.
+    pub fn comm(&self) -> SimpleCommunicator {
+        self.universe.world()
+    }
+
+    /// An error if the job has fewer than `need` ranks.
+    pub(crate) fn require(&self, what: &'static str, need: u32) -> Result<(), MpiError> {
+        if self.size < need {
+            return Err(MpiError::TooFewRanks {
+                what,
+                need,
+                size: self.size,
+                hint: if self.size == 1 { slurm_hint() } else { "" },
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MpiWorld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpiWorld")
+            .field("rank", &self.rank)
+            .field("size", &self.size)
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+/// Rank 0 of an MPI job whose other ranks serve tasks: what
+/// [`PoolBuilder::mpi`](crate::PoolBuilder::mpi) takes. Dropped without
+/// building a pool, it tells the other ranks to stop.
+#[derive(Debug)]
+pub struct MpiRoot {
+    /// `serving[r]`: rank `r` waits for requests and must be told to stop.
+    serving: Vec<bool>,
+    world: MpiWorld,
+}
+
+impl MpiRoot {
+    /// Joins the MPI job as a pool. On ranks 1..n-1, serves tasks from
+    /// `registry` until rank 0's pool is done, and returns `None`: return from
+    /// `main` then. On rank 0, returns the root for the pool's builder.
+    ///
+    /// # Errors
+    ///
+    /// As [`MpiWorld::init`], and [`MpiError::TooFewRanks`] if the job has
+    /// one rank: rank 0 supervises, so a pool needs at least two. A worker rank
+    /// that cannot go on (a request that does not decode) prints why and
+    /// aborts the job: rank 0 would otherwise wait for it forever.
+    pub fn init(registry: &Registry) -> Result<Option<MpiRoot>, MpiError> {
+        let world = MpiWorld::init()?;
+        world.require("a pool (rank 0 supervises, the others work)", 2)?;
+        if world.rank > 0 {
+            serve(&world, registry);
+            return Ok(None);
+        }
+        Ok(Some(MpiRoot {
+            serving: (0..world.size).map(|rank| rank > 0).collect(),
+            world,
+        }))
+    }
+
+    /// This job's world.
+    pub fn world(&self) -> &MpiWorld {
+        &self.world
+    }
+
+    /// Tells `rank` to stop serving. The message is a few bytes, sent eagerly,
+    /// so this never blocks; the rank reads it once its batch is done.
+    fn stop(&mut self, rank: u32) {
+        if let Some(serving) = self.serving.get_mut(rank as usize)
+            && std::mem::take(serving)
+            && let Ok(frame) = protocol::frame(&Request::Shutdown, &[])
+        {
+            self.world
+                .comm()
+                .process_at_rank(rank as i32)
+                .send_with_tag(&frame[..], TAG_REQUEST);
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for rank in 1..self.world.size {
+            self.stop(rank);
+        }
+    }
+}
+
+impl Drop for MpiRoot {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// How many workers a pool on `root` has; `requested` must match if given.
+pub(crate) fn worker_count(
+    root: Option<&MpiRoot>,
+    requested: Option<usize>,
+) -> Result<usize, PoolError> {
+    let root = root.ok_or_else(|| {
+        backend_error("this MPI job already serves a pool; build one pool per job")
+    })?;
+    let workers = root.world.size as usize - 1;
+    match requested {
+        Some(n) if n != workers => Err(backend_error(format!(
+            "the workers are the job's ranks other than 0: {workers} here (mpirun -n {}), \
+             not the {n} processes asked for; leave the number of processes out or make it match",
+            root.world.size
+        ))),
+        _ => Ok(workers),
+    }
+}
+
+/// A [`PoolError`] about this backend, in one line.
+pub(crate) fn backend_error(message: impl Into<String>) -> PoolError {
+    PoolError::Backend {
+        backend: "mpi",
+        message: message.into(),
+    }
+}
+
+/// What a worker rank tells rank 0 first.
+#[derive(Serialize, Deserialize)]
+struct WorkerHello {
+    /// The procpool version: every rank must run the same build.
+    version: String,
+    pid: u32,
+    host: String,
+    tasks: Vec<String>,
+}
+
+/// Polls without burning a core: a few yields, then sleeps growing to about 1 ms.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    const SPINS: u32 = 32;
+
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+
+    fn wait(&mut self) {
+        if self.0 < Self::SPINS {
+            thread::yield_now();
+        } else {
+            let doublings = ((self.0 - Self::SPINS) / 4).min(7);
+            thread::sleep(Duration::from_micros(8 << doublings));
+        }
+        self.0 = self.0.saturating_add(1);
+    }
+}
+
+/// A worker rank's life: hello, then run batches until told to stop.
+fn serve(world: &MpiWorld, registry: &Registry) {
+    crate::worker::install_panic_hook();
+    if let Err(message) = serve_loop(world, registry) {
+        eprintln!(
+            "procpool: rank {} (PID {}) on {}: {message}; ending the MPI job",
+            world.rank,
+            std::process::id(),
+            world.host
+        );
+        world.comm().abort(2);
+    }
+}
+
+fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
+    let comm = world.comm();
+    let root = comm.process_at_rank(0);
+    let hello = WorkerHello {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        host: world.host.clone(),
+        tasks: registry.names().map(String::from).collect(),
+    };
+    let mut bytes = Vec::new();
+    codec::encode_into(&hello, &mut bytes).map_err(|e| e.to_string())?;
+    root.send_with_tag(&bytes[..], TAG_HELLO);
+
+    let mut out = Vec::new();
+    let mut backoff = Backoff::default();
+    loop {
+        let Some(probed) = root.immediate_matched_probe_with_tag(TAG_REQUEST) else {
+            backoff.wait();
+            continue;
+        };
+        backoff.reset();
+        let (frame, _) = probed.matched_receive_vec::<u8>();
+        let (request, payload) = protocol::unframe::<Request>(&frame)
+            .map_err(|e| format!("malformed request from rank 0: {e}"))?;
+        let Request::Run { batch, task, count } = request else {
+            return Ok(());
+        };
+        let reply = crate::worker::answer(registry, batch, &task, payload, count, &mut out);
+        let frame = protocol::frame(&reply, &out).map_err(|e| e.to_string())?;
+        root.send_with_tag(&frame[..], TAG_REPLY);
+    }
+}
+
+/// Rank 0's side: the pool's supervisor over the worker ranks.
+pub(crate) struct MpiSupervisor {
+    ledger: Ledger,
+    /// By slot: rank `slot + 1`.
+    workers: Vec<WorkerInfo>,
+    known_tasks: Vec<String>,
+    interrupt: Option<InterruptFlag>,
+    /// How long busy ranks get to finish once the pool is interrupted.
+    grace: Duration,
+    backoff: Backoff,
+    /// Last: dropped after the supervisor stopped the ranks.
+    root: MpiRoot,
+}
+
+impl MpiSupervisor {
+    /// Waits for every worker rank's hello.
+    ///
+    /// # Errors
+    ///
+    /// For the options MPI cannot honour, a rank that stays silent past the
+    /// start-up timeout, or one that runs another procpool version. The
+    /// worker ranks are then told to stop.
+    pub fn start(root: MpiRoot, cfg: Config) -> Result<MpiSupervisor, PoolError> {
+        let unsupported: Vec<&str> = [
+            (cfg.timeout.is_some(), "task timeout (--timeout)"),
+            (cfg.retries > 0, "retries (--retries)"),
+            (
+                cfg.max_tasks_per_child.is_some(),
+                "maximum of tasks per worker (--maxtasksperchild)",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(set, what)| set.then_some(what))
+        .collect();
+        if !unsupported.is_empty() {
+            return Err(backend_error(format!(
+                "MPI cannot stop or replace one rank without ending the job, so it takes no {}",
+                unsupported.join(" and no ")
+            )));
+        }
+        let hellos = handshake(&root.world, cfg.startup_timeout, cfg.interrupt.as_ref())?;
+        let ours = env!("CARGO_PKG_VERSION");
+        if let Some((rank, hello)) = hellos
+            .iter()
+            .zip(1..)
+            .map(|(h, r)| (r, h))
+            .find(|(_, h)| h.version != ours)
+        {
+            return Err(backend_error(format!(
+                "rank {rank} on {} runs procpool {}, rank 0 runs {ours}: give every host the same build",
+                hello.host, hello.version
+            )));
+        }
+        let mut known_tasks = hellos[0].tasks.clone();
+        known_tasks.retain(|t| hellos.iter().all(|h| h.tasks.contains(t)));
+        let workers: Vec<WorkerInfo> = hellos
+            .into_iter()
+            .zip(1..)
+            .map(|(hello, rank)| WorkerInfo {
+                pid: hello.pid,
+                mpi: Some(MpiRank {
+                    rank,
+                    host: hello.host,
+                }),
+            })
+            .collect();
+        Ok(MpiSupervisor {
+            ledger: Ledger::new(workers.iter().map(|w| w.pid)),
+            workers,
+            known_tasks,
+            interrupt: cfg.interrupt,
+            grace: cfg.grace,
+            backoff: Backoff::default(),
+            root,
+        })
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.workers.iter().map(|w| w.pid).collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        self.workers.clone()
+    }
+
+    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
+        self.ledger.new_job()
+    }
+
+    /// Checks that every worker rank knows `task`.
+    pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
+        if self.known_tasks.iter().any(|t| t == task) {
+            return Ok(());
+        }
+        Err(PoolError::UnknownTask {
+            name: task.to_string(),
+            program: std::env::current_exe().unwrap_or_default(),
+            known: self.known_tasks.clone(),
+        })
+    }
+
+    pub fn submit(
+        &mut self,
+        job: JobId,
+        task: &'static str,
+        first: u64,
+        payload: Vec<u8>,
+        offsets: Vec<usize>,
+    ) {
+        self.ledger.submit(job, task, first, payload, offsets);
+    }
+
+    pub fn abandon(&mut self, job: JobId) {
+        self.ledger.abandon(job);
+    }
+
+    /// Runs the loop until the next delivery for `job` is ready.
+    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
+        loop {
+            if let Some(delivery) = self.ledger.take(job) {
+                return Ok(delivery);
+            }
+            if !self.ledger.outstanding(job) {
+                return Err(backend_error(
+                    "waited for results of a call with nothing outstanding",
+                ));
+            }
+            self.turn(true)?;
+        }
+    }
+
+    /// One turn: hand idle ranks work, take at most one reply (or wait a little).
+    fn turn(&mut self, interruptible: bool) -> Result<(), PoolError> {
+        if interruptible && let Some(signal) = self.interrupted() {
+            return Err(PoolError::Interrupted { signal });
+        }
+        let comm = self.root.world.comm();
+        while let Some((slot, frame)) = self.ledger.assign() {
+            comm.process_at_rank(slot as i32 + 1)
+                .send_with_tag(&frame[..], TAG_REQUEST);
+        }
+        if !self.ledger.usable() && self.ledger.has_work() {
+            return Err(backend_error(
+                "every worker rank sent a reply that could not be used; no rank is left to work",
+            ));
+        }
+        match comm
+            .any_process()
+            .immediate_matched_probe_with_tag(TAG_REPLY)
+        {
+            Some(probed) => {
+                let (bytes, status) = probed.matched_receive_vec::<u8>();
+                let slot = (status.source_rank() as usize).wrapping_sub(1);
+                // An unusable reply fails its batch with the reason; the rank is retired.
+                let _ = self.ledger.on_reply(slot, bytes);
+                self.backoff.reset();
+            }
+            None => self.backoff.wait(),
+        }
+        Ok(())
+    }
+
+    fn interrupted(&self) -> Option<i32> {
+        signal::received(self.interrupt.as_ref()?)
+    }
+
+    pub fn close(&mut self) {
+        self.ledger.close();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.ledger.is_closed()
+    }
+
+    /// After [`close`](Self::close): lets queued work finish, then stops every rank.
+    pub fn join(&mut self) -> Result<(), PoolError> {
+        while self.ledger.has_work() {
+            self.turn(true)?;
+        }
+        self.root.stop_all();
+        self.workers.clear();
+        Ok(())
+    }
+
+    /// Fails queued work with `Cancelled`, waits for the batches the ranks are
+    /// running, then stops every rank. MPI cannot stop one rank, and a rank
+    /// must be heard before it is stopped (or its reply blocks it and
+    /// `MPI_Finalize` waits forever); so once the pool is interrupted, busy
+    /// ranks get the grace period and then the whole job is aborted, with
+    /// exit status 128 + the signal's number.
+    pub fn terminate(&mut self) {
+        self.ledger.close();
+        self.ledger.cancel_queued();
+        let mut abort_at = None;
+        while self.ledger.busy() {
+            if let Some(signal) = self.interrupted() {
+                let at = *abort_at.get_or_insert_with(|| Instant::now() + self.grace);
+                if Instant::now() >= at {
+                    self.root.world.comm().abort(128 + signal);
+                }
+            }
+            let _ = self.turn(false);
+        }
+        self.root.stop_all();
+        self.workers.clear();
+    }
+}
+
+impl Drop for MpiSupervisor {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Collects one hello from every worker rank, in rank order.
+fn handshake(
+    world: &MpiWorld,
+    timeout: Duration,
+    interrupt: Option<&InterruptFlag>,
+) -> Result<Vec<WorkerHello>, PoolError> {
+    let comm = world.comm();
+    let deadline = Instant::now() + timeout;
+    let mut hellos: Vec<Option<WorkerHello>> = (1..world.size).map(|_| None).collect();
+    let mut backoff = Backoff::default();
+    while hellos.iter().any(Option::is_none) {
+        if let Some(signal) = interrupt.and_then(signal::received) {
+            return Err(PoolError::Interrupted { signal });
+        }
+        let Some(probed) = comm
+            .any_process()
+            .immediate_matched_probe_with_tag(TAG_HELLO)
+        else {
+            if Instant::now() >= deadline {
+                let silent: Vec<String> = (1..)
+                    .zip(&hellos)
+                    .filter(|(_, h)| h.is_none())
+                    .map(|(rank, _)| rank.to_string())
+                    .collect();
+                return Err(backend_error(format!(
+                    "rank {} did not report within {:.1}s: is every rank running this program with --backend mpi?",
+                    silent.join(", "),
+                    timeout.as_secs_f64()
+                )));
+            }
+            backoff.wait();
+            continue;
+        };
+        backoff.reset();
+        let (bytes, status) = probed.matched_receive_vec::<u8>();
+        let rank = status.source_rank();
+        let hello = codec::decode_exact::<WorkerHello>(&bytes).map_err(|e| {
+            backend_error(format!(
+                "rank {rank} sent a malformed hello ({e}): is it running the same procpool build?"
+            ))
+        })?;
+        if let Some(slot) = (rank as usize)
+            .checked_sub(1)
+            .and_then(|i| hellos.get_mut(i))
+        {
+            *slot = Some(hello);
+        }
+    }
+    Ok(hellos.into_iter().flatten().collect())
+}
