@@ -182,7 +182,7 @@ impl Ledger {
         let since = running.map_or_else(Instant::now, |(_, since)| since);
         let batch = running.and_then(|(id, _)| self.batches.remove(&id));
         let (body, result) = match checked {
-            Ok((Reply::Done { .. }, start)) => (Body::Done(ByteBuf::from(frame), start), Ok(())),
+            Ok((Reply::Done { .. }, start)) => (Body::Done(Frame::Inline(ByteBuf::from(frame)), start), Ok(())),
             Ok((Reply::Refused { reason, .. }, _)) => (
                 Body::Failed(TaskError::Protocol {
                     pid,
@@ -288,7 +288,7 @@ mod tests {
         codec::encode_into(&(5u64, result), &mut out).unwrap();
         protocol::frame(&Reply::Done { batch }, &out)
             .unwrap()
-            .into_vec()
+            .to_vec()
     }
 
     fn squares(delivery: Delivery) -> (u64, u32, i64) {
@@ -384,7 +384,7 @@ mod tests {
             reason: "no task".into(),
         };
         ledger
-            .on_reply(0, protocol::frame(&refusal, &[]).unwrap().into_vec())
+            .on_reply(0, protocol::frame(&refusal, &[]).unwrap().to_vec())
             .unwrap();
         let delivery = ledger.take(job).unwrap();
         assert!(
