@@ -57,7 +57,8 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     program: Option<PathBuf>,
     startup_timeout: Duration,
-    window: usize,
+    window: Option<usize>,
+    tune_allocator: bool,
     timeout: Option<Duration>,
     grace: Duration,
     retries: u32,
@@ -73,7 +74,8 @@ impl Default for PoolBuilder {
             processes: None,
             program: None,
             startup_timeout: Duration::from_secs(10),
-            window: 2,
+            window: None,
+            tune_allocator: true,
             timeout: None,
             grace: Duration::from_millis(500),
             retries: 0,
@@ -108,10 +110,12 @@ impl PoolBuilder {
         self
     }
 
-    /// How many batches each worker holds at once (default 2), so a worker
-    /// never waits for the supervisor between batches.
+    /// How many batches each worker holds at once, so a worker never waits
+    /// for the supervisor between batches. Default: adaptive, 8 while batches
+    /// take under half a millisecond (the channel's latency then matters) and
+    /// 2 otherwise (so long tasks are not queued behind each other).
     pub fn in_flight(mut self, batches: usize) -> Self {
-        self.window = batches.max(1);
+        self.window = Some(batches.max(1));
         self
     }
 
@@ -166,6 +170,17 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether to tune glibc's allocator in the supervisor and the workers
+    /// (default on): ipc-channel allocates a buffer of about 200 KiB for
+    /// every message it receives, and by default glibc returns it to the
+    /// kernel after each message and faults it in again for the next, which
+    /// doubles the cost of a round trip. On, freed memory up to a few MiB is
+    /// kept (`M_TRIM_THRESHOLD`, `M_MMAP_THRESHOLD`). It is process-wide.
+    pub fn tune_allocator(mut self, on: bool) -> Self {
+        self.tune_allocator = on;
+        self
+    }
+
     /// Starts the workers and waits for every handshake.
     ///
     /// # Errors
@@ -185,6 +200,7 @@ impl PoolBuilder {
             program,
             startup_timeout: self.startup_timeout,
             window: self.window,
+            tune_allocator: self.tune_allocator,
             timeout: self.timeout,
             grace: self.grace,
             retries: self.retries,
@@ -276,7 +292,11 @@ impl Pool {
         let chunksize = self
             .chunksize
             .unwrap_or_else(|| auto_chunksize(inputs.len(), self.processes));
-        self.imap(task, inputs).chunksize(chunksize).collect()
+        let mut outcomes = Vec::with_capacity(inputs.len());
+        for outcome in self.imap(task, inputs).chunksize(chunksize) {
+            outcomes.push(outcome?);
+        }
+        Ok(outcomes)
     }
 
     /// [`map`](Self::map) for tasks whose input is a tuple, like Python's
@@ -530,9 +550,12 @@ pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
     sent: u64,
     /// Inputs whose outcome has been yielded.
     yielded: u64,
-    /// Outcomes ready to yield (unordered), or waiting for their turn (ordered).
-    ready: VecDeque<Outcome<T::Output>>,
-    reorder: BTreeMap<u64, Outcome<T::Output>>,
+    /// Chunks of outcomes ready to yield (unordered), or waiting for their
+    /// turn by first index (ordered); one map entry per chunk, not per input.
+    ready: VecDeque<Vec<Outcome<T::Output>>>,
+    reorder: BTreeMap<u64, Vec<Outcome<T::Output>>>,
+    /// The chunk being yielded.
+    current: std::vec::IntoIter<Outcome<T::Output>>,
     failed: bool,
 }
 
@@ -550,6 +573,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
             yielded: 0,
             ready: VecDeque::new(),
             reorder: BTreeMap::new(),
+            current: Vec::new().into_iter(),
             failed: false,
         }
     }
@@ -588,11 +612,21 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     }
 
     fn pop_ready(&mut self) -> Option<Outcome<T::Output>> {
-        let outcome = if self.ordered {
-            self.reorder.remove(&self.yielded)?
+        if let Some(outcome) = self.current.next() {
+            self.yielded += 1;
+            return Some(outcome);
+        }
+        let chunk = if self.ordered {
+            let entry = self.reorder.first_entry()?;
+            if *entry.key() != self.yielded {
+                return None;
+            }
+            entry.remove()
         } else {
             self.ready.pop_front()?
         };
+        self.current = chunk.into_iter();
+        let outcome = self.current.next()?;
         self.yielded += 1;
         Some(outcome)
     }
@@ -616,14 +650,14 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
                 return Ok(None);
             }
             let delivery = sup.next_delivery(job)?;
-            let (ordered, ready, reorder) = (self.ordered, &mut self.ready, &mut self.reorder);
-            unpack(delivery, &mut |o: Outcome<T::Output>| {
-                if ordered {
-                    reorder.insert(o.index, o);
-                } else {
-                    ready.push_back(o);
-                }
-            });
+            let first = delivery.first;
+            let mut chunk = Vec::with_capacity(delivery.count as usize);
+            unpack(delivery, &mut |o| chunk.push(o));
+            if self.ordered {
+                self.reorder.insert(first, chunk);
+            } else {
+                self.ready.push_back(chunk);
+            }
         }
     }
 }

@@ -18,8 +18,11 @@ use crate::codec::{self, CodecError};
 pub const WORKER_ARG: &str = "__procpool-worker";
 
 /// Frames at least this large travel through shared memory instead of
-/// being copied through the socket in fragments.
-pub const SHARED_MEMORY_THRESHOLD: usize = 64 * 1024;
+/// being copied through the socket in fragments. It also keeps every send
+/// from blocking: a socket then holds at most a window of small frames (8 x
+/// 8 KiB, far below its buffer), so the supervisor can never wait on a
+/// worker that is itself waiting to send a large reply.
+pub const SHARED_MEMORY_THRESHOLD: usize = 8 * 1024;
 
 /// One message on a worker's channel: bytes inline, or in a shared-memory
 /// region passed as a file descriptor when large.

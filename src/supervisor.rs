@@ -28,6 +28,10 @@ pub(crate) type JobId = u64;
 
 /// How many replacement starts may fail in a row before the pool gives up.
 const MAX_START_FAILURES: u32 = 5;
+/// The adaptive window: batches shorter than this get the deep window.
+const SHORT_BATCH: Duration = Duration::from_micros(500);
+const DEEP_WINDOW: usize = 8;
+const SHALLOW_WINDOW: usize = 2;
 /// How long the loop sleeps at most between checks of signals and deadlines.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -37,7 +41,8 @@ pub(crate) struct Config {
     pub processes: usize,
     pub program: PathBuf,
     pub startup_timeout: Duration,
-    pub window: usize,
+    pub window: Option<usize>,
+    pub tune_allocator: bool,
     pub timeout: Option<Duration>,
     pub grace: Duration,
     pub retries: u32,
@@ -137,10 +142,15 @@ pub(crate) struct Supervisor {
     mailbox: HashMap<JobId, VecDeque<Delivery>>,
     abandoned: HashSet<JobId>,
     closed: bool,
+    /// Moving average of how long a batch runs on its worker.
+    batch_time: Option<Duration>,
 }
 
 impl Supervisor {
     pub fn start(cfg: Config) -> Result<Self, PoolError> {
+        if cfg.tune_allocator {
+            sys::keep_freed_memory();
+        }
         let spawner = Spawner::new(cfg.program.clone(), cfg.startup_timeout)?;
         let set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
@@ -156,6 +166,7 @@ impl Supervisor {
             mailbox: HashMap::new(),
             abandoned: HashSet::new(),
             closed: false,
+            batch_time: None,
             cfg,
         };
         let mut failed = 0;
@@ -328,11 +339,18 @@ impl Supervisor {
         signal::received(self.cfg.interrupt.as_ref()?)
     }
 
+    /// Batches per worker: 1 with a timeout (a batch's clock starts when it is
+    /// sent), the builder's number if given, else adaptive: short batches need
+    /// a deep window to hide the channel's latency, long ones a shallow one so
+    /// that none waits behind another on a busy worker while a worker idles.
     fn window(&self) -> usize {
         if self.cfg.timeout.is_some() {
-            1
-        } else {
-            self.cfg.window.max(1)
+            return 1;
+        }
+        match (self.cfg.window, self.batch_time) {
+            (Some(window), _) => window.max(1),
+            (None, Some(t)) if t < SHORT_BATCH => DEEP_WINDOW,
+            (None, _) => SHALLOW_WINDOW,
         }
     }
 
@@ -405,6 +423,10 @@ impl Supervisor {
         let now = Instant::now();
         let elapsed = now - worker.running_since;
         worker.running_since = now;
+        self.batch_time = Some(match self.batch_time {
+            Some(average) => (average * 7 + elapsed) / 8,
+            None => elapsed,
+        });
         let batch = self
             .batches
             .remove(&batch_id)

@@ -64,6 +64,7 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
     }
     sys::ignore_signal(libc::SIGINT, true);
     install_panic_hook();
+    sys::keep_freed_memory();
 
     let hello = IpcSender::<Hello>::connect(name.clone()).map_err(|e| {
         format!("cannot reach the supervisor at {name}: {e} ({usage}, or the name is stale)")

@@ -182,7 +182,10 @@ impl Ledger {
         let since = running.map_or_else(Instant::now, |(_, since)| since);
         let batch = running.and_then(|(id, _)| self.batches.remove(&id));
         let (body, result) = match checked {
-            Ok((Reply::Done { .. }, start)) => (Body::Done(Frame::Inline(ByteBuf::from(frame)), start), Ok(())),
+            Ok((Reply::Done { .. }, start)) => (
+                Body::Done(Frame::Inline(ByteBuf::from(frame)), start),
+                Ok(()),
+            ),
             Ok((Reply::Refused { reason, .. }, _)) => (
                 Body::Failed(TaskError::Protocol {
                     pid,
