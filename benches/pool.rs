@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{self, IpcReceiver, IpcReceiverSet, IpcSelectionResult, IpcSender};
 use procpool::Pool;
 use procpool::tasks::Square;
 use serde_bytes::ByteBuf;
@@ -43,6 +43,9 @@ enum Row {
     Imap1,
     /// `map(square)` with automatic chunking over `--size` integers.
     Map,
+    /// The floor for `imap1`: tasks pipelined over raw Unix stream sockets to
+    /// forked workers, eight in flight each, replies read in bulk.
+    Pipeline,
 }
 
 /// Runs one benchmark row and prints its measurements as JSON lines.
@@ -58,9 +61,23 @@ struct Args {
     /// Inputs per sample (map and imap1), or round trips per sample (apply).
     #[arg(long)]
     size: Option<usize>,
+    /// Inputs per message for map and imap1 [default: automatic, 1 for imap1].
+    #[arg(long)]
+    chunksize: Option<usize>,
+    /// Inputs sent ahead of the consumer in imap1 [default: the pool's].
+    #[arg(long)]
+    lookahead: Option<usize>,
+    /// Batches in flight per worker [default: the pool's].
+    #[arg(long)]
+    in_flight: Option<usize>,
     /// The worker program [default: the release procpool built with this bench]
     #[arg(long)]
     worker: Option<PathBuf>,
+    /// Keep freed heap memory in this (the supervisor's) process instead of
+    /// giving it back to the kernel after every message: glibc's
+    /// `M_TRIM_THRESHOLD` and `M_MMAP_THRESHOLD` raised to 64 MiB.
+    #[arg(long)]
+    keep_heap: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -78,6 +95,13 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
+    if args.keep_heap {
+        // SAFETY: mallopt only tunes glibc's allocator; called before any thread.
+        unsafe {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        }
+    }
     let worker = args
         .worker
         .clone()
@@ -88,10 +112,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
         worker.display()
     );
     let pool = || -> anyhow::Result<Pool> {
-        Ok(Pool::builder()
+        let mut builder = Pool::builder()
             .processes(args.processes)
-            .worker_program(&worker)
-            .build()?)
+            .worker_program(&worker);
+        if let Some(chunksize) = args.chunksize {
+            builder = builder.chunksize(chunksize);
+        }
+        if let Some(batches) = args.in_flight {
+            builder = builder.in_flight(batches);
+        }
+        Ok(builder.build()?)
     };
     let repeats = args.repeats.max(1);
     let p = args.processes;
@@ -114,11 +144,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
             // Fork the echo partners first, while this program has one thread.
             let mut unix = UnixEcho::start()?;
             let mut ipc = IpcEcho::start()?;
+            let mut ipc_set = IpcEcho::start()?.into_set()?;
             let pool = pool()?;
-            let (mut raw, mut chan, mut apply) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut raw, mut chan, mut set) = (Vec::new(), Vec::new(), Vec::new());
+            let mut apply = Vec::new();
             for _ in 0..repeats {
                 raw.push(unix.round_trips(n)?);
                 chan.push(ipc.round_trips(n)?);
+                set.push(ipc_set.round_trips(n)?);
                 apply.push(timed(|| {
                     for x in 0..n as i64 {
                         let outcome = pool.apply(Square, x)?;
@@ -129,6 +162,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             }
             emit("pingpong_unix", 2, n, &raw);
             emit("pingpong_ipc", 2, n, &chan);
+            emit("pingpong_ipc_set", 2, n, &set);
             emit("apply", p, n, &apply);
         }
         Row::Imap1 => {
@@ -138,7 +172,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 .map(|_| {
                     timed(|| {
                         let mut sum = 0i64;
-                        for outcome in pool.imap(Square, 0..n as i64).chunksize(1) {
+                        let chunksize = args.chunksize.unwrap_or(1);
+                        let mut imap = pool.imap(Square, 0..n as i64).chunksize(chunksize);
+                        if let Some(inputs) = args.lookahead {
+                            imap = imap.lookahead(inputs);
+                        }
+                        for outcome in imap {
                             sum = sum.wrapping_add(outcome?.result?);
                         }
                         check_sum(n, sum)
@@ -163,6 +202,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("map", p, n, &samples);
+        }
+        Row::Pipeline => {
+            let n = args.size.unwrap_or(20_000);
+            let mut workers = (0..p)
+                .map(|_| SquareWorker::start())
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let samples = (0..repeats)
+                .map(|_| timed(|| check_sum(n, pipeline(&mut workers, n as i64, 8)?)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            emit("pipeline_unix", p, n, &samples);
         }
     }
     Ok(())
@@ -291,4 +340,134 @@ impl IpcEcho {
             Ok(())
         })
     }
+
+    /// The same echo, its replies awaited through an `IpcReceiverSet` as the
+    /// supervisor awaits its workers'.
+    fn into_set(self) -> anyhow::Result<IpcSetEcho> {
+        let IpcEcho { tx, rx, _child } = self;
+        let mut set = IpcReceiverSet::new()?;
+        set.add(rx)?;
+        Ok(IpcSetEcho { tx, set, _child })
+    }
+}
+
+/// An [`IpcEcho`] read through a receiver set.
+struct IpcSetEcho {
+    tx: IpcSender<ByteBuf>,
+    set: IpcReceiverSet,
+    _child: Child,
+}
+
+impl IpcSetEcho {
+    fn round_trips(&mut self, n: usize) -> anyhow::Result<Duration> {
+        timed(|| {
+            for _ in 0..n {
+                self.tx.send(ByteBuf::from(vec![7u8; MESSAGE]))?;
+                for event in self.set.select()? {
+                    match event {
+                        IpcSelectionResult::MessageReceived(_, message) => {
+                            black_box(message.to::<ByteBuf>()?);
+                        }
+                        IpcSelectionResult::ChannelClosed(_) => anyhow::bail!("echo child died"),
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A forked child that reads `i64`s from a Unix stream socket in bulk and
+/// writes back their squares: the least a worker can do per task.
+struct SquareWorker {
+    socket: UnixStream,
+    /// Bytes of a partly read reply.
+    partial: Vec<u8>,
+    in_flight: usize,
+    _child: Child,
+}
+
+impl SquareWorker {
+    fn start() -> anyhow::Result<Self> {
+        let (ours, mut theirs) = UnixStream::pair()?;
+        let child = Child::fork(move || {
+            let mut input = vec![0u8; 1 << 16];
+            let mut have = 0;
+            let mut output = Vec::with_capacity(1 << 16);
+            while let Ok(read) = theirs.read(&mut input[have..]) {
+                if read == 0 {
+                    break;
+                }
+                have += read;
+                let whole = have / 8 * 8;
+                output.clear();
+                for x in input[..whole].chunks_exact(8) {
+                    let x = i64::from_le_bytes(x.try_into().expect("8 bytes"));
+                    output.extend_from_slice(&x.wrapping_mul(x).to_le_bytes());
+                }
+                input.copy_within(whole..have, 0);
+                have -= whole;
+                if theirs.write_all(&output).is_err() {
+                    break;
+                }
+            }
+        })?;
+        Ok(SquareWorker {
+            socket: ours,
+            partial: Vec::new(),
+            in_flight: 0,
+            _child: child,
+        })
+    }
+}
+
+/// Squares `0..n` on `workers`, keeping `window` tasks in flight on each, one
+/// 8-byte message per task; returns the sum of the squares.
+fn pipeline(workers: &mut [SquareWorker], n: i64, window: usize) -> anyhow::Result<i64> {
+    let (mut next, mut done, mut sum) = (0i64, 0i64, 0i64);
+    let mut out = Vec::new();
+    let mut send = |worker: &mut SquareWorker, room: usize, next: &mut i64| {
+        out.clear();
+        while worker.in_flight < room && *next < n {
+            out.extend_from_slice(&next.to_le_bytes());
+            worker.in_flight += 1;
+            *next += 1;
+        }
+        worker.socket.write_all(&out)
+    };
+    for worker in workers.iter_mut() {
+        send(worker, window, &mut next)?;
+    }
+    let mut buf = vec![0u8; 1 << 16];
+    while done < n {
+        let mut fds: Vec<libc::pollfd> = workers
+            .iter()
+            .map(|w| libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&w.socket),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of pollfd for the call's duration.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        for (worker, fd) in workers.iter_mut().zip(&fds) {
+            if fd.revents == 0 {
+                continue;
+            }
+            let read = worker.socket.read(&mut buf)?;
+            anyhow::ensure!(read > 0, "a square worker died");
+            worker.partial.extend_from_slice(&buf[..read]);
+            let whole = worker.partial.len() / 8 * 8;
+            for y in worker.partial[..whole].chunks_exact(8) {
+                sum = sum.wrapping_add(i64::from_le_bytes(y.try_into().expect("8 bytes")));
+                worker.in_flight -= 1;
+                done += 1;
+            }
+            worker.partial.drain(..whole);
+            send(worker, window, &mut next)?;
+        }
+    }
+    Ok(sum)
 }
