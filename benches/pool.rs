@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use ipc_channel::ipc::{self, IpcReceiver, IpcReceiverSet, IpcSelectionResult, IpcSender};
-use procpool::Pool;
 use procpool::tasks::Square;
+use procpool::{Outcome, Pool, Task, TaskError};
 use serde_bytes::ByteBuf;
 use serde_json::json;
 
@@ -43,6 +43,9 @@ enum Row {
     Imap1,
     /// `map(square)` with automatic chunking over `--size` integers.
     Map,
+    /// The floor for `map`: the same squares computed in this process, into
+    /// a `Vec<Outcome>` as `map` returns, and into a plain `Vec<i64>`.
+    Local,
     /// The floor for `imap1`: tasks pipelined over raw Unix stream sockets to
     /// forked workers, eight in flight each, replies read in bulk.
     Pipeline,
@@ -203,6 +206,38 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("map", p, n, &samples);
         }
+        Row::Local => {
+            let n = args.size.unwrap_or(1_000_000);
+            let pid = std::process::id();
+            let mut outcomes = Vec::new();
+            let mut values = Vec::new();
+            for _ in 0..repeats {
+                outcomes.push(timed(|| {
+                    let out: Vec<Outcome<i64>> = (0..n as i64)
+                        .map(|x| Outcome {
+                            index: x as u64,
+                            pid,
+                            attempts: 1,
+                            elapsed: Duration::ZERO,
+                            result: Square::run(x).map_err(|f| TaskError::Failed {
+                                message: f.message().to_string(),
+                            }),
+                        })
+                        .collect();
+                    check_sum(n, out.iter().map(|o| o.result.as_ref().unwrap()).sum())
+                })?);
+                values.push(timed(|| {
+                    let out: Vec<i64> = (0..n as i64).map(|x| x * x).collect();
+                    check_sum(n, black_box(out).iter().sum())
+                })?);
+            }
+            emit("local_outcomes", 1, n, &outcomes);
+            emit("local_values", 1, n, &values);
+            eprintln!(
+                "size of Outcome<i64>: {} bytes",
+                std::mem::size_of::<Outcome<i64>>()
+            );
+        }
         Row::Pipeline => {
             let n = args.size.unwrap_or(20_000);
             let mut workers = (0..p)
@@ -212,6 +247,20 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 .map(|_| timed(|| check_sum(n, pipeline(&mut workers, n as i64, 8)?)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("pipeline_unix", p, n, &samples);
+            let mut samples = Vec::new();
+            for _ in 0..repeats {
+                let workers = (0..p)
+                    .map(|_| IpcEcho::start_squaring())
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let mut children = Vec::new();
+                samples.push(timed(|| {
+                    let sum;
+                    (sum, children) = ipc_pipeline(workers, n as i64, 8)?;
+                    check_sum(n, sum)
+                })?);
+                drop(children);
+            }
+            emit("pipeline_ipc", p, n, &samples);
         }
     }
     Ok(())
@@ -341,6 +390,22 @@ impl IpcEcho {
         })
     }
 
+    /// A child that answers each 8-byte `i64` with its square.
+    fn start_squaring() -> anyhow::Result<(IpcSender<ByteBuf>, IpcReceiver<ByteBuf>, Child)> {
+        let (tx, child_rx) = ipc::channel::<ByteBuf>()?;
+        let (child_tx, rx) = ipc::channel::<ByteBuf>()?;
+        let child = Child::fork(move || {
+            while let Ok(message) = child_rx.recv() {
+                let x = i64::from_le_bytes(message[..8].try_into().expect("8 bytes"));
+                let reply = ByteBuf::from(x.wrapping_mul(x).to_le_bytes().to_vec());
+                if child_tx.send(reply).is_err() {
+                    break;
+                }
+            }
+        })?;
+        Ok((tx, rx, child))
+    }
+
     /// The same echo, its replies awaited through an `IpcReceiverSet` as the
     /// supervisor awaits its workers'.
     fn into_set(self) -> anyhow::Result<IpcSetEcho> {
@@ -375,6 +440,49 @@ impl IpcSetEcho {
             Ok(())
         })
     }
+}
+
+/// [`pipeline`] over ipc-channel: one message per task each way, replies
+/// awaited through an `IpcReceiverSet`, as the pool does.
+fn ipc_pipeline(
+    workers: Vec<(IpcSender<ByteBuf>, IpcReceiver<ByteBuf>, Child)>,
+    n: i64,
+    window: usize,
+) -> anyhow::Result<(i64, Vec<Child>)> {
+    let mut set = IpcReceiverSet::new()?;
+    let mut senders = std::collections::HashMap::new();
+    let mut children = Vec::new();
+    for (tx, rx, child) in workers {
+        senders.insert(set.add(rx)?, tx);
+        children.push(child);
+    }
+    let (mut next, mut done, mut sum) = (0i64, 0i64, 0i64);
+    let send = |tx: &IpcSender<ByteBuf>, next: &mut i64| -> anyhow::Result<()> {
+        if *next < n {
+            tx.send(ByteBuf::from(next.to_le_bytes().to_vec()))?;
+            *next += 1;
+        }
+        Ok(())
+    };
+    for tx in senders.values() {
+        for _ in 0..window {
+            send(tx, &mut next)?;
+        }
+    }
+    while done < n {
+        for event in set.select()? {
+            match event {
+                IpcSelectionResult::MessageReceived(id, message) => {
+                    let y = message.to::<ByteBuf>()?;
+                    sum = sum.wrapping_add(i64::from_le_bytes(y[..8].try_into()?));
+                    done += 1;
+                    send(&senders[&id], &mut next)?;
+                }
+                IpcSelectionResult::ChannelClosed(_) => anyhow::bail!("a square worker died"),
+            }
+        }
+    }
+    Ok((sum, children))
 }
 
 /// A forked child that reads `i64`s from a Unix stream socket in bulk and
