@@ -174,7 +174,7 @@ impl PoolBuilder {
     /// (default on): ipc-channel allocates a buffer of about 200 KiB for
     /// every message it receives, and by default glibc returns it to the
     /// kernel after each message and faults it in again for the next, which
-    /// doubles the cost of a round trip. On, freed memory up to a few MiB is
+    /// doubles the cost of a round trip. On, freed memory up to 64 MiB is
     /// kept (`M_TRIM_THRESHOLD`, `M_MMAP_THRESHOLD`). It is process-wide.
     pub fn tune_allocator(mut self, on: bool) -> Self {
         self.tune_allocator = on;

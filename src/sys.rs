@@ -144,7 +144,7 @@ pub fn new_process_group() -> io::Result<()> {
     }
 }
 
-/// Keeps freed heap memory (up to a few MiB) instead of returning it to the
+/// Keeps freed heap memory (up to 64 MiB) instead of returning it to the
 /// kernel after every large free. ipc-channel allocates a buffer of about
 /// 200 KiB per received message; by default glibc gives it back after each
 /// message and faults it in again for the next, which doubles the cost of a
@@ -154,8 +154,8 @@ pub fn keep_freed_memory() {
     ONCE.call_once(|| {
         // SAFETY: mallopt only changes glibc's allocator thresholds.
         unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         }
     });
 }

@@ -363,7 +363,8 @@ exit 0"#;
             .as_mut()
             .map(|p| writeln!(p, "{group}").and_then(|()| p.flush()));
         if let Some(Err(_)) = written {
-            // The guard is gone; the parent-death signal still covers the shell.
+            // The guard is gone (it cannot be restarted mid-job); the job still
+            // ends with its timeout and the group clean-up after its shell.
             *pipe = None;
         }
     }
