@@ -49,6 +49,8 @@ pub enum Command {
     Square(commands::square::SquareArgs),
     /// Report x and the worker's PID as tasks complete: the tutorial's parallel_test
     Whoami(commands::whoami::WhoamiArgs),
+    /// Estimate pi by Monte Carlo, one task per seed: the tutorial's pi_mc over seeds
+    Pi(commands::pi::PiArgs),
 }
 
 /// Parses a positive number of seconds such as `2` or `0.25`.

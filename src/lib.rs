@@ -19,6 +19,8 @@
 
 pub mod codec;
 mod error;
+pub mod pi;
+pub mod plot;
 mod pool;
 pub mod protocol;
 pub mod signal;
