@@ -394,7 +394,10 @@ impl Experiment {
     /// ```
     /// # let program = procpool::doctest_program();
     /// let experiment = procpool::pi::Experiment::new(0..4, 10_000).unwrap();
-    /// let make_pool = |n| procpool::Pool::builder().processes(n).worker_program(&program).build();
+    /// let make_pool = |n| {
+    ///     let builder = procpool::Pool::builder().processes(n).worker_program(&program);
+    ///     builder.build().map_err(procpool::pi::Error::from)
+    /// };
     /// let scaling = experiment.scaling([1, 2], 2, make_pool).unwrap();
     /// assert_eq!(scaling.points.len(), 2);
     /// assert_eq!(scaling.points[1].processes, 2);
@@ -699,7 +702,8 @@ mod tests {
 
     #[test]
     fn bad_experiments_name_their_cause() {
-        let e = Experiment::new(5..2, 10).unwrap_err();
+        let (start, end) = (5, 2);
+        let e = Experiment::new(start..end, 10).unwrap_err();
         assert_eq!(
             e.to_string(),
             "seed range 5..2 is empty or reversed: a range a..b runs from a up to b-1"

@@ -20,10 +20,10 @@ use crate::run::{build_pool, drive, exit};
 #[derive(Debug, Args)]
 pub struct PiArgs {
     /// Seeds, one task each: A..B (A to B-1, as Python's range), A..=B, or one seed
-    #[arg(long, value_name = "A..B", default_value = "0..4", value_parser = parse_seeds)]
+    #[arg(long, value_name = "A..B", default_value = "0..4", value_parser = parse_seeds, allow_hyphen_values = true)]
     seeds: Range<u64>,
     /// Random points drawn per seed
-    #[arg(long, value_name = "N", default_value = "500000", value_parser = parse_trials)]
+    #[arg(long, value_name = "N", default_value = "500000", value_parser = parse_trials, allow_hyphen_values = true)]
     trials: u64,
     /// Time the tutorial's cells: one seed alone, all seeds serially in this
     /// process, all seeds on the pool; print speedup and parallel efficiency
