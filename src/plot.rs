@@ -18,6 +18,7 @@ use std::sync::Once;
 
 use image::ImageEncoder as _;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::pi::{Point, Scaling};
@@ -204,6 +205,41 @@ fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
     })
 }
 
+/// A titled chart over `x` by `y` with labelled axes, text scaled to `root`.
+fn chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<(Chart<'a, DB>, u32), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let text = (root.dim_in_pixel().0 / 40).clamp(12, 28);
+    let chart = ChartBuilder::on(root)
+        .caption(title, (FONT, text + 4))
+        .margin(text)
+        .x_label_area_size(text * 3)
+        .y_label_area_size(text * 3)
+        .build_cartesian_2d(x, y)?;
+    Ok((chart, text))
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The legend box, at `position`.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+    text: u32,
+) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, text))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+}
+
 /// The tutorial's figure: the unit square with `points`, those inside the
 /// quarter circle in one colour and those outside in another, and the arc.
 ///
@@ -224,15 +260,7 @@ const OUTSIDE: RGBColor = RGBColor(255, 127, 14);
 
 impl Figure for QuarterCircle<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        root.fill(&WHITE)?;
-        let (width, _) = root.dim_in_pixel();
-        let text = (width / 40).clamp(12, 28);
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title, (FONT, text + 4))
-            .margin(text)
-            .x_label_area_size(text * 3)
-            .y_label_area_size(text * 3)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
+        let (mut chart, text) = chart(root, self.title, 0.0..1.0, 0.0..1.0)?;
         chart
             .configure_mesh()
             .disable_mesh()
@@ -258,14 +286,7 @@ impl Figure for QuarterCircle<'_> {
             (angle.cos(), angle.sin())
         });
         chart.draw_series(LineSeries::new(arc, BLACK.stroke_width(2)))?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, text))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperRight, text)
     }
 }
 
@@ -286,18 +307,11 @@ struct Speedup<'a> {
 
 impl Figure for Speedup<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        root.fill(&WHITE)?;
         let points = &self.scaling.points;
         let max_n = points.iter().map(|p| p.processes).max().unwrap_or(1).max(2) as f64;
         let max_speedup = points.iter().map(|p| p.speedup).fold(max_n, f64::max);
-        let (width, _) = root.dim_in_pixel();
-        let text = (width / 45).clamp(12, 26);
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title, (FONT, text + 4))
-            .margin(text)
-            .x_label_area_size(text * 3)
-            .y_label_area_size(text * 3)
-            .build_cartesian_2d(0.5..max_n + 0.5, 0f64..max_speedup * 1.1)?;
+        let (x, y) = (0.5..max_n + 0.5, 0.0..max_speedup * 1.1);
+        let (mut chart, text) = chart(root, self.title, x, y)?;
         chart
             .configure_mesh()
             .x_desc("worker processes")
@@ -325,13 +339,6 @@ impl Figure for Speedup<'_> {
             .draw_series(LineSeries::new(measured(), INSIDE.stroke_width(3)))?
             .label("measured (median)")
             .legend(|(x, y)| PathElement::new([(x - 10, y), (x + 10, y)], INSIDE.stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, text))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, text)
     }
 }

@@ -108,18 +108,12 @@ fn the_text_output_shows_each_seed_with_its_pid_and_time_then_the_mean() {
     assert!(lines[4].contains("from pi = ") && lines[4].ends_with("standard errors"));
 }
 
+/// A quick comparison on two workers.
+const COMPARE: &[&str] = &["-p", "2", "pi", "--compare", "--trials", "20000"];
+
 #[test]
 fn compare_prints_the_tutorials_timing_cells() {
-    let out = run(&[
-        "-p",
-        "2",
-        "pi",
-        "--compare",
-        "--trials",
-        "20000",
-        "--repeats",
-        "3",
-    ]);
+    let out = run(&[COMPARE, &["--repeats", "3"]].concat());
     assert!(out.status.success(), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
@@ -137,16 +131,7 @@ fn compare_prints_the_tutorials_timing_cells() {
 
 #[test]
 fn compare_json_gives_runs_medians_speedup_and_efficiency() {
-    let lines = json_lines(&[
-        "-p",
-        "2",
-        "pi",
-        "--compare",
-        "--trials",
-        "20000",
-        "--repeats",
-        "4",
-    ]);
+    let lines = json_lines(&[COMPARE, &["--repeats", "4"]].concat());
     assert_eq!(lines.len(), 4);
     let median = |i: usize| lines[i]["median_ms"].as_f64().unwrap();
     for (line, case) in lines.iter().zip(["one_seed", "serial", "pool"]) {
@@ -172,19 +157,15 @@ fn compare_json_gives_runs_medians_speedup_and_efficiency() {
 fn scaling_times_each_pool_size_and_draws_the_speedup() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("speedup.png");
-    let args = [
-        "pi",
-        "--trials",
-        "20000",
-        "--repeats",
-        "2",
-        "--scaling",
+    let quick = ["pi", "--trials", "20000", "--repeats", "2", "--scaling"];
+    let plot = [
         "1..=3",
         "--plot",
+        png.to_str().unwrap(),
+        "--size",
+        "640x480",
     ];
-    let mut all = args.to_vec();
-    all.extend([png.to_str().unwrap(), "--size", "640x480"]);
-    let out = run(&all);
+    let out = run(&[&quick[..], &plot].concat());
     assert!(out.status.success(), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     let sizes: Vec<&str> = text
@@ -196,15 +177,7 @@ fn scaling_times_each_pool_size_and_draws_the_speedup() {
     let image = image::open(&png).expect("the plot decodes as PNG");
     assert_eq!((image.width(), image.height()), (640, 480));
 
-    let lines = json_lines(&[
-        "pi",
-        "--trials",
-        "20000",
-        "--repeats",
-        "2",
-        "--scaling",
-        "2..4",
-    ]);
+    let lines = json_lines(&[&quick[..], &["2..4"]].concat());
     let serial = lines[0]["median_ms"].as_f64().unwrap();
     let pools: Vec<&Value> = lines.iter().filter(|l| l["case"] == "pool").collect();
     assert_eq!(pools.len(), 2);
