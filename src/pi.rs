@@ -10,7 +10,7 @@
 //! ```
 //! use procpool::pi::{Experiment, Summary};
 //! let experiment = Experiment::new(0..4, 100_000).unwrap();
-//! let outputs: Vec<_> = experiment.inputs().map(|input| input.run()).collect();
+//! let outputs = experiment.run_serial().unwrap();
 //! let summary = Summary::of(&outputs).unwrap();
 //! assert!((summary.mean - std::f64::consts::PI).abs() < 4.0 * summary.standard_error);
 //! ```
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use rand_pcg::rand_core::{Rng, SeedableRng};
 use rand_pcg::{Pcg32, Pcg64Mcg};
 
+use crate::signal::{self, InterruptFlag};
 use crate::tasks::{Pi, PiInput, PiOutput};
 use crate::{Pool, PoolError, TaskError};
 
@@ -50,6 +51,12 @@ pub enum Error {
         seeds: u64,
         /// Trials per seed.
         trials: u64,
+    },
+    /// A signal arrived while seeds ran in this process.
+    #[error("interrupted by signal {signal}")]
+    Interrupted {
+        /// The signal number (SIGINT 2, SIGTERM 15).
+        signal: i32,
     },
     /// The pool could not run the map.
     #[error(transparent)]
@@ -187,31 +194,56 @@ pub fn count_inside(seed: u64, trials: u64) -> u64 {
 ///
 /// If this processor cannot run `kernel` (see [`Kernel::is_supported`]).
 pub fn count_inside_with(kernel: Kernel, seed: u64, trials: u64) -> u64 {
+    count_inside_until(kernel, seed, trials, &|| false)
+        .expect("a run that is never stopped finishes")
+}
+
+/// Rounds (of [`LANES`] points) between two looks at `stop`: a few
+/// milliseconds of work, a negligible share of it spent looking.
+const ROUNDS_PER_BLOCK: u64 = 1 << 20;
+
+/// [`count_inside_with`] that gives up, returning `None`, when `stop()` says
+/// so; it is asked every [`ROUNDS_PER_BLOCK`] rounds. Blocks continue the same
+/// generators, so the count does not depend on the block size.
+fn count_inside_until(
+    kernel: Kernel,
+    seed: u64,
+    trials: u64,
+    stop: &dyn Fn() -> bool,
+) -> Option<u64> {
     assert!(
         kernel.is_supported(),
         "this processor cannot run the {} kernel",
         kernel.name()
     );
     let mut lanes = lanes(seed);
-    let rounds = trials / LANES as u64;
-    let bulk = match kernel {
-        Kernel::Portable => count_rounds(&mut lanes, rounds),
-        // SAFETY: the assert above checked that the CPU has these features.
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { x86::count_rounds_avx2(&mut lanes, rounds) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => unsafe { x86::count_rounds_avx512(&mut lanes, rounds) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => unreachable!("only the portable kernel is supported here"),
-    };
+    let mut rounds = trials / LANES as u64;
+    let mut inside = 0;
+    while rounds > 0 {
+        if stop() {
+            return None;
+        }
+        let block = rounds.min(ROUNDS_PER_BLOCK);
+        inside += match kernel {
+            Kernel::Portable => count_rounds(&mut lanes, block),
+            // SAFETY: the assert above checked that the CPU has these features.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { x86::count_rounds_avx2(&mut lanes, block) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { x86::count_rounds_avx512(&mut lanes, block) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("only the portable kernel is supported here"),
+        };
+        rounds -= block;
+    }
     // The last trials % LANES points come from the first lanes, in turn.
     let rest = (trials % LANES as u64) as usize;
     let tail: u64 = lanes[..rest]
         .iter_mut()
         .map(|lane| u64::from(is_inside(lane.next_u64())))
         .sum();
-    bulk + tail
+    Some(inside + tail)
 }
 
 /// One sampled point of the unit square.
@@ -247,10 +279,11 @@ pub fn points(seed: u64) -> impl Iterator<Item = Point> {
 }
 
 /// The seeds and trials of one run: one task per seed, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Experiment {
     seeds: Range<u64>,
     trials: u64,
+    interrupt: Option<InterruptFlag>,
 }
 
 impl Experiment {
@@ -289,7 +322,35 @@ impl Experiment {
                 trials,
             });
         }
-        Ok(Experiment { seeds, trials })
+        Ok(Experiment {
+            seeds,
+            trials,
+            interrupt: None,
+        })
+    }
+
+    /// Stops runs in this process within milliseconds once `flag` is set (see
+    /// [`signal::install`]); runs on a pool stop by the pool's own flag.
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// let flag = procpool::signal::InterruptFlag::default();
+    /// let experiment = procpool::pi::Experiment::new(0..4, 1000).unwrap();
+    /// let experiment = experiment.interrupt_flag(flag.clone());
+    /// assert!(experiment.run_serial().is_ok());
+    /// flag.store(2, Ordering::Relaxed);
+    /// assert!(experiment.run_serial().is_err());
+    /// ```
+    pub fn interrupt_flag(mut self, flag: InterruptFlag) -> Self {
+        self.interrupt = Some(flag);
+        self
+    }
+
+    fn check_interrupt(&self) -> Result<(), Error> {
+        match self.interrupt.as_ref().and_then(signal::received) {
+            Some(signal) => Err(Error::Interrupted { signal }),
+            None => Ok(()),
+        }
     }
 
     /// The seeds, one task each.
@@ -320,8 +381,21 @@ impl Experiment {
 
     /// Runs every seed in this process, one after another: the tutorial's
     /// serial list comprehension.
-    pub fn run_serial(&self) -> Vec<PiOutput> {
-        self.inputs().map(PiInput::run).collect()
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Interrupted`] soon after the
+    /// [`interrupt_flag`](Self::interrupt_flag) is set.
+    pub fn run_serial(&self) -> Result<Vec<PiOutput>, Error> {
+        let stop = || self.check_interrupt().is_err();
+        self.inputs()
+            .map(|PiInput { seed, trials }| {
+                match count_inside_until(Kernel::best(), seed, trials, &stop) {
+                    Some(inside) => Ok(PiOutput { inside, trials }),
+                    None => Err(self.check_interrupt().unwrap_err()),
+                }
+            })
+            .collect()
     }
 
     /// Runs every seed on the pool, one task each, in input order.
@@ -329,7 +403,7 @@ impl Experiment {
     /// ```
     /// # let pool = procpool::doctest_pool(2);
     /// let experiment = procpool::pi::Experiment::new(0..3, 10_000).unwrap();
-    /// assert_eq!(experiment.run_on(&pool).unwrap(), experiment.run_serial());
+    /// assert_eq!(experiment.run_on(&pool).unwrap(), experiment.run_serial().unwrap());
     /// ```
     ///
     /// # Errors
@@ -364,14 +438,13 @@ impl Experiment {
     ///
     /// As [`run_on`](Self::run_on).
     pub fn compare(&self, pool: &Pool, repeats: usize) -> Result<Comparison, Error> {
-        let first = PiInput {
-            seed: self.seeds.start,
-            trials: self.trials,
+        let first = self.seeds.start;
+        let alone = Experiment {
+            seeds: first..first + 1,
+            ..self.clone()
         };
-        let one_seed = time_here(repeats, || {
-            std::hint::black_box(first.run());
-        });
-        let serial = self.time_serial(repeats);
+        let one_seed = alone.time_serial(repeats)?;
+        let serial = self.time_serial(repeats)?;
         let on_pool = Timing::measure(repeats, || self.run_on(pool).map(drop))?;
         Ok(Comparison {
             experiment: self.clone(),
@@ -382,9 +455,10 @@ impl Experiment {
         })
     }
 
-    fn time_serial(&self, repeats: usize) -> Timing {
-        time_here(repeats, || {
-            std::hint::black_box(self.run_serial());
+    fn time_serial(&self, repeats: usize) -> Result<Timing, Error> {
+        Timing::measure(repeats, || {
+            self.run_serial()
+                .map(|outputs| drop(std::hint::black_box(outputs)))
         })
     }
 
@@ -412,7 +486,7 @@ impl Experiment {
         repeats: usize,
         mut make_pool: impl FnMut(usize) -> Result<Pool, E>,
     ) -> Result<Scaling, E> {
-        let serial = self.time_serial(repeats);
+        let serial = self.time_serial(repeats)?;
         let mut points = Vec::new();
         for processes in sizes {
             let pool = make_pool(processes)?;
@@ -441,15 +515,6 @@ impl PiInput {
             trials: self.trials,
         }
     }
-}
-
-/// [`Timing::measure`] for work that cannot fail.
-fn time_here(repeats: usize, mut f: impl FnMut()) -> Timing {
-    Timing::measure(repeats, || {
-        f();
-        Ok::<_, std::convert::Infallible>(())
-    })
-    .unwrap_or_else(|never| match never {})
 }
 
 /// `a / b` in seconds; 0 when `b` is 0.
@@ -516,7 +581,7 @@ impl Timing {
 }
 
 /// The tutorial's serial-versus-pool comparison; see [`Experiment::compare`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Comparison {
     /// What ran.
     pub experiment: Experiment,
@@ -556,7 +621,7 @@ pub struct ScalingPoint {
 }
 
 /// Speedup against pool size; see [`Experiment::scaling`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Scaling {
     /// What ran.
     pub experiment: Experiment,
@@ -663,6 +728,23 @@ mod tests {
     }
 
     #[test]
+    fn counting_in_blocks_continues_the_same_points_and_can_stop() {
+        let trials = ROUNDS_PER_BLOCK * LANES as u64 + 13;
+        let inside = points(21)
+            .take(trials as usize)
+            .filter(|p| p.inside)
+            .count() as u64;
+        assert_eq!(count_inside(21, trials), inside);
+        let looks = std::cell::Cell::new(0);
+        let stop_at_second_look = || {
+            looks.set(looks.get() + 1);
+            looks.get() == 2
+        };
+        let stopped = count_inside_until(Kernel::best(), 21, trials, &stop_at_second_look);
+        assert_eq!((stopped, looks.get()), (None, 2));
+    }
+
+    #[test]
     fn points_fill_the_unit_square_and_inside_means_inside_the_circle() {
         for p in points(5).take(10_000) {
             assert!(
@@ -688,7 +770,10 @@ mod tests {
 
     #[test]
     fn the_summary_of_many_seeds_brackets_pi() {
-        let outputs = Experiment::new(0..32, 20_000).unwrap().run_serial();
+        let outputs = Experiment::new(0..32, 20_000)
+            .unwrap()
+            .run_serial()
+            .unwrap();
         let summary = Summary::of(&outputs).unwrap();
         assert_eq!(summary.trials, 32 * 20_000);
         assert!(summary.error_in_standard_errors() < 4.0, "{summary:?}");

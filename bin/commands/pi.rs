@@ -165,7 +165,8 @@ fn compare(
     experiment: &Experiment,
     printer: &mut Printer,
 ) -> anyhow::Result<u8> {
-    let (pool, _) = build_pool(global)?;
+    let (pool, interrupt) = build_pool(global)?;
+    let experiment = experiment.clone().interrupt_flag(interrupt);
     let c: Comparison = match experiment.compare(&pool, args.repeats as usize) {
         Ok(c) => c,
         Err(e) => return stopped(e),
@@ -235,6 +236,9 @@ fn scaling(
         };
         Ok(build_pool(&global)?.0)
     };
+    let experiment = experiment
+        .clone()
+        .interrupt_flag(procpool::signal::install()?);
     let s: Scaling = match experiment.scaling(sizes, args.repeats as usize, make_pool) {
         Ok(s) => s,
         Err(e) => match e.downcast::<pi::Error>() {
@@ -309,7 +313,7 @@ fn draw_points(target: &Target, experiment: &Experiment, count: u32) -> anyhow::
 /// The exit code for a comparison that could not finish, after saying why.
 fn stopped(e: pi::Error) -> anyhow::Result<u8> {
     match e {
-        pi::Error::Pool(PoolError::Interrupted { signal }) => {
+        pi::Error::Pool(PoolError::Interrupted { signal }) | pi::Error::Interrupted { signal } => {
             eprintln!("procpool: interrupted by signal {signal}");
             Ok(exit::signal(signal))
         }

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
+use std::time::{Duration, Instant};
 
 use procpool::pi::{Experiment, count_inside};
 use serde_json::Value;
 
-use crate::util::{pool, run, show};
+use crate::util::{bin, pool, run, show, wait_gone};
 
 /// Runs the binary with `--json` and returns its JSON Lines, after checking
 /// it succeeded.
@@ -61,7 +62,10 @@ fn estimates_are_the_same_whatever_the_pool_size_chunk_size_or_order() {
 fn the_library_gives_the_same_outputs_on_a_pool_as_serially() {
     let experiment = Experiment::new(0..9, 12_345).unwrap();
     let pool = pool(3);
-    assert_eq!(experiment.run_on(&pool).unwrap(), experiment.run_serial());
+    assert_eq!(
+        experiment.run_on(&pool).unwrap(),
+        experiment.run_serial().unwrap()
+    );
 }
 
 #[test]
@@ -282,4 +286,72 @@ fn bad_arguments_get_one_line_naming_them_and_exit_2() {
     assert!(!std::path::Path::new(png).exists());
     let out = run(&["pi", "--compare", "--scaling", "1..3"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+#[test]
+fn an_interrupted_comparison_exits_130_and_leaves_no_worker() {
+    // Far more work than the test will wait for: only SIGINT can end it soon.
+    let child = std::process::Command::new(bin())
+        .args(["-p", "2", "pi", "--compare", "--trials", "100000000000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("procpool starts");
+    let mut child = KillOnDrop(child);
+    let pid = child.0.id();
+    // The pool is built first; then the supervisor runs the serial cells.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut workers = Vec::new();
+    while workers.len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        workers = children_of_any_thread(pid);
+    }
+    assert_eq!(workers.len(), 2, "the pool did not start");
+    procpool::sys::kill(pid, libc::SIGINT).unwrap();
+    let status = child.wait(Duration::from_secs(30));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted by signal 2"), "{stderr}");
+    assert_eq!(wait_gone(&workers, 10.0), Vec::<u32>::new());
+}
+
+/// The children of every thread of `pid` (workers are spawned off the main thread).
+fn children_of_any_thread(pid: u32) -> Vec<u32> {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    threads
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// A child process that is killed and reaped if the test ends early.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    /// Waits up to `limit` for the child to exit.
+    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().expect("wait works") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
