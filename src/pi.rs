@@ -443,9 +443,14 @@ impl Experiment {
             seeds: first..first + 1,
             ..self.clone()
         };
-        let one_seed = alone.time_serial(repeats)?;
-        let serial = self.time_serial(repeats)?;
-        let on_pool = Timing::measure(repeats, || self.run_on(pool).map(drop))?;
+        let [one_seed, serial, on_pool] = Timing::measure_rounds(
+            repeats,
+            [
+                &mut || alone.run_serial_quietly(),
+                &mut || self.run_serial_quietly(),
+                &mut || self.run_on(pool).map(drop),
+            ],
+        )?;
         Ok(Comparison {
             experiment: self.clone(),
             processes: pool.processes(),
@@ -455,15 +460,16 @@ impl Experiment {
         })
     }
 
-    fn time_serial(&self, repeats: usize) -> Result<Timing, Error> {
-        Timing::measure(repeats, || {
-            self.run_serial()
-                .map(|outputs| drop(std::hint::black_box(outputs)))
-        })
+    /// [`run_serial`](Self::run_serial) for timing: the outputs are dropped
+    /// (behind a `black_box`, so the work is not optimised away).
+    fn run_serial_quietly(&self) -> Result<(), Error> {
+        self.run_serial()
+            .map(|outputs| drop(std::hint::black_box(outputs)))
     }
 
-    /// Speedup over the serial run for each pool size in `sizes`; each pool
-    /// comes from `make_pool` and is dropped before the next is built.
+    /// Speedup over the serial run for each pool size in `sizes`: for each,
+    /// serial and pool runs alternate, `repeats` of each after a warm-up.
+    /// Each pool comes from `make_pool` and is dropped before the next.
     ///
     /// ```
     /// # let program = procpool::doctest_program();
@@ -486,22 +492,26 @@ impl Experiment {
         repeats: usize,
         mut make_pool: impl FnMut(usize) -> Result<Pool, E>,
     ) -> Result<Scaling, E> {
-        let serial = self.time_serial(repeats)?;
         let mut points = Vec::new();
         for processes in sizes {
             let pool = make_pool(processes)?;
-            let timing = Timing::measure(repeats, || self.run_on(&pool).map(drop))?;
-            let speedup = ratio(serial.median(), timing.median());
+            let [serial, on_pool] = Timing::measure_rounds(
+                repeats,
+                [&mut || self.run_serial_quietly(), &mut || {
+                    self.run_on(&pool).map(drop)
+                }],
+            )?;
+            let speedup = ratio(serial.median(), on_pool.median());
             points.push(ScalingPoint {
                 processes,
-                pool: timing,
+                serial,
+                pool: on_pool,
                 speedup,
                 efficiency: speedup / processes as f64,
             });
         }
         Ok(Scaling {
             experiment: self.clone(),
-            serial,
             points,
         })
     }
@@ -541,14 +551,42 @@ impl Timing {
     ///
     /// The first error `f` returns.
     pub fn measure<E>(repeats: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<Timing, E> {
-        f()?;
-        let mut runs = Vec::with_capacity(repeats.max(1));
-        for _ in 0..repeats.max(1) {
-            let start = Instant::now();
-            f()?;
-            runs.push(start.elapsed());
+        let [timing] = Timing::measure_rounds(repeats, [&mut f])?;
+        Ok(timing)
+    }
+
+    /// Times several cases in rounds, each round one run of every case in
+    /// turn, after one untimed warm-up round: a change in the machine's load
+    /// then weighs on every case alike, rather than on whichever ran last.
+    ///
+    /// ```
+    /// use procpool::pi::Timing;
+    /// let (mut a, mut b) = (0, 0);
+    /// let mut case_a = || -> Result<(), ()> { a += 1; Ok(()) };
+    /// let mut case_b = || -> Result<(), ()> { b += 1; Ok(()) };
+    /// let [ta, tb] = Timing::measure_rounds(3, [&mut case_a, &mut case_b]).unwrap();
+    /// assert_eq!((ta.runs.len(), tb.runs.len(), a, b), (3, 3, 4, 4));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first error a case returns.
+    pub fn measure_rounds<E, const N: usize>(
+        repeats: usize,
+        mut cases: [&mut dyn FnMut() -> Result<(), E>; N],
+    ) -> Result<[Timing; N], E> {
+        for case in &mut cases {
+            case()?;
         }
-        Ok(Timing { runs })
+        let mut timings: [Timing; N] = std::array::from_fn(|_| Timing { runs: Vec::new() });
+        for _ in 0..repeats.max(1) {
+            for (case, timing) in cases.iter_mut().zip(&mut timings) {
+                let start = Instant::now();
+                case()?;
+                timing.runs.push(start.elapsed());
+            }
+        }
+        Ok(timings)
     }
 
     /// The median run (the mean of the middle two for an even count).
@@ -612,6 +650,8 @@ impl Comparison {
 pub struct ScalingPoint {
     /// Worker processes.
     pub processes: usize,
+    /// Every seed, one after another, in this process, in rounds with `pool`.
+    pub serial: Timing,
     /// Every seed on a pool of that size.
     pub pool: Timing,
     /// Median serial time over median pool time.
@@ -625,8 +665,6 @@ pub struct ScalingPoint {
 pub struct Scaling {
     /// What ran.
     pub experiment: Experiment,
-    /// Every seed, one after another, in this process: the baseline.
-    pub serial: Timing,
     /// One entry per pool size, in the order asked.
     pub points: Vec<ScalingPoint>,
 }

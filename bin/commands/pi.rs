@@ -178,7 +178,9 @@ fn compare(
     ];
     if printer.json {
         for (key, _, timing) in cases {
-            printer.line(timing_json(json!({ "case": key }), timing));
+            let mut line = timing_json(timing);
+            line["case"] = json!(key);
+            printer.line(line);
         }
         printer.line(json!({ "summary": {
             "seeds": experiment.seed_count(),
@@ -193,7 +195,7 @@ fn compare(
         return Ok(exit::OK);
     }
     printer.line(format_args!(
-        "pi: {} seeds x {} trials, {} worker processes, median of {} runs",
+        "pi: {} seeds x {} trials, {} worker processes, median of {} runs in rounds",
         experiment.seed_count(),
         experiment.trials(),
         c.processes,
@@ -247,15 +249,14 @@ fn scaling(
         },
     };
     if printer.json {
-        printer.line(timing_json(json!({ "case": "serial" }), &s.serial));
         for p in &s.points {
-            let head = json!({
-                "case": "pool",
+            printer.line(json!({
                 "processes": p.processes,
                 "speedup": p.speedup,
                 "efficiency": p.efficiency,
-            });
-            printer.line(timing_json(head, &p.pool));
+                "serial": timing_json(&p.serial),
+                "pool": timing_json(&p.pool),
+            }));
         }
         printer.line(json!({ "summary": {
             "seeds": experiment.seed_count(),
@@ -266,20 +267,20 @@ fn scaling(
         }}));
     } else {
         printer.line(format_args!(
-            "pi: {} seeds x {} trials, median of {} runs; serial in this process {}",
+            "pi: {} seeds x {} trials, median of {} runs, serial and pool runs alternating",
             experiment.seed_count(),
             experiment.trials(),
             args.repeats,
-            human(s.serial.median())
         ));
         printer.line(format_args!(
-            "{:>9}{:>12}{:>10}{:>12}",
-            "processes", "median", "speedup", "efficiency"
+            "{:>9}{:>12}{:>12}{:>10}{:>12}",
+            "processes", "serial", "pool", "speedup", "efficiency"
         ));
         for p in &s.points {
             printer.line(format_args!(
-                "{:>9}{:>12}{:>9.2}x{:>11.0}%",
+                "{:>9}{:>12}{:>12}{:>9.2}x{:>11.0}%",
                 p.processes,
+                human(p.serial.median()),
                 human(p.pool.median()),
                 p.speedup,
                 p.efficiency * 100.0
@@ -328,13 +329,15 @@ fn stopped(e: pi::Error) -> anyhow::Result<u8> {
     }
 }
 
-fn timing_json(mut head: Value, timing: &Timing) -> Value {
+/// Median, min, max and every run of one case, in milliseconds.
+fn timing_json(timing: &Timing) -> Value {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    head["median_ms"] = json!(ms(timing.median()));
-    head["min_ms"] = json!(ms(timing.min()));
-    head["max_ms"] = json!(ms(timing.max()));
-    head["runs_ms"] = json!(timing.runs.iter().map(|&d| ms(d)).collect::<Vec<_>>());
-    head
+    json!({
+        "median_ms": ms(timing.median()),
+        "min_ms": ms(timing.min()),
+        "max_ms": ms(timing.max()),
+        "runs_ms": timing.runs.iter().map(|&d| ms(d)).collect::<Vec<_>>(),
+    })
 }
 
 fn cores() -> usize {

@@ -122,7 +122,9 @@ fn compare_prints_the_tutorials_timing_cells() {
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 6, "{text}");
-    assert!(lines[0].contains("4 seeds x 20000 trials, 2 worker processes, median of 3 runs"));
+    assert!(
+        lines[0].contains("4 seeds x 20000 trials, 2 worker processes, median of 3 runs in rounds")
+    );
     for (line, case) in
         lines[2..5]
             .iter()
@@ -182,14 +184,15 @@ fn scaling_times_each_pool_size_and_draws_the_speedup() {
     assert_eq!((image.width(), image.height()), (640, 480));
 
     let lines = json_lines(&[&quick[..], &["2..4"]].concat());
-    let serial = lines[0]["median_ms"].as_f64().unwrap();
-    let pools: Vec<&Value> = lines.iter().filter(|l| l["case"] == "pool").collect();
-    assert_eq!(pools.len(), 2);
-    for (line, n) in pools.iter().zip([2, 3]) {
+    assert_eq!(lines.len(), 3);
+    for (line, n) in lines.iter().zip([2, 3]) {
         assert_eq!(line["processes"], n);
-        let speedup = serial / line["median_ms"].as_f64().unwrap();
+        let median = |case: &str| line[case]["median_ms"].as_f64().unwrap();
+        let speedup = median("serial") / median("pool");
         assert!((line["speedup"].as_f64().unwrap() / speedup - 1.0).abs() < 1e-6);
+        assert_eq!(line["pool"]["runs_ms"].as_array().unwrap().len(), 2);
     }
+    assert_eq!(lines[2]["summary"]["repeats"], 2);
 }
 
 #[test]
