@@ -193,7 +193,8 @@ fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
                 root.present().map_err(|e| draw_error(&e))?;
             }
             let mut png = Vec::new();
-            image::codecs::png::PngEncoder::new(&mut png)
+            use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+            PngEncoder::new_with_quality(&mut png, CompressionType::Best, FilterType::Adaptive)
                 .write_image(&rgb, width, height, image::ExtendedColorType::Rgb8)
                 .map_err(|e| draw_error(&e))?;
             png
