@@ -76,7 +76,8 @@ pub fn run(global: &Global, args: PiArgs) -> anyhow::Result<u8> {
         } else {
             estimates(global, &experiment, &mut printer)?
         };
-        if let Some(target) = &target {
+        // Not after an interrupt: the user asked to stop.
+        if let Some(target) = target.as_ref().filter(|_| code < 128) {
             draw_points(target, &experiment, args.points)?;
         }
         code
