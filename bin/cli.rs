@@ -61,6 +61,8 @@ pub enum Command {
     Square(commands::square::SquareArgs),
     /// Report x and the worker's PID as tasks complete: the tutorial's parallel_test
     Whoami(commands::whoami::WhoamiArgs),
+    /// Estimate pi by Monte Carlo, one task per seed: the tutorial's pi_mc over seeds
+    Pi(commands::pi::PiArgs),
     /// Rotate images by 180 degrees and convert them (PDF by default): the tutorial's image_flipper
     Flip(commands::flip::FlipArgs),
     /// Run each line of a job file with sh -c on the pool, recording each job in a status TSV (as dSQ)

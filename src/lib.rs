@@ -22,6 +22,8 @@ pub mod codec;
 mod error;
 pub mod flip;
 pub mod jobs;
+pub mod pi;
+pub mod plot;
 mod pool;
 pub mod protocol;
 pub mod signal;

@@ -5,6 +5,7 @@ pub mod diag;
 pub mod flip;
 pub mod jobs;
 pub mod mpi;
+pub mod pi;
 pub mod square;
 pub mod whoami;
 
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Square(args) => square::run(&cli.global, args),
         Command::Whoami(args) => whoami::run(&cli.global, args),
+        Command::Pi(args) => pi::run(&cli.global, args),
         Command::Mpi(args) => mpi::run(&cli.global, args),
         Command::Flip(args) => flip::run(&cli.global, args),
         Command::Jobs(args) => jobs::run(&cli.global, args),

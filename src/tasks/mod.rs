@@ -4,10 +4,12 @@
 mod diag;
 mod flip;
 mod job;
+mod pi;
 
 pub use diag::{Misbehave, Misbehavior, Sleep};
 pub use flip::Flip;
 pub use job::{CANNOT_START, JOB_ID_VAR, JobReport, JobSpec, ShellJob, hostname, log_path};
+pub use pi::{Pi, PiInput, PiOutput};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,7 @@ pub fn builtin() -> Registry {
         .register::<Whoami>()
         .register::<Sleep>()
         .register::<Misbehave>()
+        .register::<Pi>()
         .register::<Flip>()
         .register::<ShellJob>()
 }

@@ -10,5 +10,6 @@ mod flip;
 mod jobs;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod pi;
 mod pool;
 mod signals;
