@@ -1,9 +1,9 @@
 //! One module per subcommand: each turns its arguments into one library call
 //! and hands the results to the printer.
 
+pub mod diag;
 pub mod flip;
 pub mod jobs;
-pub mod diag;
 pub mod square;
 pub mod whoami;
 

@@ -5,8 +5,8 @@
 mod util;
 
 mod cli;
+mod failures;
 mod flip;
 mod jobs;
-mod failures;
 mod pool;
 mod signals;
