@@ -287,6 +287,124 @@ mod tests {
         encode(&pixels, 8, 8, 1, 90).unwrap()
     }
 
+    /// Made by Pillow (libjpeg): 75x45, 4:2:0, progressive with successive
+    /// approximation (DC and AC refinement scans), restart markers.
+    const PROGRESSIVE: &[u8] = include_bytes!("../../../tests/data/progressive.jpg");
+
+    /// JPEGs of every kind the check walks, each with a name.
+    fn every_kind() -> Vec<(String, Vec<u8>)> {
+        use jpeg_encoder::{ColorType, Encoder, SamplingFactor as F};
+        let (w, h) = (37u16, 29u16);
+        let picture = crate::flip::samples::picture(2, w.into(), h.into());
+        let grey: Vec<u8> = picture.pixels().map(|p| p[1]).collect();
+        let jpeg = |name: &str, set: &dyn Fn(&mut Encoder<&mut Vec<u8>>), grey_too: bool| {
+            let mut out = Vec::new();
+            let mut encoder = Encoder::new(&mut out, 85);
+            set(&mut encoder);
+            let (data, colour) = if grey_too {
+                (&grey[..], ColorType::Luma)
+            } else {
+                (picture.as_raw().as_slice(), ColorType::Rgb)
+            };
+            encoder.encode(data, w, h, colour).unwrap();
+            (name.to_string(), out)
+        };
+        let mut kinds = vec![
+            ("pillow progressive".to_string(), PROGRESSIVE.to_vec()),
+            (
+                "image crate baseline".to_string(),
+                crate::flip::samples::jpeg(0),
+            ),
+            jpeg("grey", &|_| {}, true),
+            jpeg("grey progressive", &|e| e.set_progressive(true), true),
+            jpeg("progressive", &|e| e.set_progressive(true), false),
+            jpeg("restarts", &|e| e.set_restart_interval(2), false),
+            jpeg(
+                "optimised tables",
+                &|e| e.set_optimized_huffman_tables(true),
+                false,
+            ),
+        ];
+        // 4:1:1 and 4:2:1 have to be coded one component per scan.
+        for f in [F::F_1_1, F::F_2_1, F::F_1_2, F::F_2_2, F::F_4_1, F::F_2_4] {
+            kinds.push(jpeg(
+                &format!("{f:?}"),
+                &|e| e.set_sampling_factor(f),
+                false,
+            ));
+        }
+        kinds
+    }
+
+    #[test]
+    fn jpegs_of_every_kind_pass_and_decode() {
+        let refinements = PROGRESSIVE
+            .windows(2)
+            .enumerate()
+            .filter(|(i, w)| {
+                *w == [0xFF, 0xDA]
+                    && PROGRESSIVE[i + 5 + 2 * usize::from(PROGRESSIVE[i + 4]) + 2] >> 4 > 0
+            })
+            .count();
+        assert!(refinements >= 2, "the fixture has refinement scans");
+        for (name, data) in every_kind() {
+            let info = inspect(&data, u64::MAX).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let image = decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                (image.width(), image.height()),
+                (info.width, info.height),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn zeroed_image_data_is_caught_in_every_kind() {
+        for (name, mut data) in every_kind() {
+            let scan = data.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+            // A quarter of the image data, from its middle on.
+            let middle = (scan + data.len()) / 2;
+            let quarter = (data.len() - scan) / 4;
+            data[middle..middle + quarter].fill(0);
+            match inspect(&data, u64::MAX) {
+                Err(Cause::CorruptJpeg(_)) => {}
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn extra_data_and_misnumbered_restart_markers_are_caught() {
+        let mut data = tiny();
+        data.insert(data.len() - 2, 0x12);
+        let e = inspect(&data, u64::MAX).unwrap_err().to_string();
+        assert!(e.contains("1 extraneous byte in the image data"), "{e}");
+
+        let mut data = PROGRESSIVE.to_vec();
+        let rst0 = data.windows(2).position(|w| w == [0xFF, 0xD0]).unwrap();
+        data[rst0 + 1] = 0xD1;
+        let e = inspect(&data, u64::MAX).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("found marker 0xd1 at byte {rst0} instead of RST0")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_pixel_limit_is_checked_before_the_image_data() {
+        let mut data = crate::flip::samples::jpeg(0);
+        let last = data.len() - 3;
+        data[last] ^= 0xFF; // also damage the image data
+        match inspect(&data, 640 * 360 - 1) {
+            Err(Cause::TooManyPixels {
+                width: 640,
+                height: 360,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_whole_jpeg_passes_and_gives_its_size() {
         let info = inspect(&tiny(), u64::MAX).unwrap();
