@@ -6,7 +6,9 @@
 //! [`inspect`](super::inspect) must have checked the data first.
 
 use image::{DynamicImage, GrayImage, RgbImage};
-use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, SamplingFactor};
+use jpeg_encoder::{
+    ChromaSubsamplingMethod, ColorType, Encoder, ImageBuffer, JpegColorType, SamplingFactor,
+};
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
@@ -112,19 +114,36 @@ fn write(
     sampling: SamplingFactor,
     quality: u8,
 ) -> Result<Vec<u8>, Cause> {
-    let (Ok(w), Ok(h)) = (u16::try_from(width), u16::try_from(height)) else {
-        return Err(Cause::Encode(format!(
+    let (w, h) = jpeg_size(width, height)?;
+    with_encoder(samples.len(), sampling, quality, |encoder| {
+        encoder.encode(samples, w, h, colour)
+    })
+}
+
+/// The size as JPEG's 16-bit numbers.
+fn jpeg_size(width: u32, height: u32) -> Result<(u16, u16), Cause> {
+    match (u16::try_from(width), u16::try_from(height)) {
+        (Ok(w), Ok(h)) => Ok((w, h)),
+        _ => Err(Cause::Encode(format!(
             "JPEG: the image is {width}x{height}, over JPEG's 65535 pixels a side"
-        )));
-    };
-    // About a byte per pixel at most for photos at high quality.
-    let mut out = Vec::with_capacity(samples.len() / 4 + 1024);
+        ))),
+    }
+}
+
+/// Runs `f` with an encoder set to `sampling` (chroma averaged over each
+/// block, as libjpeg does) and `quality`, writing into the returned bytes.
+fn with_encoder(
+    samples: usize,
+    sampling: SamplingFactor,
+    quality: u8,
+    f: impl FnOnce(Encoder<&mut Vec<u8>>) -> Result<(), jpeg_encoder::EncodingError>,
+) -> Result<Vec<u8>, Cause> {
+    // Photos at high quality take about a byte per pixel at most.
+    let mut out = Vec::with_capacity(samples / 4 + 1024);
     let mut encoder = Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(sampling);
     encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
-    encoder
-        .encode(samples, w, h, colour)
-        .map_err(|e| Cause::Encode(format!("JPEG: {e}")))?;
+    f(encoder).map_err(|e| Cause::Encode(format!("JPEG: {e}")))?;
     Ok(out)
 }
 
@@ -140,6 +159,9 @@ pub struct Planes {
     height: u32,
     grey: bool,
     sampling: SamplingFactor,
+    /// Turned by 180 degrees: rows and pixels are read backwards when
+    /// encoding, which costs nothing there and saves a pass over the samples.
+    turned: bool,
 }
 
 impl std::fmt::Debug for Planes {
@@ -149,6 +171,7 @@ impl std::fmt::Debug for Planes {
             .field("height", &self.height)
             .field("grey", &self.grey)
             .field("sampling", &self.sampling)
+            .field("turned", &self.turned)
             .finish_non_exhaustive()
     }
 }
@@ -169,14 +192,10 @@ impl Planes {
         self.grey
     }
 
-    /// Rotates by 180 degrees: reverses the order of the pixels, each of
-    /// one (grey) or three (YCbCr) samples.
+    /// Rotates by 180 degrees: [`encode`](Self::encode) then reads the
+    /// pixels in reverse order, the last of the last row first.
     pub fn rotate180(&mut self) {
-        if self.grey {
-            self.samples.reverse();
-        } else {
-            self.samples.as_chunks_mut::<3>().0.reverse();
-        }
+        self.turned = !self.turned;
     }
 
     /// Encodes the samples as a JPEG with the input's chroma subsampling
@@ -186,19 +205,67 @@ impl Planes {
     ///
     /// [`Cause::Encode`] with jpeg-encoder's message.
     pub fn encode(&self, quality: u8) -> Result<Vec<u8>, Cause> {
-        let colour = if self.grey {
-            ColorType::Luma
+        let (width, height) = jpeg_size(self.width, self.height)?;
+        with_encoder(self.samples.len(), self.sampling, quality, |encoder| {
+            encoder.encode_image(Rows {
+                planes: self,
+                width,
+                height,
+            })
+        })
+    }
+}
+
+/// The samples as jpeg-encoder reads them, row by row, turned or not.
+struct Rows<'a> {
+    planes: &'a Planes,
+    width: u16,
+    height: u16,
+}
+
+impl ImageBuffer for Rows<'_> {
+    fn get_jpeg_color_type(&self) -> JpegColorType {
+        if self.planes.grey {
+            JpegColorType::Luma
         } else {
-            ColorType::Ycbcr
+            JpegColorType::Ycbcr
+        }
+    }
+
+    fn width(&self) -> u16 {
+        self.width
+    }
+
+    fn height(&self) -> u16 {
+        self.height
+    }
+
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let planes = self.planes;
+        let channels = if planes.grey { 1 } else { 3 };
+        let row_len = usize::from(self.width) * channels;
+        let row = if planes.turned {
+            usize::from(self.height - 1 - y)
+        } else {
+            usize::from(y)
         };
-        write(
-            &self.samples,
-            self.width,
-            self.height,
-            colour,
-            self.sampling,
-            quality,
-        )
+        let samples = &planes.samples[row * row_len..(row + 1) * row_len];
+        match (planes.grey, planes.turned) {
+            (true, false) => buffers[0].extend_from_slice(samples),
+            (true, true) => buffers[0].extend(samples.iter().rev()),
+            (false, turned) => {
+                // One pass per component: `extend` from a slice iterator
+                // writes without a capacity check per sample.
+                let pixels = samples.as_chunks::<3>().0;
+                for (c, buffer) in buffers[..3].iter_mut().enumerate() {
+                    if turned {
+                        buffer.extend(pixels.iter().rev().map(|p| p[c]));
+                    } else {
+                        buffer.extend(pixels.iter().map(|p| p[c]));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -232,6 +299,7 @@ pub fn decode_planes(data: &[u8]) -> Result<Option<Planes>, Cause> {
         height,
         grey,
         sampling: sampling.unwrap_or(SamplingFactor::F_2_2),
+        turned: false,
     }))
 }
 
