@@ -1,7 +1,8 @@
 //! JPEG through libjpeg-turbo (the `turbojpeg` crate, feature `turbojpeg`):
 //! decoding to pixels or to YCbCr planes, and encoding, with its SIMD code.
-//! Its warnings (such as "premature end of data segment") count as errors,
-//! a second line of defence behind [`inspect`](super::inspect).
+//! Its warnings (such as "premature end of data segment") count as errors:
+//! it checks the image data as it decodes, so a flip checks only the
+//! structure before (see [`inspect`](super::inspect)).
 
 use std::cell::RefCell;
 
@@ -50,9 +51,10 @@ fn corrupt(e: turbojpeg::Error) -> Cause {
     Cause::CorruptJpeg(message.to_string())
 }
 
-/// Decodes a JPEG that passed [`inspect`] to 8-bit grey or RGB pixels.
-/// CMYK and YCCK images go through the `image` crate, which converts them to
-/// RGB (libjpeg-turbo does not).
+/// Decodes a JPEG whose structure was checked (see
+/// [`inspect`](super::inspect)) to 8-bit grey or RGB pixels. CMYK and YCCK
+/// images go through the `image` crate, which converts them to RGB
+/// (libjpeg-turbo does not).
 ///
 /// # Errors
 ///
@@ -176,10 +178,11 @@ impl Planes {
     }
 }
 
-/// Decodes a JPEG that passed [`inspect`] to its planes, if it is YCbCr or
-/// grey and its size is a multiple of its chroma block (2x2 pixels for
-/// 4:2:0), so that the planes have no padding and a rotation moves whole
-/// chroma samples. `None` otherwise: decode pixels then.
+/// Decodes a JPEG whose structure was checked (see
+/// [`inspect`](super::inspect)) to its planes, if it is YCbCr or grey and
+/// its size is a multiple of its chroma block (2x2 pixels for 4:2:0), so
+/// that the planes have no padding and a rotation moves whole chroma
+/// samples. `None` otherwise: decode pixels then.
 ///
 /// # Errors
 ///
