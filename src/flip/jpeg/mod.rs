@@ -237,7 +237,7 @@ fn frame_header(code: u8, segment: &[u8], at: usize) -> Result<Frame, Cause> {
     let coding = match code {
         0xC0 | 0xC1 => Coding::Sequential,
         0xC2 => Coding::Progressive,
-        _ => Coding::Other,
+        other => Coding::Other(other),
     };
     Ok(Frame {
         width,

@@ -13,20 +13,37 @@ use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
+use zune_jpeg::errors::DecodeErrors;
 
 use super::Cause;
+use super::scan::{Coding, Frame};
 
 /// A zune-jpeg decoder for `data` with its header read: SIMD on, strict
 /// about what it notices, and no size limit of its own (the pixel limit was
-/// checked from the header already).
-fn decoder(data: &[u8]) -> Result<JpegDecoder<ZCursor<&[u8]>>, Cause> {
+/// checked from the header already); and the frame header. zune-jpeg
+/// decodes baseline, extended and progressive Huffman-coded JPEGs only.
+fn decoder(data: &[u8]) -> Result<(JpegDecoder<ZCursor<&[u8]>>, Frame), Cause> {
+    let frame = super::frame(data)?;
+    if let Coding::Other(code) = frame.coding {
+        let coding = match code {
+            0xC3 => "lossless coding",
+            0xC5..=0xC7 => "hierarchical coding",
+            0xC9 | 0xCA => "arithmetic coding",
+            0xCB => "lossless arithmetic coding",
+            _ => "hierarchical arithmetic coding",
+        };
+        return Err(Cause::Decode(format!(
+            "JPEG with {coding} is not supported by the pure-Rust decoder \
+             (build with --features turbojpeg for libjpeg-turbo)"
+        )));
+    }
     let options = DecoderOptions::new_fast()
         .set_strict_mode(true)
         .set_max_width(usize::from(u16::MAX))
         .set_max_height(usize::from(u16::MAX));
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(data), options);
     decoder.decode_headers().map_err(corrupt)?;
-    Ok(decoder)
+    Ok((decoder, frame))
 }
 
 /// Decodes to `out` samples: the bytes, the width and the height.
@@ -49,7 +66,7 @@ fn decode_to(
     Ok((samples, width as u32, height as u32))
 }
 
-fn corrupt(e: zune_jpeg::errors::DecodeErrors) -> Cause {
+fn corrupt(e: DecodeErrors) -> Cause {
     Cause::CorruptJpeg(e.to_string())
 }
 
@@ -60,7 +77,7 @@ fn corrupt(e: zune_jpeg::errors::DecodeErrors) -> Cause {
 ///
 /// [`Cause::CorruptJpeg`] with zune-jpeg's message.
 pub fn decode(data: &[u8]) -> Result<DynamicImage, Cause> {
-    let decoder = decoder(data)?;
+    let (decoder, _) = decoder(data)?;
     let grey = decoder.input_colorspace() == Some(ColorSpace::Luma);
     let out = if grey {
         ColorSpace::Luma
@@ -277,7 +294,7 @@ impl ImageBuffer for Rows<'_> {
 ///
 /// [`Cause::CorruptJpeg`] with zune-jpeg's message.
 pub fn decode_planes(data: &[u8]) -> Result<Option<Planes>, Cause> {
-    let decoder = decoder(data)?;
+    let (decoder, frame) = decoder(data)?;
     let (grey, out) = match decoder.input_colorspace() {
         Some(ColorSpace::Luma) => (true, ColorSpace::Luma),
         Some(ColorSpace::YCbCr) => (false, ColorSpace::YCbCr),
@@ -285,7 +302,6 @@ pub fn decode_planes(data: &[u8]) -> Result<Option<Planes>, Cause> {
     };
     // The luma sampling factors give the subsampling when the chroma
     // components are not themselves subsampled further.
-    let frame = super::frame(data)?;
     let sampling = match frame.components.as_slice() {
         [y, rest @ ..] if rest.iter().all(|c| (c.h, c.v) == (1, 1)) => {
             SamplingFactor::from_factors(y.h, y.v)
@@ -324,6 +340,18 @@ mod tests {
         }
         let grey = encode(&[9; 35], 7, 5, 1, 90).unwrap();
         assert!(decode_planes(&grey).unwrap().unwrap().is_grey());
+    }
+
+    #[test]
+    fn an_unsupported_coding_says_so() {
+        let mut jpeg = encode(&[9; 64], 8, 8, 1, 90).unwrap();
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 1] = 0xC9; // arithmetic coding
+        let e = decode(&jpeg).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot decode: JPEG with arithmetic coding is not supported"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -32,8 +32,9 @@ pub(crate) enum Coding {
     Sequential,
     /// Progressive, Huffman coded: checked.
     Progressive,
-    /// Lossless or arithmetic coded: left to the decoder.
-    Other,
+    /// Lossless, hierarchical or arithmetic coded (the frame marker's code):
+    /// left to the decoder.
+    Other(u8),
 }
 
 /// The frame header: size, coding and components.
@@ -380,7 +381,7 @@ impl Entropy {
         data: &[u8],
         offset: usize,
     ) -> Result<(), Cause> {
-        if frame.coding == Coding::Other {
+        if let Coding::Other(_) = frame.coding {
             return Ok(());
         }
         let scan = Scan::parse(frame, header, at)?;
