@@ -18,11 +18,13 @@ use zune_jpeg::errors::DecodeErrors;
 use super::Cause;
 use super::scan::{Coding, Frame};
 
+type Decoder<'a> = JpegDecoder<ZCursor<&'a [u8]>>;
+
 /// A zune-jpeg decoder for `data` with its header read: SIMD on, strict
 /// about what it notices, and no size limit of its own (the pixel limit was
 /// checked from the header already); and the frame header. zune-jpeg
 /// decodes baseline, extended and progressive Huffman-coded JPEGs only.
-fn decoder(data: &[u8]) -> Result<(JpegDecoder<ZCursor<&[u8]>>, Frame), Cause> {
+fn decoder(data: &[u8]) -> Result<(Decoder<'_>, Frame), Cause> {
     let frame = super::frame(data)?;
     if let Coding::Other(code) = frame.coding {
         let coding = match code {
@@ -47,10 +49,7 @@ fn decoder(data: &[u8]) -> Result<(JpegDecoder<ZCursor<&[u8]>>, Frame), Cause> {
 }
 
 /// Decodes to `out` samples: the bytes, the width and the height.
-fn decode_to(
-    mut decoder: JpegDecoder<ZCursor<&[u8]>>,
-    out: ColorSpace,
-) -> Result<(Vec<u8>, u32, u32), Cause> {
+fn decode_to(mut decoder: Decoder<'_>, out: ColorSpace) -> Result<(Vec<u8>, u32, u32), Cause> {
     decoder.set_options(decoder.options().jpeg_set_out_colorspace(out));
     let samples = decoder.decode().map_err(corrupt)?;
     let (width, height) = decoder
