@@ -405,6 +405,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Bytes changed anywhere, headers and tables included, give an
+        /// answer (most often an error), never a panic.
+        #[test]
+        fn damaged_jpegs_never_panic(
+            edits in proptest::collection::vec((0..PROGRESSIVE.len(), proptest::prelude::any::<u8>()), 1..4)
+        ) {
+            let mut data = PROGRESSIVE.to_vec();
+            for (at, byte) in edits {
+                data[at] = byte;
+            }
+            let _ = inspect(&data, u64::MAX);
+            let _ = decode(&data);
+        }
+    }
+
     #[test]
     fn a_whole_jpeg_passes_and_gives_its_size() {
         let info = inspect(&tiny(), u64::MAX).unwrap();
