@@ -1,6 +1,7 @@
 //! From bytes to pixels and back: decoding any input the `image` crate knows
-//! (JPEG through libjpeg-turbo), checking the pixel limit from the header
-//! before decoding, the 180-degree rotation, and encoding to each [`Format`].
+//! (JPEG through our check and then zune-jpeg, or libjpeg-turbo with the
+//! `turbojpeg` feature), checking the pixel limit from the header before
+//! decoding, the 180-degree rotation, and encoding to each [`Format`].
 
 use std::borrow::Cow;
 use std::io::Cursor;
@@ -12,7 +13,8 @@ use super::error::Cause;
 use super::{Format, jpeg, pdf};
 
 /// Decodes an image file's bytes, refusing any image over `max_pixels`
-/// before its pixels are decoded.
+/// before its pixels are decoded. A JPEG is checked first (see
+/// [`inspect_jpeg`](super::inspect_jpeg)).
 ///
 /// # Errors
 ///
@@ -20,8 +22,7 @@ use super::{Format, jpeg, pdf};
 /// [`Cause::TooManyPixels`] or [`Cause::Decode`].
 pub fn decode(data: &[u8], max_pixels: u64) -> Result<DynamicImage, Cause> {
     if jpeg::looks_like_jpeg(data) {
-        let info = jpeg::inspect(data)?;
-        check_pixels(info.width, info.height, max_pixels)?;
+        jpeg::check(data, max_pixels)?;
         return jpeg::decode(data);
     }
     decode_other(data, max_pixels)
@@ -60,8 +61,7 @@ pub fn flip_bytes(
     max_pixels: u64,
 ) -> Result<Encoded, Cause> {
     let mut image = if jpeg::looks_like_jpeg(data) {
-        let info = jpeg::inspect(data)?;
-        check_pixels(info.width, info.height, max_pixels)?;
+        jpeg::check(data, max_pixels)?;
         if matches!(format, Format::Jpg | Format::Pdf)
             && let Some(mut planes) = jpeg::decode_planes(data)?
         {
@@ -105,7 +105,8 @@ fn decode_other(data: &[u8], max_pixels: u64) -> Result<DynamicImage, Cause> {
     reader.decode().map_err(failed)
 }
 
-fn check_pixels(width: u32, height: u32, limit: u64) -> Result<(), Cause> {
+/// Refuses an image of more than `limit` pixels.
+pub(super) fn check_pixels(width: u32, height: u32, limit: u64) -> Result<(), Cause> {
     if u64::from(width) * u64::from(height) > limit {
         return Err(Cause::TooManyPixels {
             width,

@@ -194,22 +194,24 @@ fn jpeg_inputs_of_every_subsampling_are_turned_pixel_by_pixel() {
             .unwrap();
         out
     };
-    // libjpeg-turbo through the library: 4:2:0, or grey.
+    // The library's own encoder (jpeg-encoder, or libjpeg-turbo with the
+    // `turbojpeg` feature): 4:2:0, or grey.
     let jpeg_420 = |img: DynamicImage| procpool::flip::encode(&img, Format::Jpg, 95).unwrap();
     let inputs = [
-        // Rotated in YCbCr planes: 4:4:4 at any size, 4:2:0 at even sizes, grey.
+        // Rotated in YCbCr planes: 4:4:4 at any size, 4:2:0 at even sizes
+        // (at any size in the default build), grey.
         write("s444_odd.jpg", jpeg_444(&gradient(61, 37))),
         write("s420_even.jpg", jpeg_420(gradient(64, 48).into())),
         write(
             "grey_odd.jpg",
             jpeg_420(DynamicImage::ImageRgb8(gradient(61, 37)).grayscale()),
         ),
-        // Through RGB pixels: 4:2:0 at an odd size.
+        // Through RGB pixels with libjpeg-turbo: 4:2:0 at an odd size.
         write("s420_odd.jpg", jpeg_420(gradient(61, 37).into())),
     ];
     for input in &inputs {
-        // As the `image` crate decodes it: our decoder is libjpeg-turbo, so
-        // allow for its other inverse DCT and chroma upsampling too.
+        // As the `image` crate decodes it: with libjpeg-turbo our decoder
+        // differs, so allow for its other inverse DCT and chroma upsampling.
         let decoded = image::open(input).unwrap().to_rgb8();
         let (w, h) = decoded.dimensions();
         for format in ["png", "jpg", "pdf"] {
