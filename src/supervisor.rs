@@ -9,7 +9,7 @@
 //! started and are re-dispatched without being charged an attempt.
 
 use crate::signal::{self, InterruptFlag};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::Child;
 use std::thread;
@@ -18,13 +18,12 @@ use std::time::{Duration, Instant};
 use ipc_channel::TrySelectError;
 use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
+use crate::backend::book::Book;
+pub(crate) use crate::backend::book::{Body, Delivery, JobId};
 use crate::error::{PoolError, TaskError};
 use crate::protocol::{self, Frame, Reply, Request};
 use crate::spawn::{Spawner, WorkerProcess};
 use crate::sys::{self, ExitCause};
-
-/// Identifies one call (a map, an imap, a submit) among the pool's work.
-pub(crate) type JobId = u64;
 
 /// How many replacement starts may fail in a row before the pool gives up.
 const MAX_START_FAILURES: u32 = 5;
@@ -48,63 +47,6 @@ pub(crate) struct Config {
     pub retries: u32,
     pub max_tasks_per_child: Option<u64>,
     pub interrupt: Option<InterruptFlag>,
-}
-
-/// Encoded inputs of consecutive indices, sent to one worker as one message.
-struct Batch {
-    job: JobId,
-    task: &'static str,
-    first: u64,
-    payload: Vec<u8>,
-    /// Where each input starts in `payload`.
-    offsets: Vec<usize>,
-    /// How many times it has been dispatched.
-    attempts: u32,
-}
-
-impl Batch {
-    fn count(&self) -> u32 {
-        self.offsets.len() as u32
-    }
-
-    /// One batch per input, for finding which input kills its worker.
-    fn split(self) -> Vec<Batch> {
-        let ends = self
-            .offsets
-            .iter()
-            .skip(1)
-            .copied()
-            .chain([self.payload.len()]);
-        self.offsets
-            .iter()
-            .zip(ends)
-            .enumerate()
-            .map(|(i, (&start, end))| Batch {
-                job: self.job,
-                task: self.task,
-                first: self.first + i as u64,
-                payload: self.payload[start..end].to_vec(),
-                offsets: vec![0],
-                attempts: self.attempts,
-            })
-            .collect()
-    }
-}
-
-/// Finished work for one job: a batch's results, or one error for all its inputs.
-pub(crate) struct Delivery {
-    pub first: u64,
-    pub count: u32,
-    pub pid: u32,
-    pub attempts: u32,
-    pub elapsed: Duration,
-    pub body: Body,
-}
-
-pub(crate) enum Body {
-    /// The reply frame and where the encoded results start in it.
-    Done(Frame, usize),
-    Failed(TaskError),
 }
 
 enum State {
@@ -132,16 +74,10 @@ struct Worker {
 pub(crate) struct Supervisor {
     cfg: Config,
     spawner: Spawner,
-    known_tasks: Vec<String>,
     set: IpcReceiverSet,
     workers: HashMap<u64, Worker>,
-    queue: VecDeque<u64>,
-    batches: HashMap<u64, Batch>,
-    next_batch: u64,
-    next_job: JobId,
-    mailbox: HashMap<JobId, VecDeque<Delivery>>,
-    abandoned: HashSet<JobId>,
-    closed: bool,
+    /// The jobs, batches and deliveries (the pool's backend reaches them here).
+    pub(crate) book: Book,
     /// Moving average of how long a batch runs on its worker.
     batch_time: Option<Duration>,
 }
@@ -156,16 +92,9 @@ impl Supervisor {
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
         let mut sup = Supervisor {
             spawner,
-            known_tasks: Vec::new(),
             set,
             workers: HashMap::new(),
-            queue: VecDeque::new(),
-            batches: HashMap::new(),
-            next_batch: 0,
-            next_job: 0,
-            mailbox: HashMap::new(),
-            abandoned: HashSet::new(),
-            closed: false,
+            book: Book::default(),
             batch_time: None,
             cfg,
         };
@@ -204,7 +133,7 @@ impl Supervisor {
                 return Err(PoolError::os("cannot watch a worker's channel", e));
             }
         };
-        self.known_tasks = tasks;
+        self.book.set_tasks(self.spawner.program(), tasks);
         self.workers.insert(
             id,
             Worker {
@@ -226,74 +155,10 @@ impl Supervisor {
         pids
     }
 
-    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
-        if self.closed {
-            return Err(PoolError::Closed);
-        }
-        self.next_job += 1;
-        self.mailbox.insert(self.next_job, VecDeque::new());
-        Ok(self.next_job)
-    }
-
-    /// Checks that the worker program knows `task`.
-    pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
-        if self.known_tasks.iter().any(|t| t == task) {
-            return Ok(());
-        }
-        Err(PoolError::UnknownTask {
-            name: task.to_string(),
-            program: self.spawner.program().to_path_buf(),
-            known: self.known_tasks.clone(),
-        })
-    }
-
-    /// Queues encoded inputs `first..first + offsets.len()` of `job`.
-    pub fn submit(
-        &mut self,
-        job: JobId,
-        task: &'static str,
-        first: u64,
-        payload: Vec<u8>,
-        offsets: Vec<usize>,
-    ) {
-        let id = self.next_batch;
-        self.next_batch += 1;
-        self.batches.insert(
-            id,
-            Batch {
-                job,
-                task,
-                first,
-                payload,
-                offsets,
-                attempts: 0,
-            },
-        );
-        self.queue.push_back(id);
-        // Start it now: a submitted task runs even before anyone waits on it.
-        self.dispatch();
-    }
-
-    /// Drops a job's queued work and any results still to come for it.
-    pub fn abandon(&mut self, job: JobId) {
-        self.mailbox.remove(&job);
-        let batches = &mut self.batches;
-        self.queue.retain(|id| {
-            let keep = batches.get(id).is_some_and(|b| b.job != job);
-            if !keep {
-                batches.remove(id);
-            }
-            keep
-        });
-        if self.batches.values().any(|b| b.job == job) {
-            self.abandoned.insert(job);
-        }
-    }
-
     /// Runs the loop until the next delivery for `job` is ready.
     pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
         loop {
-            if let Some(delivery) = self.mailbox.get_mut(&job).and_then(VecDeque::pop_front) {
+            if let Some(delivery) = self.book.take(job) {
                 return Ok(delivery);
             }
             self.turn()?;
@@ -356,7 +221,7 @@ impl Supervisor {
 
     /// Fills every worker's window, one batch per worker per round, so work
     /// spreads over all workers before any gets a second batch.
-    fn dispatch(&mut self) {
+    pub fn dispatch(&mut self) {
         for level in 1..=self.window() {
             self.dispatch_up_to(level);
         }
@@ -370,16 +235,17 @@ impl Supervisor {
                     let planned: u64 = worker
                         .in_flight
                         .iter()
-                        .map(|id| self.batches[id].count() as u64)
+                        .map(|&id| {
+                            self.book.get(id).expect("in-flight batches exist").count() as u64
+                        })
                         .sum();
                     if worker.tasks_done + planned >= max {
                         break;
                     }
                 }
-                let Some(id) = self.queue.pop_front() else {
+                let Some((id, batch)) = self.book.next_queued() else {
                     return;
                 };
-                let batch = self.batches.get_mut(&id).expect("queued batches exist");
                 let header = Request::Run {
                     batch: id,
                     task: batch.task.to_string(),
@@ -390,10 +256,9 @@ impl Supervisor {
                     .is_some_and(|frame| worker.requests.send(frame).is_ok());
                 if !sent {
                     // The worker is gone; its closed channel will be reported.
-                    self.queue.push_front(id);
+                    self.book.unsend(id);
                     break;
                 }
-                batch.attempts += 1;
                 if worker.in_flight.is_empty() {
                     worker.running_since = Instant::now();
                 }
@@ -427,10 +292,7 @@ impl Supervisor {
             Some(average) => (average * 7 + elapsed) / 8,
             None => elapsed,
         });
-        let batch = self
-            .batches
-            .remove(&batch_id)
-            .expect("in-flight batches exist");
+        let batch = self.book.remove(batch_id).expect("in-flight batches exist");
         worker.tasks_done += batch.count() as u64;
         let pid = worker.pid;
         if let Some(max) = self.cfg.max_tasks_per_child
@@ -451,22 +313,7 @@ impl Supervisor {
                 message: reason,
             }),
         };
-        self.deliver(&batch, pid, elapsed, body);
-    }
-
-    fn deliver(&mut self, batch: &Batch, pid: u32, elapsed: Duration, body: Body) {
-        if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
-            mailbox.push_back(Delivery {
-                first: batch.first,
-                count: batch.count(),
-                pid,
-                attempts: batch.attempts,
-                elapsed,
-                body,
-            });
-        } else if !self.batches.values().any(|b| b.job == batch.job) {
-            self.abandoned.remove(&batch.job);
-        }
+        self.book.deliver(batch, pid, elapsed, body);
     }
 
     /// A worker that sends bytes we cannot trust is stopped at once.
@@ -494,13 +341,10 @@ impl Supervisor {
         let running = in_flight.next();
         // Batches that never started go back to the front, uncharged, in order.
         for id in in_flight.rev() {
-            if let Some(batch) = self.batches.get_mut(&id) {
-                batch.attempts -= 1;
-                self.queue.push_front(id);
-            }
+            self.book.unsend(id);
         }
         if let Some(id) = running
-            && let Some(mut batch) = self.batches.remove(&id)
+            && let Some(mut batch) = self.book.remove(id)
         {
             let error = match worker.state {
                 State::Stopping { why, .. } => why,
@@ -512,27 +356,21 @@ impl Supervisor {
             if batch.count() > 1 && !matches!(error, TaskError::Cancelled) {
                 batch.attempts -= 1;
                 for single in batch.split().into_iter().rev() {
-                    self.requeue_front(single);
+                    self.book.push_front(single);
                 }
             } else if batch.attempts <= self.cfg.retries && !matches!(error, TaskError::Cancelled) {
-                self.requeue_front(batch);
+                self.book.push_front(batch);
             } else {
-                self.deliver(&batch, worker.pid, elapsed, Body::Failed(error));
+                self.book
+                    .deliver(batch, worker.pid, elapsed, Body::Failed(error));
             }
         }
-        if !self.closed {
+        if !self.book.is_closed() {
             // Re-dispatch to the survivors first: a replacement takes milliseconds to start.
             self.dispatch();
             self.replace_worker()?;
         }
         Ok(())
-    }
-
-    fn requeue_front(&mut self, batch: Batch) {
-        let id = self.next_batch;
-        self.next_batch += 1;
-        self.batches.insert(id, batch);
-        self.queue.push_front(id);
     }
 
     fn replace_worker(&mut self) -> Result<(), PoolError> {
@@ -572,7 +410,7 @@ impl Supervisor {
 
     fn task_deadline(&self, worker: &Worker) -> Option<Instant> {
         let timeout = self.cfg.timeout?;
-        let front = self.batches.get(worker.in_flight.front()?)?;
+        let front = self.book.get(*worker.in_flight.front()?)?;
         Some(worker.running_since + timeout * front.count())
     }
 
@@ -613,19 +451,10 @@ impl Supervisor {
         }
     }
 
-    /// Stops taking work; queued work still runs.
-    pub fn close(&mut self) {
-        self.closed = true;
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    /// After [`close`](Self::close): lets queued work finish, then asks every
+    /// Once the book is closed: lets queued work finish, then asks every
     /// worker to exit and reaps it.
     pub fn join(&mut self) -> Result<(), PoolError> {
-        while !self.batches.is_empty() && !self.workers.is_empty() {
+        while self.book.has_work() && !self.workers.is_empty() {
             self.turn()?;
         }
         for worker in self.workers.values() {
@@ -639,23 +468,14 @@ impl Supervisor {
 
     /// Kills every worker now and fails what was queued.
     pub fn terminate(&mut self) {
-        self.closed = true;
+        self.book.close();
         for worker in self.workers.values() {
             let _ = sys::kill(worker.pid, libc::SIGKILL);
         }
         for (_, mut worker) in self.workers.drain() {
             let _ = worker.child.wait();
         }
-        self.queue.clear();
-        let batches: Vec<Batch> = self.batches.drain().map(|(_, b)| b).collect();
-        for batch in batches {
-            self.deliver(
-                &batch,
-                0,
-                Duration::ZERO,
-                Body::Failed(TaskError::Cancelled),
-            );
-        }
+        self.book.cancel_all();
     }
 }
 

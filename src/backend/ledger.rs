@@ -1,6 +1,6 @@
 //! The MPI supervisor's bookkeeping, kept apart from MPI so it can be tested
-//! without it: the batches waiting, the batch each worker runs, and the
-//! deliveries each job has yet to take.
+//! without it: the batch each worker runs, on top of the [`Book`] of jobs,
+//! batches and deliveries that the local supervisor uses too.
 //!
 //! A worker holds at most one batch and gets the next only once its reply is
 //! in. That is the dynamic dispatch (a fast worker comes back more often and
@@ -8,24 +8,14 @@
 //! of a large message waits for its receiver, so the supervisor never sends
 //! to a worker that may be sending to it.
 
-use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
 
-use crate::error::{PoolError, TaskError};
+use super::book::{Body, Book};
+use crate::error::TaskError;
 use crate::protocol::{self, Frame, Reply, Request};
-use crate::supervisor::{Body, Delivery, JobId};
-
-/// Encoded inputs `first..first + count` of one job.
-struct Batch {
-    job: JobId,
-    task: &'static str,
-    first: u64,
-    count: u32,
-    /// Emptied once sent: the worker has it then.
-    payload: Vec<u8>,
-}
 
 /// One worker, by its index (rank - 1 on MPI).
 struct Slot {
@@ -36,14 +26,24 @@ struct Slot {
     retired: bool,
 }
 
+/// The workers' slots over the shared [`Book`], which it derefs to.
 pub(crate) struct Ledger {
     slots: Vec<Slot>,
-    queue: VecDeque<u64>,
-    batches: HashMap<u64, Batch>,
-    next_batch: u64,
-    next_job: JobId,
-    mailbox: HashMap<JobId, VecDeque<Delivery>>,
-    closed: bool,
+    book: Book,
+}
+
+impl Deref for Ledger {
+    type Target = Book;
+
+    fn deref(&self) -> &Book {
+        &self.book
+    }
+}
+
+impl DerefMut for Ledger {
+    fn deref_mut(&mut self) -> &mut Book {
+        &mut self.book
+    }
 }
 
 impl Ledger {
@@ -58,61 +58,8 @@ impl Ledger {
                     retired: false,
                 })
                 .collect(),
-            queue: VecDeque::new(),
-            batches: HashMap::new(),
-            next_batch: 0,
-            next_job: 0,
-            mailbox: HashMap::new(),
-            closed: false,
+            book: Book::default(),
         }
-    }
-
-    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
-        if self.closed {
-            return Err(PoolError::Closed);
-        }
-        self.next_job += 1;
-        self.mailbox.insert(self.next_job, VecDeque::new());
-        Ok(self.next_job)
-    }
-
-    /// Queues encoded inputs `first..first + offsets.len()` of `job`.
-    pub fn submit(
-        &mut self,
-        job: JobId,
-        task: &'static str,
-        first: u64,
-        payload: Vec<u8>,
-        offsets: Vec<usize>,
-    ) {
-        let id = self.next_batch;
-        self.next_batch += 1;
-        let count = offsets.len() as u32;
-        self.batches.insert(
-            id,
-            Batch {
-                job,
-                task,
-                first,
-                count,
-                payload,
-            },
-        );
-        self.queue.push_back(id);
-    }
-
-    /// Drops a job's queued batches and whatever is still to come for it; a
-    /// batch already running finishes, and its reply is dropped.
-    pub fn abandon(&mut self, job: JobId) {
-        self.mailbox.remove(&job);
-        let batches = &mut self.batches;
-        self.queue.retain(|id| {
-            let keep = batches.get(id).is_some_and(|b| b.job != job);
-            if !keep {
-                batches.remove(id);
-            }
-            keep
-        });
     }
 
     /// The next request to send: the front batch for the first idle worker.
@@ -123,14 +70,14 @@ impl Ledger {
                 .slots
                 .iter()
                 .position(|s| s.running.is_none() && !s.retired)?;
-            let id = self.queue.pop_front()?;
-            let batch = self.batches.get_mut(&id).expect("queued batches exist");
+            let (id, batch) = self.book.next_queued()?;
             let header = Request::Run {
                 batch: id,
                 task: batch.task.to_string(),
-                count: batch.count,
+                count: batch.count(),
             };
             let framed = protocol::frame(&header, &batch.payload);
+            // Sent once and never again (MPI takes no retries): free it now.
             batch.payload = Vec::new();
             match framed {
                 Ok(frame) => {
@@ -138,12 +85,12 @@ impl Ledger {
                     return Some((index, frame));
                 }
                 Err(e) => {
-                    let batch = self.batches.remove(&id).expect("just looked up");
+                    let batch = self.book.remove(id).expect("just looked up");
                     let error = TaskError::Protocol {
                         pid: self.slots[index].pid,
                         message: format!("cannot frame the batch: {e}"),
                     };
-                    self.deliver(
+                    self.book.deliver(
                         batch,
                         self.slots[index].pid,
                         Duration::ZERO,
@@ -180,7 +127,7 @@ impl Ledger {
             }
         };
         let since = running.map_or_else(Instant::now, |(_, since)| since);
-        let batch = running.and_then(|(id, _)| self.batches.remove(&id));
+        let batch = running.and_then(|(id, _)| self.book.remove(id));
         let (body, result) = match checked {
             Ok((Reply::Done { .. }, start)) => (
                 Body::Done(Frame::Inline(ByteBuf::from(frame)), start),
@@ -203,37 +150,9 @@ impl Ledger {
             }
         };
         if let Some(batch) = batch {
-            self.deliver(batch, pid, since.elapsed(), body);
+            self.book.deliver(batch, pid, since.elapsed(), body);
         }
         result
-    }
-
-    fn deliver(&mut self, batch: Batch, pid: u32, elapsed: Duration, body: Body) {
-        if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
-            mailbox.push_back(Delivery {
-                first: batch.first,
-                count: batch.count,
-                pid,
-                attempts: 1,
-                elapsed,
-                body,
-            });
-        }
-    }
-
-    /// The next delivery for `job`, if one is in.
-    pub fn take(&mut self, job: JobId) -> Option<Delivery> {
-        self.mailbox.get_mut(&job)?.pop_front()
-    }
-
-    /// Whether `job` has batches queued or running.
-    pub fn outstanding(&self, job: JobId) -> bool {
-        self.batches.values().any(|b| b.job == job)
-    }
-
-    /// Whether any batch is queued or running.
-    pub fn has_work(&self) -> bool {
-        !self.batches.is_empty()
     }
 
     /// Whether any worker is running a batch.
@@ -245,29 +164,14 @@ impl Ledger {
     pub fn usable(&self) -> bool {
         self.slots.iter().any(|s| !s.retired)
     }
-
-    /// Fails every queued batch with [`TaskError::Cancelled`].
-    pub fn cancel_queued(&mut self) {
-        for id in std::mem::take(&mut self.queue) {
-            if let Some(batch) = self.batches.remove(&id) {
-                self.deliver(batch, 0, Duration::ZERO, Body::Failed(TaskError::Cancelled));
-            }
-        }
-    }
-
-    pub fn close(&mut self) {
-        self.closed = true;
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::book::{Delivery, JobId};
     use crate::codec;
+    use crate::error::PoolError;
     use crate::protocol::WireFailure;
 
     fn submit_squares(ledger: &mut Ledger, job: JobId, inputs: &[i64]) {

@@ -7,6 +7,7 @@
 //! the same [`Registry`](crate::Registry) handlers, so a task gives the same
 //! result wherever it runs.
 
+pub(crate) mod book;
 #[cfg(any(feature = "mpi", test))]
 mod ledger;
 #[cfg(feature = "mpi")]
@@ -19,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::error::PoolError;
-use crate::supervisor::{Config, Delivery, JobId, Supervisor};
+use crate::supervisor::{Config, Supervisor};
+use book::{Book, Delivery, JobId};
 
 /// One worker of a pool: its process id and, on the MPI backend, its rank and
 /// host. An [`Outcome`](crate::Outcome) carries the worker's PID; this is how
@@ -117,13 +119,6 @@ const _: fn() = || {
 };
 
 /// The pool's engine: local processes or MPI ranks.
-#[cfg_attr(
-    feature = "mpi",
-    expect(
-        clippy::large_enum_variant,
-        reason = "one per pool, made once: boxing would only add an indirection"
-    )
-)]
 pub(crate) enum Backend {
     Local(Supervisor),
     #[cfg(feature = "mpi")]
@@ -156,12 +151,29 @@ impl Backend {
         }
     }
 
+    /// The jobs, batches and deliveries, which both backends keep alike.
+    fn book(&self) -> &Book {
+        match self {
+            Backend::Local(s) => &s.book,
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => &s.ledger,
+        }
+    }
+
+    fn book_mut(&mut self) -> &mut Book {
+        match self {
+            Backend::Local(s) => &mut s.book,
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => &mut s.ledger,
+        }
+    }
+
     pub fn new_job(&mut self) -> Result<JobId, PoolError> {
-        forward!(self, s => s.new_job())
+        self.book_mut().new_job()
     }
 
     pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
-        forward!(self, s => s.check_task(task))
+        self.book().check_task(task)
     }
 
     pub fn submit(
@@ -172,7 +184,14 @@ impl Backend {
         payload: Vec<u8>,
         offsets: Vec<usize>,
     ) {
-        forward!(self, s => s.submit(job, task, first, payload, offsets))
+        self.book_mut().submit(job, task, first, payload, offsets);
+        // Local workers start it now: a submitted task runs even before anyone
+        // waits on it. MPI ranks get work when the pool waits for results.
+        match self {
+            Backend::Local(s) => s.dispatch(),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(_) => {}
+        }
     }
 
     pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
@@ -180,7 +199,7 @@ impl Backend {
     }
 
     pub fn abandon(&mut self, job: JobId) {
-        forward!(self, s => s.abandon(job))
+        self.book_mut().abandon(job)
     }
 
     pub fn pids(&self) -> Vec<u32> {
@@ -201,11 +220,11 @@ impl Backend {
     }
 
     pub fn close(&mut self) {
-        forward!(self, s => s.close())
+        self.book_mut().close()
     }
 
     pub fn is_closed(&self) -> bool {
-        forward!(self, s => s.is_closed())
+        self.book().is_closed()
     }
 
     pub fn join(&mut self) -> Result<(), PoolError> {

@@ -41,13 +41,14 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, Destination, Source};
 use serde::{Deserialize, Serialize};
 
+use super::book::{Delivery, JobId};
 use super::ledger::Ledger;
 use super::{MpiRank, WorkerInfo};
 use crate::codec;
 use crate::error::PoolError;
 use crate::protocol::{self, Request};
 use crate::signal::{self, InterruptFlag};
-use crate::supervisor::{Config, Delivery, JobId};
+use crate::supervisor::Config;
 use crate::task::Registry;
 
 /// A worker rank's first message: who it is and what it can run.
@@ -386,10 +387,10 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
 
 /// Rank 0's side: the pool's supervisor over the worker ranks.
 pub(crate) struct MpiSupervisor {
-    ledger: Ledger,
+    /// Derefs to the pool's [`Book`](super::book::Book).
+    pub(super) ledger: Ledger,
     /// By slot: rank `slot + 1`.
     workers: Vec<WorkerInfo>,
-    known_tasks: Vec<String>,
     interrupt: Option<InterruptFlag>,
     /// How long busy ranks get to finish once the pool is interrupted.
     grace: Duration,
@@ -450,10 +451,11 @@ impl MpiSupervisor {
                 }),
             })
             .collect();
+        let mut ledger = Ledger::new(workers.iter().map(|w| w.pid));
+        ledger.set_tasks(&std::env::current_exe().unwrap_or_default(), known_tasks);
         Ok(MpiSupervisor {
-            ledger: Ledger::new(workers.iter().map(|w| w.pid)),
+            ledger,
             workers,
-            known_tasks,
             interrupt: cfg.interrupt,
             grace: cfg.grace,
             backoff: Backoff::default(),
@@ -469,37 +471,6 @@ impl MpiSupervisor {
 
     pub fn workers(&self) -> Vec<WorkerInfo> {
         self.workers.clone()
-    }
-
-    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
-        self.ledger.new_job()
-    }
-
-    /// Checks that every worker rank knows `task`.
-    pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
-        if self.known_tasks.iter().any(|t| t == task) {
-            return Ok(());
-        }
-        Err(PoolError::UnknownTask {
-            name: task.to_string(),
-            program: std::env::current_exe().unwrap_or_default(),
-            known: self.known_tasks.clone(),
-        })
-    }
-
-    pub fn submit(
-        &mut self,
-        job: JobId,
-        task: &'static str,
-        first: u64,
-        payload: Vec<u8>,
-        offsets: Vec<usize>,
-    ) {
-        self.ledger.submit(job, task, first, payload, offsets);
-    }
-
-    pub fn abandon(&mut self, job: JobId) {
-        self.ledger.abandon(job);
     }
 
     /// Runs the loop until the next delivery for `job` is ready.
@@ -552,15 +523,7 @@ impl MpiSupervisor {
         signal::received(self.interrupt.as_ref()?)
     }
 
-    pub fn close(&mut self) {
-        self.ledger.close();
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.ledger.is_closed()
-    }
-
-    /// After [`close`](Self::close): lets queued work finish, then stops every rank.
+    /// Once the book is closed: lets queued work finish, then stops every rank.
     pub fn join(&mut self) -> Result<(), PoolError> {
         while self.ledger.has_work() {
             self.turn(true)?;

@@ -1,0 +1,251 @@
+//! The bookkeeping both backends share: job ids, the queue and table of
+//! batches of encoded inputs, each job's mailbox of deliveries, the tasks the
+//! workers know, and whether the pool still takes work. It knows nothing of
+//! processes or ranks: the local supervisor and the MPI ledger each keep their
+//! workers and hand batches out of one [`Book`].
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{PoolError, TaskError};
+use crate::protocol::Frame;
+
+/// Identifies one call (a map, an imap, a submit) among the pool's work.
+pub(crate) type JobId = u64;
+
+/// Encoded inputs of consecutive indices, sent to one worker as one message.
+pub(crate) struct Batch {
+    pub job: JobId,
+    pub task: &'static str,
+    pub first: u64,
+    pub payload: Vec<u8>,
+    /// Where each input starts in `payload`.
+    pub offsets: Vec<usize>,
+    /// How many times it has been dispatched.
+    pub attempts: u32,
+}
+
+impl Batch {
+    pub fn count(&self) -> u32 {
+        self.offsets.len() as u32
+    }
+
+    /// One batch per input, for finding which input kills its worker.
+    pub fn split(self) -> Vec<Batch> {
+        let ends = self
+            .offsets
+            .iter()
+            .skip(1)
+            .copied()
+            .chain([self.payload.len()]);
+        self.offsets
+            .iter()
+            .zip(ends)
+            .enumerate()
+            .map(|(i, (&start, end))| Batch {
+                job: self.job,
+                task: self.task,
+                first: self.first + i as u64,
+                payload: self.payload[start..end].to_vec(),
+                offsets: vec![0],
+                attempts: self.attempts,
+            })
+            .collect()
+    }
+}
+
+/// Finished work for one job: a batch's results, or one error for all its inputs.
+pub(crate) struct Delivery {
+    pub first: u64,
+    pub count: u32,
+    pub pid: u32,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub body: Body,
+}
+
+pub(crate) enum Body {
+    /// The reply frame and where the encoded results start in it.
+    Done(Frame, usize),
+    Failed(TaskError),
+}
+
+/// Jobs, batches and deliveries; a batch is queued, or out with a worker
+/// (still in the table, no longer in the queue) until it is delivered.
+#[derive(Default)]
+pub(crate) struct Book {
+    queue: VecDeque<u64>,
+    batches: HashMap<u64, Batch>,
+    next_batch: u64,
+    next_job: JobId,
+    mailbox: HashMap<JobId, VecDeque<Delivery>>,
+    closed: bool,
+    /// The worker program, for the error about an unknown task.
+    program: PathBuf,
+    /// The tasks every worker knows.
+    tasks: Vec<String>,
+}
+
+impl Book {
+    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
+        if self.closed {
+            return Err(PoolError::Closed);
+        }
+        self.next_job += 1;
+        self.mailbox.insert(self.next_job, VecDeque::new());
+        Ok(self.next_job)
+    }
+
+    /// Records what the workers of `program` can run.
+    pub fn set_tasks(&mut self, program: &Path, tasks: Vec<String>) {
+        program.clone_into(&mut self.program);
+        self.tasks = tasks;
+    }
+
+    /// Checks that the workers know `task`.
+    pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
+        if self.tasks.iter().any(|t| t == task) {
+            return Ok(());
+        }
+        Err(PoolError::UnknownTask {
+            name: task.to_string(),
+            program: self.program.clone(),
+            known: self.tasks.clone(),
+        })
+    }
+
+    /// Queues encoded inputs `first..first + offsets.len()` of `job`.
+    pub fn submit(
+        &mut self,
+        job: JobId,
+        task: &'static str,
+        first: u64,
+        payload: Vec<u8>,
+        offsets: Vec<usize>,
+    ) {
+        let id = self.insert(Batch {
+            job,
+            task,
+            first,
+            payload,
+            offsets,
+            attempts: 0,
+        });
+        self.queue.push_back(id);
+    }
+
+    /// Queues `batch` (a retry, or part of a split one) to go out next.
+    pub fn push_front(&mut self, batch: Batch) {
+        let id = self.insert(batch);
+        self.queue.push_front(id);
+    }
+
+    fn insert(&mut self, batch: Batch) -> u64 {
+        let id = self.next_batch;
+        self.next_batch += 1;
+        self.batches.insert(id, batch);
+        id
+    }
+
+    /// Takes the front of the queue to send, charging it an attempt.
+    pub fn next_queued(&mut self) -> Option<(u64, &mut Batch)> {
+        let id = self.queue.pop_front()?;
+        let batch = self.batches.get_mut(&id).expect("queued batches exist");
+        batch.attempts += 1;
+        Some((id, batch))
+    }
+
+    /// Puts a batch that went out but never started back at the front of the
+    /// queue, uncharged; a batch no longer in the table is left alone.
+    pub fn unsend(&mut self, id: u64) {
+        if let Some(batch) = self.batches.get_mut(&id) {
+            batch.attempts -= 1;
+            self.queue.push_front(id);
+        }
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Batch> {
+        self.batches.get(&id)
+    }
+
+    /// Takes a batch out of the table, to deliver or to queue again.
+    pub fn remove(&mut self, id: u64) -> Option<Batch> {
+        self.batches.remove(&id)
+    }
+
+    /// Drops a job's queued batches and whatever is still to come for it; a
+    /// batch already out finishes, and its delivery is dropped.
+    pub fn abandon(&mut self, job: JobId) {
+        self.mailbox.remove(&job);
+        let batches = &mut self.batches;
+        self.queue.retain(|id| {
+            let keep = batches.get(id).is_some_and(|b| b.job != job);
+            if !keep {
+                batches.remove(id);
+            }
+            keep
+        });
+    }
+
+    /// Puts `batch`'s results (or its error) in its job's mailbox, unless the
+    /// job was abandoned.
+    pub fn deliver(&mut self, batch: Batch, pid: u32, elapsed: Duration, body: Body) {
+        if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
+            mailbox.push_back(Delivery {
+                first: batch.first,
+                count: batch.count(),
+                pid,
+                attempts: batch.attempts,
+                elapsed,
+                body,
+            });
+        }
+    }
+
+    /// The next delivery for `job`, if one is in.
+    pub fn take(&mut self, job: JobId) -> Option<Delivery> {
+        self.mailbox.get_mut(&job)?.pop_front()
+    }
+
+    /// Whether `job` has batches queued or out.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
+    pub fn outstanding(&self, job: JobId) -> bool {
+        self.batches.values().any(|b| b.job == job)
+    }
+
+    /// Whether any batch is queued or out.
+    pub fn has_work(&self) -> bool {
+        !self.batches.is_empty()
+    }
+
+    /// Fails every queued batch with [`TaskError::Cancelled`].
+    pub fn cancel_queued(&mut self) {
+        for id in std::mem::take(&mut self.queue) {
+            if let Some(batch) = self.batches.remove(&id) {
+                self.cancel(batch);
+            }
+        }
+    }
+
+    /// Fails every batch, queued or out, with [`TaskError::Cancelled`].
+    pub fn cancel_all(&mut self) {
+        self.cancel_queued();
+        for (_, batch) in std::mem::take(&mut self.batches) {
+            self.cancel(batch);
+        }
+    }
+
+    fn cancel(&mut self, batch: Batch) {
+        self.deliver(batch, 0, Duration::ZERO, Body::Failed(TaskError::Cancelled));
+    }
+
+    /// Stops taking new jobs; work already queued still runs.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
