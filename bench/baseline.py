@@ -57,14 +57,23 @@ def run_job(line):
 
 
 def emit(row, processes, per, samples, **extra):
+    cpu = [getattr(sample, "cpu", None) for sample in samples]
+    if None not in cpu:
+        extra["cpu"] = cpu
     print(json.dumps(dict(row=row, processes=processes, per=per, samples=samples, **extra)))
     sys.stdout.flush()
 
 
+class Sample(float):
+    """Wall seconds, with the CPU seconds of this (the parent) process as .cpu."""
+
+
 def timed(f):
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     f()
-    return time.perf_counter() - start
+    sample = Sample(time.perf_counter() - start)
+    sample.cpu = time.process_time() - cpu
+    return sample
 
 
 def check_sum(n, total):

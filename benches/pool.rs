@@ -132,12 +132,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
         Row::Start => {
             let samples = (0..repeats)
                 .map(|_| {
-                    let start = Instant::now();
-                    let pool = pool()?;
-                    let first = pool.apply(Square, 3)?;
-                    let took = start.elapsed();
-                    anyhow::ensure!(first.result == Ok(9), "square(3) gave {:?}", first.result);
-                    Ok(took)
+                    let mut pool_kept = None;
+                    let took = timed(|| {
+                        let pool = pool_kept.insert(pool()?);
+                        let first = pool.apply(Square, 3)?;
+                        anyhow::ensure!(first.result == Ok(9), "square(3) gave {:?}", first.result);
+                        Ok(())
+                    });
+                    // Dropping the pool (killing its workers) is not timed.
+                    drop(pool_kept);
+                    took
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("start", p, 1, &samples);
@@ -267,10 +271,34 @@ fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The wall time of `f`.
-fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
-    let start = Instant::now();
+/// One measurement: wall time, and the CPU time this process (the
+/// supervisor, not its workers) spent, which the machine's load hardly moves.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Times `f`.
+fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Sample> {
+    let (cpu, start) = (cpu_time(), Instant::now());
     f()?;
-    Ok(start.elapsed())
+    Ok(Sample {
+        wall: start.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu),
+    })
+}
+
+/// User and system time of every thread of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct we own.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// Checks the sum of `x * x` for `x` in `0..n`, so every result was real.
@@ -281,11 +309,12 @@ fn check_sum(n: usize, sum: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn emit(row: &str, processes: usize, per: usize, samples: &[Duration]) {
-    let seconds: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+fn emit(row: &str, processes: usize, per: usize, samples: &[Sample]) {
+    let wall: Vec<f64> = samples.iter().map(|s| s.wall.as_secs_f64()).collect();
+    let cpu: Vec<f64> = samples.iter().map(|s| s.cpu.as_secs_f64()).collect();
     println!(
         "{}",
-        json!({ "row": row, "processes": processes, "per": per, "samples": seconds })
+        json!({ "row": row, "processes": processes, "per": per, "samples": wall, "cpu": cpu })
     );
 }
 
@@ -341,7 +370,7 @@ impl UnixEcho {
         })
     }
 
-    fn round_trips(&mut self, n: usize) -> anyhow::Result<Duration> {
+    fn round_trips(&mut self, n: usize) -> anyhow::Result<Sample> {
         let mut buf = [7u8; MESSAGE];
         timed(|| {
             for _ in 0..n {
@@ -380,7 +409,7 @@ impl IpcEcho {
         })
     }
 
-    fn round_trips(&mut self, n: usize) -> anyhow::Result<Duration> {
+    fn round_trips(&mut self, n: usize) -> anyhow::Result<Sample> {
         timed(|| {
             for _ in 0..n {
                 self.tx.send(ByteBuf::from(vec![7u8; MESSAGE]))?;
@@ -424,7 +453,7 @@ struct IpcSetEcho {
 }
 
 impl IpcSetEcho {
-    fn round_trips(&mut self, n: usize) -> anyhow::Result<Duration> {
+    fn round_trips(&mut self, n: usize) -> anyhow::Result<Sample> {
         timed(|| {
             for _ in 0..n {
                 self.tx.send(ByteBuf::from(vec![7u8; MESSAGE]))?;
