@@ -10,10 +10,14 @@
 //! cargo bench --bench pool -- apply --repeats 5
 //! ```
 //!
+//! Without a row, `cargo bench` runs every row, 3 repeats each. A watchdog
+//! ends the run with status 3 after `--timeout` seconds, so a hang is reported,
+//! never waited for.
+//!
 //! The workers are the release `procpool` binary built next to this bench.
-//! Raw ping-pong partners are forked while this program is still
-//! single-threaded, before any pool (whose spawner thread would make `fork`
-//! unsafe) exists.
+//! Raw ping-pong partners are forked while no pool exists (a pool's spawner
+//! thread could hold a lock the child would inherit); the only other thread
+//! then is the watchdog, asleep.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -54,10 +58,14 @@ enum Row {
 /// Runs one benchmark row and prints its measurements as JSON lines.
 #[derive(Debug, Parser)]
 struct Args {
-    row: Row,
-    /// Measurements per row; each one is a sample.
-    #[arg(long, default_value_t = 5)]
-    repeats: usize,
+    /// The row to run [default: every row, 3 repeats each]
+    row: Option<Row>,
+    /// Measurements per row; each one is a sample [default: 5, or 3 for every row]
+    #[arg(long)]
+    repeats: Option<usize>,
+    /// Give up, with exit status 3, after this many seconds: a hang is a result.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
     /// Worker processes.
     #[arg(long, default_value_t = 2)]
     processes: usize,
@@ -88,16 +96,27 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    let timeout = Duration::from_secs(args.timeout);
+    // A sleeping thread holds no lock, so forking the echo children stays safe.
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        eprintln!("pool bench: no result after {} s: hung", timeout.as_secs());
+        std::process::exit(3);
+    });
+    let rows = match args.row {
+        Some(row) => vec![row],
+        None => Row::value_variants().to_vec(),
+    };
+    for row in rows {
+        if let Err(e) = run(row, &args) {
             eprintln!("pool bench: {e:#}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
     }
+    ExitCode::SUCCESS
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
+fn run(row: Row, args: &Args) -> anyhow::Result<()> {
     if args.keep_heap {
         // SAFETY: mallopt only tunes glibc's allocator; called before any thread.
         unsafe {
@@ -126,9 +145,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
         Ok(builder.build()?)
     };
-    let repeats = args.repeats.max(1);
+    let repeats = args
+        .repeats
+        .unwrap_or(if args.row.is_some() { 5 } else { 3 })
+        .max(1);
     let p = args.processes;
-    match args.row {
+    match row {
         Row::Start => {
             let samples = (0..repeats)
                 .map(|_| {
@@ -324,10 +346,11 @@ struct Child(libc::pid_t);
 impl Child {
     /// Forks; the child runs `serve` and exits without unwinding into our code.
     ///
-    /// Call only while this program has a single thread.
+    /// Call only while no pool exists (see the module documentation).
     fn fork(serve: impl FnOnce()) -> anyhow::Result<Child> {
-        // SAFETY: the bench forks before it starts any thread, so the child
-        // holds no lock another thread owned; it leaves with `_exit`.
+        // SAFETY: the bench forks while its only other thread (the watchdog)
+        // sleeps holding no lock, so the child inherits no held lock; it
+        // leaves with `_exit`.
         match unsafe { libc::fork() } {
             -1 => Err(std::io::Error::last_os_error().into()),
             0 => {
