@@ -237,6 +237,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             let pid = std::process::id();
             let mut outcomes = Vec::new();
             let mut values = Vec::new();
+            let mut compact = Vec::new();
             for _ in 0..repeats {
                 outcomes.push(timed(|| {
                     let out: Vec<Outcome<i64>> = (0..n as i64)
@@ -252,16 +253,34 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                         .collect();
                     check_sum(n, out.iter().map(|o| o.result.as_ref().unwrap()).sum())
                 })?);
+                compact.push(timed(|| {
+                    let out: Vec<CompactOutcome> = (0..n as i64)
+                        .map(|x| CompactOutcome {
+                            index: x as u64,
+                            pid,
+                            attempts: 1,
+                            elapsed_ns: 0,
+                            result: Square::run(x).map_err(|f| {
+                                Box::new(TaskError::Failed {
+                                    message: f.message().to_string(),
+                                })
+                            }),
+                        })
+                        .collect();
+                    check_sum(n, out.iter().map(|o| o.result.as_ref().unwrap()).sum())
+                })?);
                 values.push(timed(|| {
                     let out: Vec<i64> = (0..n as i64).map(|x| x * x).collect();
                     check_sum(n, black_box(out).iter().sum())
                 })?);
             }
             emit("local_outcomes", 1, n, &outcomes);
+            emit("local_compact_outcomes", 1, n, &compact);
             emit("local_values", 1, n, &values);
             eprintln!(
-                "size of Outcome<i64>: {} bytes",
-                std::mem::size_of::<Outcome<i64>>()
+                "size of Outcome<i64>: {} bytes, of a compact one: {} bytes",
+                std::mem::size_of::<Outcome<i64>>(),
+                std::mem::size_of::<CompactOutcome>()
             );
         }
         Row::Pipeline => {
@@ -292,7 +311,16 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The wall time of `f`.
+/// What `Outcome<i64>` could be: the error boxed, the time in nanoseconds.
+#[allow(dead_code)] // built to be measured, never read
+struct CompactOutcome {
+    index: u64,
+    pid: u32,
+    attempts: u32,
+    elapsed_ns: u64,
+    result: Result<i64, Box<TaskError>>,
+}
+
 /// One measurement: wall time, and the CPU time this process (the
 /// supervisor, not its workers) spent, which the machine's load hardly moves.
 #[derive(Debug, Clone, Copy)]
