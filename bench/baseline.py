@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 try:
     import numpy as np
@@ -50,6 +51,11 @@ def pi_mc(seed, num_trials=500000):
         if radius < 1:
             counter += 1
     return 4 * counter / num_trials
+
+
+def bytesum(data):
+    """Touches every byte at C speed, as the Rust side's byte sum does."""
+    return zlib.adler32(data)
 
 
 def run_job(line):
@@ -180,6 +186,19 @@ def row_map(args):
     emit("map", args.processes, n, samples)
 
 
+def row_payload(args):
+    n = args.size or 64
+    data = bytes(i % 256 for i in range(args.bytes))
+    samples = []
+    with FORK.Pool(args.processes) as pool:
+        for _ in range(args.repeats):
+            inputs = [bytes(data) for _ in range(n)]
+            out = []
+            samples.append(timed(lambda: out.extend(pool.map(bytesum, inputs))))
+            assert out == [zlib.adler32(data)] * n
+    emit("payload", args.processes, n, samples)
+
+
 def row_pi(args):
     seeds = list(range(4))
     serial, parallel = [], []
@@ -218,6 +237,7 @@ ROWS = {
     "apply": row_apply,
     "imap1": row_imap1,
     "map": row_map,
+    "payload": row_payload,
     "pi": row_pi,
     "jobs": row_jobs,
 }
@@ -229,6 +249,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--size", type=int, help="inputs (or round trips, or jobs) per sample")
+    parser.add_argument("--bytes", type=int, default=1 << 20, help="bytes per buffer (payload row)")
     args = parser.parse_args()
     args.repeats = max(1, args.repeats)
     ROWS[args.row](args)

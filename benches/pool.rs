@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use ipc_channel::ipc::{self, IpcReceiver, IpcReceiverSet, IpcSelectionResult, IpcSender};
-use procpool::tasks::Square;
+use procpool::tasks::{ByteSum, Square};
 use procpool::{Outcome, Pool, Task, TaskError};
 use serde_bytes::ByteBuf;
 use serde_json::json;
@@ -47,6 +47,9 @@ enum Row {
     Imap1,
     /// `map(square)` with automatic chunking over `--size` integers.
     Map,
+    /// `map` over `--size` byte buffers of `--bytes` each (default 64 of
+    /// 1 MiB), automatic chunks: how big payloads travel.
+    Payload,
     /// The floor for `map`: the same squares computed in this process, into
     /// a `Vec<Outcome>` as `map` returns, and into a plain `Vec<i64>`.
     Local,
@@ -72,6 +75,9 @@ struct Args {
     /// Inputs per sample (map and imap1), or round trips per sample (apply).
     #[arg(long)]
     size: Option<usize>,
+    /// Bytes per buffer in the payload row.
+    #[arg(long, default_value_t = 1 << 20)]
+    bytes: usize,
     /// Inputs per message for map and imap1 [default: automatic, 1 for imap1].
     #[arg(long)]
     chunksize: Option<usize>,
@@ -231,6 +237,23 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("map", p, n, &samples);
+        }
+        Row::Payload => {
+            let n = args.size.unwrap_or(64);
+            let buffer: Vec<u8> = (0..args.bytes).map(|i| i as u8).collect();
+            let want: u64 = buffer.iter().map(|&b| b as u64).sum();
+            let pool = pool()?;
+            let mut samples = Vec::new();
+            for _ in 0..repeats {
+                let inputs = vec![ByteBuf::from(buffer.clone()); n];
+                samples.push(timed(|| {
+                    for outcome in pool.map(ByteSum, inputs)? {
+                        anyhow::ensure!(outcome.result? == want, "a buffer's sum is wrong");
+                    }
+                    Ok(())
+                })?);
+            }
+            emit("payload", p, n, &samples);
         }
         Row::Local => {
             let n = args.size.unwrap_or(1_000_000);

@@ -2,8 +2,10 @@
 //! misbehave on purpose so failure handling can be seen and tested.
 
 mod diag;
+mod payload;
 
 pub use diag::{Misbehave, Misbehavior, Sleep};
+pub use payload::ByteSum;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +23,7 @@ pub fn builtin() -> Registry {
         .register::<Whoami>()
         .register::<Sleep>()
         .register::<Misbehave>()
+        .register::<ByteSum>()
 }
 
 /// `x * x`, the tutorial's `pool.map(np.square, foo)`; overflow is a failure.
