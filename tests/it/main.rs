@@ -5,4 +5,5 @@
 mod util;
 
 mod cli;
+mod payload;
 mod pool;
