@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 try:
     import numpy as np
@@ -52,19 +53,33 @@ def pi_mc(seed, num_trials=500000):
     return 4 * counter / num_trials
 
 
+def bytesum(data):
+    """Touches every byte at C speed, as the Rust side's byte sum does."""
+    return zlib.adler32(data)
+
+
 def run_job(line):
     return subprocess.run(["sh", "-c", line]).returncode
 
 
 def emit(row, processes, per, samples, **extra):
+    cpu = [getattr(sample, "cpu", None) for sample in samples]
+    if None not in cpu:
+        extra["cpu"] = cpu
     print(json.dumps(dict(row=row, processes=processes, per=per, samples=samples, **extra)))
     sys.stdout.flush()
 
 
+class Sample(float):
+    """Wall seconds, with the CPU seconds of this (the parent) process as .cpu."""
+
+
 def timed(f):
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     f()
-    return time.perf_counter() - start
+    sample = Sample(time.perf_counter() - start)
+    sample.cpu = time.process_time() - cpu
+    return sample
 
 
 def check_sum(n, total):
@@ -171,6 +186,19 @@ def row_map(args):
     emit("map", args.processes, n, samples)
 
 
+def row_payload(args):
+    n = args.size or 64
+    data = bytes(i % 256 for i in range(args.bytes))
+    samples = []
+    with FORK.Pool(args.processes) as pool:
+        for _ in range(args.repeats):
+            inputs = [bytes(data) for _ in range(n)]
+            out = []
+            samples.append(timed(lambda: out.extend(pool.map(bytesum, inputs))))
+            assert out == [zlib.adler32(data)] * n
+    emit("payload", args.processes, n, samples)
+
+
 def row_pi(args):
     seeds = list(range(4))
     serial, parallel = [], []
@@ -209,6 +237,7 @@ ROWS = {
     "apply": row_apply,
     "imap1": row_imap1,
     "map": row_map,
+    "payload": row_payload,
     "pi": row_pi,
     "jobs": row_jobs,
 }
@@ -220,6 +249,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--size", type=int, help="inputs (or round trips, or jobs) per sample")
+    parser.add_argument("--bytes", type=int, default=1 << 20, help="bytes per buffer (payload row)")
     args = parser.parse_args()
     args.repeats = max(1, args.repeats)
     ROWS[args.row](args)

@@ -10,10 +10,14 @@
 //! cargo bench --bench pool -- apply --repeats 5
 //! ```
 //!
+//! Without a row, `cargo bench` runs every row, 3 repeats each. A watchdog
+//! ends the run with status 3 after `--timeout` seconds, so a hang is reported,
+//! never waited for.
+//!
 //! The workers are the release `procpool` binary built next to this bench.
-//! Raw ping-pong partners are forked while this program is still
-//! single-threaded, before any pool (whose spawner thread would make `fork`
-//! unsafe) exists.
+//! Raw ping-pong partners are forked while no pool exists (a pool's spawner
+//! thread could hold a lock the child would inherit); the only other thread
+//! then is the watchdog, asleep.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -24,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use ipc_channel::ipc::{self, IpcReceiver, IpcReceiverSet, IpcSelectionResult, IpcSender};
-use procpool::tasks::Square;
+use procpool::tasks::{ByteSum, Square};
 use procpool::{Outcome, Pool, Task, TaskError};
 use serde_bytes::ByteBuf;
 use serde_json::json;
@@ -43,6 +47,9 @@ enum Row {
     Imap1,
     /// `map(square)` with automatic chunking over `--size` integers.
     Map,
+    /// `map` over `--size` byte buffers of `--bytes` each (default 64 of
+    /// 1 MiB), automatic chunks: how big payloads travel.
+    Payload,
     /// The floor for `map`: the same squares computed in this process, into
     /// a `Vec<Outcome>` as `map` returns, and into a plain `Vec<i64>`.
     Local,
@@ -54,16 +61,23 @@ enum Row {
 /// Runs one benchmark row and prints its measurements as JSON lines.
 #[derive(Debug, Parser)]
 struct Args {
-    row: Row,
-    /// Measurements per row; each one is a sample.
-    #[arg(long, default_value_t = 5)]
-    repeats: usize,
+    /// The row to run [default: every row, 3 repeats each]
+    row: Option<Row>,
+    /// Measurements per row; each one is a sample [default: 5, or 3 for every row]
+    #[arg(long)]
+    repeats: Option<usize>,
+    /// Give up, with exit status 3, after this many seconds: a hang is a result.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
     /// Worker processes.
     #[arg(long, default_value_t = 2)]
     processes: usize,
     /// Inputs per sample (map and imap1), or round trips per sample (apply).
     #[arg(long)]
     size: Option<usize>,
+    /// Bytes per buffer in the payload row.
+    #[arg(long, default_value_t = 1 << 20)]
+    bytes: usize,
     /// Inputs per message for map and imap1 [default: automatic, 1 for imap1].
     #[arg(long)]
     chunksize: Option<usize>,
@@ -88,16 +102,27 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    let timeout = Duration::from_secs(args.timeout);
+    // A sleeping thread holds no lock, so forking the echo children stays safe.
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        eprintln!("pool bench: no result after {} s: hung", timeout.as_secs());
+        std::process::exit(3);
+    });
+    let rows = match args.row {
+        Some(row) => vec![row],
+        None => Row::value_variants().to_vec(),
+    };
+    for row in rows {
+        if let Err(e) = run(row, &args) {
             eprintln!("pool bench: {e:#}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
     }
+    ExitCode::SUCCESS
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
+fn run(row: Row, args: &Args) -> anyhow::Result<()> {
     if args.keep_heap {
         // SAFETY: mallopt only tunes glibc's allocator; called before any thread.
         unsafe {
@@ -126,18 +151,25 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
         Ok(builder.build()?)
     };
-    let repeats = args.repeats.max(1);
+    let repeats = args
+        .repeats
+        .unwrap_or(if args.row.is_some() { 5 } else { 3 })
+        .max(1);
     let p = args.processes;
-    match args.row {
+    match row {
         Row::Start => {
             let samples = (0..repeats)
                 .map(|_| {
-                    let start = Instant::now();
-                    let pool = pool()?;
-                    let first = pool.apply(Square, 3)?;
-                    let took = start.elapsed();
-                    anyhow::ensure!(first.result == Ok(9), "square(3) gave {:?}", first.result);
-                    Ok(took)
+                    let mut pool_kept = None;
+                    let took = timed(|| {
+                        let pool = pool_kept.insert(pool()?);
+                        let first = pool.apply(Square, 3)?;
+                        anyhow::ensure!(first.result == Ok(9), "square(3) gave {:?}", first.result);
+                        Ok(())
+                    });
+                    // Dropping the pool (killing its workers) is not timed.
+                    drop(pool_kept);
+                    took
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("start", p, 1, &samples);
@@ -206,11 +238,29 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("map", p, n, &samples);
         }
+        Row::Payload => {
+            let n = args.size.unwrap_or(64);
+            let buffer: Vec<u8> = (0..args.bytes).map(|i| i as u8).collect();
+            let want: u64 = buffer.iter().map(|&b| b as u64).sum();
+            let pool = pool()?;
+            let mut samples = Vec::new();
+            for _ in 0..repeats {
+                let inputs = vec![ByteBuf::from(buffer.clone()); n];
+                samples.push(timed(|| {
+                    for outcome in pool.map(ByteSum, inputs)? {
+                        anyhow::ensure!(outcome.result? == want, "a buffer's sum is wrong");
+                    }
+                    Ok(())
+                })?);
+            }
+            emit("payload", p, n, &samples);
+        }
         Row::Local => {
             let n = args.size.unwrap_or(1_000_000);
             let pid = std::process::id();
             let mut outcomes = Vec::new();
             let mut values = Vec::new();
+            let mut compact = Vec::new();
             for _ in 0..repeats {
                 outcomes.push(timed(|| {
                     let out: Vec<Outcome<i64>> = (0..n as i64)
@@ -226,16 +276,34 @@ fn run(args: &Args) -> anyhow::Result<()> {
                         .collect();
                     check_sum(n, out.iter().map(|o| o.result.as_ref().unwrap()).sum())
                 })?);
+                compact.push(timed(|| {
+                    let out: Vec<CompactOutcome> = (0..n as i64)
+                        .map(|x| CompactOutcome {
+                            index: x as u64,
+                            pid,
+                            attempts: 1,
+                            elapsed_ns: 0,
+                            result: Square::run(x).map_err(|f| {
+                                Box::new(TaskError::Failed {
+                                    message: f.message().to_string(),
+                                })
+                            }),
+                        })
+                        .collect();
+                    check_sum(n, out.iter().map(|o| o.result.as_ref().unwrap()).sum())
+                })?);
                 values.push(timed(|| {
                     let out: Vec<i64> = (0..n as i64).map(|x| x * x).collect();
                     check_sum(n, black_box(out).iter().sum())
                 })?);
             }
             emit("local_outcomes", 1, n, &outcomes);
+            emit("local_compact_outcomes", 1, n, &compact);
             emit("local_values", 1, n, &values);
             eprintln!(
-                "size of Outcome<i64>: {} bytes",
-                std::mem::size_of::<Outcome<i64>>()
+                "size of Outcome<i64>: {} bytes, of a compact one: {} bytes",
+                std::mem::size_of::<Outcome<i64>>(),
+                std::mem::size_of::<CompactOutcome>()
             );
         }
         Row::Pipeline => {
@@ -266,11 +334,44 @@ fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The wall time of `f`.
-fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
-    let start = Instant::now();
+/// What `Outcome<i64>` could be: the error boxed, the time in nanoseconds.
+#[allow(dead_code)] // built to be measured, never read
+struct CompactOutcome {
+    index: u64,
+    pid: u32,
+    attempts: u32,
+    elapsed_ns: u64,
+    result: Result<i64, Box<TaskError>>,
+}
+
+/// One measurement: wall time, and the CPU time this process (the
+/// supervisor, not its workers) spent, which the machine's load hardly moves.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Times `f`.
+fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Sample> {
+    let (cpu, start) = (cpu_time(), Instant::now());
     f()?;
-    Ok(start.elapsed())
+    Ok(Sample {
+        wall: start.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu),
+    })
+}
+
+/// User and system time of every thread of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct we own.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// Checks the sum of `x * x` for `x` in `0..n`, so every result was real.
@@ -281,11 +382,12 @@ fn check_sum(n: usize, sum: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn emit(row: &str, processes: usize, per: usize, samples: &[Duration]) {
-    let seconds: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+fn emit(row: &str, processes: usize, per: usize, samples: &[Sample]) {
+    let wall: Vec<f64> = samples.iter().map(|s| s.wall.as_secs_f64()).collect();
+    let cpu: Vec<f64> = samples.iter().map(|s| s.cpu.as_secs_f64()).collect();
     println!(
         "{}",
-        json!({ "row": row, "processes": processes, "per": per, "samples": seconds })
+        json!({ "row": row, "processes": processes, "per": per, "samples": wall, "cpu": cpu })
     );
 }
 
@@ -295,10 +397,11 @@ struct Child(libc::pid_t);
 impl Child {
     /// Forks; the child runs `serve` and exits without unwinding into our code.
     ///
-    /// Call only while this program has a single thread.
+    /// Call only while no pool exists (see the module documentation).
     fn fork(serve: impl FnOnce()) -> anyhow::Result<Child> {
-        // SAFETY: the bench forks before it starts any thread, so the child
-        // holds no lock another thread owned; it leaves with `_exit`.
+        // SAFETY: the bench forks while its only other thread (the watchdog)
+        // sleeps holding no lock, so the child inherits no held lock; it
+        // leaves with `_exit`.
         match unsafe { libc::fork() } {
             -1 => Err(std::io::Error::last_os_error().into()),
             0 => {
@@ -341,7 +444,7 @@ impl UnixEcho {
         })
     }
 
-    fn round_trips(&mut self, n: usize) -> anyhow::Result<Duration> {
+    fn round_trips(&mut self, n: usize) -> anyhow::Result<Sample> {
         let mut buf = [7u8; MESSAGE];
         timed(|| {
             for _ in 0..n {
@@ -380,7 +483,7 @@ impl IpcEcho {
         })
     }
 
-    fn round_trips(&mut self, n: usize) -> anyhow::Result<Duration> {
+    fn round_trips(&mut self, n: usize) -> anyhow::Result<Sample> {
         timed(|| {
             for _ in 0..n {
                 self.tx.send(ByteBuf::from(vec![7u8; MESSAGE]))?;
@@ -424,7 +527,7 @@ struct IpcSetEcho {
 }
 
 impl IpcSetEcho {
-    fn round_trips(&mut self, n: usize) -> anyhow::Result<Duration> {
+    fn round_trips(&mut self, n: usize) -> anyhow::Result<Sample> {
         timed(|| {
             for _ in 0..n {
                 self.tx.send(ByteBuf::from(vec![7u8; MESSAGE]))?;

@@ -4,11 +4,13 @@
 mod diag;
 mod flip;
 mod job;
+mod payload;
 mod pi;
 
 pub use diag::{Misbehave, Misbehavior, Sleep};
 pub use flip::Flip;
 pub use job::{CANNOT_START, JOB_ID_VAR, JobReport, JobSpec, ShellJob, hostname, log_path};
+pub use payload::ByteSum;
 pub use pi::{Pi, PiInput, PiOutput};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,7 @@ pub fn builtin() -> Registry {
         .register::<Whoami>()
         .register::<Sleep>()
         .register::<Misbehave>()
+        .register::<ByteSum>()
         .register::<Pi>()
         .register::<Flip>()
         .register::<ShellJob>()

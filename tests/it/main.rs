@@ -10,6 +10,7 @@ mod flip;
 mod jobs;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod payload;
 mod pi;
 mod pool;
 mod signals;
