@@ -3,7 +3,7 @@
 //! The handshake travels over an `IpcOneShotServer`: the worker connects,
 //! creates its two channels and sends the supervisor the ends it keeps. After
 //! that every message is a frame of bytes: a header encoded by
-//! [`codec`](crate::codec), followed by a payload of encoded items, so a batch
+//! [`codec`], followed by a payload of encoded items, so a batch
 //! is never copied into a second buffer.
 
 use std::ops::Deref;
