@@ -31,6 +31,8 @@ const MAX_START_FAILURES: u32 = 5;
 const SHORT_BATCH: Duration = Duration::from_micros(500);
 const DEEP_WINDOW: usize = 8;
 const SHALLOW_WINDOW: usize = 2;
+/// How long an idle pool being dropped waits for its workers to exit.
+const GRACEFUL_EXIT: Duration = Duration::from_millis(200);
 /// How long the loop sleeps at most between checks of signals and deadlines.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -480,7 +482,27 @@ impl Supervisor {
 }
 
 impl Drop for Supervisor {
+    /// An idle pool's workers are asked to exit and given a moment, so they
+    /// end normally (and reap their own helpers); a busy pool's, and any that
+    /// linger, are killed. Either way every worker is reaped.
     fn drop(&mut self) {
+        if !self.book.has_work() {
+            for worker in self.workers.values() {
+                let _ = protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
+            }
+            let deadline = Instant::now() + GRACEFUL_EXIT;
+            self.workers.retain(|_, worker| {
+                loop {
+                    match worker.child.try_wait() {
+                        Ok(Some(_)) => break false,
+                        Ok(None) if Instant::now() < deadline => {
+                            thread::sleep(Duration::from_millis(1))
+                        }
+                        _ => break true,
+                    }
+                }
+            });
+        }
         self.terminate();
     }
 }

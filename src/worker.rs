@@ -42,7 +42,27 @@ pub fn serve_if_requested(registry: &Registry) {
             2
         }
     };
+    run_exit_hooks();
     std::process::exit(code);
+}
+
+/// Work to finish when the worker exits normally (a task module's helper
+/// processes to reap, say); see [`at_exit`].
+static EXIT_HOOKS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `hook` to run once when this worker exits normally.
+pub(crate) fn at_exit(hook: fn()) {
+    EXIT_HOOKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(hook);
+}
+
+fn run_exit_hooks() {
+    let hooks = std::mem::take(&mut *EXIT_HOOKS.lock().unwrap_or_else(|e| e.into_inner()));
+    for hook in hooks {
+        hook();
+    }
 }
 
 fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {

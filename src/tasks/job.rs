@@ -347,12 +347,27 @@ kill -KILL -$g 2>/dev/null
 exit 0"#;
 
     static PIPE: Mutex<Option<ChildStdin>> = Mutex::new(None);
+    /// The guard itself, reaped when the worker exits normally.
+    static GUARD: Mutex<Option<std::process::Child>> = Mutex::new(None);
 
     /// Starts this worker's guard unless it runs.
     pub(super) fn start(grace: Duration) {
         let mut pipe = PIPE.lock().unwrap_or_else(|e| e.into_inner());
         if pipe.is_none() {
             *pipe = spawn(grace);
+            if pipe.is_some() {
+                crate::worker::at_exit(stop);
+            }
+        }
+    }
+
+    /// On a normal exit of the worker: closes the pipe (the guard, told no
+    /// group, exits at once) and reaps the guard, so it is not left to a
+    /// PID 1 that may never reap it.
+    fn stop() {
+        PIPE.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut guard) = GUARD.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = guard.wait();
         }
     }
 
@@ -385,7 +400,11 @@ exit 0"#;
             .process_group(0)
             .spawn()
             .ok()
-            .and_then(|mut child| child.stdin.take())
+            .and_then(|mut child| {
+                let stdin = child.stdin.take();
+                *GUARD.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+                stdin
+            })
     }
 }
 
