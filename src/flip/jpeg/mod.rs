@@ -277,6 +277,21 @@ fn marker_name(code: u8) -> &'static str {
     }
 }
 
+/// Wraps decoded 8-bit samples, grey (one channel) or RGB (three), as an image.
+fn image_from_samples(
+    width: u32,
+    height: u32,
+    channels: usize,
+    samples: Vec<u8>,
+) -> Result<image::DynamicImage, Cause> {
+    let image = if channels == 1 {
+        image::GrayImage::from_raw(width, height, samples).map(image::DynamicImage::ImageLuma8)
+    } else {
+        image::RgbImage::from_raw(width, height, samples).map(image::DynamicImage::ImageRgb8)
+    };
+    image.ok_or_else(|| Cause::Decode("decoded buffer has the wrong size".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! zune-jpeg fills in missing or damaged image data instead of failing, so
 //! [`inspect`](super::inspect) must have checked the data first.
 
-use image::{DynamicImage, GrayImage, RgbImage};
+use image::DynamicImage;
 use jpeg_encoder::{
     ChromaSubsamplingMethod, ColorType, Encoder, ImageBuffer, JpegColorType, SamplingFactor,
 };
@@ -84,12 +84,7 @@ pub fn decode(data: &[u8]) -> Result<DynamicImage, Cause> {
         ColorSpace::RGB
     };
     let (samples, w, h) = decode_to(decoder, out)?;
-    let image = if grey {
-        GrayImage::from_raw(w, h, samples).map(DynamicImage::ImageLuma8)
-    } else {
-        RgbImage::from_raw(w, h, samples).map(DynamicImage::ImageRgb8)
-    };
-    image.ok_or_else(|| Cause::Decode("decoded buffer has the wrong size".into()))
+    super::image_from_samples(w, h, if grey { 1 } else { 3 }, samples)
 }
 
 /// Encodes 8-bit grey (one channel) or RGB (three channels) pixels as a

@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 
-use image::{DynamicImage, GrayImage, RgbImage};
+use image::DynamicImage;
 use turbojpeg::{Colorspace, Compressor, Decompressor, Image, PixelFormat, Subsamp, YuvImage};
 
 use super::Cause;
@@ -80,13 +80,7 @@ pub fn decode(data: &[u8]) -> Result<DynamicImage, Cause> {
             format,
         };
         decompressor.decompress(data, image).map_err(corrupt)?;
-        let (w, h) = (width as u32, height as u32);
-        let image = if channels == 1 {
-            GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
-        } else {
-            RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
-        };
-        image.ok_or_else(|| Cause::Decode("decoded buffer has the wrong size".into()))
+        super::image_from_samples(width as u32, height as u32, channels, pixels)
     })
 }
 
