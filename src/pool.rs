@@ -231,7 +231,13 @@ impl PoolBuilder {
 /// assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
 /// ```
 ///
-/// Dropping a pool kills and reaps its workers.
+/// The calling thread drives the pool: there is no background thread, so a
+/// call waits in the supervisor's loop itself and nothing is lost between
+/// calls. A pool is `Send` and `Sync`; calls from several threads take turns
+/// (the one waiting serves the others' results into their mailboxes).
+///
+/// Dropping a pool stops and reaps its workers: an idle pool asks them to
+/// exit, a busy one kills them.
 pub struct Pool {
     sup: Mutex<Backend>,
     processes: usize,
