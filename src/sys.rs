@@ -100,12 +100,6 @@ fn check_gone(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// Whether a process with this id exists (it may be a zombie).
-pub fn is_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
-}
-
 /// Asks the kernel to send `signal` to this process when the thread that
 /// created it exits. Call it first thing in a child process.
 pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
@@ -130,17 +124,6 @@ pub fn ignore_signal(signal: i32, ignore: bool) {
     // SAFETY: SIG_IGN and SIG_DFL are valid dispositions; no handler code runs.
     unsafe {
         libc::signal(signal, handler);
-    }
-}
-
-/// Puts the calling process into a new process group of its own.
-pub fn new_process_group() -> io::Result<()> {
-    // SAFETY: setpgid(0, 0) only changes this process's group.
-    let rc = unsafe { libc::setpgid(0, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
