@@ -1,5 +1,6 @@
 //! The command line, as clap structs: global options and one subcommand each.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -88,32 +89,34 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// Parses `5`, `0..6` (0 to 5, as Python's `range(6)`) or `2..=4`.
-pub fn parse_range(text: &str) -> Result<std::ops::Range<i64>, String> {
+/// Parses `5`, `0..6` (0 to 5, as Python's `range(6)`) or `2..=4`, as the
+/// inclusive range of the numbers it names.
+pub fn parse_range(text: &str) -> Result<RangeInclusive<i64>, String> {
     let number = |s: &str| -> Result<i64, String> {
         s.trim()
             .parse::<i64>()
             .map_err(|e| format!("{s:?} in {text:?} is not a whole number that fits 64 bits ({e})"))
     };
     let (start, end) = if let Some((a, b)) = text.split_once("..=") {
-        let end = number(b)?;
-        (
-            number(a)?,
-            end.checked_add(1)
-                .ok_or_else(|| format!("{text:?} ends too high"))?,
-        )
-    } else if let Some((a, b)) = text.split_once("..") {
         (number(a)?, number(b)?)
+    } else if let Some((a, b)) = text.split_once("..") {
+        let (start, end) = (number(a)?, number(b)?);
+        if start >= end {
+            return Err(format!(
+                "{text:?} is empty or reversed: a range a..b runs from a up to b-1"
+            ));
+        }
+        (start, end - 1)
     } else {
         let n = number(text)?;
-        (n, n + 1)
+        (n, n)
     };
-    if start >= end {
+    if start > end {
         return Err(format!(
-            "{text:?} is empty or reversed: a range a..b runs from a up to b-1"
+            "{text:?} is reversed: a range a..=b runs from a up to b"
         ));
     }
-    Ok(start..end)
+    Ok(start..=end)
 }
 
 /// Numbers and ranges given on the command line, in order, as one list.
@@ -121,12 +124,24 @@ pub fn parse_range(text: &str) -> Result<std::ops::Range<i64>, String> {
 pub struct Numbers {
     /// Numbers or ranges: 3, 0..6 (0 to 5, as Python's range(6)), 2..=4
     #[arg(required = true, value_name = "N|A..B", value_parser = parse_range, allow_negative_numbers = true)]
-    pub numbers: Vec<std::ops::Range<i64>>,
+    pub numbers: Vec<RangeInclusive<i64>>,
 }
 
 impl Numbers {
+    /// The numbers, lazily: a range is never held in memory.
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         self.numbers.iter().flat_map(|r| r.clone())
+    }
+
+    /// How many numbers there are (a sum that cannot overflow: at most
+    /// 4096 arguments of at most 2^64 numbers each).
+    pub fn count(&self) -> u64 {
+        let total: u128 = self
+            .numbers
+            .iter()
+            .map(|r| (*r.end() as i128 - *r.start() as i128 + 1) as u128)
+            .sum();
+        u64::try_from(total).unwrap_or(u64::MAX)
     }
 }
 
@@ -136,21 +151,22 @@ mod tests {
 
     #[test]
     fn ranges_are_half_open_like_python() {
-        assert_eq!(parse_range("0..6").unwrap(), 0..6);
-        assert_eq!(parse_range("2..=4").unwrap(), 2..5);
-        assert_eq!(parse_range("-3").unwrap(), -3..-2);
+        assert_eq!(parse_range("0..6").unwrap(), 0..=5);
+        assert_eq!(parse_range("2..=4").unwrap(), 2..=4);
+        assert_eq!(parse_range("-3").unwrap(), -3..=-3);
+        assert_eq!(
+            parse_range("9223372036854775807").unwrap(),
+            i64::MAX..=i64::MAX
+        );
+        assert_eq!(
+            parse_range("0..=9223372036854775807").unwrap(),
+            0..=i64::MAX
+        );
     }
 
     #[test]
     fn bad_ranges_are_refused_with_the_input_named() {
-        for bad in [
-            "5..5",
-            "6..0",
-            "x",
-            "1..y",
-            "99999999999999999999",
-            "0..=9223372036854775807",
-        ] {
+        for bad in ["5..5", "6..0", "x", "1..y", "99999999999999999999", "3..=2"] {
             let e = parse_range(bad).unwrap_err();
             assert!(e.contains(bad), "{e}");
         }

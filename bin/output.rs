@@ -1,8 +1,14 @@
 //! Printing: human lines or JSON Lines on stdout, one-line errors on stderr.
 //! A closed stdout (as in `procpool ... | head`) ends the program quietly.
+//!
+//! Lines are buffered and flushed by a small thread every
+//! [`FLUSH_EVERY`], so a million results cost a few hundred writes, yet a
+//! line never waits longer than that to reach a terminal, pipe or file.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use procpool::{MpiRank, Outcome, WorkerInfo};
 use serde::Serialize;
@@ -10,10 +16,41 @@ use serde_json::{Value, json};
 
 use crate::run::Finished;
 
+/// How long a printed line may wait in the buffer.
+const FLUSH_EVERY: Duration = Duration::from_millis(25);
+
+/// Writes one line to stderr, ignoring a stderr that cannot be written
+/// (`2>/dev/full`): the exit code still tells the truth.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Standard output, buffered, with the first error a flush met.
+struct Out {
+    buffer: io::BufWriter<io::Stdout>,
+    dirty: bool,
+    error: Option<io::Error>,
+}
+
+impl Out {
+    fn flush(&mut self) {
+        if self.dirty && self.error.is_none() {
+            self.dirty = false;
+            if let Err(e) = self.buffer.flush() {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
 /// Where results go: human text, or JSON Lines with `--json`.
 pub struct Printer {
     pub json: bool,
-    out: io::BufWriter<io::Stdout>,
+    out: Arc<Mutex<Out>>,
     /// MPI workers by PID, to tag outcomes with their rank and host.
     ranks: HashMap<u32, MpiRank>,
     workers: Vec<WorkerInfo>,
@@ -21,9 +58,25 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(json: bool) -> Self {
+        let out = Arc::new(Mutex::new(Out {
+            buffer: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            dirty: false,
+            error: None,
+        }));
+        let flusher = Arc::downgrade(&out);
+        // Without the thread (none can be started), every line is flushed.
+        let _ = std::thread::Builder::new()
+            .name("procpool-flush".into())
+            .spawn(move || {
+                while let Some(out) = flusher.upgrade() {
+                    lock(&out).flush();
+                    drop(out);
+                    std::thread::sleep(FLUSH_EVERY);
+                }
+            });
         Printer {
             json,
-            out: io::BufWriter::new(io::stdout()),
+            out,
             ranks: HashMap::new(),
             workers: Vec::new(),
         }
@@ -53,15 +106,28 @@ impl Printer {
         self.ranks.get(&pid)
     }
 
-    /// Prints one line and flushes it, so progress shows as it happens.
+    /// Prints one line; it reaches stdout within [`FLUSH_EVERY`].
     pub fn line(&mut self, text: impl std::fmt::Display) {
-        let written = writeln!(self.out, "{text}").and_then(|()| self.out.flush());
-        if let Err(e) = written {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-            eprintln!("procpool: cannot write to stdout: {e}");
-            std::process::exit(2);
+        let mut out = lock(&self.out);
+        if out.error.is_none()
+            && let Err(e) = writeln!(out.buffer, "{text}")
+        {
+            out.error = Some(e);
+        }
+        out.dirty = true;
+        if let Some(e) = out.error.take() {
+            drop(out);
+            stdout_failed(&e);
+        }
+    }
+
+    /// Writes out everything printed so far.
+    pub fn flush(&mut self) {
+        let mut out = lock(&self.out);
+        out.flush();
+        if let Some(e) = out.error.take() {
+            drop(out);
+            stdout_failed(&e);
         }
     }
 
@@ -89,13 +155,12 @@ impl Printer {
     }
 
     /// The closing JSON summary object, with any fields the subcommand adds.
-    pub fn json_summary<O>(&mut self, finished: &Finished<O>, processes: usize, extra: Value) {
-        let failed = finished.failed().count();
+    pub fn json_summary(&mut self, finished: &Finished, processes: usize, extra: Value) {
         let mut summary = json!({
             "tasks": finished.total,
-            "ok": finished.outcomes.len() - failed,
-            "failed": failed,
-            "not_run": finished.total - finished.outcomes.len(),
+            "ok": finished.ok,
+            "failed": finished.failed,
+            "not_run": finished.not_run(),
             "processes": processes,
             "elapsed_ms": millis(finished.elapsed),
             "exit_code": finished.exit_code(),
@@ -114,33 +179,70 @@ impl Printer {
     }
 }
 
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+fn lock(out: &Mutex<Out>) -> MutexGuard<'_, Out> {
+    out.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A closed stdout (`| head`) ends the program quietly with 0; any other
+/// write error (a full disk) with one line and 2.
+fn stdout_failed(e: &io::Error) -> ! {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    warn!("procpool: cannot write to stdout: {e}");
+    std::process::exit(2);
+}
+
 /// Milliseconds with microsecond resolution, for JSON.
 pub fn millis(d: std::time::Duration) -> f64 {
     d.as_micros() as f64 / 1e3
 }
 
-/// Reports every failed task and a stop, one line each on stderr:
+/// Reports a failed task in one line on stderr, as it arrives:
 /// `procpool: task 3 (input 7): worker 4711 died: killed by signal 9 (SIGKILL)`.
-pub fn report_failures<O>(finished: &Finished<O>, describe: impl Fn(usize) -> String) {
-    for outcome in finished.failed() {
-        if let Err(error) = &outcome.result {
-            let attempts = if outcome.attempts > 1 {
-                format!(" after {} attempts", outcome.attempts)
-            } else {
-                String::new()
-            };
-            eprintln!(
-                "procpool: task {} ({}){attempts}: {error}",
-                outcome.index,
-                describe(outcome.index as usize)
-            );
-        }
+pub fn report_failure<O>(outcome: &Outcome<O>, input: impl std::fmt::Display) {
+    if let Err(error) = &outcome.result {
+        let attempts = if outcome.attempts > 1 {
+            format!(" after {} attempts", outcome.attempts)
+        } else {
+            String::new()
+        };
+        warn!(
+            "procpool: task {} ({input}){attempts}: {error}",
+            outcome.index
+        );
     }
+}
+
+/// Reports why a run stopped early, if it did, in one line on stderr:
+/// `procpool: interrupted by signal 2 (SIGINT); 7 of 64 tasks finished`.
+pub fn report_stop(finished: &Finished, what: &str) {
     if let Some(stopped) = &finished.stopped {
-        eprintln!(
-            "procpool: {stopped}; {} of {} tasks finished",
-            finished.outcomes.len(),
+        warn!(
+            "procpool: {stopped}; {} of {} {what} finished",
+            finished.finished(),
             finished.total
         );
     }
+}
+
+/// An error and its causes, `: `-joined, each said once (a cause whose text
+/// its error already includes is not repeated).
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -1,6 +1,9 @@
 //! Building the pool from the global options and driving one map through it,
 //! with results handed to the printer as they arrive.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use procpool::signal::{self, InterruptFlag};
@@ -17,16 +20,56 @@ pub mod exit {
     pub const TASKS_FAILED: u8 = 1;
     /// Bad usage or a set-up error: nothing, or not everything, could run.
     pub const SETUP: u8 = 2;
-    /// Interrupted by a signal: 128 + its number (130 SIGINT, 143 SIGTERM).
+    /// Interrupted by a signal: 128 + its number (129 SIGHUP, 130 SIGINT,
+    /// 143 SIGTERM).
     pub fn signal(signal: i32) -> u8 {
         (128 + signal).clamp(0, 255) as u8
     }
 }
 
-/// The pool for this run, and the flag that SIGINT and SIGTERM set.
+/// How long a run may take to stop after a signal before the watchdog ends
+/// it anyway (with the same exit code), within the two seconds promised.
+const STOP_WITHIN: Duration = Duration::from_millis(1500);
+
+static INTERRUPT: OnceLock<InterruptFlag> = OnceLock::new();
+
+/// Installs the stop signals' handlers, first thing: from then on a signal
+/// sets the flag every pool and long computation watches, a second one ends
+/// the program at once, and a watchdog ends a run that has not stopped
+/// [`STOP_WITHIN`] after the first (a stage that does not watch the flag).
+pub fn install_signals() -> anyhow::Result<()> {
+    let flag = signal::install()?;
+    let watched = flag.clone();
+    let _ = INTERRUPT.set(flag);
+    std::thread::Builder::new()
+        .name("procpool-watchdog".into())
+        .spawn(move || {
+            let signal = loop {
+                if let Some(signal) = signal::received(&watched) {
+                    break signal;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            std::thread::sleep(STOP_WITHIN);
+            crate::warn!(
+                "procpool: interrupted by {}; stopped before the run could finish",
+                procpool::sys::signal_name(signal)
+            );
+            // Workers die with this process (their parent-death signal).
+            std::process::exit(i32::from(exit::signal(signal)));
+        })?;
+    Ok(())
+}
+
+/// The flag a stop signal sets (see [`install_signals`]).
+pub fn interrupt() -> InterruptFlag {
+    INTERRUPT.get_or_init(InterruptFlag::default).clone()
+}
+
+/// The pool for this run, and the flag that a stop signal sets.
 pub fn build_pool(global: &Global) -> anyhow::Result<(Pool, InterruptFlag)> {
     let mut builder = crate::backend::builder(global)?;
-    let interrupt = signal::install()?;
+    let interrupt = interrupt();
     builder = builder
         .retries(global.retries)
         .interrupt_flag(interrupt.clone());
@@ -45,21 +88,30 @@ pub fn build_pool(global: &Global) -> anyhow::Result<(Pool, InterruptFlag)> {
     Ok((builder.build()?, interrupt))
 }
 
-/// What came back from one map.
-pub struct Finished<O> {
-    /// The outcomes that came back, in input order.
-    pub outcomes: Vec<Outcome<O>>,
+/// How one map went: counts only, so memory stays flat however many
+/// inputs there are (the outcomes themselves went to the printer).
+pub struct Finished {
     /// How many inputs there were.
-    pub total: usize,
+    pub total: u64,
+    /// How many tasks succeeded.
+    pub ok: u64,
+    /// How many tasks failed.
+    pub failed: u64,
     /// Why the run stopped early, if it did.
     pub stopped: Option<PoolError>,
     /// Wall time of the whole map.
     pub elapsed: Duration,
 }
 
-impl<O> Finished<O> {
-    pub fn failed(&self) -> impl Iterator<Item = &Outcome<O>> {
-        self.outcomes.iter().filter(|o| o.result.is_err())
+impl Finished {
+    /// How many tasks finished, well or not.
+    pub fn finished(&self) -> u64 {
+        self.ok + self.failed
+    }
+
+    /// How many inputs never ran (or were stopped while running).
+    pub fn not_run(&self) -> u64 {
+        self.total.saturating_sub(self.finished())
     }
 
     /// The exit code this run deserves.
@@ -67,50 +119,78 @@ impl<O> Finished<O> {
         match &self.stopped {
             Some(PoolError::Interrupted { signal }) => exit::signal(*signal),
             Some(_) => exit::SETUP,
-            None if self.failed().next().is_some() => exit::TASKS_FAILED,
+            None if self.failed > 0 => exit::TASKS_FAILED,
             None => exit::OK,
         }
     }
 }
 
-/// Maps `task` over `inputs`, in completion order with `--unordered`, handing
-/// each outcome to `each` as it arrives.
+/// The most inputs per message the command line sends by default: enough
+/// to make messages cheap, few enough that results stream out steadily and
+/// the look-ahead (four chunks per worker) stays small in memory.
+const MAX_AUTO_CHUNK: usize = 4096;
+
+/// Maps `task` over `inputs` (read lazily; `total` of them), in completion
+/// order with `--unordered`, handing each outcome with its input to `each`
+/// as it arrives. After a signal, the outcomes that had come back are still
+/// handed over (in input order, with gaps) before the run reports its stop.
 pub fn drive<T: Task>(
     pool: &Pool,
     global: &Global,
     task: T,
-    inputs: Vec<T::Input>,
+    inputs: impl IntoIterator<Item = T::Input>,
+    total: u64,
     printer: &mut Printer,
-    mut each: impl FnMut(&mut Printer, &Outcome<T::Output>),
-) -> Finished<T::Output> {
+    mut each: impl FnMut(&mut Printer, &T::Input, &Outcome<T::Output>),
+) -> Finished
+where
+    T::Input: Clone,
+{
     let start = Instant::now();
-    let total = inputs.len();
     let chunksize = global.chunksize.map_or_else(
-        || procpool::auto_chunksize(total, pool.processes()),
+        || {
+            let total = usize::try_from(total).unwrap_or(usize::MAX);
+            procpool::auto_chunksize(total, pool.processes()).min(MAX_AUTO_CHUNK)
+        },
         |c| c as usize,
     );
     printer.place_workers(pool.workers());
-    let mut outcomes = Vec::with_capacity(total);
-    let mut stopped = None;
+    // The inputs out with the workers, by index, to go with their outcomes.
+    let out = RefCell::new(HashMap::new());
+    let mut next = 0u64;
+    let tracked = inputs.into_iter().inspect(|input| {
+        out.borrow_mut().insert(next, input.clone());
+        next += 1;
+    });
     let results = if global.unordered {
-        pool.imap_unordered(task, inputs)
+        pool.imap_unordered(task, tracked)
     } else {
-        pool.imap(task, inputs)
+        pool.imap(task, tracked)
+    };
+    let mut finished = Finished {
+        total,
+        ok: 0,
+        failed: 0,
+        stopped: None,
+        elapsed: Duration::ZERO,
     };
     for result in results.chunksize(chunksize) {
         match result {
             Ok(outcome) => {
-                each(printer, &outcome);
-                outcomes.push(outcome);
+                let input = out
+                    .borrow_mut()
+                    .remove(&outcome.index)
+                    .expect("every outcome's input was sent");
+                if outcome.result.is_ok() {
+                    finished.ok += 1;
+                } else {
+                    finished.failed += 1;
+                }
+                each(printer, &input, &outcome);
             }
-            Err(e) => stopped = Some(e),
+            Err(e) => finished.stopped = Some(e),
         }
     }
-    outcomes.sort_by_key(|o| o.index);
-    Finished {
-        outcomes,
-        total,
-        stopped,
-        elapsed: start.elapsed(),
-    }
+    finished.elapsed = start.elapsed();
+    finished
 }

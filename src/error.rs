@@ -82,6 +82,14 @@ pub enum PoolError {
         /// What happened instead.
         reason: String,
     },
+    /// Handshake sockets cannot be made in the temporary directory (`TMPDIR`).
+    #[error("cannot make a handshake socket in {} (the temporary directory; set TMPDIR to a writable local directory): {cause}", dir.display())]
+    HandshakeDir {
+        /// The temporary directory.
+        dir: PathBuf,
+        /// Why not.
+        cause: std::io::Error,
+    },
     /// Replacement workers kept dying before they could take work.
     #[error("workers keep dying at start ({attempts} in a row); last: {last}")]
     WorkersKeepDying {

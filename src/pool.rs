@@ -562,6 +562,8 @@ pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
     reorder: BTreeMap<u64, Vec<Outcome<T::Output>>>,
     /// The chunk being yielded.
     current: std::vec::IntoIter<Outcome<T::Output>>,
+    /// Why the pool stopped; yielded after the outcomes that came in before.
+    stopped: Option<PoolError>,
     failed: bool,
 }
 
@@ -580,6 +582,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
             ready: VecDeque::new(),
             reorder: BTreeMap::new(),
             current: Vec::new().into_iter(),
+            stopped: None,
             failed: false,
         }
     }
@@ -656,14 +659,43 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
                 return Ok(None);
             }
             let delivery = sup.next_delivery(job)?;
-            let first = delivery.first;
-            let mut chunk = Vec::with_capacity(delivery.count as usize);
-            unpack(delivery, &mut |o| chunk.push(o));
-            if self.ordered {
-                self.reorder.insert(first, chunk);
-            } else {
-                self.ready.push_back(chunk);
+            self.receive(delivery);
+        }
+    }
+
+    fn receive(&mut self, delivery: Delivery) {
+        let first = delivery.first;
+        let mut chunk = Vec::with_capacity(delivery.count as usize);
+        unpack(delivery, &mut |o| chunk.push(o));
+        if self.ordered {
+            self.reorder.insert(first, chunk);
+        } else {
+            self.ready.push_back(chunk);
+        }
+    }
+
+    /// After a stop: takes in what was delivered before it.
+    fn salvage(&mut self) {
+        let Some(job) = self.job else { return };
+        let pool = self.pool;
+        let mut sup = pool.lock();
+        while let Some(delivery) = sup.take_delivered(job) {
+            self.receive(delivery);
+        }
+    }
+
+    /// After a stop: the next outcome that came in, in input order where
+    /// there are gaps.
+    fn pop_salvaged(&mut self) -> Option<Outcome<T::Output>> {
+        loop {
+            if let Some(outcome) = self.current.next() {
+                return Some(outcome);
             }
+            let chunk = match self.reorder.pop_first() {
+                Some((_, chunk)) => chunk,
+                None => self.ready.pop_front()?,
+            };
+            self.current = chunk.into_iter();
         }
     }
 }
@@ -671,17 +703,26 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
 impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
     type Item = Result<Outcome<T::Output>, PoolError>;
 
+    /// After a stop (a signal, workers that cannot be started), the outcomes
+    /// that had already come back are still yielded, then the error once.
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;
         }
-        match self.step() {
-            Ok(outcome) => outcome.map(Ok),
-            Err(e) => {
-                self.failed = true;
-                Some(Err(e))
+        if self.stopped.is_none() {
+            match self.step() {
+                Ok(outcome) => return outcome.map(Ok),
+                Err(e) => {
+                    self.stopped = Some(e);
+                    self.salvage();
+                }
             }
         }
+        if let Some(outcome) = self.pop_salvaged() {
+            return Some(Ok(outcome));
+        }
+        self.failed = true;
+        self.stopped.take().map(Err)
     }
 }
 

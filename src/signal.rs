@@ -1,19 +1,39 @@
 //! OS signals turned into one shutdown flag, at one boundary.
 //!
-//! [`install`] registers SIGINT and SIGTERM handlers that only store the
-//! signal's number in a flag; the supervisor's loop reads it between turns
-//! (at most every 20 ms), stops dispatching and returns
+//! [`install`] registers handlers for the signals that ask a program to stop
+//! ([`STOP_SIGNALS`]: Ctrl-C, `kill`, a dropped terminal or SSH session,
+//! Ctrl-\, and the warnings a batch scheduler can send before its SIGKILL)
+//! that only store the signal's number in a flag. The supervisor reads it
+//! between turns (at most every 20 ms) and while workers start, stops
+//! dispatching, collects what the workers had already finished, and returns
 //! [`PoolError::Interrupted`](crate::PoolError::Interrupted). Workers ignore
-//! SIGINT, so a Ctrl-C at the terminal reaches only the supervisor, which
-//! decides how to shut down; one Ctrl-C is always enough.
+//! the terminal's signals, so a Ctrl-C reaches only the supervisor, which
+//! decides how to shut down; one signal is always enough, and a second one
+//! ends the process at once with 128 + its number.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The flag a pool watches; 0 until a signal arrives, then its number.
 pub type InterruptFlag = Arc<AtomicUsize>;
 
-/// Installs SIGINT and SIGTERM handlers that set the returned flag.
+/// The signals [`install`] handles: SIGINT (Ctrl-C), SIGTERM (`kill`, and
+/// what Slurm sends at a time limit before SIGKILL), SIGHUP (the terminal or
+/// SSH session went away), SIGQUIT (Ctrl-\), and SIGUSR1 and SIGUSR2 (the
+/// warnings `sbatch --signal` sends), each of which would otherwise end the
+/// process with nothing printed.
+pub const STOP_SIGNALS: [i32; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// Installs handlers for [`STOP_SIGNALS`] that set the returned flag. A
+/// second signal, while the first is being handled, exits the process at
+/// once with status 128 + its number.
 ///
 /// ```
 /// let flag = procpool::signal::install().unwrap();
@@ -25,7 +45,11 @@ pub type InterruptFlag = Arc<AtomicUsize>;
 /// If the handlers cannot be registered.
 pub fn install() -> std::io::Result<InterruptFlag> {
     let flag = InterruptFlag::default();
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    let armed = Arc::new(AtomicBool::new(false));
+    for signal in STOP_SIGNALS {
+        // The order matters: the exit is checked before the first signal arms it.
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&armed))?;
+        signal_hook::flag::register(signal, Arc::clone(&armed))?;
         signal_hook::flag::register_usize(signal, Arc::clone(&flag), signal as usize)?;
     }
     Ok(flag)

@@ -7,6 +7,14 @@
 //! `IpcOneShotServer::accept` has no timeout, so each accept runs on a helper
 //! thread while the caller watches the child; a child that exits or misses the
 //! deadline is killed and the accept is released by connecting to it ourselves.
+//! While workers start, the pool's interrupt flag is watched too: a signal
+//! ends a start-up (or a replacement) within milliseconds.
+//!
+//! ipc-channel puts each handshake socket in a fresh directory under the
+//! system's temporary directory (`TMPDIR`), and panics on some of the errors
+//! it meets there, so [`Spawner::new`] checks that location first and turns
+//! an unusable one into one clear error; a panic that still escapes
+//! ipc-channel becomes an error too, never a dead spawner thread.
 
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
@@ -20,6 +28,7 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
 
 use crate::error::PoolError;
 use crate::protocol::{Frame, Hello, WORKER_ARG};
+use crate::signal::{self, InterruptFlag};
 use crate::sys::ExitCause;
 
 /// A worker that completed its handshake.
@@ -38,12 +47,18 @@ type SpawnJob = (usize, mpsc::Sender<Vec<Result<Started, PoolError>>>);
 pub(crate) struct Spawner {
     program: PathBuf,
     startup_timeout: Duration,
+    interrupt: Option<InterruptFlag>,
     jobs: Option<mpsc::Sender<SpawnJob>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Spawner {
-    pub fn new(program: PathBuf, startup_timeout: Duration) -> Result<Self, PoolError> {
+    pub fn new(
+        program: PathBuf,
+        startup_timeout: Duration,
+        interrupt: Option<InterruptFlag>,
+    ) -> Result<Self, PoolError> {
+        check_handshake_dir()?;
         let (tx, rx) = mpsc::channel::<SpawnJob>();
         let thread_program = program.clone();
         let thread = thread::Builder::new()
@@ -58,6 +73,7 @@ impl Spawner {
         Ok(Spawner {
             program,
             startup_timeout,
+            interrupt,
             jobs: Some(tx),
             thread: Some(thread),
         })
@@ -83,11 +99,11 @@ impl Spawner {
         let deadline = Instant::now() + self.startup_timeout;
         let waits: Vec<_> = started
             .into_iter()
-            .map(|s| s.map(|(child, server, name)| Handshake::begin(child, server, name)))
+            .map(|s| s.and_then(|(child, server, name)| Handshake::begin(child, server, name)))
             .collect();
         waits
             .into_iter()
-            .map(|w| w.and_then(|h| h.finish(&self.program, deadline)))
+            .map(|w| w.and_then(|h| h.finish(&self.program, deadline, self.interrupt.as_ref())))
             .collect()
     }
 }
@@ -101,10 +117,52 @@ impl Drop for Spawner {
     }
 }
 
+/// Checks, once per pool, that handshake sockets can be made where
+/// ipc-channel will make them: a fresh directory in the temporary directory,
+/// a socket bound in it, and a path short enough for a socket address.
+fn check_handshake_dir() -> Result<(), PoolError> {
+    let base = std::env::temp_dir();
+    let fail = |cause: std::io::Error| PoolError::HandshakeDir {
+        dir: base.clone(),
+        cause,
+    };
+    let dir = tempfile::Builder::new()
+        .tempdir_in(&base)
+        .map_err(|e| fail(std::io::Error::new(e.kind(), strip_path(&e))))?;
+    let socket = dir.path().join("socket");
+    // sun_path holds 108 bytes with its terminating NUL; ipc-channel would
+    // silently cut a longer path and bind somewhere else.
+    if socket.as_os_str().len() >= 108 {
+        return Err(fail(std::io::Error::other(
+            "the path is too long for a socket (over 100 bytes)",
+        )));
+    }
+    std::os::unix::net::UnixListener::bind(&socket).map_err(fail)?;
+    Ok(())
+}
+
+/// An error's text without the path tempfile adds to it (ours names it).
+fn strip_path(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.split_once(" at path ") {
+        Some((cause, _)) => cause.to_string(),
+        None => text,
+    }
+}
+
 /// Runs on the spawner thread: creates the server and the child process.
+/// A panic inside ipc-channel (it asserts on some I/O errors) is an error.
 fn start(program: &Path) -> Result<Started, PoolError> {
-    let (server, name) = IpcOneShotServer::<Hello>::new()
-        .map_err(|e| PoolError::os("cannot create the handshake socket", e))?;
+    let server = std::panic::catch_unwind(IpcOneShotServer::<Hello>::new).unwrap_or_else(|panic| {
+        Err(std::io::Error::other(format!(
+            "ipc-channel failed: {}",
+            crate::worker::panic_message(&*panic)
+        )))
+    });
+    let (server, name) = server.map_err(|cause| PoolError::HandshakeDir {
+        dir: std::env::temp_dir(),
+        cause,
+    })?;
     // The socket sits in a fresh 0700 directory; make the socket itself private too.
     let _ = std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600));
     let stdout = std::io::stderr()
@@ -134,23 +192,40 @@ struct Handshake {
 }
 
 impl Handshake {
-    fn begin(child: Child, server: IpcOneShotServer<Hello>, name: String) -> Self {
+    fn begin(
+        mut child: Child,
+        server: IpcOneShotServer<Hello>,
+        name: String,
+    ) -> Result<Self, PoolError> {
         let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
+        let accept = move || {
             let result = server
                 .accept()
                 .map(|(_, hello)| hello)
                 .map_err(|e| e.to_string());
             let _ = tx.send(result);
-        });
-        Handshake {
+        };
+        if let Err(e) = thread::Builder::new()
+            .name("procpool-handshake".into())
+            .spawn(accept)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(PoolError::os("cannot start a handshake thread", e));
+        }
+        Ok(Handshake {
             child,
             name,
             accepted: rx,
-        }
+        })
     }
 
-    fn finish(mut self, program: &Path, deadline: Instant) -> Result<WorkerProcess, PoolError> {
+    fn finish(
+        mut self,
+        program: &Path,
+        deadline: Instant,
+        interrupt: Option<&InterruptFlag>,
+    ) -> Result<WorkerProcess, PoolError> {
         let pid = self.child.id();
         let fail = |reason: String| PoolError::Handshake {
             pid,
@@ -197,6 +272,10 @@ impl Handshake {
                     "{} before the handshake (is it a procpool worker program?)",
                     ExitCause::from_status(status)
                 )));
+            }
+            if let Some(signal) = interrupt.and_then(signal::received) {
+                self.abort();
+                return Err(PoolError::Interrupted { signal });
             }
             if Instant::now() >= deadline {
                 self.abort();

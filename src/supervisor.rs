@@ -89,7 +89,11 @@ impl Supervisor {
         if cfg.tune_allocator {
             sys::keep_freed_memory();
         }
-        let spawner = Spawner::new(cfg.program.clone(), cfg.startup_timeout)?;
+        let spawner = Spawner::new(
+            cfg.program.clone(),
+            cfg.startup_timeout,
+            cfg.interrupt.clone(),
+        )?;
         let set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
         let mut sup = Supervisor {
@@ -104,6 +108,7 @@ impl Supervisor {
         for started in sup.spawner.spawn(sup.cfg.processes) {
             match started {
                 Ok(process) => sup.adopt(process)?,
+                Err(e @ PoolError::Interrupted { .. }) => return Err(e),
                 Err(_) => failed += 1,
             }
         }
@@ -170,7 +175,12 @@ impl Supervisor {
     /// One turn of the loop: dispatch, wait for replies or a tick, react.
     fn turn(&mut self) -> Result<(), PoolError> {
         if let Some(signal) = self.interrupted() {
+            self.stop_and_collect();
             return Err(PoolError::Interrupted { signal });
+        }
+        // After close() too, a pool with work left keeps a worker to do it.
+        if self.workers.is_empty() && self.book.has_work() {
+            self.replace_worker()?;
         }
         self.dispatch();
         let wait = self.next_deadline().map_or(TICK, |d| {
@@ -367,12 +377,54 @@ impl Supervisor {
                     .deliver(batch, worker.pid, elapsed, Body::Failed(error));
             }
         }
-        if !self.book.is_closed() {
+        // A closed pool replaces its workers too while work is left, as
+        // Python's does; the last one is replaced by `turn` if need be.
+        if !self.book.is_closed()
+            || (self.book.has_work() && self.workers.len() < self.cfg.processes)
+        {
             // Re-dispatch to the survivors first: a replacement takes milliseconds to start.
             self.dispatch();
             self.replace_worker()?;
         }
         Ok(())
+    }
+
+    /// After a signal: no new work goes out, every worker is killed, and the
+    /// results they had already sent (still in their channels, even from a
+    /// worker that is dead) are delivered. Takes at most a second.
+    fn stop_and_collect(&mut self) {
+        if self.workers.is_empty() {
+            return;
+        }
+        self.book.close();
+        for worker in self.workers.values() {
+            let _ = sys::kill(worker.pid, libc::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !self.workers.is_empty() && Instant::now() < deadline {
+            let events = match self.set.try_select_timeout(TICK) {
+                Ok(events) => events,
+                Err(TrySelectError::Empty) => continue,
+                Err(TrySelectError::IoError(_)) => break,
+            };
+            for event in events {
+                match event {
+                    IpcSelectionResult::MessageReceived(id, message) => {
+                        if let Ok(frame) = message.to::<Frame>() {
+                            self.on_reply(id, frame);
+                        }
+                    }
+                    IpcSelectionResult::ChannelClosed(id) => {
+                        if let Some(mut worker) = self.workers.remove(&id) {
+                            let _ = worker.child.wait();
+                        }
+                    }
+                }
+            }
+        }
+        for (_, mut worker) in self.workers.drain() {
+            let _ = worker.child.wait();
+        }
     }
 
     fn replace_worker(&mut self) -> Result<(), PoolError> {
@@ -385,6 +437,7 @@ impl Supervisor {
                 .expect("one spawn asked, one answered");
             match started {
                 Ok(process) => return self.adopt(process),
+                Err(e @ PoolError::Interrupted { .. }) => return Err(e),
                 Err(e) => {
                     failures += 1;
                     if failures >= MAX_START_FAILURES {
@@ -394,6 +447,9 @@ impl Supervisor {
                         });
                     }
                     thread::sleep(Duration::from_millis(10 << failures));
+                    if let Some(signal) = self.interrupted() {
+                        return Err(PoolError::Interrupted { signal });
+                    }
                 }
             }
         }
@@ -456,7 +512,7 @@ impl Supervisor {
     /// Once the book is closed: lets queued work finish, then asks every
     /// worker to exit and reaps it.
     pub fn join(&mut self) -> Result<(), PoolError> {
-        while self.book.has_work() && !self.workers.is_empty() {
+        while self.book.has_work() {
             self.turn()?;
         }
         for worker in self.workers.values() {

@@ -3,8 +3,9 @@
 //! A program becomes a worker when its first argument is
 //! [`WORKER_ARG`](crate::protocol::WORKER_ARG); call [`serve_if_requested`]
 //! first thing in `main`. The worker dies with its supervisor (parent-death
-//! signal, and the request channel closing), ignores SIGINT so the supervisor
-//! decides how to shut down, and never prints a panic: it reports it.
+//! signal, and the request channel closing), ignores the terminal's signals
+//! (SIGINT, SIGHUP, SIGQUIT) so the supervisor decides how to shut down, and
+//! never prints a panic: it reports it.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -65,6 +66,22 @@ fn run_exit_hooks() {
     }
 }
 
+/// Removes the handshake socket `name` and the private directory ipc-channel
+/// made for it (`<tmp>/.tmpXXXXXX/socket`), if that is what it is.
+fn remove_handshake_dir(name: &str) {
+    let socket = std::path::Path::new(name);
+    let Some(dir) = socket.parent() else { return };
+    let made_for_it = socket.file_name().is_some_and(|f| f == "socket")
+        && dir
+            .file_name()
+            .and_then(|d| d.to_str())
+            .is_some_and(|d| d.starts_with(".tmp"));
+    if made_for_it {
+        let _ = std::fs::remove_file(socket);
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
     let usage = "worker mode is started by a procpool supervisor, not by hand";
     let [name, parent] = args.as_slice() else {
@@ -75,6 +92,33 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
     let name = name.to_str().ok_or(usage)?.to_string();
     let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).ok_or(usage)?;
 
+    let hello = IpcSender::<Hello>::connect(name.clone());
+    // The handshake socket's directory is ours to remove once we are through
+    // (or the supervisor is gone): then not even a supervisor killed with
+    // SIGKILL while workers start leaves it behind.
+    let hello = match hello {
+        Ok(hello) => hello,
+        Err(e) => {
+            remove_handshake_dir(&name);
+            return Err(format!(
+                "cannot reach the supervisor at {name}: {e} ({usage}, or the name is stale)"
+            ));
+        }
+    };
+    let (requests_tx, requests) =
+        ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
+    let (replies, replies_rx) =
+        ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
+    let sent = hello.send(Hello::Ready {
+        pid: std::process::id(),
+        requests: requests_tx,
+        replies: replies_rx,
+        tasks: registry.names().map(String::from).collect(),
+    });
+    drop(hello);
+    remove_handshake_dir(&name);
+    sent.map_err(|e| format!("handshake with {name} failed: {e}"))?;
+
     // The death signal is missed if the parent is already gone: check after setting it.
     sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
     if sys::parent_pid() != parent {
@@ -82,26 +126,13 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
             "{usage} (supervisor {parent} is not this process's parent)"
         ));
     }
-    sys::ignore_signal(libc::SIGINT, true);
+    // The terminal's signals go to the whole foreground group; the supervisor
+    // alone decides what they mean.
+    for signal in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+        sys::ignore_signal(signal, true);
+    }
     install_panic_hook();
     sys::keep_freed_memory();
-
-    let hello = IpcSender::<Hello>::connect(name.clone()).map_err(|e| {
-        format!("cannot reach the supervisor at {name}: {e} ({usage}, or the name is stale)")
-    })?;
-    let (requests_tx, requests) =
-        ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
-    let (replies, replies_rx) =
-        ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
-    hello
-        .send(Hello::Ready {
-            pid: std::process::id(),
-            requests: requests_tx,
-            replies: replies_rx,
-            tasks: registry.names().map(String::from).collect(),
-        })
-        .map_err(|e| format!("handshake with {name} failed: {e}"))?;
-    drop(hello);
 
     let mut out = Vec::new();
     loop {
@@ -168,15 +199,20 @@ pub(crate) fn install_panic_hook() {
     }));
 }
 
-/// Turns a caught panic into the failure sent to the supervisor.
-pub(crate) fn panic_failure(payload: Box<dyn Any + Send>) -> WireFailure {
-    let message = if let Some(s) = payload.downcast_ref::<&str>() {
+/// The message a panic was raised with.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
         "non-string panic payload".to_string()
-    };
+    }
+}
+
+/// Turns a caught panic into the failure sent to the supervisor.
+pub(crate) fn panic_failure(payload: Box<dyn Any + Send>) -> WireFailure {
+    let message = panic_message(&*payload);
     let location = LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
     WireFailure::Panicked { message, location }
 }

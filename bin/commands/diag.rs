@@ -7,7 +7,7 @@ use procpool::tasks::{Misbehave, Misbehavior, Sleep};
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::output::{Printer, report_failures};
+use crate::output::{Printer, report_failure, report_stop};
 use crate::run::{build_pool, drive};
 
 #[derive(Debug, Args)]
@@ -49,49 +49,57 @@ fn parse_misbehavior(text: &str) -> Result<Misbehavior, String> {
 pub fn sleep(global: &Global, args: SleepArgs) -> anyhow::Result<u8> {
     let (pool, _) = build_pool(global)?;
     let mut printer = Printer::new(global.json);
+    let total = args.millis.len() as u64;
     let finished = drive(
         &pool,
         global,
         Sleep,
-        args.millis.clone(),
+        args.millis,
+        total,
         &mut printer,
-        |p, o| {
+        |p, ms, o| {
             if p.json {
                 p.json_outcome(o, json!({}));
-            } else if let Ok(ms) = &o.result {
+            } else if o.result.is_ok() {
                 p.line(format_args!(
                     "task {} slept {ms} ms on PID {}",
                     o.index, o.pid
                 ));
             }
+            report_failure(o, format_args!("sleep {ms} ms"));
         },
     );
     if printer.json {
         printer.json_summary(&finished, pool.processes(), json!({}));
     }
-    report_failures(&finished, |i| format!("sleep {} ms", args.millis[i]));
+    report_stop(&finished, "tasks");
     Ok(finished.exit_code())
 }
 
 pub fn misbehave(global: &Global, args: MisbehaveArgs) -> anyhow::Result<u8> {
     let (pool, _) = build_pool(global)?;
-    let inputs: Vec<(Misbehavior, u64)> = args
-        .specs
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| (s, i as u64))
-        .collect();
+    let total = args.specs.len() as u64;
+    let inputs = args.specs.into_iter().zip(0..);
     let mut printer = Printer::new(global.json);
-    let finished = drive(&pool, global, Misbehave, inputs, &mut printer, |p, o| {
-        if p.json {
-            p.json_outcome(o, json!({}));
-        } else if o.result.is_ok() {
-            p.line(format_args!("task {} ok on PID {}", o.index, o.pid));
-        }
-    });
+    let finished = drive(
+        &pool,
+        global,
+        Misbehave,
+        inputs,
+        total,
+        &mut printer,
+        |p, (spec, _), o| {
+            if p.json {
+                p.json_outcome(o, json!({}));
+            } else if o.result.is_ok() {
+                p.line(format_args!("task {} ok on PID {}", o.index, o.pid));
+            }
+            report_failure(o, format_args!("{spec:?}"));
+        },
+    );
     if printer.json {
         printer.json_summary(&finished, pool.processes(), json!({}));
     }
-    report_failures(&finished, |i| format!("{:?}", args.specs[i]));
+    report_stop(&finished, "tasks");
     Ok(finished.exit_code())
 }

@@ -12,8 +12,9 @@ use procpool::tasks::Flip;
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::output::Printer;
+use crate::output::{Printer, report_stop};
 use crate::run::{build_pool, drive, exit};
+use crate::warn;
 
 #[derive(Debug, Args)]
 #[command(
@@ -104,35 +105,43 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
     };
     let (pool, _) = build_pool(global)?;
     let progress = progress_bar(jobs.len() as u64, global.json);
-    let inputs: Vec<PathBuf> = jobs.iter().map(|j| j.input.clone()).collect();
-    let finished = drive(&pool, global, Flip, jobs, &mut printer, |p, o| {
-        let input = &inputs[o.index as usize];
-        progress.inc(1);
-        progress.suspend(|| {
-            if p.json {
-                p.json_outcome(o, json!({ "input": input.to_string_lossy() }));
+    let to_flip = jobs.len() as u64;
+    let mut failed: Vec<PathBuf> = Vec::new();
+    let finished = drive(
+        &pool,
+        global,
+        Flip,
+        jobs,
+        to_flip,
+        &mut printer,
+        |p, job, o| {
+            let input = &job.input;
+            progress.inc(1);
+            progress.suspend(|| {
+                if p.json {
+                    p.json_outcome(o, json!({ "input": input.to_string_lossy() }));
+                }
+                match &o.result {
+                    Ok(_) if p.json => {}
+                    Ok(flipped) => p.line(format_args!(
+                        "{} -> {}",
+                        input.display(),
+                        flipped.path.display()
+                    )),
+                    // A task's own failure already names the file.
+                    Err(TaskError::Failed { message }) => warn!("procpool: {message}"),
+                    Err(other) => warn!("procpool: {}: {other}", input.display()),
+                }
+            });
+            if o.result.is_err() {
+                failed.push(input.clone());
             }
-            match &o.result {
-                Ok(_) if p.json => {}
-                Ok(flipped) => p.line(format_args!(
-                    "{} -> {}",
-                    input.display(),
-                    flipped.path.display()
-                )),
-                // A task's own failure already names the file.
-                Err(TaskError::Failed { message }) => eprintln!("procpool: {message}"),
-                Err(other) => eprintln!("procpool: {}: {other}", input.display()),
-            }
-        });
-    });
+        },
+    );
     progress.finish_and_clear();
 
-    let failed: Vec<&PathBuf> = finished
-        .failed()
-        .map(|o| &inputs[o.index as usize])
-        .chain(plan.rejected.iter().map(|r| &r.argument))
-        .collect();
-    let flipped = finished.outcomes.len() - finished.failed().count();
+    failed.extend(plan.rejected.iter().map(|r| r.argument.clone()));
+    let flipped = finished.ok;
     let mut code = finished.exit_code();
     if code == exit::OK && !failed.is_empty() {
         code = exit::TASKS_FAILED;
@@ -153,13 +162,7 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
             pool.processes()
         ));
     }
-    if let Some(stopped) = &finished.stopped {
-        eprintln!(
-            "procpool: {stopped}; {} of {} images finished",
-            finished.outcomes.len(),
-            finished.total
-        );
-    }
+    report_stop(&finished, "images");
     if !failed.is_empty() {
         let names: Vec<String> = failed.iter().map(|p| p.display().to_string()).collect();
         eprintln!(

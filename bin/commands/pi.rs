@@ -14,7 +14,7 @@ use procpool::{PoolError, TaskError};
 use serde_json::{Value, json};
 
 use crate::cli::{Global, parse_range};
-use crate::output::{Printer, report_failures};
+use crate::output::{Printer, report_failure, report_stop};
 use crate::run::{build_pool, drive, exit};
 
 #[derive(Debug, Args)]
@@ -94,14 +94,20 @@ fn estimates(
     let (pool, _) = build_pool(global)?;
     let first = experiment.seeds().start;
     let width = experiment.seeds().end.to_string().len();
+    let mut outputs = Vec::new();
     let finished = drive(
         &pool,
         global,
         Pi,
-        experiment.inputs().collect(),
+        experiment.inputs(),
+        experiment.seed_count(),
         printer,
-        |p, o| {
+        |p, _, o| {
             let seed = first + o.index;
+            if let Ok(output) = &o.result {
+                outputs.push(*output);
+            }
+            report_failure(o, format_args!("seed {seed}"));
             let estimate = o.result.as_ref().ok().map(|out| out.estimate());
             if p.json {
                 p.json_outcome(o, json!({ "seed": seed, "estimate": estimate }));
@@ -114,11 +120,6 @@ fn estimates(
             }
         },
     );
-    let outputs: Vec<_> = finished
-        .outcomes
-        .iter()
-        .filter_map(|o| o.result.as_ref().ok().copied())
-        .collect();
     let summary = Summary::of(&outputs);
     if printer.json {
         let extra = summary.map_or_else(|| json!({}), |s| summary_json(&s, experiment));
@@ -142,7 +143,7 @@ fn estimates(
             s.error_in_standard_errors()
         ));
     }
-    report_failures(&finished, |i| format!("seed {}", first + i as u64));
+    report_stop(&finished, "seeds");
     Ok(finished.exit_code())
 }
 
@@ -239,9 +240,7 @@ fn scaling(
         };
         Ok(build_pool(&global)?.0)
     };
-    let experiment = experiment
-        .clone()
-        .interrupt_flag(procpool::signal::install()?);
+    let experiment = experiment.clone().interrupt_flag(crate::run::interrupt());
     let s: Scaling = match experiment.scaling(sizes, args.repeats as usize, make_pool) {
         Ok(s) => s,
         Err(e) => match e.downcast::<pi::Error>() {
@@ -360,10 +359,10 @@ fn human(d: Duration) -> String {
 /// Seeds as a range from 0 up, in the syntax of the other subcommands.
 fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
     let range = parse_range(text)?;
-    if range.start < 0 {
+    if *range.start() < 0 {
         return Err(format!("{text:?}: seeds start at 0"));
     }
-    Ok(range.start as u64..range.end as u64)
+    Ok(*range.start() as u64..*range.end() as u64 + 1)
 }
 
 /// A positive whole number of trials; `_` may group digits (`500_000`).
@@ -380,10 +379,10 @@ fn parse_trials(text: &str) -> Result<u64, String> {
 /// Pool sizes from 1 up to 256, in the range syntax.
 fn parse_sizes(text: &str) -> Result<Range<usize>, String> {
     let range = parse_range(text)?;
-    if range.start < 1 || range.end > 257 {
+    if *range.start() < 1 || *range.end() > 256 {
         return Err(format!("{text:?}: pool sizes run from 1 to 256 processes"));
     }
-    Ok(range.start as usize..range.end as usize)
+    Ok(*range.start() as usize..*range.end() as usize + 1)
 }
 
 /// `WxH` in pixels, e.g. `800x600`.

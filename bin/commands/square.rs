@@ -1,11 +1,13 @@
-//! `procpool square 0..6`: the tutorial's `pool.map(np.square, range(6))`.
+//! `procpool square 0..6`: the tutorial's `pool.map(np.square, range(6))`,
+//! one square per line in input order, streamed: `square 0..1000000000 |
+//! head` prints at once, and memory stays flat whatever the range.
 
 use clap::Args;
 use procpool::tasks::Square;
 use serde_json::json;
 
 use crate::cli::{Global, Numbers};
-use crate::output::{Printer, report_failures};
+use crate::output::{Printer, report_failure, report_stop};
 use crate::run::{build_pool, drive};
 
 #[derive(Debug, Args)]
@@ -15,7 +17,6 @@ pub struct SquareArgs {
 }
 
 pub fn run(global: &Global, args: SquareArgs) -> anyhow::Result<u8> {
-    let inputs: Vec<i64> = args.numbers.iter().collect();
     let (pool, _) = build_pool(global)?;
     let mut printer = Printer::new(global.json);
     let unordered = global.unordered;
@@ -23,31 +24,27 @@ pub fn run(global: &Global, args: SquareArgs) -> anyhow::Result<u8> {
         &pool,
         global,
         Square,
-        inputs.clone(),
+        args.numbers.iter(),
+        args.numbers.count(),
         &mut printer,
-        |p, o| {
+        |p, &x, o| {
             if p.json {
-                p.json_outcome(o, json!({ "input": inputs[o.index as usize] }));
-            } else if let (true, Ok(v)) = (unordered, &o.result) {
-                let x = inputs[o.index as usize];
-                p.line(format_args!("{x}^2 = {v} (PID {})", o.pid));
+                p.json_outcome(o, json!({ "input": x }));
+            } else {
+                match (&o.result, unordered) {
+                    (Ok(v), false) => p.line(v),
+                    (Ok(v), true) => p.line(format_args!("{x}^2 = {v} (PID {})", o.pid)),
+                    // A line per input, so line n is input n's square.
+                    (Err(_), false) => p.line("error"),
+                    (Err(_), true) => {}
+                }
             }
+            report_failure(o, format_args!("input {x}"));
         },
     );
     if printer.json {
         printer.json_summary(&finished, pool.processes(), json!({}));
-    } else if !unordered {
-        let values: Vec<String> = finished
-            .outcomes
-            .iter()
-            .map(|o| {
-                o.result
-                    .as_ref()
-                    .map_or_else(|_| "error".to_string(), |v| v.to_string())
-            })
-            .collect();
-        printer.line(format_args!("[{}]", values.join(", ")));
     }
-    report_failures(&finished, |i| format!("input {}", inputs[i]));
+    report_stop(&finished, "tasks");
     Ok(finished.exit_code())
 }

@@ -6,7 +6,7 @@ use procpool::tasks::{Whoami, WhoamiInput};
 use serde_json::json;
 
 use crate::cli::{Global, Numbers};
-use crate::output::{Printer, report_failures};
+use crate::output::{Printer, report_failure, report_stop};
 use crate::run::{build_pool, drive};
 
 #[derive(Debug, Args)]
@@ -18,18 +18,19 @@ pub struct WhoamiArgs {
     max_delay_ms: u64,
 }
 
+/// Up to this many tasks, the PIDs are listed again in input order at the end.
+const LISTED: u64 = 10_000;
+
 pub fn run(global: &Global, args: WhoamiArgs) -> anyhow::Result<u8> {
-    let inputs: Vec<WhoamiInput> = args
-        .numbers
-        .iter()
-        .map(|x| WhoamiInput {
-            x: x as u64,
-            max_delay_ms: args.max_delay_ms,
-        })
-        .collect();
-    if args.numbers.iter().any(|x| x < 0) {
+    if args.numbers.numbers.iter().any(|r| *r.start() < 0) {
         anyhow::bail!("whoami takes numbers from 0 up");
     }
+    let max_delay_ms = args.max_delay_ms;
+    let inputs = args.numbers.iter().map(|x| WhoamiInput {
+        x: x as u64,
+        max_delay_ms,
+    });
+    let total = args.numbers.count();
     // Lines show as tasks complete: the point of the demonstration.
     let global = &crate::cli::Global {
         unordered: true,
@@ -37,13 +38,18 @@ pub fn run(global: &Global, args: WhoamiArgs) -> anyhow::Result<u8> {
     };
     let (pool, _) = build_pool(global)?;
     let mut printer = Printer::new(global.json);
+    let mut pids = vec![None; if total <= LISTED { total as usize } else { 0 }];
     let finished = drive(
         &pool,
         global,
         Whoami,
-        inputs.clone(),
+        inputs,
+        total,
         &mut printer,
-        |p, o| {
+        |p, input, o| {
+            if let Some(slot) = pids.get_mut(o.index as usize) {
+                *slot = o.result.as_ref().ok().map(|me| me.pid);
+            }
             if p.json {
                 p.json_outcome(o, json!({}));
             } else if let Ok(me) = &o.result {
@@ -53,6 +59,7 @@ pub fn run(global: &Global, args: WhoamiArgs) -> anyhow::Result<u8> {
                     .unwrap_or_default();
                 p.line(format_args!("x = {}, PID = {}{place}", me.x, me.pid));
             }
+            report_failure(o, format_args!("x = {}", input.x));
         },
     );
     if printer.json {
@@ -61,21 +68,16 @@ pub fn run(global: &Global, args: WhoamiArgs) -> anyhow::Result<u8> {
             pool.processes(),
             json!({ "supervisor_pid": std::process::id() }),
         );
-    } else {
-        let pids: Vec<String> = finished
-            .outcomes
+    } else if !pids.is_empty() && finished.stopped.is_none() {
+        let pids: Vec<String> = pids
             .iter()
-            .map(|o| {
-                o.result
-                    .as_ref()
-                    .map_or_else(|_| "error".into(), |me| me.pid.to_string())
-            })
+            .map(|pid| pid.map_or_else(|| "error".into(), |pid| pid.to_string()))
             .collect();
         printer.line(format_args!(
             "in input order, the PIDs: [{}]",
             pids.join(", ")
         ));
     }
-    report_failures(&finished, |i| format!("x = {}", inputs[i].x));
+    report_stop(&finished, "tasks");
     Ok(finished.exit_code())
 }

@@ -198,6 +198,11 @@ impl Backend {
         forward!(self, s => s.next_delivery(job))
     }
 
+    /// A delivery for `job` that is already in, without running the loop.
+    pub fn take_delivered(&mut self, job: JobId) -> Option<Delivery> {
+        self.book_mut().take(job)
+    }
+
     pub fn abandon(&mut self, job: JobId) {
         self.book_mut().abandon(job)
     }
