@@ -90,6 +90,20 @@ pub enum PoolError {
         /// Why not.
         cause: std::io::Error,
     },
+    /// A resource limit is too low for the pool asked for.
+    #[error(
+        "{what} need about {needed} {name}, but the limit is {limit}; raise it or use fewer processes"
+    )]
+    Limit {
+        /// What needs the resource.
+        what: String,
+        /// About how much of it.
+        needed: u64,
+        /// The limit in force.
+        limit: u64,
+        /// The resource.
+        name: &'static str,
+    },
     /// Replacement workers kept dying before they could take work.
     #[error("workers keep dying at start ({attempts} in a row); last: {last}")]
     WorkersKeepDying {

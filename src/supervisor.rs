@@ -33,6 +33,10 @@ const DEEP_WINDOW: usize = 8;
 const SHALLOW_WINDOW: usize = 2;
 /// How long an idle pool being dropped waits for its workers to exit.
 const GRACEFUL_EXIT: Duration = Duration::from_millis(200);
+/// Open files the supervisor needs: a few of its own, and per worker its two
+/// channels plus, while it starts, the handshake socket and the connection.
+const FILES_BASE: u64 = 16;
+const FILES_PER_WORKER: u64 = 5;
 /// How long the loop sleeps at most between checks of signals and deadlines.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -86,6 +90,13 @@ pub(crate) struct Supervisor {
 
 impl Supervisor {
     pub fn start(cfg: Config) -> Result<Self, PoolError> {
+        let needed = FILES_BASE + FILES_PER_WORKER * cfg.processes as u64;
+        sys::ensure_open_files(needed).map_err(|limit| PoolError::Limit {
+            what: format!("{} worker processes", cfg.processes),
+            needed,
+            limit,
+            name: "open files (ulimit -n)",
+        })?;
         if cfg.tune_allocator {
             sys::keep_freed_memory();
         }

@@ -142,3 +142,29 @@ pub fn keep_freed_memory() {
         }
     });
 }
+
+/// Makes sure this process may hold `needed` open files, raising the soft
+/// limit (`ulimit -n`) up to the hard one if it is lower, as Go's runtime
+/// and most servers do. Returns the limit in force when it stays too low.
+pub(crate) fn ensure_open_files(needed: u64) -> Result<(), u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Ok(());
+    }
+    if limit.rlim_cur >= needed {
+        return Ok(());
+    }
+    let raised = libc::rlimit {
+        rlim_cur: needed.min(limit.rlim_max),
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit reads one rlimit; a soft limit up to the hard one is allowed.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 && raised.rlim_cur >= needed {
+        return Ok(());
+    }
+    Err(limit.rlim_cur.max(raised.rlim_cur.min(limit.rlim_max)))
+}

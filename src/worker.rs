@@ -39,7 +39,13 @@ pub fn serve_if_requested(registry: &Registry) {
     let code = match serve(registry, args.collect()) {
         Ok(()) => 0,
         Err(message) => {
-            eprintln!("procpool worker {}: {message}", std::process::id());
+            // A stderr that cannot be written (`2>/dev/full`) must not panic.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "procpool worker {}: {message}",
+                std::process::id()
+            );
             2
         }
     };
@@ -92,6 +98,12 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
     let name = name.to_str().ok_or(usage)?.to_string();
     let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).ok_or(usage)?;
 
+    if sys::parent_pid() != parent {
+        remove_handshake_dir(&name);
+        return Err(format!(
+            "{usage} (supervisor {parent} is not this process's parent)"
+        ));
+    }
     let hello = IpcSender::<Hello>::connect(name.clone());
     // The handshake socket's directory is ours to remove once we are through
     // (or the supervisor is gone): then not even a supervisor killed with

@@ -36,7 +36,8 @@ pub enum Misbehavior {
     Exit(i32),
     /// Abort the worker process (SIGABRT).
     Abort,
-    /// Dereference a null pointer (SIGSEGV).
+    /// Die of a segmentation fault (SIGSEGV), as a crashing native library
+    /// would: the signal is raised, no memory is touched.
     Segfault,
     /// Send the worker process this signal.
     Signal(i32),
@@ -65,9 +66,11 @@ impl Task for Misbehave {
             Misbehavior::Exit(code) => std::process::exit(code),
             Misbehavior::Abort => std::process::abort(),
             Misbehavior::Segfault => {
-                // SAFETY: none; this crashes the worker on purpose, which is the point.
-                unsafe { std::ptr::null_mut::<u64>().write_volatile(value) };
-                unreachable!()
+                // Rust's own SIGSEGV handler (for stack overflows) would ignore
+                // a raised signal: restore the default action first.
+                crate::sys::ignore_signal(libc::SIGSEGV, false);
+                let _ = crate::sys::kill(std::process::id(), libc::SIGSEGV);
+                std::process::abort()
             }
             Misbehavior::Signal(signal) => {
                 let _ = crate::sys::kill(std::process::id(), signal);
