@@ -23,7 +23,13 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             warn!("procpool: {}", output::causes(e.as_ref()));
-            ExitCode::from(run::exit::SETUP)
+            match e.downcast_ref::<procpool::PoolError>() {
+                // Stopped while the workers started: nothing ran.
+                Some(procpool::PoolError::Interrupted { signal }) => {
+                    ExitCode::from(run::exit::signal(*signal))
+                }
+                _ => ExitCode::from(run::exit::SETUP),
+            }
         }
     }
 }
