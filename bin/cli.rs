@@ -25,7 +25,7 @@ pub struct Global {
     #[arg(short, long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub processes: Option<u32>,
     /// Inputs sent to a worker per message [default: automatic, as Python's]
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub chunksize: Option<u32>,
     /// Print results as they complete instead of in input order
     #[arg(long, global = true)]
