@@ -8,8 +8,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use procpool::jobs::{
     self, Job, JobFile, JobRecord, RunError, RunOptions, SlurmOptions, SlurmScript, StatusError,
-    StatusFile,
-    StatusWriter,
+    StatusFile, StatusWriter,
 };
 use procpool::{PoolError, sys};
 use serde_json::json;

@@ -349,7 +349,10 @@ fn end_escapees(since: u32, grace: Duration) {
     loop {
         let (left, zombies) = os::descendants(me, guard::pid(), since);
         for pid in zombies {
-            let _ = waitpid(Pid::from_raw(pid as libc::pid_t), Some(WaitPidFlag::WNOHANG));
+            let _ = waitpid(
+                Pid::from_raw(pid as libc::pid_t),
+                Some(WaitPidFlag::WNOHANG),
+            );
         }
         if left.is_empty() {
             return;
