@@ -330,7 +330,8 @@ impl StatusFile {
             .split(|&b| b == b'\n')
             .enumerate()
             .map(|(i, line)| (i, line.strip_suffix(b"\r").unwrap_or(line)))
-            .any(|(i, line)| !line.is_empty() && !(i == 0 && line == header.as_bytes())))
+            // Blank lines and a header on line 1 are not rows.
+            .any(|(i, line)| !(line.is_empty() || i == 0 && line == header.as_bytes())))
     }
 
     /// `(Job_ID, command)` of every row with `Exit_Code` 0.
