@@ -555,14 +555,23 @@ mod os {
             Some(last) => pid >= since || pid <= last,
             None => true,
         };
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return (Vec::new(), Vec::new());
+        // A short window (a quick job) is probed pid by pid, cheaper than
+        // listing every process of the machine.
+        let candidates: Vec<u32> = match last {
+            Some(last) if last >= since && last - since < 512 => (since..=last).collect(),
+            _ => match std::fs::read_dir("/proc") {
+                Ok(entries) => entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                    .filter(|&pid| recent(pid))
+                    .collect(),
+                Err(_) => return (Vec::new(), Vec::new()),
+            },
         };
         // (pid, parent, zombie) of each recent process.
-        let mut procs: Vec<(u32, u32, bool)> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&pid| recent(pid) && Some(pid) != skip)
+        let mut procs: Vec<(u32, u32, bool)> = candidates
+            .into_iter()
+            .filter(|&pid| Some(pid) != skip)
             .filter_map(|pid| {
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
                 let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
