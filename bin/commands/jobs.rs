@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use procpool::jobs::{
-    self, Job, JobFile, JobRecord, RunError, RunOptions, SlurmOptions, SlurmScript, StatusFile,
-    StatusWriter,
+    self, Job, JobFile, JobRecord, RunError, RunOptions, SlurmOptions, SlurmScript, StatusError,
+    StatusFile, StatusWriter,
 };
 use procpool::{PoolError, sys};
 use serde_json::json;
@@ -23,6 +23,11 @@ use crate::run::{build_pool, exit};
 For jobs, -p N runs N jobs at once; --timeout SECONDS stops a job's whole process group \
 (SIGTERM, then SIGKILL after --grace) and its worker goes on; --retries K reruns a job \
 that exits non-zero up to K more times.
+
+An earlier run's record is never replaced unasked: if the status file holds rows, or a job's \
+log file exists, jobs refuses to start (exit 2, nothing written) unless --resume (run what did \
+not succeed, append rows, replace those jobs' logs) or --force (start over: replace the status \
+file and the logs). --only appends too.
 
 Status TSV columns (dSQ's, plus a header row): Job_ID, Exit_Code, Hostname, Time_Started, \
 Time_Ended, Time_Elapsed, Job. A job killed by signal N records 128+N; one that could not \
@@ -49,9 +54,14 @@ pub struct JobsArgs {
     #[arg(long, conflicts_with = "logs")]
     no_logs: bool,
     /// Run only the jobs without a row of Exit_Code 0 and the same Job_ID and
-    /// command in the status file, and append to it
+    /// command in the status file (all of them if it does not exist yet), and
+    /// append to it
     #[arg(long)]
     resume: bool,
+    /// Start over: replace a status file that holds rows, and the logs of the
+    /// jobs that run, which jobs otherwise refuses to do
+    #[arg(long, conflicts_with_all = ["resume", "only"])]
+    force: bool,
     /// Run only these Job_IDs (e.g. 4 or 0-9,12) and append to the status file,
     /// as each task of a Slurm array does
     #[arg(long, value_name = "IDS", value_parser = |s: &str| jobs::parse_array(s).map(JobIds))]
@@ -117,8 +127,16 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     };
     // Read (and check) the old status before anything may write to it.
     let pending = if args.resume {
-        let old = StatusFile::read(&status_path).context("cannot resume")?;
-        old.pending(selected.iter().copied())
+        match StatusFile::read(&status_path) {
+            Ok(old) => old.pending(selected.iter().copied()),
+            // Nothing ran yet: everything is pending.
+            Err(StatusError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                selected.clone()
+            }
+            Err(e) => return Err(anyhow!(e).context("cannot resume")),
+        }
     } else {
         selected.clone()
     };
@@ -150,11 +168,10 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         }
         return Ok(exit::OK);
     }
-    let mut status = if args.resume || args.only.is_some() {
-        StatusWriter::append(&status_path)?
-    } else {
-        StatusWriter::create(&status_path)?
-    };
+    let appending = args.resume || args.only.is_some();
+    if !appending && !args.force {
+        refuse_to_replace(&status_path, logs.as_deref(), &pending)?;
+    }
 
     // The job timeout is the worker's business: it stops the job's process
     // group and goes on. The pool's own timeout would stop the worker instead,
@@ -170,6 +187,26 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         ..*global
     };
     let (pool, _) = build_pool(&pool_options)?;
+    // Only now is anything written: the log directory, then the status file
+    // (and if that fails, the directories just made are removed again).
+    let made = match &logs {
+        Some(dir) => make_dirs(dir)?,
+        None => None,
+    };
+    let opened = if appending {
+        StatusWriter::append(&status_path)
+    } else {
+        StatusWriter::create(&status_path)
+    };
+    let mut status = match opened {
+        Ok(status) => status,
+        Err(e) => {
+            if let (Some(dir), Some(top)) = (&logs, &made) {
+                remove_dirs(dir, top);
+            }
+            return Err(e.into());
+        }
+    };
     let options = RunOptions {
         logs: logs.clone(),
         timeout: global.timeout,
@@ -203,6 +240,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
             "failed_job_ids": sorted(&failed),
             "skipped": skipped,
             "not_run": report.total - report.finished,
+            "stopped_running": report.stopped_running,
             "processes": processes,
             "elapsed_ms": report.elapsed.as_secs_f64() * 1e3,
             "status": status_path,
@@ -239,8 +277,16 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         );
     }
     if let Some(stopped) = &report.stopped {
+        let not_run = report.total - report.finished;
+        let unfinished = match report.stopped_running {
+            Some(running) => format!(
+                "{running} stopped while running and {} never started",
+                not_run.saturating_sub(running)
+            ),
+            None => format!("{not_run} stopped or never started"),
+        };
         eprintln!(
-            "procpool: {}; {} of {} job(s) finished and are in {}",
+            "procpool: {}; {} of {} job(s) finished and are in {}; {unfinished} (no row: --resume runs them)",
             with_causes(stopped),
             report.finished,
             report.total,
@@ -290,7 +336,80 @@ fn describe_failure(record: &JobRecord) -> String {
         0 | 1 => String::new(),
         n => format!(" after {n} attempts"),
     };
-    format!("job {} {how}{attempts}: {}", row.job_id, row.job)
+    format!("job {} {how}{attempts}: {}", row.job_id, shorten(&row.job))
+}
+
+/// The longest command echoed whole in a message, in bytes.
+const ECHO_LIMIT: usize = 200;
+
+/// A command as a one-line message shows it: tabs and line breaks escaped as
+/// in the status file, cut after [`ECHO_LIMIT`] bytes with its length said.
+fn shorten(command: &str) -> String {
+    let line = jobs::escape(command);
+    if line.len() <= ECHO_LIMIT {
+        return line;
+    }
+    let mut end = ECHO_LIMIT;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &line[..end], command.len())
+}
+
+/// Refuses to start a fresh run over an earlier one's record: a status file
+/// holding rows, or a log file of a job about to run.
+fn refuse_to_replace(status: &Path, logs: Option<&Path>, pending: &[&Job]) -> anyhow::Result<()> {
+    let how = "pass --resume to run only the jobs that did not succeed and append, \
+               or --force to start over and replace it";
+    if StatusFile::holds_rows(status)? {
+        bail!(
+            "status file {} holds the rows of an earlier run; {how}",
+            status.display()
+        );
+    }
+    let Some(dir) = logs.filter(|d| d.is_dir()) else {
+        return Ok(());
+    };
+    for job in pending {
+        for stream in ["out", "err"] {
+            let path = procpool::tasks::log_path(dir, job.id, stream);
+            if path.symlink_metadata().is_ok() {
+                bail!(
+                    "log file {} of an earlier run exists; {how}",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` and its missing parents; returns the topmost directory it
+/// created, if any, for [`remove_dirs`].
+fn make_dirs(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let top = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| a.symlink_metadata().is_err())
+        .last()
+        .map(Path::to_path_buf);
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        if let Some(top) = &top {
+            remove_dirs(dir, top);
+        }
+        return Err(anyhow!(e).context(format!("cannot create log directory {}", dir.display())));
+    }
+    Ok(top)
+}
+
+/// Removes the empty directories from `dir` up to `top`, as [`make_dirs`]
+/// made them.
+fn remove_dirs(dir: &Path, top: &Path) {
+    for a in dir.ancestors() {
+        if std::fs::remove_dir(a).is_err() || a == top {
+            break;
+        }
+    }
 }
 
 fn record_json(record: &JobRecord) -> serde_json::Value {

@@ -28,10 +28,11 @@ use std::time::{Duration, Instant, SystemTime};
 pub use file::{Job, JobFile, JobFileError};
 pub use slurm::{SlurmError, SlurmOptions, SlurmScript, format_array, parse_array};
 pub use status::{
-    HEADER, StatusError, StatusFile, StatusRow, StatusWriter, TIME_FORMAT, format_time,
+    HEADER, StatusError, StatusFile, StatusRow, StatusWriter, TIME_FORMAT, escape, format_time,
+    unescape,
 };
 
-pub use crate::tasks::{CANNOT_START, JOB_ID_VAR};
+pub use crate::tasks::{CANNOT_START, JOB_ID_VAR, JOB_TOKEN_VAR};
 
 use crate::error::{PoolError, TaskError};
 use crate::pool::{Outcome, Pool};
@@ -122,6 +123,9 @@ pub struct RunReport {
     pub failed: Vec<JobRecord>,
     /// Why the run stopped before every job ended, if it did.
     pub stopped: Option<RunError>,
+    /// When it stopped early: how many jobs had started and not ended (they
+    /// were stopped while running and have no row), if known.
+    pub stopped_running: Option<usize>,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -158,6 +162,8 @@ pub fn run(
         })?;
     }
     let start = Instant::now();
+    let mut starts = Starts::listen();
+    let started = starts.as_ref().map(|s| s.name.clone());
     let specs = jobs.iter().map(|job| JobSpec {
         id: job.id,
         command: job.command.clone(),
@@ -165,6 +171,7 @@ pub fn run(
         timeout: options.timeout,
         grace: options.grace,
         retries: options.retries,
+        started: started.clone(),
     });
     let mut finished = 0;
     let mut failed = Vec::new();
@@ -178,6 +185,9 @@ pub fn run(
                 break;
             }
         };
+        if let Some(starts) = &mut starts {
+            starts.drain();
+        }
         let record = record(&jobs[outcome.index as usize], outcome);
         if let Err(e) = status.write(&record.row) {
             stopped = Some(RunError::Status(e));
@@ -189,13 +199,59 @@ pub fn run(
             failed.push(record);
         }
     }
+    // Every job that started has said so before its shell ran.
+    let stopped_running = match (&stopped, &mut starts) {
+        (Some(_), Some(starts)) => {
+            starts.drain();
+            Some(starts.count.saturating_sub(finished))
+        }
+        _ => None,
+    };
     Ok(RunReport {
         total: jobs.len(),
         finished,
         failed,
         stopped,
+        stopped_running,
         elapsed: start.elapsed(),
     })
+}
+
+/// Counts the jobs that started, each told by its worker over an abstract
+/// Unix datagram socket: nothing in the file system, gone with the process.
+struct Starts {
+    socket: std::os::unix::net::UnixDatagram,
+    name: String,
+    count: usize,
+}
+
+impl Starts {
+    /// A socket with a name of this process's own; `None` where none can be
+    /// bound (then counts are unknown, and the run goes on).
+    fn listen() -> Option<Self> {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("procpool-jobs-{}-{nanos}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
+        let socket = UnixDatagram::bind_addr(&addr).ok()?;
+        socket.set_nonblocking(true).ok()?;
+        Some(Starts {
+            socket,
+            name,
+            count: 0,
+        })
+    }
+
+    /// Counts the messages waiting.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 32];
+        while self.socket.recv(&mut buf).is_ok() {
+            self.count += 1;
+        }
+    }
 }
 
 /// The record of a job from its outcome; a worker that failed under the job

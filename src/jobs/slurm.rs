@@ -213,7 +213,8 @@ pub fn format_array(ids: &[u64]) -> String {
 ///
 /// A message naming the part that is not a number or a rising range.
 pub fn parse_array(text: &str) -> Result<Vec<u64>, String> {
-    const MAX_IDS: u64 = 10_000_000;
+    // Slurm's own largest MaxArraySize is 4000001.
+    const MAX_IDS: u64 = 4_000_001;
     let number = |s: &str| {
         s.trim()
             .parse::<u64>()
@@ -231,8 +232,11 @@ pub fn parse_array(text: &str) -> Result<Vec<u64>, String> {
         if start > end {
             return Err(format!("{part:?} in {text:?} is a falling range"));
         }
-        if end - start >= MAX_IDS {
-            return Err(format!("{part:?} in {text:?} is too long a range"));
+        // All parts together, so no list of ranges allocates more either.
+        if end - start >= MAX_IDS - ids.len() as u64 {
+            return Err(format!(
+                "{part:?} in {text:?} is too long a range (at most {MAX_IDS} Job_IDs in all)"
+            ));
         }
         ids.extend(start..=end);
     }

@@ -1,9 +1,12 @@
 //! The status TSV: dSQ's columns, one row per finished job, written and
 //! flushed as each job ends; and reading it back for `--resume`.
 //!
-//! Rows are tab-separated and unquoted, as dSQ writes them, so the last
-//! column (`Job`) is the command verbatim even when it holds tabs. The csv
-//! crate would quote such a field; dSQ's readers split on tabs instead.
+//! Rows are tab-separated and unquoted, as dSQ writes them. The last column
+//! (`Job`) is the command as written in the job file, except that a tab,
+//! carriage return or newline in it is written `\t`, `\r`, `\n` (and a
+//! backslash before one of `t`, `r`, `n`, `\\` or those characters is
+//! doubled), so every row has exactly seven columns and reads back to the
+//! same command. Other backslashes stay as they are, as dSQ writes them.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -32,10 +35,11 @@ pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 ///
 /// ```
 /// use procpool::jobs::StatusRow;
-/// let line = "3\t0\tnode7\t2024-05-01 12:00:00\t2024-05-01 12:00:02\t2.013\techo\thi";
+/// let line = "3\t0\tnode7\t2024-05-01 12:00:00\t2024-05-01 12:00:02\t2.013\techo\\thi";
 /// let row = StatusRow::parse(line).unwrap();
 /// assert_eq!((row.job_id, row.exit_code, row.job.as_str()), (3, 0, "echo\thi"));
 /// assert_eq!(row.to_string(), line);
+/// assert_eq!(row.to_string().split('\t').count(), 7);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusRow {
@@ -97,9 +101,54 @@ impl StatusRow {
             time_started: time(3)?,
             time_ended: time(4)?,
             time_elapsed,
-            job: fields[6].to_string(),
+            job: unescape(fields[6]),
         })
     }
+}
+
+/// Whether a backslash before `next` must be doubled so that [`unescape`]
+/// leaves it alone.
+fn needs_doubling(next: Option<char>) -> bool {
+    matches!(next, Some('\\' | 't' | 'r' | 'n' | '\t' | '\r' | '\n'))
+}
+
+/// The `Job` column of a command: tab, CR and LF as `\t`, `\r`, `\n`, and
+/// a backslash doubled where it would otherwise read as an escape.
+pub fn escape(command: &str) -> String {
+    let mut out = String::with_capacity(command.len());
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\\' if needs_doubling(chars.peek().copied()) => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The command of a `Job` column: the inverse of [`escape`]; a backslash
+/// before anything but `t`, `r`, `n` or `\\` is itself.
+pub fn unescape(column: &str) -> String {
+    let mut out = String::with_capacity(column.len());
+    let mut chars = column.chars().peekable();
+    while let Some(c) = chars.next() {
+        let decoded = match (c, chars.peek()) {
+            ('\\', Some('t')) => '\t',
+            ('\\', Some('r')) => '\r',
+            ('\\', Some('n')) => '\n',
+            ('\\', Some('\\')) => '\\',
+            (c, _) => {
+                out.push(c);
+                continue;
+            }
+        };
+        chars.next();
+        out.push(decoded);
+    }
+    out
 }
 
 impl fmt::Display for StatusRow {
@@ -114,7 +163,7 @@ impl fmt::Display for StatusRow {
             self.time_started,
             self.time_ended,
             self.time_elapsed,
-            self.job
+            escape(&self.job)
         )
     }
 }
@@ -257,6 +306,34 @@ impl StatusFile {
         })
     }
 
+    /// Whether the file at `path` holds anything beyond an optional header
+    /// row and blank lines: a record that a fresh run must not replace
+    /// unasked. A missing file holds nothing.
+    ///
+    /// # Errors
+    ///
+    /// If it exists but cannot be read (a directory, say).
+    pub fn holds_rows(path: impl AsRef<Path>) -> Result<bool, StatusError> {
+        let path = path.as_ref();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(StatusError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let header = HEADER.join("\t");
+        Ok(bytes
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(i, line)| (i, line.strip_suffix(b"\r").unwrap_or(line)))
+            // Blank lines and a header on line 1 are not rows.
+            .any(|(i, line)| !(line.is_empty() || i == 0 && line == header.as_bytes())))
+    }
+
     /// `(Job_ID, command)` of every row with `Exit_Code` 0.
     pub fn succeeded(&self) -> HashSet<(u64, &str)> {
         self.rows
@@ -393,6 +470,45 @@ mod tests {
         let row = StatusRow::parse(ROW).unwrap();
         assert_eq!(row.exit_code, 143);
         assert_eq!(row.to_string(), ROW);
+    }
+
+    #[test]
+    fn commands_with_tabs_newlines_and_backslashes_round_trip_in_seven_columns() {
+        let commands = [
+            "printf 'a\tb'",
+            "a\tb\r\nc",
+            "echo \\t \\\\ \\n \\. end\\",
+            "\\\t\\",
+            "sed 's/\\./,/' x",
+        ];
+        for command in commands {
+            let mut row = StatusRow::parse(ROW).unwrap();
+            row.job = command.to_string();
+            let line = row.to_string();
+            assert_eq!(line.split('\t').count(), 7, "{line:?}");
+            assert!(!line.contains(['\n', '\r']), "{line:?}");
+            assert_eq!(StatusRow::parse(&line).unwrap().job, command, "{line:?}");
+        }
+        // Backslashes that escape nothing are written as dSQ writes them.
+        assert_eq!(escape("sed 's/\\./,/'"), "sed 's/\\./,/'");
+    }
+
+    #[test]
+    fn holding_rows_means_anything_beyond_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.tsv");
+        assert!(!StatusFile::holds_rows(&path).unwrap(), "missing");
+        for (text, holds) in [
+            ("", false),
+            ("\n", false),
+            (&header_line() as &str, false),
+            (&format!("{}{ROW}\n", header_line()), true),
+            ("garbage", true),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(StatusFile::holds_rows(&path).unwrap(), holds, "{text:?}");
+        }
+        assert!(StatusFile::holds_rows(dir.path()).is_err(), "a directory");
     }
 
     #[test]

@@ -16,6 +16,15 @@
 //! whole group (not only the shell) when the worker's end of its pipe closes,
 //! however the worker died. The worker is also a child subreaper, so a job's
 //! orphaned descendants are reaped here even where PID 1 does not reap.
+//!
+//! A job's process may leave its group and session (`setsid sleep 300 &`).
+//! Such an escapee is still this subreaper's descendant while the worker
+//! lives, so when the job ends every descendant of the worker but the guard
+//! is stopped too (found through `/proc`). Each job also carries a token in
+//! its environment, `PROCPOOL_JOB_TOKEN`, by which the guard finds escapees
+//! after the worker died and they were handed to PID 1. Only a process that
+//! both leaves the session and clears its environment (`setsid env -i ...`)
+//! escapes a worker killed outright; no escapee outlives a job that ends.
 
 use std::ffi::{CStr, CString};
 use std::fs::{File, OpenOptions};
@@ -44,6 +53,10 @@ pub const CANNOT_START: i32 = 126;
 
 /// The environment variable that tells a job its `Job_ID`.
 pub const JOB_ID_VAR: &str = "PROCPOOL_JOB_ID";
+
+/// The environment variable that marks every process of a running job, so
+/// that the job guard finds those that left the job's process group.
+pub const JOB_TOKEN_VAR: &str = "PROCPOOL_JOB_TOKEN";
 
 /// Runs one command with `sh -c` in its own process group, output in log
 /// files, background children stopped when it ends, an optional timeout.
@@ -74,6 +87,11 @@ pub struct JobSpec {
     pub grace: Duration,
     /// Run a job that exits non-zero up to this many more times.
     pub retries: u32,
+    /// An abstract Unix socket name (Linux) told this job's `id` as the job
+    /// starts, so that the runner knows which jobs were running when it was
+    /// interrupted; best effort.
+    #[serde(default)]
+    pub started: Option<String>,
 }
 
 impl JobSpec {
@@ -86,7 +104,22 @@ impl JobSpec {
             timeout: None,
             grace: Duration::from_secs(1),
             retries: 0,
+            started: None,
         }
+    }
+}
+
+/// Tells the runner listening on the abstract socket `name` that job `id`
+/// starts; never blocks, and a lost message only makes its count inexact.
+fn tell_started(name: &str, id: u64) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Ok(addr) = SocketAddr::from_abstract_name(name.as_bytes()) else {
+        return;
+    };
+    if let Ok(socket) = UnixDatagram::unbound() {
+        let _ = socket.set_nonblocking(true);
+        let _ = socket.send_to_addr(id.to_string().as_bytes(), &addr);
     }
 }
 
@@ -118,6 +151,9 @@ impl Task for ShellJob {
     type Output = JobReport;
 
     fn run(spec: JobSpec) -> Result<JobReport, Failure> {
+        if let Some(name) = &spec.started {
+            tell_started(name, spec.id);
+        }
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut attempts = 0;
@@ -182,16 +218,18 @@ fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32,
     os::become_subreaper();
     // The guard is running before the job starts, and told its group at once.
     guard::start(spec.grace);
-    let pid = spawn_shell(spec, logs.as_ref().map(|(out, err)| (out, err)))?;
+    let token = guard::next_token();
+    let pid = spawn_shell(spec, &token, logs.as_ref().map(|(out, err)| (out, err)))?;
     let group = pid.as_raw() as u32;
-    guard::watch(group);
+    guard::watch(group, &token);
     drop(logs);
     let watchdog = match spec.timeout.map(|t| Watchdog::start(group, t, spec.grace)) {
         Some(Err(e)) => {
             let _ = sys::kill_group(group, libc::SIGKILL);
             let _ = os::wait(pid);
             end_group(group, spec.grace);
-            guard::watch(0);
+            end_escapees(group, spec.grace);
+            guard::watch(0, "");
             return Err(format!("cannot start the timeout's thread: {e}"));
         }
         Some(Ok(w)) => Some(w),
@@ -200,7 +238,8 @@ fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32,
     let ended = os::wait(pid);
     let timed_out = watchdog.is_some_and(Watchdog::stop);
     end_group(group, spec.grace);
-    guard::watch(0);
+    end_escapees(group, spec.grace);
+    guard::watch(0, "");
     let cause = ended.map_err(|e| format!("cannot wait for /bin/sh: {e}"))?;
     Ok((cause.shell_code(), timed_out))
 }
@@ -208,8 +247,8 @@ fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32,
 /// Starts `/bin/sh -c COMMAND` in a new process group with stdin from
 /// `/dev/null`, the given stdout and stderr (else `/dev/null`), an empty
 /// signal mask, SIGINT and SIGPIPE at their defaults, and `PROCPOOL_JOB_ID`
-/// in its environment.
-fn spawn_shell(spec: &JobSpec, logs: Option<(&File, &File)>) -> Result<Pid, String> {
+/// and `PROCPOOL_JOB_TOKEN` in its environment.
+fn spawn_shell(spec: &JobSpec, token: &str, logs: Option<(&File, &File)>) -> Result<Pid, String> {
     let command = CString::new(spec.command.as_str())
         .map_err(|_| "the command holds a NUL byte".to_string())?;
     let fail = |e: nix::Error| format!("cannot run /bin/sh: {}", e.desc());
@@ -235,8 +274,10 @@ fn spawn_shell(spec: &JobSpec, logs: Option<(&File, &File)>) -> Result<Pid, Stri
     attr.set_sigdefault(&defaults).map_err(fail)?;
     attr.set_sigmask(&SigSet::empty()).map_err(fail)?;
     let job_id = CString::new(format!("{JOB_ID_VAR}={}", spec.id)).expect("no NUL in a number");
+    let token = CString::new(format!("{JOB_TOKEN_VAR}={token}")).expect("no NUL in a token");
     let mut env: Vec<&CStr> = base_environment().iter().map(CString::as_c_str).collect();
     env.push(&job_id);
+    env.push(&token);
     let args = [c"/bin/sh", c"-c", command.as_c_str()];
     posix_spawn(c"/bin/sh", &actions, &attr, &args, &env).map_err(fail)
 }
@@ -259,7 +300,7 @@ fn base_environment() -> &'static [CString] {
     static ENV: OnceLock<Vec<CString>> = OnceLock::new();
     ENV.get_or_init(|| {
         std::env::vars_os()
-            .filter(|(name, _)| name != JOB_ID_VAR)
+            .filter(|(name, _)| name != JOB_ID_VAR && name != JOB_TOKEN_VAR)
             .filter_map(|(name, value)| {
                 let mut entry = name.as_bytes().to_vec();
                 entry.push(b'=');
@@ -293,6 +334,42 @@ fn end_group(group: u32, grace: Duration) {
     if !os::reap_group(group, grace) {
         let _ = sys::kill_group(group, libc::SIGKILL);
         os::reap_group(group, Duration::from_secs(1));
+    }
+}
+
+/// Stops every descendant of this worker but the guard, once a job's shell
+/// and group are gone: what the job left behind in another group or session
+/// (`setsid`), handed to this subreaper when its parent exited. SIGTERM and
+/// SIGCONT, the grace period, then SIGKILL to whatever is left or new.
+/// Only processes started since the job's shell (`since`) are looked at.
+fn end_escapees(since: u32, grace: Duration) {
+    let me = std::process::id();
+    let deadline = Instant::now() + grace;
+    let mut termed = std::collections::HashSet::new();
+    loop {
+        let (left, zombies) = os::descendants(me, guard::pid(), since);
+        for pid in zombies {
+            let _ = waitpid(
+                Pid::from_raw(pid as libc::pid_t),
+                Some(WaitPidFlag::WNOHANG),
+            );
+        }
+        if left.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for &pid in &left {
+            if now >= deadline {
+                let _ = sys::kill(pid, libc::SIGKILL);
+            } else if termed.insert(pid) {
+                let _ = sys::kill(pid, libc::SIGTERM);
+                let _ = sys::kill(pid, libc::SIGCONT);
+            }
+        }
+        if now >= deadline + Duration::from_secs(1) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -335,16 +412,45 @@ impl Watchdog {
 mod guard {
     use super::*;
 
+    /// Reads `GROUP TOKEN` lines; on end of input stops the last group and
+    /// every process whose environment holds the last token (the job's
+    /// escapees, handed to PID 1 with the worker's death).
     const SCRIPT: &str = r#"trap '' INT TERM HUP
-g=0
-while read -r line; do g=$line; done
+g=0 t=
+while read -r line tok; do g=$line; t=$tok; done
 [ "$g" -gt 0 ] 2>/dev/null || exit 0
-kill -TERM -$g 2>/dev/null || exit 0
-kill -CONT -$g 2>/dev/null
+escaped() {
+  for f in $(grep -laF "PROCPOOL_JOB_TOKEN=$t" /proc/[0-9]*/environ 2>/dev/null); do
+    f=${f#/proc/}; echo "${f%/environ}"
+  done
+}
+stop() { kill -$1 -$g 2>/dev/null; for p in $(escaped); do kill -$1 "$p" 2>/dev/null; done; }
+alive() { kill -0 -$g 2>/dev/null || [ -n "$(escaped)" ]; }
+stop TERM
+stop CONT
 n=$1
-while [ "$n" -gt 0 ] && kill -0 -$g 2>/dev/null; do sleep 0.05; n=$((n-1)); done
-kill -KILL -$g 2>/dev/null
+while [ "$n" -gt 0 ] && alive; do sleep 0.05; n=$((n-1)); done
+stop KILL
 exit 0"#;
+
+    /// Jobs started by this worker so far, for their tokens.
+    static JOBS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    /// A token no other job of this machine carries now: the worker's pid
+    /// and its job count, ended by `.` so that no token is a prefix of another.
+    pub(super) fn next_token() -> String {
+        let n = JOBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{n}.", std::process::id())
+    }
+
+    /// The guard's pid, if it runs.
+    pub(super) fn pid() -> Option<u32> {
+        GUARD
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(std::process::Child::id)
+    }
 
     static PIPE: Mutex<Option<ChildStdin>> = Mutex::new(None);
     /// The guard itself, reaped when the worker exits normally.
@@ -371,12 +477,12 @@ exit 0"#;
         }
     }
 
-    /// Tells the guard which group runs now (0: none).
-    pub(super) fn watch(group: u32) {
+    /// Tells the guard which group runs now (0: none), and its job's token.
+    pub(super) fn watch(group: u32, token: &str) {
         let mut pipe = PIPE.lock().unwrap_or_else(|e| e.into_inner());
         let written = pipe
             .as_mut()
-            .map(|p| writeln!(p, "{group}").and_then(|()| p.flush()));
+            .map(|p| writeln!(p, "{group} {token}").and_then(|()| p.flush()));
         if let Some(Err(_)) = written {
             // The guard is gone (it cannot be restarted mid-job); the job still
             // ends with its timeout and the group clean-up after its shell.
@@ -432,6 +538,70 @@ mod os {
                 }
                 Ok(_) | Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The live descendants of `root` (but `skip` and its own), and the
+    /// zombies among `root`'s children, among the processes started since
+    /// `since`: those with pids from `since` to the last pid handed out,
+    /// wrapping around past `pid_max`.
+    pub(super) fn descendants(root: u32, skip: Option<u32>, since: u32) -> (Vec<u32>, Vec<u32>) {
+        let last: Option<u32> = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        let recent = |pid: u32| match last {
+            Some(last) if last >= since => (since..=last).contains(&pid),
+            Some(last) => pid >= since || pid <= last,
+            None => true,
+        };
+        // A short window (a quick job) is probed pid by pid, cheaper than
+        // listing every process of the machine.
+        let candidates: Vec<u32> = match last {
+            Some(last) if last >= since && last - since < 512 => (since..=last).collect(),
+            _ => match std::fs::read_dir("/proc") {
+                Ok(entries) => entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                    .filter(|&pid| recent(pid))
+                    .collect(),
+                Err(_) => return (Vec::new(), Vec::new()),
+            },
+        };
+        // (pid, parent, zombie) of each recent process.
+        let mut procs: Vec<(u32, u32, bool)> = candidates
+            .into_iter()
+            .filter(|&pid| Some(pid) != skip)
+            .filter_map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+                let state = fields.next()?;
+                let parent = fields.next()?.parse().ok()?;
+                Some((pid, parent, state == "Z"))
+            })
+            .collect();
+        let mut family = vec![root];
+        let (mut live, mut zombies) = (Vec::new(), Vec::new());
+        // Parents may have larger pids than their children (pids wrap), so
+        // repeat until no process joins the family.
+        loop {
+            let before = family.len();
+            procs.retain(|&(pid, parent, zombie)| {
+                if !family.contains(&parent) {
+                    return true;
+                }
+                if zombie {
+                    if parent == root {
+                        zombies.push(pid);
+                    }
+                } else {
+                    live.push(pid);
+                    family.push(pid);
+                }
+                false
+            });
+            if family.len() == before {
+                return (live, zombies);
             }
         }
     }

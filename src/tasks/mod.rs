@@ -9,7 +9,9 @@ mod pi;
 
 pub use diag::{Misbehave, Misbehavior, Sleep};
 pub use flip::Flip;
-pub use job::{CANNOT_START, JOB_ID_VAR, JobReport, JobSpec, ShellJob, hostname, log_path};
+pub use job::{
+    CANNOT_START, JOB_ID_VAR, JOB_TOKEN_VAR, JobReport, JobSpec, ShellJob, hostname, log_path,
+};
 pub use payload::ByteSum;
 pub use pi::{Pi, PiInput, PiOutput};
 
