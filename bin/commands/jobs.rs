@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::cli::{Global, parse_seconds};
 use crate::output::Printer;
 use crate::run::{build_pool, exit};
+use crate::warn;
 
 /// The arguments of `procpool jobs`.
 #[derive(Debug, Args)]
@@ -219,7 +220,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
             printer.line(record_json(record));
         }
         if !record.succeeded() {
-            eprintln!("procpool: {}", describe_failure(record));
+            warn!("procpool: {}", describe_failure(record));
         }
     })?;
     drop(pool);
@@ -248,7 +249,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
             "exit_code": code,
         });
         if let Some(stopped) = &report.stopped {
-            summary["stopped"] = json!(with_causes(stopped));
+            summary["stopped"] = json!(crate::output::causes(stopped));
         }
         printer.line(json!({ "summary": summary }));
     } else {
@@ -271,7 +272,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         ));
     }
     if !failed.is_empty() {
-        eprintln!(
+        warn!(
             "procpool: failed Job_IDs: {}",
             jobs::format_array(&sorted(&failed))
         );
@@ -285,29 +286,15 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
             ),
             None => format!("{not_run} stopped or never started"),
         };
-        eprintln!(
+        warn!(
             "procpool: {}; {} of {} job(s) finished and are in {}; {unfinished} (no row: --resume runs them)",
-            with_causes(stopped),
+            crate::output::causes(stopped),
             report.finished,
             report.total,
             status_path.display()
         );
     }
     Ok(code)
-}
-
-/// The error and its causes, `: `-joined, each said once.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn sorted(ids: &[u64]) -> Vec<u64> {
@@ -442,7 +429,7 @@ fn print_slurm(
 ) -> anyhow::Result<u8> {
     let mut printer = Printer::new(false);
     if pending.is_empty() {
-        eprintln!(
+        warn!(
             "procpool: every job already succeeded in {}; no array to submit",
             status.display()
         );

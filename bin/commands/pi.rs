@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::cli::{Global, parse_range};
 use crate::output::{Printer, report_failure, report_stop};
 use crate::run::{build_pool, drive, exit};
+use crate::warn;
 
 #[derive(Debug, Args)]
 pub struct PiArgs {
@@ -315,11 +316,14 @@ fn draw_points(target: &Target, experiment: &Experiment, count: u32) -> anyhow::
 fn stopped(e: pi::Error) -> anyhow::Result<u8> {
     match e {
         pi::Error::Pool(PoolError::Interrupted { signal }) | pi::Error::Interrupted { signal } => {
-            eprintln!("procpool: interrupted by signal {signal}");
+            warn!(
+                "procpool: interrupted by {}",
+                procpool::sys::signal_name(signal)
+            );
             Ok(exit::signal(signal))
         }
         pi::Error::Task { seed, error } => {
-            eprintln!("procpool: seed {seed}: {error}");
+            warn!("procpool: seed {seed}: {error}");
             Ok(match error {
                 TaskError::Cancelled => exit::SETUP,
                 _ => exit::TASKS_FAILED,

@@ -20,6 +20,9 @@ pub fn run(global: &Global, args: SquareArgs) -> anyhow::Result<u8> {
     let (pool, _) = build_pool(global)?;
     let mut printer = Printer::new(global.json);
     let unordered = global.unordered;
+    // Line n is input n's square; results that come after a gap (a stop
+    // left an earlier input unfinished) name their input instead.
+    let mut next = 0;
     let finished = drive(
         &pool,
         global,
@@ -31,12 +34,13 @@ pub fn run(global: &Global, args: SquareArgs) -> anyhow::Result<u8> {
             if p.json {
                 p.json_outcome(o, json!({ "input": x }));
             } else {
-                match (&o.result, unordered) {
-                    (Ok(v), false) => p.line(v),
-                    (Ok(v), true) => p.line(format_args!("{x}^2 = {v} (PID {})", o.pid)),
-                    // A line per input, so line n is input n's square.
-                    (Err(_), false) => p.line("error"),
-                    (Err(_), true) => {}
+                let in_line = !unordered && o.index == next;
+                next = o.index + 1;
+                match (&o.result, in_line) {
+                    (Ok(v), true) => p.line(v),
+                    (Ok(v), false) => p.line(format_args!("{x}^2 = {v} (PID {})", o.pid)),
+                    (Err(_), true) => p.line("error"),
+                    (Err(_), false) => {}
                 }
             }
             report_failure(o, format_args!("input {x}"));

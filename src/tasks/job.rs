@@ -1,11 +1,11 @@
 //! The `job` task: runs one line of a job file with `sh -c` inside a worker.
 //!
 //! Each job gets stdin from `/dev/null`, its stdout and stderr in its own
-//! files, a process group of its own, and SIGINT and SIGPIPE back at their
-//! defaults (the worker ignores them). When its shell exits, whatever it left
-//! running in its group is stopped (SIGTERM, the grace period, SIGKILL), as
-//! Slurm ends a job step, so background children can neither hang the runner
-//! nor outlive their job. A timeout stops the whole group the same way and
+//! files, a process group of its own, and SIGINT, SIGHUP, SIGQUIT and SIGPIPE
+//! back at their defaults (the worker ignores them). When its shell exits,
+//! whatever it left running in its group is stopped (SIGTERM, the grace
+//! period, SIGKILL), as Slurm ends a job step, so background children can
+//! neither hang the runner nor outlive their job. A timeout stops the whole group the same way and
 //! the worker lives on.
 //!
 //! The shell is started with `posix_spawn` (through nix), which the C library
@@ -246,7 +246,7 @@ fn run_once(spec: &JobSpec, attempt: u32, previous: Option<i32>) -> Result<(i32,
 
 /// Starts `/bin/sh -c COMMAND` in a new process group with stdin from
 /// `/dev/null`, the given stdout and stderr (else `/dev/null`), an empty
-/// signal mask, SIGINT and SIGPIPE at their defaults, and `PROCPOOL_JOB_ID`
+/// signal mask, SIGINT, SIGHUP, SIGQUIT and SIGPIPE at their defaults, and `PROCPOOL_JOB_ID`
 /// and `PROCPOOL_JOB_TOKEN` in its environment.
 fn spawn_shell(spec: &JobSpec, token: &str, logs: Option<(&File, &File)>) -> Result<Pid, String> {
     let command = CString::new(spec.command.as_str())
@@ -269,8 +269,15 @@ fn spawn_shell(spec: &JobSpec, token: &str, logs: Option<(&File, &File)>) -> Res
     // Only what procpool itself ignores: a job keeps what its user ignored
     // (under nohup, SIGHUP stays ignored).
     let mut defaults = SigSet::empty();
-    defaults.add(Signal::SIGINT);
-    defaults.add(Signal::SIGPIPE);
+    // The worker ignores the terminal's signals; a job gets them back.
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGPIPE,
+    ] {
+        defaults.add(signal);
+    }
     attr.set_sigdefault(&defaults).map_err(fail)?;
     attr.set_sigmask(&SigSet::empty()).map_err(fail)?;
     let job_id = CString::new(format!("{JOB_ID_VAR}={}", spec.id)).expect("no NUL in a number");
