@@ -1,16 +1,18 @@
 //! A worker that misbehaves at a chosen stage of the protocol, for the
-//! resilience tests: `rogue_worker __procpool-worker NAME PID` with
+//! resilience tests: `rogue_worker __procpool-worker PID` with
 //! `ROGUE=STAGE:HOW` in the environment.
 //!
-//! STAGE: `handshake` (before connecting), `receive` (on reading the first
+//! STAGE: `handshake` (before its socket is named), `receive` (on reading the first
 //! request), `run` (after decoding it), `send` (after running, instead of the
 //! reply), `garbage` (replies with bytes that do not decode), `wrong-batch`
 //! (replies for a batch it was not given). HOW: `exit0`, `exit1`, `abort`,
 //! `segv`, `kill`, `error` (an error reply). Without `ROGUE` it is a
 //! well-behaved worker for `square`.
 
-use ipc_channel::ipc::{self, IpcSender};
-use procpool::protocol::{self, Frame, Hello, Reply, Request};
+use std::io::Write;
+
+use ipc_channel::ipc::IpcOneShotServer;
+use procpool::protocol::{self, Frame, Hello, Ready, Reply, Request};
 use serde_bytes::ByteBuf;
 
 fn die(how: &str) -> ! {
@@ -40,17 +42,19 @@ fn main() {
     if stage == "handshake" {
         die(how);
     }
-    let hello = IpcSender::<Hello>::connect(args[2].clone()).unwrap();
-    let (requests_tx, requests) = ipc::channel::<Frame>().unwrap();
-    let (replies, replies_rx) = ipc::channel::<Frame>().unwrap();
-    hello
-        .send(Hello::Ready {
-            pid: std::process::id(),
-            requests: requests_tx,
-            replies: replies_rx,
-            tasks: vec!["square".into()],
-        })
-        .unwrap();
+    let _ = args;
+    // The handshake as a worker does it: name a one-shot server on stdout,
+    // take the supervisor's channels, answer Ready.
+    let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{name}").unwrap();
+    stdout.flush().unwrap();
+    let (_, Hello { requests, replies }) = server.accept().unwrap();
+    let ready = Ready {
+        pid: std::process::id(),
+        tasks: vec!["square".into()],
+    };
+    replies.send(protocol::frame(&ready, &[]).unwrap()).unwrap();
     while let Ok(frame) = requests.recv() {
         if stage == "receive" {
             die(how);

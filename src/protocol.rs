@@ -1,8 +1,9 @@
 //! The messages between supervisor and worker, and the handshake.
 //!
-//! The handshake travels over an `IpcOneShotServer`: the worker connects,
-//! creates its two channels and sends the supervisor the ends it keeps. After
-//! that every message is a frame of bytes: a header encoded by
+//! The handshake travels over the worker's `IpcOneShotServer`: the worker
+//! writes the server's name on its stdout, the supervisor connects and sends
+//! it the ends of two new channels ([`Hello`]), and the worker's first reply
+//! is [`Ready`]. After that every message is a frame of bytes: a header encoded by
 //! [`codec`], followed by a payload of encoded items, so a batch
 //! is never copied into a second buffer.
 
@@ -63,22 +64,43 @@ impl Deref for Frame {
     }
 }
 
-/// The first message on the one-shot server.
+/// The supervisor's message on the worker's one-shot server: the ends of
+/// the two channels the worker keeps.
 #[derive(Serialize, Deserialize)]
-pub enum Hello {
-    /// A worker is up.
-    Ready {
-        /// The worker's process id, checked against the one spawned.
-        pid: u32,
-        /// Where the supervisor sends requests.
-        requests: IpcSender<Frame>,
-        /// Where the supervisor reads replies.
-        replies: IpcReceiver<Frame>,
-        /// The task names this worker program knows.
-        tasks: Vec<String>,
-    },
-    /// Sent by the supervisor itself to end a wait for a worker that died.
-    Cancel,
+pub struct Hello {
+    /// Where the worker reads requests.
+    pub requests: IpcReceiver<Frame>,
+    /// Where the worker sends replies.
+    pub replies: IpcSender<Frame>,
+}
+
+/// The worker's first reply, a frame with no payload: it is up.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ready {
+    /// The worker's process id, checked against the one spawned.
+    pub pid: u32,
+    /// The task names this worker program knows.
+    pub tasks: Vec<String>,
+}
+
+/// What a worker writes on stdout, followed by the cause, when it cannot
+/// make its handshake socket.
+pub(crate) const NO_SOCKET: &str = "!no socket: ";
+
+/// Removes the handshake socket `name` and the private directory
+/// ipc-channel made for it (`<tmp>/.tmpXXXXXX/socket`), if that is what it is.
+pub(crate) fn remove_handshake_dir(name: &str) {
+    let socket = std::path::Path::new(name);
+    let Some(dir) = socket.parent() else { return };
+    let made_for_it = socket.file_name().is_some_and(|f| f == "socket")
+        && dir
+            .file_name()
+            .and_then(|d| d.to_str())
+            .is_some_and(|d| d.starts_with(".tmp"));
+    if made_for_it {
+        let _ = std::fs::remove_file(socket);
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Supervisor to worker.

@@ -4,30 +4,35 @@
 //! kernel's parent-death signal fires when the *thread* that created a child
 //! exits: tied to that thread, workers live exactly as long as their pool.
 //!
-//! `IpcOneShotServer::accept` has no timeout, so each accept runs on a helper
-//! thread while the caller watches the child; a child that exits or misses the
-//! deadline is killed and the accept is released by connecting to it ourselves.
-//! While workers start, the pool's interrupt flag is watched too: a signal
-//! ends a start-up (or a replacement) within milliseconds.
+//! The handshake: the worker makes an `IpcOneShotServer` (a socket in a
+//! fresh private directory under `TMPDIR`) and writes its name on its stdout,
+//! a pipe to us; we connect and send it the ends of two new channels; it
+//! answers on the reply channel with [`Ready`]. The worker owns the socket's
+//! directory, and whichever side outlives the other removes it: a worker
+//! whose supervisor dies (its stdin pipe closes) removes it and exits, and
+//! the supervisor removes it after a worker that died. So not even a
+//! supervisor killed with SIGKILL while workers start leaves one behind.
+//! Every wait has the start-up deadline and watches the pool's interrupt
+//! flag: a signal ends a start-up (or a replacement) within milliseconds.
 //!
-//! ipc-channel puts each handshake socket in a fresh directory under the
-//! system's temporary directory (`TMPDIR`), and panics on some of the errors
-//! it meets there, so [`Spawner::new`] checks that location first and turns
-//! an unusable one into one clear error; a panic that still escapes
-//! ipc-channel becomes an error too, never a dead spawner thread.
+//! ipc-channel panics on some of the errors it meets in `TMPDIR`, so
+//! [`Spawner::new`] checks that location first and turns an unusable one into
+//! one clear error.
 
-use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
 use crate::error::PoolError;
-use crate::protocol::{Frame, Hello, WORKER_ARG};
+use crate::protocol::{self, Frame, Hello, NO_SOCKET, Ready, WORKER_ARG};
 use crate::signal::{self, InterruptFlag};
 use crate::sys::ExitCause;
 
@@ -40,8 +45,7 @@ pub(crate) struct WorkerProcess {
     pub tasks: Vec<String>,
 }
 
-type Started = (Child, IpcOneShotServer<Hello>, String);
-type SpawnJob = (usize, mpsc::Sender<Vec<Result<Started, PoolError>>>);
+type SpawnJob = (usize, mpsc::Sender<Vec<Result<Child, PoolError>>>);
 
 /// Owns the spawner thread; dropping it ends the thread.
 pub(crate) struct Spawner {
@@ -97,14 +101,31 @@ impl Spawner {
             }
         };
         let deadline = Instant::now() + self.startup_timeout;
-        let waits: Vec<_> = started
-            .into_iter()
-            .map(|s| s.and_then(|(child, server, name)| Handshake::begin(child, server, name)))
-            .collect();
-        waits
-            .into_iter()
-            .map(|w| w.and_then(|h| h.finish(&self.program, deadline, self.interrupt.as_ref())))
-            .collect()
+        let mut results = Vec::with_capacity(count);
+        let mut stopped = Vec::new();
+        for child in started {
+            let mut handshake = match child {
+                Ok(child) => Handshake::new(child),
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            // After a signal the rest are told to stop together, and
+            // waited for together.
+            if let Some(signal) = self.interrupt.as_ref().and_then(signal::received) {
+                handshake.stop();
+                stopped.push(handshake);
+                results.push(Err(PoolError::Interrupted { signal }));
+                continue;
+            }
+            results.push(handshake.finish(&self.program, deadline, self.interrupt.as_ref()));
+        }
+        let until = Instant::now() + STOP_GRACE;
+        for handshake in stopped {
+            handshake.reap(until);
+        }
+        results
     }
 }
 
@@ -117,107 +138,96 @@ impl Drop for Spawner {
     }
 }
 
-/// Checks, once per pool, that handshake sockets can be made where
-/// ipc-channel will make them: a fresh directory in the temporary directory,
-/// a socket bound in it, and a path short enough for a socket address.
+/// Checks, once per pool, that the workers can make their handshake
+/// sockets where ipc-channel puts them (`TMPDIR/.tmpXXXXXX/socket`): the
+/// directory exists, we may create in it, and the path fits a socket
+/// address. Nothing is created that a kill could leave behind: the test file
+/// is unnamed (`O_TMPFILE`). A worker that still cannot make its socket (a
+/// full disk) says why on its stdout, and that is the pool's error.
 fn check_handshake_dir() -> Result<(), PoolError> {
     let base = std::env::temp_dir();
     let fail = |cause: std::io::Error| PoolError::HandshakeDir {
         dir: base.clone(),
         cause,
     };
-    let dir = tempfile::Builder::new()
-        .tempdir_in(&base)
-        .map_err(|e| fail(std::io::Error::new(e.kind(), strip_path(&e))))?;
-    let socket = dir.path().join("socket");
+    let meta = std::fs::metadata(&base).map_err(fail)?;
+    if !meta.is_dir() {
+        return Err(fail(std::io::Error::from_raw_os_error(libc::ENOTDIR)));
+    }
     // sun_path holds 108 bytes with its terminating NUL; ipc-channel would
     // silently cut a longer path and bind somewhere else.
-    if socket.as_os_str().len() >= 108 {
+    if base.join(".tmpXXXXXX/socket").as_os_str().len() >= 108 {
         return Err(fail(std::io::Error::other(
             "the path is too long for a socket (over 100 bytes)",
         )));
     }
-    std::os::unix::net::UnixListener::bind(&socket).map_err(fail)?;
-    Ok(())
-}
-
-/// An error's text without the path tempfile adds to it (ours names it).
-fn strip_path(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.split_once(" at path ") {
-        Some((cause, _)) => cause.to_string(),
-        None => text,
+    let unnamed = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(&base);
+    match unnamed {
+        Ok(_) => Ok(()),
+        // No O_TMPFILE on this file system: ask for permission instead.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+            let path = std::ffi::CString::new(base.as_os_str().as_bytes())
+                .map_err(|_| fail(std::io::Error::other("the path holds a NUL byte")))?;
+            // SAFETY: access reads a NUL-terminated path we own.
+            if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+                Ok(())
+            } else {
+                Err(fail(std::io::Error::last_os_error()))
+            }
+        }
+        Err(e) => Err(fail(e)),
     }
 }
 
-/// Runs on the spawner thread: creates the server and the child process.
-/// A panic inside ipc-channel (it asserts on some I/O errors) is an error.
-fn start(program: &Path) -> Result<Started, PoolError> {
-    let server = std::panic::catch_unwind(IpcOneShotServer::<Hello>::new).unwrap_or_else(|panic| {
-        Err(std::io::Error::other(format!(
-            "ipc-channel failed: {}",
-            crate::worker::panic_message(&*panic)
-        )))
-    });
-    let (server, name) = server.map_err(|cause| PoolError::HandshakeDir {
-        dir: std::env::temp_dir(),
-        cause,
-    })?;
-    // The socket sits in a fresh 0700 directory; make the socket itself private too.
-    let _ = std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600));
-    let stdout = std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(Stdio::from)
-        .unwrap_or_else(|_| Stdio::null());
-    let child = Command::new(program)
+/// Runs on the spawner thread: starts a worker with its stdin and stdout
+/// piped to us (stderr is shared).
+fn start(program: &Path) -> Result<Child, PoolError> {
+    Command::new(program)
         .arg(WORKER_ARG)
-        .arg(&name)
         .arg(std::process::id().to_string())
-        .stdin(Stdio::null())
-        .stdout(stdout)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .map_err(|source| PoolError::Spawn {
             program: program.to_path_buf(),
             source,
-        })?;
-    Ok((child, server, name))
+        })
 }
 
-/// A handshake under way: the accept runs on its own thread.
+/// A handshake under way, in its steps.
 struct Handshake {
     child: Child,
-    name: String,
-    accepted: mpsc::Receiver<Result<Hello, String>>,
+    /// The worker's stdout, until it has given its socket's name.
+    stdout: Option<ChildStdout>,
+    said: Vec<u8>,
+    /// The worker's socket, once named.
+    name: Option<String>,
+    /// Our channels, once sent, waiting for [`Ready`].
+    sent: Option<(IpcSender<Frame>, IpcReceiver<Frame>)>,
 }
 
+/// How long one look at a starting worker waits.
+const POLL: Duration = Duration::from_millis(5);
+/// How long a stopped worker gets to remove its socket and exit.
+const STOP_GRACE: Duration = Duration::from_millis(100);
+
 impl Handshake {
-    fn begin(
-        mut child: Child,
-        server: IpcOneShotServer<Hello>,
-        name: String,
-    ) -> Result<Self, PoolError> {
-        let (tx, rx) = mpsc::channel();
-        let accept = move || {
-            let result = server
-                .accept()
-                .map(|(_, hello)| hello)
-                .map_err(|e| e.to_string());
-            let _ = tx.send(result);
-        };
-        if let Err(e) = thread::Builder::new()
-            .name("procpool-handshake".into())
-            .spawn(accept)
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(PoolError::os("cannot start a handshake thread", e));
+    fn new(mut child: Child) -> Self {
+        let stdout = child.stdout.take();
+        if let Some(out) = &stdout {
+            set_nonblocking(out);
         }
-        Ok(Handshake {
+        Handshake {
             child,
-            name,
-            accepted: rx,
-        })
+            stdout,
+            said: Vec::new(),
+            name: None,
+            sent: None,
+        }
     }
 
     fn finish(
@@ -233,45 +243,45 @@ impl Handshake {
             reason,
         };
         loop {
-            match self.accepted.recv_timeout(Duration::from_millis(5)) {
-                Ok(Ok(Hello::Ready {
-                    pid: their_pid,
-                    requests,
-                    replies,
-                    tasks,
-                })) if their_pid == pid => {
+            match self.step() {
+                Ok(Some(ready)) if ready.pid == pid => {
+                    let (requests, replies) = self.sent.take().expect("ready after sending");
+                    // The worker no longer watches its stdin.
+                    drop(self.child.stdin.take());
                     return Ok(WorkerProcess {
                         pid,
                         child: self.child,
                         requests,
                         replies,
-                        tasks,
+                        tasks: ready.tasks,
                     });
                 }
-                Ok(Ok(Hello::Ready { pid: their_pid, .. })) => {
+                Ok(Some(ready)) => {
                     self.abort();
                     return Err(fail(format!(
-                        "handshake came from process {their_pid}, not {pid}"
+                        "handshake came from process {}, not {pid}",
+                        ready.pid
                     )));
                 }
-                Ok(Ok(Hello::Cancel)) | Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Ok(None) => {}
+                Err(reason) if reason.starts_with(NO_SOCKET) => {
+                    self.abort();
+                    return Err(PoolError::HandshakeDir {
+                        dir: std::env::temp_dir(),
+                        cause: std::io::Error::other(&reason[NO_SOCKET.len()..]),
+                    });
+                }
+                Err(reason) => {
                     let reason = match self.child.try_wait() {
-                        Ok(Some(status)) => {
-                            format!("{} before the handshake", ExitCause::from_status(status))
-                        }
-                        _ => "the handshake failed".to_string(),
+                        Ok(Some(status)) => format!(
+                            "{} before the handshake (is it a procpool worker program?)",
+                            ExitCause::from_status(status)
+                        ),
+                        _ => reason,
                     };
                     self.abort();
                     return Err(fail(reason));
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.release_accept();
-                return Err(fail(format!(
-                    "{} before the handshake (is it a procpool worker program?)",
-                    ExitCause::from_status(status)
-                )));
             }
             if let Some(signal) = interrupt.and_then(signal::received) {
                 self.abort();
@@ -286,16 +296,114 @@ impl Handshake {
         }
     }
 
-    /// Connects to our own server so its accept thread ends.
-    fn release_accept(&self) {
-        if let Ok(tx) = IpcSender::<Hello>::connect(self.name.clone()) {
-            let _ = tx.send(Hello::Cancel);
+    /// One step of the handshake, waiting at most [`POLL`]: `Ok(None)` while
+    /// it goes on, the worker's [`Ready`] at the end.
+    fn step(&mut self) -> Result<Option<Ready>, String> {
+        if let Some((_, replies)) = &self.sent {
+            return match replies.try_recv_timeout(POLL) {
+                Ok(frame) => protocol::unframe::<Ready>(&frame)
+                    .map(|(ready, _)| Some(ready))
+                    .map_err(|e| format!("malformed handshake: {e}")),
+                Err(ipc_channel::TryRecvError::Empty) => Ok(None),
+                Err(e) => Err(format!("the handshake failed: {e}")),
+            };
         }
+        if let Some(name) = self.read_name()? {
+            let hello = IpcSender::<Hello>::connect(name.clone())
+                .map_err(|e| format!("cannot reach its socket {name}: {e}"))?;
+            let (requests, requests_rx) =
+                ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
+            let (replies_tx, replies) =
+                ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
+            hello
+                .send(Hello {
+                    requests: requests_rx,
+                    replies: replies_tx,
+                })
+                .map_err(|e| format!("the handshake failed: {e}"))?;
+            self.sent = Some((requests, replies));
+            return Ok(None);
+        }
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return Err("it exited before the handshake".to_string());
+        }
+        thread::sleep(POLL);
+        Ok(None)
     }
 
+    /// The socket name the worker writes on its stdout, once a whole line is in.
+    fn read_name(&mut self) -> Result<Option<String>, String> {
+        let Some(stdout) = self.stdout.as_mut() else {
+            return Ok(None);
+        };
+        let mut buffer = [0u8; 512];
+        let end = loop {
+            if let Some(end) = self.said.iter().position(|&b| b == b'\n') {
+                break end;
+            }
+            if self.said.len() > 4096 {
+                return Err("it wrote something else than a handshake on stdout".to_string());
+            }
+            match stdout.read(&mut buffer) {
+                Ok(0) => return Err("it closed its stdout before the handshake".to_string()),
+                Ok(n) => self.said.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("cannot read its stdout: {e}")),
+            }
+        };
+        let name = String::from_utf8(self.said[..end].to_vec())
+            .map_err(|_| "it wrote something else than a handshake on stdout".to_string())?;
+        if let Some(why) = name.strip_prefix(NO_SOCKET) {
+            self.stdout = None;
+            return Err(format!("{NO_SOCKET}{why}"));
+        }
+        self.stdout = None;
+        self.name = Some(name.clone());
+        Ok(Some(name))
+    }
+
+    /// Stops a worker that will not complete the handshake: see
+    /// [`stop`](Self::stop) and [`reap`](Self::reap).
     fn abort(&mut self) {
+        self.stop();
+        self.reap_by(Instant::now() + STOP_GRACE);
+    }
+
+    /// Closes the worker's stdin, which tells a worker still starting to
+    /// remove its socket and exit.
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    /// Waits until `until` for a stopped worker to exit, then kills it;
+    /// whatever it made is removed.
+    fn reap(mut self, until: Instant) {
+        self.reap_by(until);
+    }
+
+    fn reap_by(&mut self, until: Instant) {
+        while Instant::now() < until && matches!(self.child.try_wait(), Ok(None)) {
+            thread::sleep(Duration::from_millis(1));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.release_accept();
+        // A name written before it died may still be in the pipe.
+        let _ = self.read_name();
+        if let Some(name) = &self.name {
+            protocol::remove_handshake_dir(name);
+        }
+    }
+}
+
+/// Makes reads from the pipe return at once when it is empty.
+fn set_nonblocking(pipe: &impl AsFd) {
+    let fd = pipe.as_fd().as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, with flags it returned.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
     }
 }

@@ -119,7 +119,9 @@ impl Supervisor {
         for started in sup.spawner.spawn(sup.cfg.processes) {
             match started {
                 Ok(process) => sup.adopt(process)?,
-                Err(e @ PoolError::Interrupted { .. }) => return Err(e),
+                Err(e @ (PoolError::Interrupted { .. } | PoolError::HandshakeDir { .. })) => {
+                    return Err(e);
+                }
                 Err(_) => failed += 1,
             }
         }
@@ -448,7 +450,9 @@ impl Supervisor {
                 .expect("one spawn asked, one answered");
             match started {
                 Ok(process) => return self.adopt(process),
-                Err(e @ PoolError::Interrupted { .. }) => return Err(e),
+                Err(e @ (PoolError::Interrupted { .. } | PoolError::HandshakeDir { .. })) => {
+                    return Err(e);
+                }
                 Err(e) => {
                     failures += 1;
                     if failures >= MAX_START_FAILURES {

@@ -168,3 +168,18 @@ pub(crate) fn ensure_open_files(needed: u64) -> Result<(), u64> {
     }
     Err(limit.rlim_cur.max(raised.rlim_cur.min(limit.rlim_max)))
 }
+
+/// Makes descriptor `to` a copy of `from` (`dup2`); whether it worked.
+pub(crate) fn redirect(from: i32, to: i32) -> bool {
+    // SAFETY: dup2 on two descriptor numbers; `to` is replaced atomically.
+    unsafe { libc::dup2(from, to) >= 0 }
+}
+
+/// Whether descriptor `fd` is a pipe.
+pub(crate) fn is_pipe(fd: i32) -> bool {
+    // SAFETY: fstat writes one stat struct we own.
+    unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut stat) == 0 && (stat.st_mode & libc::S_IFMT) == libc::S_IFIFO
+    }
+}

@@ -11,10 +11,13 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::OsString;
 
-use ipc_channel::ipc::{self, IpcSender};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ipc_channel::ipc::IpcOneShotServer;
 
 use crate::codec::CodecError;
-use crate::protocol::{self, Frame, Hello, Reply, Request, WORKER_ARG, WireFailure};
+use crate::protocol::{self, Hello, Ready, Reply, Request, WORKER_ARG, WireFailure};
 use crate::sys;
 use crate::task::Registry;
 
@@ -72,71 +75,109 @@ fn run_exit_hooks() {
     }
 }
 
-/// Removes the handshake socket `name` and the private directory ipc-channel
-/// made for it (`<tmp>/.tmpXXXXXX/socket`), if that is what it is.
-fn remove_handshake_dir(name: &str) {
-    let socket = std::path::Path::new(name);
-    let Some(dir) = socket.parent() else { return };
-    let made_for_it = socket.file_name().is_some_and(|f| f == "socket")
-        && dir
-            .file_name()
-            .and_then(|d| d.to_str())
-            .is_some_and(|d| d.starts_with(".tmp"));
-    if made_for_it {
-        let _ = std::fs::remove_file(socket);
-        let _ = std::fs::remove_dir(dir);
+const USAGE: &str = "worker mode is started by a procpool supervisor, not by hand";
+
+/// The worker's side of the handshake (see [`spawn`](crate::spawn)): a
+/// one-shot server whose name goes to the supervisor on stdout, the
+/// supervisor's [`Hello`], and [`Ready`] on the reply channel. Until it is
+/// through, a watcher removes the server's directory and exits the process
+/// if stdin closes (the supervisor gave up on us, or died).
+fn handshake(registry: &Registry) -> Result<Hello, String> {
+    // ipc-channel panics on some errors in TMPDIR: a panic is an error too.
+    let server = std::panic::catch_unwind(IpcOneShotServer::<Hello>::new)
+        .unwrap_or_else(|panic| Err(std::io::Error::other(panic_message(&*panic))));
+    let (server, name) = match server {
+        Ok(server) => server,
+        Err(e) => {
+            // The supervisor reports it, as its own error, in one line.
+            let e = e.to_string();
+            let cause = e.split(" at path ").next().unwrap_or(&e);
+            println!("{}{cause}", protocol::NO_SOCKET);
+            std::process::exit(2);
+        }
+    };
+    let through = Arc::new(AtomicBool::new(false));
+    watch_stdin(name.clone(), Arc::clone(&through));
+    // Our stdout is the supervisor's pipe until the name is through; then it
+    // is the supervisor's stderr, for whatever tasks print.
+    let said = {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{name}").and_then(|()| stdout.flush())
+    };
+    if said.is_err() || !sys::redirect(libc::STDERR_FILENO, libc::STDOUT_FILENO) {
+        protocol::remove_handshake_dir(&name);
+        return Err(format!("{USAGE} (stdout is not a supervisor's pipe)"));
     }
+    let accepted = server.accept();
+    through.store(true, Ordering::SeqCst);
+    let (_, hello) = accepted.map_err(|e| format!("handshake failed: {e}"))?;
+    let ready = Ready {
+        pid: std::process::id(),
+        tasks: registry.names().map(String::from).collect(),
+    };
+    let frame = protocol::frame(&ready, &[]).map_err(|e| e.to_string())?;
+    hello
+        .replies
+        .send(frame)
+        .map_err(|e| format!("handshake failed: {e}"))?;
+    Ok(hello)
+}
+
+/// Until `through` is set: when stdin closes, removes the handshake socket
+/// `name` and exits.
+fn watch_stdin(name: String, through: Arc<AtomicBool>) {
+    let watch = move || {
+        let mut fd = libc::pollfd {
+            fd: libc::STDIN_FILENO,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: poll on one pollfd we own.
+            let rc = unsafe { libc::poll(&mut fd, 1, -1) };
+            if rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            if through.load(Ordering::SeqCst) {
+                return;
+            }
+            protocol::remove_handshake_dir(&name);
+            // A supervisor that closes our pipe has given up on us and
+            // needs no message; anyone else does.
+            if !sys::is_pipe(libc::STDIN_FILENO) {
+                let line = format!(
+                    "procpool worker {}: no supervisor completed the handshake ({USAGE})\n",
+                    std::process::id()
+                );
+                use std::io::Write as _;
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+            // SAFETY: _exit ends the process at once; nothing is shared yet.
+            unsafe { libc::_exit(2) };
+        }
+    };
+    let _ = std::thread::Builder::new()
+        .name("procpool-handshake".into())
+        .spawn(watch);
 }
 
 fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
-    let usage = "worker mode is started by a procpool supervisor, not by hand";
-    let [name, parent] = args.as_slice() else {
-        return Err(format!(
-            "{usage} (expected a handshake name and a parent pid)"
-        ));
+    let [parent] = args.as_slice() else {
+        return Err(format!("{USAGE} (expected the supervisor's pid)"));
     };
-    let name = name.to_str().ok_or(usage)?.to_string();
-    let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).ok_or(usage)?;
-
+    let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).ok_or(USAGE)?;
     if sys::parent_pid() != parent {
-        remove_handshake_dir(&name);
         return Err(format!(
-            "{usage} (supervisor {parent} is not this process's parent)"
+            "{USAGE} (supervisor {parent} is not this process's parent)"
         ));
     }
-    let hello = IpcSender::<Hello>::connect(name.clone());
-    // The handshake socket's directory is ours to remove once we are through
-    // (or the supervisor is gone): then not even a supervisor killed with
-    // SIGKILL while workers start leaves it behind.
-    let hello = match hello {
-        Ok(hello) => hello,
-        Err(e) => {
-            remove_handshake_dir(&name);
-            return Err(format!(
-                "cannot reach the supervisor at {name}: {e} ({usage}, or the name is stale)"
-            ));
-        }
-    };
-    let (requests_tx, requests) =
-        ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
-    let (replies, replies_rx) =
-        ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
-    let sent = hello.send(Hello::Ready {
-        pid: std::process::id(),
-        requests: requests_tx,
-        replies: replies_rx,
-        tasks: registry.names().map(String::from).collect(),
-    });
-    drop(hello);
-    remove_handshake_dir(&name);
-    sent.map_err(|e| format!("handshake with {name} failed: {e}"))?;
+    let Hello { requests, replies } = handshake(registry)?;
 
     // The death signal is missed if the parent is already gone: check after setting it.
     sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
     if sys::parent_pid() != parent {
-        return Err(format!(
-            "{usage} (supervisor {parent} is not this process's parent)"
-        ));
+        return Err(format!("supervisor {parent} is gone"));
     }
     // The terminal's signals go to the whole foreground group; the supervisor
     // alone decides what they mean.

@@ -277,7 +277,7 @@ fn results_finished_before_a_signal_are_reported() {
 
 #[test]
 fn a_supervisor_killed_while_workers_start_leaves_no_handshake_directory() {
-    for after in [0, 1, 2, 4, 8, 16] {
+    for after in [0, 1, 2, 3, 4, 6, 8, 12, 16] {
         let tmp = Tmp::new();
         let ended = run_with_signal(
             tmp.path(),

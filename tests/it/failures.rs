@@ -358,24 +358,40 @@ fn many_workers_start_and_all_take_part() {
 
 #[test]
 fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
-    use ipc_channel::ipc::IpcOneShotServer;
-    use procpool::protocol::{Frame, Hello, WORKER_ARG};
+    use std::io::BufRead;
+
+    use ipc_channel::ipc::{self, IpcSender};
+    use procpool::protocol::{Frame, Hello, Ready, WORKER_ARG};
     use serde_bytes::ByteBuf;
 
     // A 9-byte message that claims a 1 TiB string, then a truncated request.
     let mut huge = vec![0x00, 0xfd];
     huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
     for hostile in [huge, vec![0x00], vec![0xff; 3]] {
-        let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
-        let child = std::process::Command::new(bin())
-            .args([WORKER_ARG, &name, &std::process::id().to_string()])
+        // The supervisor's side of the handshake, by hand.
+        let mut child = std::process::Command::new(bin())
+            .args([WORKER_ARG, &std::process::id().to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let (_, hello) = server.accept().unwrap();
-        let Hello::Ready { requests, pid, .. } = hello else {
-            panic!("expected Ready")
-        };
+        let mut name = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut name)
+            .unwrap();
+        let (requests, requests_rx) = ipc::channel::<Frame>().unwrap();
+        let (replies_tx, replies) = ipc::channel::<Frame>().unwrap();
+        IpcSender::<Hello>::connect(name.trim_end().to_string())
+            .unwrap()
+            .send(Hello {
+                requests: requests_rx,
+                replies: replies_tx,
+            })
+            .unwrap();
+        let frame = replies.recv().unwrap();
+        let (ready, _) = procpool::protocol::unframe::<Ready>(&frame).unwrap();
+        let pid = ready.pid;
         assert_eq!(pid, child.id());
         requests
             .send(Frame::Inline(ByteBuf::from(hostile.clone())))

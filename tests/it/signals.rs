@@ -137,20 +137,25 @@ fn worker_mode_by_hand_or_with_a_stale_name_exits_with_a_clear_message() {
         "{stderr}"
     );
 
+    // Our child, but nobody on the other end of its stdin: it removes its
+    // socket and says so.
     let me = std::process::id().to_string();
-    let stale = Command::new(bin())
-        .args(["__procpool-worker", "/tmp/no-such-procpool-socket", &me])
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = Command::new(bin())
+        .args(["__procpool-worker", &me])
+        .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
-    assert_eq!(stale.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&stale.stderr);
+    assert_eq!(alone.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&alone.stderr);
     assert!(
-        stderr.contains("cannot reach the supervisor at /tmp/no-such-procpool-socket"),
+        stderr.contains("no supervisor completed the handshake"),
         "{stderr}"
     );
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 
     let foreign = Command::new(bin())
-        .args(["__procpool-worker", "/tmp/x", "1"])
+        .args(["__procpool-worker", "1"])
         .output()
         .unwrap();
     assert_eq!(foreign.status.code(), Some(2));
