@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod edges_flip;
 mod failures;
 mod flip;
 mod jobs;
