@@ -73,7 +73,7 @@ fn unnamed(dir: &Path, name: &OsStr, bytes: &[u8], force: bool) -> Result<(), Fa
     file.write_all(bytes)?;
     let name = c_name(name)?;
     if !force {
-        return Ok(link(&file, &dir, &name)?);
+        return link(&file, &dir, &name);
     }
     // Replacing: try a plain link first, as most outputs do not exist yet.
     match link(&file, &dir, &name) {

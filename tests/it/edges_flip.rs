@@ -411,7 +411,7 @@ fn an_input_that_vanishes_after_planning_is_reported_and_the_rest_flipped() {
 #[test]
 fn an_output_folder_made_read_only_midway_fails_the_rest_one_line_each() {
     const COUNT: usize = 200;
-    let Some(mut command) = unprivileged() else {
+    let Some(command) = unprivileged() else {
         return;
     };
     let (dir, inputs) = tiny_images(COUNT);
