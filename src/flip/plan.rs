@@ -191,6 +191,9 @@ pub fn output_path(input: &Path, format: Format, out_dir: Option<&Path>) -> Path
 /// why not, in a few words.
 fn check_out_dir(dir: &Path) -> Result<(), String> {
     use std::io::ErrorKind;
+    if dir.as_os_str().is_empty() {
+        return Err("empty path".into());
+    }
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {
             writable(dir).map_err(|e| format!("folder is not writable: {e}"))
