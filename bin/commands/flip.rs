@@ -31,7 +31,7 @@ pub struct FlipArgs {
     #[arg(short, long, default_value = "pdf", value_parser = parse_format,
           hide_possible_values = true, value_name = "pdf|png|jpg|webp|tiff|bmp")]
     format: Format,
-    /// Write outputs into this folder (created if missing) instead of beside each input
+    /// Write outputs into this folder (created when the first is written) instead of beside each input
     #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Overwrite existing outputs
@@ -57,6 +57,7 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
         quality: args.quality,
         max_pixels: args.max_pixels,
         force: args.force,
+        ..FlipOptions::default()
     };
     let plan = match Plan::new(&args.inputs, args.out.as_deref(), options) {
         Ok(plan) => plan,

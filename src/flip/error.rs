@@ -99,6 +99,15 @@ pub enum Cause {
     /// The output exists and `force` was not given.
     #[error("output {} already exists (use --force to overwrite)", .0.display())]
     OutputExists(PathBuf),
+    /// The output's folder could not be created.
+    #[error("cannot create output folder {}", path.display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
     /// The output could not be written.
     #[error("cannot write {}", path.display())]
     Write {

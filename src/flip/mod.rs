@@ -7,7 +7,7 @@
 //! [`FlipOptions`], and refuses a run whose outputs would collide.
 //! [`flip_file`] does one job: check the input, read it, check the pixel
 //! count in its header, decode, rotate, encode ([`flip_bytes`]), and write
-//! the output through a temporary file renamed into place.
+//! the output atomically (an unnamed file linked into place when complete).
 //!
 //! ```
 //! use procpool::flip::{FlipJob, FlipOptions, Format, flip_file, samples};
@@ -140,6 +140,10 @@ pub struct FlipOptions {
     pub max_pixels: u64,
     /// Replace existing outputs.
     pub force: bool,
+    /// Create the output's folder (not its parents) if it is missing, just
+    /// before writing, so a run that writes nothing makes no folder;
+    /// [`Plan`] sets it for `--out`.
+    pub create_folder: bool,
 }
 
 impl Default for FlipOptions {
@@ -149,6 +153,7 @@ impl Default for FlipOptions {
             quality: DEFAULT_QUALITY,
             max_pixels: DEFAULT_MAX_PIXELS,
             force: false,
+            create_folder: false,
         }
     }
 }
@@ -212,6 +217,9 @@ pub fn flip_file(job: &FlipJob) -> Result<Flipped, FlipError> {
     }
     let quality = options.quality.clamp(1, 100);
     let flipped = flip_bytes(&data, options.format, quality, options.max_pixels).map_err(fail)?;
+    if options.create_folder {
+        create_folder(&job.output).map_err(fail)?;
+    }
     write::atomically(&job.output, &flipped.bytes, options.force)
         .map_err(|e| fail(Cause::writing(&job.output, e)))?;
     Ok(Flipped {
@@ -220,6 +228,21 @@ pub fn flip_file(job: &FlipJob) -> Result<Flipped, FlipError> {
         height: flipped.height,
         bytes: flipped.bytes.len() as u64,
     })
+}
+
+/// Creates the folder `output` goes in if it is missing (another worker may
+/// just have made it).
+fn create_folder(output: &std::path::Path) -> Result<(), Cause> {
+    let Some(folder) = output.parent().filter(|f| !f.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    match std::fs::create_dir(folder) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Cause::Folder {
+            path: folder.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Paths as raw bytes for bincode (any Unix file name survives), as text for

@@ -77,20 +77,23 @@ pub enum PlanError {
     #[error("{} output collision{}: {}", .0.len(), if .0.len() == 1 { "" } else { "s" },
         .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Collisions(Vec<Collision>),
-    /// The output folder cannot be created.
-    #[error("cannot create output folder {}", path.display())]
+    /// The output folder is not usable: a file, not writable, or missing
+    /// with its parent folder.
+    #[error("--out {}: {reason}", path.display())]
     OutDir {
         /// The folder.
         path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        /// Why, in a few words.
+        reason: String,
     },
 }
 
 impl Plan {
     /// Expands `arguments` and names each output `<stem>_flipped.<ext>`,
-    /// beside its input or in `out_dir` (created if missing).
+    /// beside its input or in `out_dir`. An `out_dir` that does not exist
+    /// is not created here: each job creates it just before writing
+    /// ([`FlipOptions::create_folder`]), so a run that writes nothing leaves
+    /// no new folder; its parent must exist.
     ///
     /// - An existing file (or anything else that is not a folder) is an input.
     /// - A folder gives the image files in it (by extension), sorted by name,
@@ -113,13 +116,24 @@ impl Plan {
     /// # Errors
     ///
     /// [`PlanError::Collisions`] when two inputs would write the same output,
-    /// or an output is an input; [`PlanError::OutDir`] when `out_dir` cannot
-    /// be created. Nothing has been written then.
+    /// or an output is an input; [`PlanError::OutDir`] when `out_dir` is a
+    /// file, is not writable, or is missing and cannot be created there.
+    /// Nothing has been written then.
     pub fn new<A: AsRef<OsStr>>(
         arguments: &[A],
         out_dir: Option<&Path>,
         options: FlipOptions,
     ) -> Result<Plan, PlanError> {
+        if let Some(dir) = out_dir {
+            check_out_dir(dir).map_err(|reason| PlanError::OutDir {
+                path: dir.to_path_buf(),
+                reason,
+            })?;
+        }
+        let options = FlipOptions {
+            create_folder: out_dir.is_some(),
+            ..options
+        };
         let mut inputs = Vec::new();
         let mut rejected = Vec::new();
         for argument in arguments {
@@ -147,12 +161,6 @@ impl Plan {
         if !collisions.is_empty() {
             return Err(PlanError::Collisions(collisions));
         }
-        if let (Some(dir), false) = (out_dir, jobs.is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| PlanError::OutDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
         Ok(Plan { jobs, rejected })
     }
 }
@@ -176,6 +184,52 @@ pub fn output_path(input: &Path, format: Format, out_dir: Option<&Path>) -> Path
     match out_dir {
         Some(dir) => dir.join(name),
         None => input.with_file_name(name),
+    }
+}
+
+/// Whether files can be written in `dir`, or `dir` created in its parent;
+/// why not, in a few words.
+fn check_out_dir(dir: &Path) -> Result<(), String> {
+    use std::io::ErrorKind;
+    if dir.as_os_str().is_empty() {
+        return Err("empty path".into());
+    }
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            writable(dir).map_err(|e| format!("folder is not writable: {e}"))
+        }
+        Ok(_) => Err("exists and is not a folder".into()),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            match std::fs::metadata(parent) {
+                Ok(meta) if meta.is_dir() => writable(parent)
+                    .map_err(|e| format!("cannot create it in {}: {e}", parent.display())),
+                Ok(_) => Err(format!("its parent {} is not a folder", parent.display())),
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(format!(
+                    "its parent folder {} does not exist",
+                    parent.display()
+                )),
+                Err(e) => Err(format!("cannot create it: {e}")),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether this process may create files in the folder `dir` (the kernel's
+/// own check, `access(W_OK | X_OK)`; a read-only file system fails it too).
+fn writable(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: a valid C string; the result is checked.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

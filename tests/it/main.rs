@@ -6,6 +6,7 @@ mod util;
 
 mod cli;
 mod edges;
+mod edges_flip;
 mod edges_jobs;
 mod failures;
 mod flip;
