@@ -63,9 +63,9 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
         Ok(plan) => plan,
         Err(PlanError::Collisions(collisions)) => {
             for collision in &collisions {
-                eprintln!("procpool: {collision}");
+                warn!("procpool: {collision}");
             }
-            eprintln!(
+            warn!(
                 "procpool: nothing was flipped: {} output collision{} (rename the inputs, or flip them into separate --out folders)",
                 collisions.len(),
                 if collisions.len() == 1 { "" } else { "s" }
@@ -82,7 +82,7 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
             let argument = rejected.argument.to_string_lossy();
             printer.line(json!({ "input": argument, "error": rejected.cause }));
         }
-        eprintln!("procpool: {rejected}");
+        warn!("procpool: {rejected}");
     }
     let jobs = plan.jobs;
     let total = jobs.len() + plan.rejected.len();
@@ -93,7 +93,7 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
                 "exit_code": exit::TASKS_FAILED,
             }}));
         }
-        eprintln!("procpool: no image to flip");
+        warn!("procpool: no image to flip");
         return Ok(exit::TASKS_FAILED);
     }
 
@@ -166,7 +166,7 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
     report_stop(&finished, "images");
     if !failed.is_empty() {
         let names: Vec<String> = failed.iter().map(|p| p.display().to_string()).collect();
-        eprintln!(
+        warn!(
             "procpool: {} of {total} failed: {}",
             failed.len(),
             names.join(", ")

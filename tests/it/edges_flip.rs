@@ -191,6 +191,30 @@ fn signal_mid_run(signal: libc::c_int, expected: Option<i32>) {
         assert!(!stderr.contains("panicked"), "{what}");
         let written = assert_only_complete_outputs(&out, &inputs);
         assert!(written < COUNT, "the signal came after the end: {what}");
+        // Every output reported exists; after a handled signal, every output
+        // that exists is reported, but for at most the images the two
+        // workers were finishing when they were stopped.
+        let stdout = read(logs.path().join("stdout"));
+        let reported: Vec<&str> = stdout
+            .lines()
+            .filter_map(|line| line.split_once(" -> ").map(|(_, output)| output))
+            .collect();
+        let on_disk = names(&out);
+        for output in &reported {
+            let name = Path::new(output).file_name().unwrap().to_str().unwrap();
+            assert!(
+                on_disk.iter().any(|n| n == name),
+                "{output} reported, not written: {what}"
+            );
+        }
+        if expected.is_some() {
+            assert!(
+                reported.len() + 2 >= on_disk.len(),
+                "{} written, {} reported: {what}",
+                on_disk.len(),
+                reported.len()
+            );
+        }
     }
 }
 
