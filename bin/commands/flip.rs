@@ -21,7 +21,7 @@ use crate::warn;
     after_help = "Each output is <stem>_flipped.<format>, beside its input or in --out DIR. \
 Images go to the workers one per message unless --chunksize says otherwise. \
 Exit status: 0 all flipped, 1 some images failed, 2 usage error or colliding outputs \
-(nothing flipped), 130/143 interrupted."
+(nothing flipped), 128+N stopped by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP)."
 )]
 pub struct FlipArgs {
     /// Image files, folders (their images) or glob patterns

@@ -34,7 +34,7 @@ Status TSV columns (dSQ's, plus a header row): Job_ID, Exit_Code, Hostname, Time
 Time_Ended, Time_Elapsed, Job. A job killed by signal N records 128+N; one that could not \
 start records 126, one whose worker failed under it 125. Each job gets PROCPOOL_JOB_ID \
 in its environment. Exit status: 0 if every job succeeded, 1 if some failed, 2 on bad \
-usage, 130/143 if interrupted.")]
+usage, 128+N if stopped by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP).")]
 pub struct JobsArgs {
     /// The job file: one shell command per line; blank lines and lines
     /// starting with # are skipped but counted, so a job's Job_ID is its
