@@ -97,7 +97,7 @@ impl StatusRow {
             exit_code: fields[1]
                 .parse()
                 .map_err(|_| bad(1, "is not a whole number"))?,
-            hostname: fields[2].to_string(),
+            hostname: unescape(fields[2]),
             time_started: time(3)?,
             time_ended: time(4)?,
             time_elapsed,
@@ -159,7 +159,8 @@ impl fmt::Display for StatusRow {
             "{}\t{}\t{}\t{}\t{}\t{:.3}\t{}",
             self.job_id,
             self.exit_code,
-            self.hostname,
+            // A host name comes from the system or $HOSTNAME: escaped too.
+            escape(&self.hostname),
             self.time_started,
             self.time_ended,
             self.time_elapsed,
