@@ -1,14 +1,16 @@
 //! Printing: human lines or JSON Lines on stdout, one-line errors on stderr.
 //! A closed stdout (as in `procpool ... | head`) ends the program quietly.
 //!
-//! Lines are buffered and flushed by a small thread every
-//! [`FLUSH_EVERY`], so a million results cost a few hundred writes, yet a
-//! line never waits longer than that to reach a terminal, pipe or file.
+//! A line is written at once when the last write was [`FLUSH_EVERY`] ago or
+//! more (results are rare: each is on its way before the next, so even a
+//! SIGKILL loses none), and otherwise joins a buffer that a small thread
+//! writes out within [`FLUSH_EVERY`] (results are many: a million cost a few
+//! hundred writes, not a million).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use procpool::{MpiRank, Outcome, WorkerInfo};
 use serde::Serialize;
@@ -33,6 +35,7 @@ macro_rules! warn {
 struct Out {
     buffer: io::BufWriter<io::Stdout>,
     dirty: bool,
+    last_flush: Instant,
     error: Option<io::Error>,
 }
 
@@ -40,6 +43,7 @@ impl Out {
     fn flush(&mut self) {
         if self.dirty && self.error.is_none() {
             self.dirty = false;
+            self.last_flush = Instant::now();
             if let Err(e) = self.buffer.flush() {
                 self.error = Some(e);
             }
@@ -61,6 +65,7 @@ impl Printer {
         let out = Arc::new(Mutex::new(Out {
             buffer: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
             dirty: false,
+            last_flush: Instant::now() - FLUSH_EVERY,
             error: None,
         }));
         let flusher = Arc::downgrade(&out);
@@ -106,7 +111,8 @@ impl Printer {
         self.ranks.get(&pid)
     }
 
-    /// Prints one line; it reaches stdout within [`FLUSH_EVERY`].
+    /// Prints one line: at once if the last write was a while ago, else
+    /// within [`FLUSH_EVERY`].
     pub fn line(&mut self, text: impl std::fmt::Display) {
         let mut out = lock(&self.out);
         if out.error.is_none()
@@ -115,6 +121,9 @@ impl Printer {
             out.error = Some(e);
         }
         out.dirty = true;
+        if out.last_flush.elapsed() >= FLUSH_EVERY {
+            out.flush();
+        }
         if let Some(e) = out.error.take() {
             drop(out);
             stdout_failed(&e);
@@ -167,6 +176,7 @@ impl Printer {
         });
         if let Some(stopped) = &finished.stopped {
             summary["stopped"] = json!(stopped.to_string());
+            summary["not_finished"] = json!(finished.unfinished());
         }
         if !self.workers.is_empty() {
             summary["backend"] = json!("mpi");
@@ -220,14 +230,16 @@ pub fn report_failure<O>(outcome: &Outcome<O>, input: impl std::fmt::Display) {
     }
 }
 
-/// Reports why a run stopped early, if it did, in one line on stderr:
-/// `procpool: interrupted by signal 2 (SIGINT); 7 of 64 tasks finished`.
+/// Reports why a run stopped early, if it did, in one line on stderr, with
+/// the indices to run again:
+/// `procpool: interrupted by signal 2 (SIGINT); 7 of 64 tasks finished; not finished: 3,7-63`.
 pub fn report_stop(finished: &Finished, what: &str) {
     if let Some(stopped) = &finished.stopped {
         warn!(
-            "procpool: {stopped}; {} of {} {what} finished",
+            "procpool: {stopped}; {} of {} {what} finished; not finished: {}",
             finished.finished(),
-            finished.total
+            finished.total,
+            finished.unfinished()
         );
     }
 }

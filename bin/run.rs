@@ -101,9 +101,30 @@ pub struct Finished {
     pub stopped: Option<PoolError>,
     /// Wall time of the whole map.
     pub elapsed: Duration,
+    /// The indices that finished, as ranges.
+    pub done: Ranges,
 }
 
 impl Finished {
+    /// The indices that did not finish, as `3,5,8-11` (the syntax of `jobs
+    /// --only`), cut short after a few dozen ranges: what a rerun needs.
+    pub fn unfinished(&self) -> String {
+        const SHOWN: usize = 40;
+        let gaps = self.done.gaps(self.total);
+        let mut text: Vec<String> = gaps
+            .iter()
+            .take(SHOWN)
+            .map(|r| match r.end - r.start {
+                1 => r.start.to_string(),
+                _ => format!("{}-{}", r.start, r.end - 1),
+            })
+            .collect();
+        if gaps.len() > SHOWN {
+            text.push(format!("... ({} ranges in all)", gaps.len()));
+        }
+        text.join(",")
+    }
+
     /// How many tasks finished, well or not.
     pub fn finished(&self) -> u64 {
         self.ok + self.failed
@@ -173,6 +194,7 @@ where
         failed: 0,
         stopped: None,
         elapsed: Duration::ZERO,
+        done: Ranges::default(),
     };
     for result in results.chunksize(chunksize) {
         match result {
@@ -181,6 +203,7 @@ where
                     .borrow_mut()
                     .remove(&outcome.index)
                     .expect("every outcome's input was sent");
+                finished.done.insert(outcome.index);
                 if outcome.result.is_ok() {
                     finished.ok += 1;
                 } else {
@@ -193,4 +216,69 @@ where
     }
     finished.elapsed = start.elapsed();
     finished
+}
+
+/// A set of indices kept as sorted, disjoint ranges: a run's finished tasks
+/// take a few ranges however many there are (results come back nearly in
+/// order).
+#[derive(Debug, Default)]
+pub struct Ranges(Vec<std::ops::Range<u64>>);
+
+impl Ranges {
+    /// Adds `index`, merging with its neighbours.
+    pub fn insert(&mut self, index: u64) {
+        let ranges = &mut self.0;
+        // The first range that ends at or after `index`.
+        let at = ranges.partition_point(|r| r.end < index);
+        match ranges.get_mut(at) {
+            Some(r) if r.contains(&index) => {}
+            Some(r) if r.end == index => {
+                r.end += 1;
+                if ranges
+                    .get(at + 1)
+                    .is_some_and(|next| next.start == index + 1)
+                {
+                    let next = ranges.remove(at + 1);
+                    ranges[at].end = next.end;
+                }
+            }
+            Some(r) if r.start == index + 1 => r.start = index,
+            _ => ranges.insert(at, index..index + 1),
+        }
+    }
+
+    /// The ranges of `0..total` not in the set.
+    pub fn gaps(&self, total: u64) -> Vec<std::ops::Range<u64>> {
+        let mut gaps = Vec::new();
+        let mut from = 0;
+        for r in &self.0 {
+            if r.start > from {
+                gaps.push(from..r.start);
+            }
+            from = r.end;
+        }
+        if from < total {
+            gaps.push(from..total);
+        }
+        gaps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ranges;
+
+    #[test]
+    fn ranges_merge_and_their_gaps_are_what_is_left() {
+        let mut done = Ranges::default();
+        for i in [0, 1, 2, 5, 4, 9, 3, 3, 7] {
+            done.insert(i);
+        }
+        assert_eq!(done.0, [0..6, 7..8, 9..10]);
+        assert_eq!(done.gaps(12), [6..7, 8..9, 10..12]);
+        assert_eq!(
+            Ranges::default().gaps(3),
+            vec![std::ops::Range { start: 0, end: 3 }]
+        );
+    }
 }

@@ -13,7 +13,7 @@ use procpool::jobs::{
 use procpool::{PoolError, sys};
 use serde_json::json;
 
-use crate::cli::{Global, parse_seconds};
+use crate::cli::{BackendKind, Global, parse_seconds};
 use crate::output::Printer;
 use crate::run::{build_pool, exit};
 use crate::warn;
@@ -177,14 +177,21 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     // The job timeout is the worker's business: it stops the job's process
     // group and goes on. The pool's own timeout would stop the worker instead,
     // and its retries are for dead workers, so the pool gets neither.
-    let wanted = global
-        .processes
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-    let processes = wanted.min(pending.len() as u32).max(1);
+    // Locally no more workers than jobs; on MPI the workers are the job's
+    // ranks (as many as mpirun made, whatever the cores), unless -p says.
+    let processes = match global.backend {
+        BackendKind::Mpi => global.processes,
+        BackendKind::Local => {
+            let wanted = global.processes.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+            });
+            Some(wanted.min(pending.len() as u32).max(1))
+        }
+    };
     let pool_options = Global {
         timeout: None,
         retries: 0,
-        processes: Some(processes),
+        processes,
         ..*global
     };
     let (pool, _) = build_pool(&pool_options)?;
@@ -223,6 +230,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
             warn!("procpool: {}", describe_failure(record));
         }
     })?;
+    let processes = pool.processes();
     drop(pool);
 
     let failed: Vec<u64> = report.failed.iter().map(|r| r.row.job_id).collect();

@@ -120,9 +120,9 @@ const _: fn() = || {
 
 /// The pool's engine: local processes or MPI ranks.
 pub(crate) enum Backend {
-    Local(Supervisor),
+    Local(Box<Supervisor>),
     #[cfg(feature = "mpi")]
-    Mpi(mpi::MpiSupervisor),
+    Mpi(Box<mpi::MpiSupervisor>),
 }
 
 /// Runs the same expression on whichever supervisor `backend` holds.
@@ -140,13 +140,13 @@ impl Backend {
     /// Starts the chosen backend's workers (or, on MPI, shakes hands with them).
     pub fn start(choice: Choice, cfg: Config) -> Result<Backend, PoolError> {
         match choice {
-            Choice::Local => Supervisor::start(cfg).map(Backend::Local),
+            Choice::Local => Supervisor::start(cfg).map(|s| Backend::Local(Box::new(s))),
             #[cfg(feature = "mpi")]
             Choice::Mpi(root) => {
                 let root = root.take().ok_or_else(|| {
                     mpi::backend_error("this MPI job already serves a pool; build one pool per job")
                 })?;
-                mpi::MpiSupervisor::start(root, cfg).map(Backend::Mpi)
+                mpi::MpiSupervisor::start(root, cfg).map(|s| Backend::Mpi(Box::new(s)))
             }
         }
     }

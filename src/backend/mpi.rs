@@ -491,6 +491,7 @@ impl MpiSupervisor {
     /// One turn: hand idle ranks work, take at most one reply (or wait a little).
     fn turn(&mut self, interruptible: bool) -> Result<(), PoolError> {
         if interruptible && let Some(signal) = self.interrupted() {
+            self.collect_busy();
             return Err(PoolError::Interrupted { signal });
         }
         let comm = self.root.world.comm();
@@ -503,6 +504,28 @@ impl MpiSupervisor {
                 "every worker rank sent a reply that could not be used; no rank is left to work",
             ));
         }
+        self.receive();
+        Ok(())
+    }
+
+    fn interrupted(&self) -> Option<i32> {
+        signal::received(self.interrupt.as_ref()?)
+    }
+
+    /// After a signal: no new work goes out, and the batches the ranks are
+    /// running get the grace period to come back, so that what finishes in
+    /// it is delivered (and printed) before the job is stopped.
+    fn collect_busy(&mut self) {
+        self.ledger.close();
+        let until = Instant::now() + self.grace;
+        while self.ledger.busy() && Instant::now() < until {
+            self.receive();
+        }
+    }
+
+    /// Takes at most one reply, or waits a little.
+    fn receive(&mut self) {
+        let comm = self.root.world.comm();
         match comm
             .any_process()
             .immediate_matched_probe_with_tag(TAG_REPLY)
@@ -516,11 +539,6 @@ impl MpiSupervisor {
             }
             None => self.backoff.wait(),
         }
-        Ok(())
-    }
-
-    fn interrupted(&self) -> Option<i32> {
-        signal::received(self.interrupt.as_ref()?)
     }
 
     /// Once the book is closed: lets queued work finish, then stops every rank.

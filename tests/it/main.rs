@@ -5,6 +5,8 @@
 mod util;
 
 mod cli;
+#[cfg(feature = "mpi")]
+mod cluster;
 mod edges;
 mod edges_flip;
 mod edges_jobs;
