@@ -92,6 +92,13 @@ fn estimates(
     experiment: &Experiment,
     printer: &mut Printer,
 ) -> anyhow::Result<u8> {
+    // One seed per message unless --chunksize says otherwise: a seed is a
+    // long task, so each estimate is printed (and safe on disk) as soon as
+    // it is computed, instead of waiting for the rest of its chunk.
+    let global = &Global {
+        chunksize: Some(global.chunksize.unwrap_or(1)),
+        ..*global
+    };
     let (pool, _) = build_pool(global)?;
     let first = experiment.seeds().start;
     let width = experiment.seeds().end.to_string().len();

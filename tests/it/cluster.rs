@@ -564,5 +564,17 @@ fn a_host_lost_mid_run_ends_the_job_naming_it_and_keeps_every_printed_result() {
         .filter(|v: &Value| v.get("summary").is_none())
         .collect();
     assert!(results.len() >= 3, "{printed:?}");
+    // Rank 0, stopped by mpirun, said what finished and what to run again;
+    // every result it counted is on stdout.
+    if let Some(line) = stderr.lines().find(|l| l.contains("seeds finished")) {
+        let counted: usize = line
+            .split("; ")
+            .nth(1)
+            .and_then(|part| part.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(results.len(), counted, "{line}");
+        assert!(line.contains("not finished: "), "{line}");
+    }
     cluster.assert_empty_within(10.0);
 }

@@ -495,3 +495,50 @@ fn a_segfaulting_task_is_reported_as_sigsegv() {
     ended.assert_clean_stderr();
     tmp.assert_empty();
 }
+
+#[test]
+fn a_supervisor_killed_with_sigkill_loses_no_printed_result() {
+    // Output to a file, as a batch job's: each estimate must be on disk as
+    // soon as it is computed, not in a buffer that SIGKILL throws away.
+    let tmp = Tmp::new();
+    let out = tmp.path().join("out.jsonl");
+    let mut child = command(
+        tmp.path(),
+        &["-p", "2", "--json", "pi", "--seeds", "0..64", "--trials", "6000000"],
+    )
+    .stdout(std::fs::File::create(&out).unwrap())
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(30);
+    let complete = |text: &str| text.lines().filter(|l| l.ends_with('}')).count();
+    let mut first = None;
+    while complete(&std::fs::read_to_string(&out).unwrap()) < 3 {
+        if first.is_none() && complete(&std::fs::read_to_string(&out).unwrap()) > 0 {
+            first = Some(started.elapsed());
+        }
+        assert!(Instant::now() < deadline, "no estimate reached the file");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let first = first.unwrap_or_else(|| started.elapsed());
+    let workers = children(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(wait_gone(&workers, 2.0), Vec::<u32>::new());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.ends_with('\n'), "a half line: {text:?}");
+    let results: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(results.len() >= 3, "{text}");
+    // The first estimate was on disk about when it was computed, not when
+    // a chunk of them was.
+    let one_seed = Duration::from_secs_f64(results[0]["elapsed_ms"].as_f64().unwrap() / 1e3);
+    assert!(
+        first < one_seed * 2 + Duration::from_secs(1),
+        "first estimate after {first:?}, one takes {one_seed:?}"
+    );
+    std::fs::remove_file(&out).unwrap();
+    tmp.assert_empty();
+}
