@@ -265,10 +265,11 @@ fn results_finished_before_a_signal_are_reported() {
         assert_eq!(summary["exit_code"], 128 + signal);
         assert!(ended.stderr.contains(name), "{}", ended.stderr);
         assert!(
-            ended.stderr.contains("1 of 2 tasks finished"),
+            ended.stderr.contains("1 of 2 tasks finished; not finished: 0"),
             "{}",
             ended.stderr
         );
+        assert_eq!(summary["not_finished"], "0", "{summary}");
         ended.assert_clean_stderr();
         ended.assert_no_worker_left();
         tmp.assert_empty();
@@ -504,7 +505,9 @@ fn a_supervisor_killed_with_sigkill_loses_no_printed_result() {
     let out = tmp.path().join("out.jsonl");
     let mut child = command(
         tmp.path(),
-        &["-p", "2", "--json", "pi", "--seeds", "0..64", "--trials", "6000000"],
+        &[
+            "-p", "2", "--json", "pi", "--seeds", "0..64", "--trials", "6000000",
+        ],
     )
     .stdout(std::fs::File::create(&out).unwrap())
     .spawn()

@@ -3,53 +3,12 @@
 //! `setsid`), bad paths and odd job lines give one line and exit 2 with
 //! nothing written, and an interrupted run says what happened to each job.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use procpool::jobs::StatusFile;
 
-use crate::util::{bin, procpool, show};
-
-/// A scratch directory holding `jobs.txt`.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new(job_file: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("jobs.txt"), job_file).unwrap();
-        Scratch { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        procpool()
-            .current_dir(self.dir.path())
-            .args(args)
-            .timeout(Duration::from_secs(30))
-            .output()
-            .expect("procpool runs")
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-
-    /// The names in the directory, sorted.
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
+use crate::util::{Scratch, bin, procpool, show};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -3,61 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use procpool::jobs::{self, JobFile, RunOptions, StatusFile, StatusRow, StatusWriter};
+use procpool::jobs::{self, JobFile, RunOptions, StatusFile, StatusWriter};
 
-use crate::util::{bin, pool, procpool, show, wait_gone};
-
-/// A scratch directory holding a job file `jobs.txt`.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new(job_file: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("jobs.txt"), job_file).unwrap();
-        Scratch { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs `procpool ARGS` in the directory.
-    fn run(&self, args: &[&str]) -> Output {
-        procpool()
-            .current_dir(self.dir.path())
-            .args(args)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .expect("procpool runs")
-    }
-
-    /// The default status file's rows by Job_ID (the last row wins).
-    fn rows(&self) -> BTreeMap<u64, StatusRow> {
-        self.rows_of("jobs_status.tsv")
-    }
-
-    fn rows_of(&self, name: &str) -> BTreeMap<u64, StatusRow> {
-        let status = StatusFile::read(self.path(name)).expect("a readable status file");
-        status.rows.into_iter().map(|r| (r.job_id, r)).collect()
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-
-    fn pid(&self, name: &str) -> u32 {
-        self.read(name)
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} holds a pid"))
-    }
-}
+use crate::util::{Scratch, bin, pool, show, wait_gone};
 
 /// Asserts every pid is gone within `secs`; kills the survivors first, so a
 /// failing test leaves nothing behind either.

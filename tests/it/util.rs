@@ -88,3 +88,67 @@ pub fn children(pid: u32) -> Vec<u32> {
     kids.sort_unstable();
     kids
 }
+
+/// A scratch directory holding a job file `jobs.txt`, for the jobs tests.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new(job_file: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("jobs.txt"), job_file).unwrap();
+        Scratch { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `procpool ARGS` in the directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        procpool()
+            .current_dir(self.dir.path())
+            .args(args)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .expect("procpool runs")
+    }
+
+    /// The default status file's rows by Job_ID (the last row wins).
+    pub fn rows(&self) -> std::collections::BTreeMap<u64, procpool::jobs::StatusRow> {
+        self.rows_of("jobs_status.tsv")
+    }
+
+    pub fn rows_of(
+        &self,
+        name: &str,
+    ) -> std::collections::BTreeMap<u64, procpool::jobs::StatusRow> {
+        let status =
+            procpool::jobs::StatusFile::read(self.path(name)).expect("a readable status file");
+        status.rows.into_iter().map(|r| (r.job_id, r)).collect()
+    }
+
+    /// A file's text, or nothing if it does not exist.
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// The pid a job wrote into file `name`.
+    pub fn pid(&self, name: &str) -> u32 {
+        self.read(name)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} holds a pid"))
+    }
+
+    /// The names in the directory, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
