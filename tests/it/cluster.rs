@@ -578,3 +578,70 @@ fn a_host_lost_mid_run_ends_the_job_naming_it_and_keeps_every_printed_result() {
     }
     cluster.assert_empty_within(10.0);
 }
+
+#[test]
+fn jobs_on_a_lost_host_leave_a_row_for_every_reported_job_and_resume_finishes() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let dir = cluster.path("lost");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines: String = (0..16)
+        .map(|i| format!("sleep 0.3; echo done {i}\n"))
+        .collect();
+    std::fs::write(dir.join("j.txt"), lines).unwrap();
+    let mut child = cluster
+        .mpirun(4, 2, &["--backend", "mpi", "--json", "jobs", "j.txt"], &dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = dir.join("j_status.tsv");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&status_path).map_or(0, |s| s.lines().count()) < 4 {
+        assert!(Instant::now() < deadline, "no job finished");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for pid in cluster.procpools_on(1) {
+        let _ = procpool::sys::kill(pid, libc::SIGKILL);
+    }
+    let out = wait_output(child, Duration::from_secs(30));
+    assert!(!out.status.success(), "{}", show(&out));
+    // Every job rank 0 reported has its row, and every row is a job that ran
+    // to its end.
+    let status = std::fs::read_to_string(&status_path).unwrap();
+    let rows: Vec<Vec<String>> = status
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect();
+    let row_ids: BTreeSet<u64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    let reported: BTreeSet<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["job_id"].as_u64())
+        .collect();
+    assert!(reported.is_subset(&row_ids), "{reported:?} {row_ids:?}");
+    for row in &rows {
+        assert_eq!(row[1], "0", "{row:?}");
+        let log = std::fs::read_to_string(dir.join(format!("j_logs/{}.out", row[0]))).unwrap();
+        assert_eq!(log, format!("done {}\n", row[0]));
+    }
+    assert!(row_ids.len() < 16, "the host was lost before the end");
+    cluster.assert_empty_within(10.0);
+    // What was not recorded runs again, on what is left: here one host.
+    let again = Command::new(bin())
+        .current_dir(&dir)
+        .args(["-p", "2", "jobs", "j.txt", "--resume"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", show(&again));
+    let status = std::fs::read_to_string(&status_path).unwrap();
+    let done: BTreeSet<&str> = status
+        .lines()
+        .skip(1)
+        .filter(|l| l.split('\t').nth(1) == Some("0"))
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    assert_eq!(done.len(), 16, "{status}");
+}

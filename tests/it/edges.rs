@@ -265,7 +265,9 @@ fn results_finished_before_a_signal_are_reported() {
         assert_eq!(summary["exit_code"], 128 + signal);
         assert!(ended.stderr.contains(name), "{}", ended.stderr);
         assert!(
-            ended.stderr.contains("1 of 2 tasks finished; not finished: 0"),
+            ended
+                .stderr
+                .contains("1 of 2 tasks finished; not finished: 0"),
             "{}",
             ended.stderr
         );
