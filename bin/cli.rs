@@ -10,7 +10,7 @@ use crate::commands;
 /// Python's multiprocessing.Pool for the command line: real worker processes,
 /// results in input order, each tagged with the PID that computed it.
 #[derive(Debug, Parser)]
-#[command(name = "procpool", version, about, propagate_version = true)]
+#[command(name = "procpool", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -74,6 +74,10 @@ pub enum Command {
     Sleep(commands::diag::SleepArgs),
     /// Diagnostics: tasks that fail, panic, exit, abort or crash on purpose
     Misbehave(commands::diag::MisbehaveArgs),
+    /// Print a shell completion script: procpool completions bash > /etc/bash_completion.d/procpool
+    Completions(commands::help::CompletionsArgs),
+    /// Print the manual page (roff): procpool man | man -l -
+    Man,
 }
 
 /// Parses a positive number of seconds such as `2` or `0.25`.

@@ -175,19 +175,26 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-/// A bar on stderr when it is a terminal and the output is not JSON.
+/// A bar on stderr when it is a terminal and the output is not JSON; in
+/// plain characters when `NO_COLOR` is set (<https://no-color.org>).
 fn progress_bar(len: u64, json: bool) -> ProgressBar {
     if json || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let style =
-        ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} images  {rate}  eta {eta}")
-            .expect("the template is valid")
-            .with_key(
-                "rate",
-                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.0}/s", state.per_sec());
-                },
-            );
+    let bar = if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        "{bar:40}"
+    } else {
+        "{bar:40.cyan/blue}"
+    };
+    let style = ProgressStyle::with_template(&format!(
+        "{bar} {{pos}}/{{len}} images  {{rate}}  eta {{eta}}"
+    ))
+    .expect("the template is valid")
+    .with_key(
+        "rate",
+        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", state.per_sec());
+        },
+    );
     ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style)
 }

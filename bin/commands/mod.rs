@@ -3,6 +3,7 @@
 
 pub mod diag;
 pub mod flip;
+pub mod help;
 pub mod jobs;
 pub mod mpi;
 pub mod pi;
@@ -22,5 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Jobs(args) => jobs::run(&cli.global, args),
         Command::Sleep(args) => diag::sleep(&cli.global, args),
         Command::Misbehave(args) => diag::misbehave(&cli.global, args),
+        Command::Completions(args) => help::completions(args),
+        Command::Man => help::man(),
     }
 }

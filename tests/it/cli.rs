@@ -137,3 +137,22 @@ fn without_the_mpi_feature_mpi_says_how_to_get_it() {
         );
     }
 }
+
+#[test]
+fn completions_and_the_manual_page_are_generated_for_every_subcommand() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{}", show(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        for subcommand in ["square", "whoami", "pi", "flip", "jobs", "sleep", "misbehave"] {
+            assert!(script.contains(subcommand), "{shell}: no {subcommand}");
+        }
+    }
+    let out = run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["man"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH procpool 1"), "{page}");
+    assert!(page.contains("--processes") || page.contains("\\-\\-processes"), "{page}");
+}
