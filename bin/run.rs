@@ -53,7 +53,7 @@ pub fn install_signals() -> anyhow::Result<()> {
             std::thread::sleep(STOP_WITHIN);
             crate::warn!(
                 "procpool: interrupted by {}; stopped before the run could finish",
-                procpool::sys::signal_name(signal)
+                procpool::signal::signal_name(signal)
             );
             // Workers die with this process (their parent-death signal).
             std::process::exit(i32::from(exit::signal(signal)));

@@ -66,6 +66,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecErro
     Ok(bincode::serde::decode_from_slice(bytes, CONFIG)?)
 }
 
+#[cfg_attr(not(any(feature = "mpi", test)), allow(dead_code))]
 /// Decodes exactly one `T` that fills all of `bytes`.
 ///
 /// # Errors

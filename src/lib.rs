@@ -16,23 +16,49 @@
 //! }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod backend;
-pub mod codec;
+// The pool core: private modules, exported through the list below.
+mod backend;
 mod error;
-pub mod flip;
-pub mod jobs;
-pub mod pi;
-pub mod plot;
 mod pool;
-pub mod protocol;
-pub mod signal;
 mod spawn;
 mod supervisor;
-pub mod sys;
 mod task;
-pub mod tasks;
 mod worker;
+
+// The wire protocol, the codec and the platform calls are private; this
+// crate's own tests reach them through the `test-support` feature.
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod codec;
+#[cfg(not(feature = "test-support"))]
+mod codec;
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod protocol;
+#[cfg(not(feature = "test-support"))]
+mod protocol;
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod sys;
+#[cfg(not(feature = "test-support"))]
+mod sys;
+
+pub mod signal;
+pub mod tasks;
+
+// The tutorial's domains, each behind its feature (all on by default).
+#[cfg(feature = "flip")]
+pub mod flip;
+#[cfg(feature = "jobs")]
+pub mod jobs;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+#[cfg(feature = "pi")]
+pub mod pi;
+#[cfg(feature = "pi")]
+pub mod plot;
 
 pub use backend::{MpiRank, WorkerInfo};
 pub use error::{PoolError, TaskError};
@@ -42,7 +68,10 @@ pub use task::{Failure, Registry, Task};
 pub use worker::serve_if_requested;
 
 /// The `procpool` program built next to this crate, for doctests and tests
-/// that need a worker program knowing the built-in tasks.
+/// that need a worker program knowing the built-in tasks: `$PROCPOOL_WORKER`
+/// if set, else the newest of `target/{debug,release}/procpool` (so both
+/// `cargo test` and `cargo test --release` find theirs).
+#[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub fn doctest_program() -> std::path::PathBuf {
     if let Some(program) = std::env::var_os("PROCPOOL_WORKER") {
@@ -51,10 +80,16 @@ pub fn doctest_program() -> std::path::PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("debug").join("procpool")
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    ["debug", "release"]
+        .iter()
+        .map(|profile| target.join(profile).join("procpool"))
+        .max_by_key(|p| modified(p))
+        .expect("two candidates")
 }
 
 /// A pool on [`doctest_program`], for doctests.
+#[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub fn doctest_pool(processes: usize) -> Pool {
     Pool::builder()

@@ -14,6 +14,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+pub use crate::sys::signal_name;
+
 /// The flag a pool watches: empty until a stop signal arrives, then that
 /// signal's number. Clones share one flag.
 ///

@@ -60,6 +60,7 @@ pub fn serve_if_requested(registry: &Registry) {
 /// processes to reap, say); see [`at_exit`].
 static EXIT_HOOKS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
 
+#[cfg(feature = "jobs")]
 /// Registers `hook` to run once when this worker exits normally.
 pub(crate) fn at_exit(hook: fn()) {
     EXIT_HOOKS

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
+use procpool::PoolError;
 use procpool::jobs::{
     self, Job, JobFile, JobRecord, RunError, RunOptions, SlurmOptions, SlurmScript, StatusError,
     StatusFile, StatusWriter,
 };
-use procpool::{PoolError, sys};
+use procpool::signal::signal_name;
 use serde_json::json;
 
 use crate::cli::{BackendKind, Global, parse_seconds};
@@ -321,7 +322,7 @@ fn describe_failure(record: &JobRecord) -> String {
     } else if row.exit_code > 128 {
         format!(
             "was killed by {} (Exit_Code {})",
-            sys::signal_name(row.exit_code - 128),
+            signal_name(row.exit_code - 128),
             row.exit_code
         )
     } else {

@@ -56,8 +56,8 @@ pub fn run(_global: &Global, args: MpiArgs) -> anyhow::Result<u8> {
 #[cfg(feature = "mpi")]
 pub fn run(global: &Global, args: MpiArgs) -> anyhow::Result<u8> {
     use anyhow::Context;
-    use procpool::backend::mpi::MpiWorld;
-    use procpool::backend::mpi_demos::{self as demos, Exchange};
+    use procpool::mpi::MpiWorld;
+    use procpool::mpi::demos::{self, Exchange};
     use serde_json::json;
 
     use crate::output::Printer;

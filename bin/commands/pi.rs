@@ -325,7 +325,7 @@ fn stopped(e: pi::Error) -> anyhow::Result<u8> {
         pi::Error::Pool(PoolError::Interrupted { signal }) | pi::Error::Interrupted { signal } => {
             warn!(
                 "procpool: interrupted by {}",
-                procpool::sys::signal_name(signal)
+                procpool::signal::signal_name(signal)
             );
             Ok(exit::signal(signal))
         }

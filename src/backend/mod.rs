@@ -11,9 +11,7 @@ pub(crate) mod book;
 #[cfg(any(feature = "mpi", test))]
 mod ledger;
 #[cfg(feature = "mpi")]
-pub mod mpi;
-#[cfg(feature = "mpi")]
-pub mod mpi_demos;
+pub(crate) mod mpi;
 
 use std::sync::{Arc, Mutex};
 

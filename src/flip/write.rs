@@ -192,7 +192,12 @@ fn temporary_name(name: &[u8]) -> OsString {
     let cut = &name[..name.len().min(200)];
     let mut temporary = OsString::from(".");
     temporary.push(OsStr::from_bytes(cut));
-    temporary.push(format!(".{:08x}.tmp", rand::random::<u32>()));
+    // Unique enough: link refuses a name that exists, and the caller retries.
+    let unique = std::hash::BuildHasher::hash_one(
+        &std::hash::RandomState::new(),
+        (std::process::id(), std::time::SystemTime::now()),
+    ) as u32;
+    temporary.push(format!(".{unique:08x}.tmp"));
     temporary
 }
 

@@ -2,39 +2,49 @@
 //! misbehave on purpose so failure handling can be seen and tested.
 
 mod diag;
+#[cfg(feature = "flip")]
 mod flip;
+#[cfg(feature = "jobs")]
 mod job;
 mod payload;
+#[cfg(feature = "pi")]
 mod pi;
 
 pub use diag::{Misbehave, Misbehavior, Sleep};
+#[cfg(feature = "flip")]
 pub use flip::Flip;
+#[cfg(feature = "jobs")]
 pub use job::{
     CANNOT_START, JOB_ID_VAR, JOB_TOKEN_VAR, JobReport, JobSpec, ShellJob, hostname, log_path,
 };
 pub use payload::ByteSum;
+#[cfg(feature = "pi")]
 pub use pi::{Pi, PiInput, PiOutput};
 
 use serde::{Deserialize, Serialize};
 
 use crate::task::{Failure, Registry, Task};
 
-/// Every task the `procpool` program knows.
+/// Every task the `procpool` program knows (those of the enabled features).
 ///
 /// ```
 /// let names: Vec<_> = procpool::tasks::builtin().names().collect();
 /// assert!(names.contains(&"square") && names.contains(&"whoami"));
 /// ```
 pub fn builtin() -> Registry {
-    Registry::new()
+    let registry = Registry::new()
         .register::<Square>()
         .register::<Whoami>()
         .register::<Sleep>()
         .register::<Misbehave>()
-        .register::<ByteSum>()
-        .register::<Pi>()
-        .register::<Flip>()
-        .register::<ShellJob>()
+        .register::<ByteSum>();
+    #[cfg(feature = "pi")]
+    let registry = registry.register::<Pi>();
+    #[cfg(feature = "flip")]
+    let registry = registry.register::<Flip>();
+    #[cfg(feature = "jobs")]
+    let registry = registry.register::<ShellJob>();
+    registry
 }
 
 /// `x * x`, the tutorial's `pool.map(np.square, foo)`; overflow is a failure.
@@ -90,7 +100,7 @@ impl Task for Whoami {
     type Output = WhoamiOutput;
     fn run(input: WhoamiInput) -> Result<WhoamiOutput, Failure> {
         if input.max_delay_ms > 0 {
-            let ms = rand::random_range(0..input.max_delay_ms);
+            let ms = pause_ms(input.x) % input.max_delay_ms;
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
         Ok(WhoamiOutput {
@@ -98,4 +108,15 @@ impl Task for Whoami {
             pid: std::process::id(),
         })
     }
+}
+
+/// A pause that differs from task to task and run to run (a hash of the
+/// input, the process and the clock), so no two runs complete alike; it
+/// needs no random number generator in the pool's core.
+fn pause_ms(x: u64) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    RandomState::new().hash_one((x, std::process::id(), nanos))
 }

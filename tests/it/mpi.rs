@@ -183,7 +183,7 @@ fn a_failing_task_on_the_mpi_backend_fails_alone_with_exit_1() {
 /// Runs the binary directly, with no MPI launcher's variables about.
 fn without_mpirun(args: &[&str]) -> Output {
     let mut command = procpool();
-    for var in procpool::backend::mpi::LAUNCHER_VARS {
+    for var in procpool::mpi::LAUNCHER_VARS {
         command.env_remove(var);
     }
     command

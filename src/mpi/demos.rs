@@ -1,6 +1,6 @@
 //! The tutorial's MPI examples on rsmpi (feature `mpi`): every rank calls the
 //! same function and gets its own part of the result, as with mpi4py. Objects
-//! travel encoded by [`codec`], as mpi4py pickles them.
+//! travel encoded by the pool's codec (bincode), as mpi4py pickles them.
 
 use std::num::NonZeroUsize;
 
@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-use super::mpi::{MpiError, MpiWorld};
+use crate::backend::mpi::{MpiError, MpiWorld};
 use crate::codec;
 
 /// What rank 0 sends to rank 1 in [`send`].
