@@ -112,7 +112,10 @@ fn mask(line: &str, scratch: &str) -> String {
             (r"PIDs: \[[\d, ]*\]", "PIDs: [N]"),
             (r#""pid":\d+"#, r#""pid":N"#),
             (r#""(elapsed_ms|time_elapsed)":[\d.e-]+"#, r#""$1":T"#),
-            (r#""(time_started|time_ended|hostname|host)":"[^"]*""#, r#""$1":"T""#),
+            (
+                r#""(time_started|time_ended|hostname|host)":"[^"]*""#,
+                r#""$1":"T""#,
+            ),
             (r"\d+(\.\d+)? ?(us|µs|ms|s)\b", "T"),
             (r"\(\d+ images/s\)", "(N images/s)"),
             (r"(src/[\w/]+\.rs):\d+:\d+", "$1:L"),
