@@ -70,6 +70,7 @@ fn main() {
     // The whole path: one task per seed on a pool of one worker per core.
     let pool = Pool::builder()
         .processes(cores)
+        .tune_allocator(true)
         .worker_program(env!("CARGO_BIN_EXE_procpool"))
         .build()
         .expect("the pool starts");

@@ -142,6 +142,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
     let pool = || -> anyhow::Result<Pool> {
         let mut builder = Pool::builder()
             .processes(args.processes)
+            .tune_allocator(true)
             .worker_program(&worker);
         if let Some(chunksize) = args.chunksize {
             builder = builder.chunksize(chunksize);
@@ -263,8 +264,8 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             let mut compact = Vec::new();
             for _ in 0..repeats {
                 outcomes.push(timed(|| {
-                    let out: Vec<Outcome<i64>> = (0..n as i64)
-                        .map(|x| Outcome {
+                    let out: Vec<FullOutcome> = (0..n as i64)
+                        .map(|x| FullOutcome {
                             index: x as u64,
                             pid,
                             attempts: 1,
@@ -297,6 +298,10 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                     check_sum(n, black_box(out).iter().sum())
                 })?);
             }
+            anyhow::ensure!(
+                std::mem::size_of::<FullOutcome>() == std::mem::size_of::<Outcome<i64>>(),
+                "FullOutcome no longer mirrors Outcome<i64>"
+            );
             emit("local_outcomes", 1, n, &outcomes);
             emit("local_compact_outcomes", 1, n, &compact);
             emit("local_values", 1, n, &values);
@@ -332,6 +337,17 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `Outcome<i64>`'s fields, which only the library may build (it is
+/// `#[non_exhaustive]`): the same size, checked when the row runs.
+#[allow(dead_code)] // built to be measured, never read
+struct FullOutcome {
+    index: u64,
+    pid: u32,
+    attempts: u32,
+    elapsed: Duration,
+    result: Result<i64, TaskError>,
 }
 
 /// What `Outcome<i64>` could be: the error boxed, the time in nanoseconds.

@@ -45,7 +45,7 @@ pub fn install_signals() -> anyhow::Result<()> {
         .name("procpool-watchdog".into())
         .spawn(move || {
             let signal = loop {
-                if let Some(signal) = signal::received(&watched) {
+                if let Some(signal) = watched.received() {
                     break signal;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -72,6 +72,7 @@ pub fn build_pool(global: &Global) -> anyhow::Result<(Pool, InterruptFlag)> {
     let interrupt = interrupt();
     builder = builder
         .retries(global.retries)
+        .tune_allocator(true)
         .interrupt_flag(interrupt.clone());
     if let Some(n) = global.processes {
         builder = builder.processes(n as usize);

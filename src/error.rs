@@ -140,6 +140,18 @@ pub enum PoolError {
     /// The pool was closed or terminated; it takes no new work.
     #[error("the pool is closed")]
     Closed,
+    /// A task failed, where the call returns values only
+    /// ([`Pool::map_values`](crate::Pool::map_values)).
+    #[error("task {index} {error}")]
+    Task {
+        /// The input's position.
+        index: u64,
+        /// Why it failed.
+        error: TaskError,
+    },
+    /// `join` was called before `close`.
+    #[error("join() waits for a closed pool: call close() first")]
+    NotClosed,
     /// A backend other than local processes (MPI) could not start or go on.
     #[error("{backend} backend: {message}")]
     Backend {

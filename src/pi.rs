@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rand_pcg::rand_core::{Rng, SeedableRng};
 use rand_pcg::{Pcg32, Pcg64Mcg};
 
-use crate::signal::{self, InterruptFlag};
+use crate::signal::InterruptFlag;
 use crate::tasks::{Pi, PiInput, PiOutput};
 use crate::{Pool, PoolError, TaskError};
 
@@ -333,12 +333,11 @@ impl Experiment {
     /// [`signal::install`]); runs on a pool stop by the pool's own flag.
     ///
     /// ```
-    /// use std::sync::atomic::Ordering;
-    /// let flag = procpool::signal::InterruptFlag::default();
+    /// let flag = procpool::signal::InterruptFlag::new();
     /// let experiment = procpool::pi::Experiment::new(0..4, 1000).unwrap();
     /// let experiment = experiment.interrupt_flag(flag.clone());
     /// assert!(experiment.run_serial().is_ok());
-    /// flag.store(2, Ordering::Relaxed);
+    /// flag.raise(2);
     /// assert!(experiment.run_serial().is_err());
     /// ```
     pub fn interrupt_flag(mut self, flag: InterruptFlag) -> Self {
@@ -347,7 +346,7 @@ impl Experiment {
     }
 
     fn check_interrupt(&self) -> Result<(), Error> {
-        match self.interrupt.as_ref().and_then(signal::received) {
+        match self.interrupt.as_ref().and_then(InterruptFlag::received) {
             Some(signal) => Err(Error::Interrupted { signal }),
             None => Ok(()),
         }

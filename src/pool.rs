@@ -1,5 +1,5 @@
 //! The public [`Pool`], its [`PoolBuilder`], and the typed calls on it:
-//! `map`, `imap`, `imap_unordered`, `starmap`, `apply`, `submit`.
+//! `map`, `imap`, `imap_unordered`, `apply`, `submit`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::iter::Fuse;
@@ -26,6 +26,7 @@ use crate::task::Task;
 /// assert_ne!(outcome.pid, std::process::id());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Outcome<O> {
     /// The input's position in the input sequence, from 0.
     pub index: u64,
@@ -37,6 +38,25 @@ pub struct Outcome<O> {
     pub elapsed: Duration,
     /// The output, or why there is none.
     pub result: Result<O, TaskError>,
+}
+
+impl<O> Outcome<O> {
+    /// The output, or the task's error with its index.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest_pool(1);
+    /// let outcome = pool.apply(procpool::tasks::Square, 7).unwrap();
+    /// assert_eq!(outcome.into_result().unwrap(), 49);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Task`] when the task failed.
+    pub fn into_result(self) -> Result<O, PoolError> {
+        let index = self.index;
+        self.result
+            .map_err(|error| PoolError::Task { index, error })
+    }
 }
 
 /// Configures and builds a [`Pool`], as rayon's `ThreadPoolBuilder` does.
@@ -75,7 +95,7 @@ impl Default for PoolBuilder {
             program: None,
             startup_timeout: Duration::from_secs(10),
             window: None,
-            tune_allocator: true,
+            tune_allocator: false,
             timeout: None,
             grace: Duration::from_millis(500),
             retries: 0,
@@ -170,12 +190,14 @@ impl PoolBuilder {
         self
     }
 
-    /// Whether to tune glibc's allocator in the supervisor and the workers
-    /// (default on): ipc-channel allocates a buffer of about 200 KiB for
-    /// every message it receives, and by default glibc returns it to the
-    /// kernel after each message and faults it in again for the next, which
-    /// doubles the cost of a round trip. On, freed memory up to 64 MiB is
-    /// kept (`M_TRIM_THRESHOLD`, `M_MMAP_THRESHOLD`). It is process-wide.
+    /// Whether to tune glibc's allocator in this process, the supervisor
+    /// (default off: it is the whole program's, so the program decides; the
+    /// `procpool` command turns it on). ipc-channel allocates a buffer of
+    /// about 200 KiB for every message it receives, and by default glibc
+    /// returns it to the kernel after each message and faults it in again
+    /// for the next, which doubles the cost of a round trip. On, freed memory
+    /// up to 64 MiB is kept (`M_TRIM_THRESHOLD`, `M_MMAP_THRESHOLD`). Worker
+    /// processes, which do nothing but serve the pool, always tune it.
     pub fn tune_allocator(mut self, on: bool) -> Self {
         self.tune_allocator = on;
         self
@@ -282,7 +304,8 @@ impl Pool {
     }
 
     /// Runs `task` over every input and returns the outcomes in input order.
-    /// The chunk size is the pool's, or else Python's automatic one.
+    /// The chunk size is the pool's, or else Python's automatic one. (Python's
+    /// `starmap` is this `map` with a task whose input is a tuple.)
     ///
     /// # Errors
     ///
@@ -305,26 +328,31 @@ impl Pool {
         Ok(outcomes)
     }
 
-    /// [`map`](Self::map) for tasks whose input is a tuple, like Python's
-    /// `starmap`: each tuple is one task's arguments.
+    /// Runs `task` over every input and returns just the outputs, in input
+    /// order, like Python's `pool.map`: for callers who need no PIDs or
+    /// timings. The first failed task (in input order) is the error.
     ///
     /// ```
-    /// use procpool::tasks::{Misbehave, Misbehavior};
+    /// use procpool::tasks::Square;
     /// # let pool = procpool::doctest_pool(2);
-    /// let outcomes = pool.starmap(Misbehave, [(Misbehavior::Behave, 4), (Misbehavior::Fail, 5)]).unwrap();
-    /// assert_eq!(outcomes[0].result, Ok(4));
-    /// assert!(outcomes[1].result.is_err());
+    /// assert_eq!(pool.map_values(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
+    /// let error = pool.map_values(Square, [2, i64::MAX, 3]).unwrap_err();
+    /// assert!(matches!(error, procpool::PoolError::Task { index: 1, .. }));
     /// ```
     ///
     /// # Errors
     ///
-    /// As [`map`](Self::map).
-    pub fn starmap<T: Task>(
+    /// As [`map`](Self::map), and [`PoolError::Task`] for the first task that
+    /// failed.
+    pub fn map_values<T: Task>(
         &self,
         task: T,
         inputs: impl IntoIterator<Item = T::Input>,
-    ) -> Result<Vec<Outcome<T::Output>>, PoolError> {
-        self.map(task, inputs)
+    ) -> Result<Vec<T::Output>, PoolError> {
+        self.map(task, inputs)?
+            .into_iter()
+            .map(Outcome::into_result)
+            .collect()
     }
 
     /// A lazy, ordered map: inputs are read and sent only as results are
@@ -413,14 +441,20 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// If the pool was interrupted or a replacement could not be started.
+    /// [`PoolError::NotClosed`] before [`close`](Self::close), as Python
+    /// raises `ValueError`; otherwise if the pool was interrupted or no
+    /// worker could be started to finish the queued work.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest_pool(1);
+    /// assert!(matches!(pool.join(), Err(procpool::PoolError::NotClosed)));
+    /// pool.close();
+    /// pool.join().unwrap();
+    /// ```
     pub fn join(&self) -> Result<(), PoolError> {
         let mut sup = self.lock();
         if !sup.is_closed() {
-            return Err(PoolError::os(
-                "join",
-                std::io::Error::other("call close() before join()"),
-            ));
+            return Err(PoolError::NotClosed);
         }
         sup.join()
     }

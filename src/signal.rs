@@ -14,8 +14,39 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// The flag a pool watches; 0 until a signal arrives, then its number.
-pub type InterruptFlag = Arc<AtomicUsize>;
+/// The flag a pool watches: empty until a stop signal arrives, then that
+/// signal's number. Clones share one flag.
+///
+/// ```
+/// let flag = procpool::signal::InterruptFlag::new();
+/// assert_eq!(flag.received(), None);
+/// flag.raise(libc::SIGTERM); // as a signal handler would
+/// assert_eq!(flag.clone().received(), Some(libc::SIGTERM));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InterruptFlag(Arc<AtomicUsize>);
+
+impl InterruptFlag {
+    /// A flag no signal has set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the flag to `signal` (a pool that watches it then stops), as
+    /// the handlers of [`install`] do: for programs that stop a pool for
+    /// reasons of their own.
+    pub fn raise(&self, signal: i32) {
+        self.0.store(signal.max(1) as usize, Ordering::Relaxed);
+    }
+
+    /// The signal that arrived, if any.
+    pub fn received(&self) -> Option<i32> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            signal => Some(signal as i32),
+        }
+    }
+}
 
 /// The signals [`install`] handles: SIGINT (Ctrl-C), SIGTERM (`kill`, and
 /// what Slurm sends at a time limit before SIGKILL), SIGHUP (the terminal or
@@ -37,7 +68,7 @@ pub const STOP_SIGNALS: [i32; 6] = [
 ///
 /// ```
 /// let flag = procpool::signal::install().unwrap();
-/// assert_eq!(procpool::signal::received(&flag), None);
+/// assert_eq!(flag.received(), None);
 /// ```
 ///
 /// # Errors
@@ -50,15 +81,7 @@ pub fn install() -> std::io::Result<InterruptFlag> {
         // The order matters: the exit is checked before the first signal arms it.
         signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&armed))?;
         signal_hook::flag::register(signal, Arc::clone(&armed))?;
-        signal_hook::flag::register_usize(signal, Arc::clone(&flag), signal as usize)?;
+        signal_hook::flag::register_usize(signal, Arc::clone(&flag.0), signal as usize)?;
     }
     Ok(flag)
-}
-
-/// The signal that arrived, if any.
-pub fn received(flag: &InterruptFlag) -> Option<i32> {
-    match flag.load(Ordering::Relaxed) {
-        0 => None,
-        signal => Some(signal as i32),
-    }
 }

@@ -33,7 +33,7 @@ use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
 use crate::error::PoolError;
 use crate::protocol::{self, Frame, Hello, NO_SOCKET, Ready, WORKER_ARG};
-use crate::signal::{self, InterruptFlag};
+use crate::signal::InterruptFlag;
 use crate::sys::ExitCause;
 
 /// A worker that completed its handshake.
@@ -113,7 +113,7 @@ impl Spawner {
             };
             // After a signal the rest are told to stop together, and
             // waited for together.
-            if let Some(signal) = self.interrupt.as_ref().and_then(signal::received) {
+            if let Some(signal) = self.interrupt.as_ref().and_then(InterruptFlag::received) {
                 handshake.stop();
                 stopped.push(handshake);
                 results.push(Err(PoolError::Interrupted { signal }));
@@ -283,7 +283,7 @@ impl Handshake {
                     return Err(fail(reason));
                 }
             }
-            if let Some(signal) = interrupt.and_then(signal::received) {
+            if let Some(signal) = interrupt.and_then(InterruptFlag::received) {
                 self.abort();
                 return Err(PoolError::Interrupted { signal });
             }

@@ -8,7 +8,7 @@
 //! front of its in-flight queue is the batch it is running; the rest have not
 //! started and are re-dispatched without being charged an attempt.
 
-use crate::signal::{self, InterruptFlag};
+use crate::signal::InterruptFlag;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::Child;
@@ -226,7 +226,7 @@ impl Supervisor {
     }
 
     fn interrupted(&self) -> Option<i32> {
-        signal::received(self.cfg.interrupt.as_ref()?)
+        self.cfg.interrupt.as_ref()?.received()
     }
 
     /// Batches per worker: 1 with a timeout (a batch's clock starts when it is

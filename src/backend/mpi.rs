@@ -47,7 +47,7 @@ use super::{MpiRank, WorkerInfo};
 use crate::codec;
 use crate::error::PoolError;
 use crate::protocol::{self, Request};
-use crate::signal::{self, InterruptFlag};
+use crate::signal::InterruptFlag;
 use crate::supervisor::Config;
 use crate::task::Registry;
 
@@ -509,7 +509,7 @@ impl MpiSupervisor {
     }
 
     fn interrupted(&self) -> Option<i32> {
-        signal::received(self.interrupt.as_ref()?)
+        self.interrupt.as_ref()?.received()
     }
 
     /// After a signal: no new work goes out, and the batches the ranks are
@@ -592,7 +592,7 @@ fn handshake(
     let mut hellos: Vec<Option<WorkerHello>> = (1..world.size).map(|_| None).collect();
     let mut backoff = Backoff::default();
     while hellos.iter().any(Option::is_none) {
-        if let Some(signal) = interrupt.and_then(signal::received) {
+        if let Some(signal) = interrupt.and_then(InterruptFlag::received) {
             return Err(PoolError::Interrupted { signal });
         }
         let Some(probed) = comm

@@ -39,7 +39,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
-use nix::sys::signal::{SigSet, Signal, killpg};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -618,13 +618,11 @@ mod os {
     pub(super) fn reap_group(group: u32, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         let members = Pid::from_raw(-(group as libc::pid_t));
-        let group = Pid::from_raw(group as libc::pid_t);
         loop {
             while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
                 waitpid(members, Some(WaitPidFlag::WNOHANG))
             {}
-            // Signal 0 sends nothing; it asks whether the group has members.
-            if killpg(group, None).is_err() {
+            if !sys::group_exists(group) {
                 return true;
             }
             if Instant::now() >= deadline {

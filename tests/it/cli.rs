@@ -144,7 +144,15 @@ fn completions_and_the_manual_page_are_generated_for_every_subcommand() {
         let out = run(&["completions", shell]);
         assert!(out.status.success(), "{}", show(&out));
         let script = String::from_utf8_lossy(&out.stdout);
-        for subcommand in ["square", "whoami", "pi", "flip", "jobs", "sleep", "misbehave"] {
+        for subcommand in [
+            "square",
+            "whoami",
+            "pi",
+            "flip",
+            "jobs",
+            "sleep",
+            "misbehave",
+        ] {
             assert!(script.contains(subcommand), "{shell}: no {subcommand}");
         }
     }
@@ -153,6 +161,12 @@ fn completions_and_the_manual_page_are_generated_for_every_subcommand() {
     let out = run(&["man"]);
     assert!(out.status.success(), "{}", show(&out));
     let page = String::from_utf8_lossy(&out.stdout);
-    assert!(page.starts_with(".ie") || page.contains(".TH procpool 1"), "{page}");
-    assert!(page.contains("--processes") || page.contains("\\-\\-processes"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH procpool 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("--processes") || page.contains("\\-\\-processes"),
+        "{page}"
+    );
 }

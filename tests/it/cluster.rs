@@ -590,7 +590,7 @@ fn jobs_on_a_lost_host_leave_a_row_for_every_reported_job_and_resume_finishes() 
         .map(|i| format!("sleep 0.3; echo done {i}\n"))
         .collect();
     std::fs::write(dir.join("j.txt"), lines).unwrap();
-    let mut child = cluster
+    let child = cluster
         .mpirun(4, 2, &["--backend", "mpi", "--json", "jobs", "j.txt"], &dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

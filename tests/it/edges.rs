@@ -459,11 +459,11 @@ fn a_signal_while_workers_will_not_shake_hands_stops_the_build_at_once() {
     let script = dir.path().join("silent-worker");
     std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let flag = procpool::signal::InterruptFlag::default();
+    let flag = procpool::signal::InterruptFlag::new();
     let setter = flag.clone();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
-        setter.store(libc::SIGHUP as usize, std::sync::atomic::Ordering::Relaxed);
+        setter.raise(libc::SIGHUP);
     });
     let start = Instant::now();
     let built = Pool::builder()
