@@ -330,7 +330,7 @@ impl Experiment {
     }
 
     /// Stops runs in this process within milliseconds once `flag` is set (see
-    /// [`signal::install`]); runs on a pool stop by the pool's own flag.
+    /// [`signal::install`](crate::signal::install)); runs on a pool stop by the pool's own flag.
     ///
     /// ```
     /// let flag = procpool::signal::InterruptFlag::new();
