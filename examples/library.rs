@@ -1,4 +1,5 @@
-//! The README's library example: a program that is its own worker.
+//! The library guide's example (docs/library.md; the README shows its first
+//! part): a program that is its own worker.
 //!
 //! `cargo run --example library`
 

@@ -9,7 +9,7 @@ use crate::cli::Global;
 /// Why `procpool mpi` and `--backend mpi` cannot run in this build.
 #[cfg_attr(feature = "mpi", allow(dead_code))]
 pub const NOT_BUILT: &str = "this procpool was built without MPI support: rebuild it with \
-     `cargo build --release --features mpi` (needs Open MPI: see the README's MPI section)";
+     `cargo build --release --features mpi` (needs Open MPI: see docs/mpi.md)";
 
 #[derive(Debug, Args)]
 pub struct MpiArgs {

@@ -7,6 +7,7 @@ mod util;
 mod cli;
 #[cfg(feature = "mpi")]
 mod cluster;
+mod docs;
 mod edges;
 mod edges_flip;
 mod edges_jobs;
