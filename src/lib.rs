@@ -15,7 +15,7 @@
 //!     println!("{} -> {:?} (pid {})", outcome.index, outcome.result, outcome.pid);
 //! }
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The pool core: private modules, exported through the list below.
@@ -36,6 +36,7 @@ pub mod codec;
 mod codec;
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
+#[allow(missing_debug_implementations)]
 pub mod protocol;
 #[cfg(not(feature = "test-support"))]
 mod protocol;

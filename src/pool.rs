@@ -543,6 +543,17 @@ fn unpack<O: serde::de::DeserializeOwned>(delivery: Delivery, out: &mut impl FnM
     }
 }
 
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("processes", &self.processes)
+            .field("chunksize", &self.chunksize)
+            // Not while a call holds the supervisor: Debug must never wait.
+            .field("pids", &self.sup.try_lock().ok().map(|s| s.pids()))
+            .finish()
+    }
+}
+
 /// A handle on one submitted task; see [`Pool::submit`].
 #[must_use = "a submitted task's result is lost unless the handle is waited on"]
 pub struct Handle<'p, T: Task> {
@@ -574,6 +585,15 @@ impl<T: Task> Drop for Handle<'_, T> {
         if !self.waited {
             self.pool.lock().abandon(self.job);
         }
+    }
+}
+
+impl<T: Task> std::fmt::Debug for Handle<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("task", &T::NAME)
+            .field("job", &self.job)
+            .finish()
     }
 }
 
@@ -731,6 +751,18 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
             };
             self.current = chunk.into_iter();
         }
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Imap<'_, T, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Imap")
+            .field("task", &T::NAME)
+            .field("ordered", &self.ordered)
+            .field("chunksize", &self.chunksize)
+            .field("sent", &self.sent)
+            .field("yielded", &self.yielded)
+            .finish()
     }
 }
 

@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use file::{Job, JobFile, JobFileError};
-pub use slurm::{SlurmError, SlurmOptions, SlurmScript, format_array, parse_array};
+pub use slurm::{BadArray, SlurmError, SlurmOptions, SlurmScript, format_array, parse_array};
 pub use status::{
-    HEADER, StatusError, StatusFile, StatusRow, StatusWriter, TIME_FORMAT, escape, format_time,
-    unescape,
+    HEADER, MalformedRow, StatusError, StatusFile, StatusRow, StatusWriter, TIME_FORMAT, escape,
+    format_time, unescape,
 };
 
 pub use crate::tasks::{CANNOT_START, JOB_ID_VAR, JOB_TOKEN_VAR};

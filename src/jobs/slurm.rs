@@ -211,8 +211,17 @@ pub fn format_array(ids: &[u64]) -> String {
 ///
 /// # Errors
 ///
-/// A message naming the part that is not a number or a rising range.
-pub fn parse_array(text: &str) -> Result<Vec<u64>, String> {
+/// [`BadArray`], naming the part that is not a number or a rising range.
+pub fn parse_array(text: &str) -> Result<Vec<u64>, BadArray> {
+    parse_array_parts(text).map_err(BadArray)
+}
+
+/// Why a `--only`/`--array` list of job ids cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadArray(String);
+
+fn parse_array_parts(text: &str) -> Result<Vec<u64>, String> {
     // Slurm's own largest MaxArraySize is 4000001.
     const MAX_IDS: u64 = 4_000_001;
     let number = |s: &str| {

@@ -59,13 +59,22 @@ pub struct StatusRow {
     pub job: String,
 }
 
+/// Why a line is not a status row: the column that is missing or wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MalformedRow(String);
+
 impl StatusRow {
     /// Parses one line (without its newline).
     ///
     /// # Errors
     ///
-    /// A message naming the column that is missing or wrong.
-    pub fn parse(line: &str) -> Result<Self, String> {
+    /// [`MalformedRow`], naming the column that is missing or wrong.
+    pub fn parse(line: &str) -> Result<Self, MalformedRow> {
+        Self::parse_fields(line).map_err(MalformedRow)
+    }
+
+    fn parse_fields(line: &str) -> Result<Self, String> {
         let fields: Vec<&str> = line.splitn(HEADER.len(), '\t').collect();
         if fields.len() < HEADER.len() {
             return Err(format!(
@@ -296,7 +305,7 @@ impl StatusFile {
             let row = StatusRow::parse(line).map_err(|reason| StatusError::Malformed {
                 path: path.clone(),
                 line: i + 1,
-                reason,
+                reason: reason.to_string(),
             })?;
             rows.push(row);
         }
@@ -538,7 +547,7 @@ mod tests {
             ("1\t0\th", "3 tab-separated columns"),
         ];
         for (line, expected) in cases {
-            let e = StatusRow::parse(line).unwrap_err();
+            let e = StatusRow::parse(line).unwrap_err().to_string();
             assert!(e.contains(expected), "{line:?}: {e}");
         }
     }

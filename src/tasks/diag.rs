@@ -11,6 +11,7 @@ use crate::task::{Failure, Task};
 /// use procpool::{Task, tasks::Sleep};
 /// assert_eq!(Sleep::run(1).unwrap(), 1);
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Sleep;
 
 impl Task for Sleep {
@@ -52,6 +53,7 @@ pub enum Misbehavior {
 /// assert_eq!(Misbehave::run((Misbehavior::Behave, 7)).unwrap(), 7);
 /// assert!(Misbehave::run((Misbehavior::Fail, 7)).is_err());
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Misbehave;
 
 impl Task for Misbehave {

@@ -21,6 +21,7 @@ use crate::task::{Failure, Task};
 ///     assert!(flipped.path.ends_with(format!("sample_0{}_flipped.pdf", outcome.index + 1)));
 /// }
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Flip;
 
 impl Task for Flip {

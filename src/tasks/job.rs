@@ -69,6 +69,7 @@ pub const JOB_TOKEN_VAR: &str = "PROCPOOL_JOB_TOKEN";
 /// assert_eq!(report.exit_code, 3);
 /// assert_eq!(std::fs::read_to_string(logs.path().join("7.out")).unwrap(), "hi\n");
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ShellJob;
 
 /// What [`ShellJob`] runs, and how.

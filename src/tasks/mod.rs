@@ -54,6 +54,7 @@ pub fn builtin() -> Registry {
 /// assert_eq!(Square::run(-7).unwrap(), 49);
 /// assert!(Square::run(i64::MAX).is_err());
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Square;
 
 impl Task for Square {
@@ -74,6 +75,7 @@ impl Task for Square {
 /// let me = Whoami::run(WhoamiInput { x: 2, max_delay_ms: 0 }).unwrap();
 /// assert_eq!((me.x, me.pid), (2, std::process::id()));
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Whoami;
 
 /// The input of [`Whoami`].

@@ -13,6 +13,7 @@ use crate::task::{Failure, Task};
 /// use serde_bytes::ByteBuf;
 /// assert_eq!(ByteSum::run(ByteBuf::from(vec![1, 2, 250])).unwrap(), 253);
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ByteSum;
 
 impl Task for ByteSum {

@@ -14,6 +14,7 @@ use crate::task::{Failure, Task};
 /// assert!((out.estimate() - std::f64::consts::PI).abs() < 0.01);
 /// assert!(Pi::run(PiInput { seed: 0, trials: 0 }).is_err());
 /// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Pi;
 
 /// The input of [`Pi`].

@@ -106,9 +106,7 @@ fn a_worker_that_dies_before_the_handshake_fails_the_build_clearly() {
         ("segv", "signal 11 (SIGSEGV)"),
     ] {
         let start = Instant::now();
-        let err = rogue_pool(dir.path(), &format!("handshake:{how}"))
-            .err()
-            .expect("build fails");
+        let err = rogue_pool(dir.path(), &format!("handshake:{how}")).expect_err("build fails");
         assert!(matches!(err, PoolError::Handshake { .. }), "{err}");
         assert!(err.to_string().contains(says), "{err}");
         assert!(start.elapsed() < Duration::from_secs(5));
@@ -120,8 +118,7 @@ fn a_worker_that_dies_before_the_handshake_fails_the_build_clearly() {
         .worker_program(&silent)
         .startup_timeout(Duration::from_millis(300))
         .build()
-        .err()
-        .expect("build fails");
+        .expect_err("build fails");
     assert!(
         err.to_string()
             .contains("no handshake before the start-up deadline"),

@@ -123,8 +123,7 @@ fn a_program_that_is_not_a_worker_fails_the_build_quickly() {
         .processes(2)
         .worker_program("/bin/true")
         .build()
-        .err()
-        .expect("fails");
+        .expect_err("fails");
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
     let text = err.to_string();
     assert!(
