@@ -5,6 +5,8 @@
 //! the worker looks the name up in its registry, decodes, runs and encodes the
 //! result. The same registry type serves library users and the CLI.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -164,7 +166,7 @@ fn run_batch<T: Task>(payload: &[u8], count: u32, out: &mut Vec<u8>) -> Result<(
         let result = match panic::catch_unwind(AssertUnwindSafe(|| T::run(input))) {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(failure)) => Err(WireFailure::Failed(failure.0)),
-            Err(payload) => Err(crate::worker::panic_failure(payload)),
+            Err(payload) => Err(panic_failure(payload)),
         };
         let now = Instant::now();
         let elapsed = (now - last).as_nanos() as u64;
@@ -175,4 +177,39 @@ fn run_batch<T: Task>(payload: &[u8], count: u32, out: &mut Vec<u8>) -> Result<(
         return Err(CodecError::Trailing(rest.len()));
     }
     Ok(())
+}
+
+// Panic capture, all of it: a task's panic is caught where it runs (above)
+// and reported as a result; the hook only remembers where it happened.
+
+thread_local! {
+    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Panics in tasks are reported as results, so the hook only remembers where.
+pub(crate) fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
+    }));
+}
+
+/// The message a panic was raised with.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Turns a caught panic into the failure sent to the supervisor.
+pub(crate) fn panic_failure(payload: Box<dyn Any + Send>) -> WireFailure {
+    let message = panic_message(&*payload);
+    let location = LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
+    WireFailure::Panicked { message, location }
 }

@@ -7,8 +7,6 @@
 //! (SIGINT, SIGHUP, SIGQUIT) so the supervisor decides how to shut down, and
 //! never prints a panic: it reports it.
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::ffi::OsString;
 
 use std::sync::Arc;
@@ -17,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ipc_channel::ipc::IpcOneShotServer;
 
 use crate::codec::CodecError;
-use crate::protocol::{self, Hello, Ready, Reply, Request, WORKER_ARG, WireFailure};
+use crate::protocol::{self, Hello, Ready, Reply, Request, WORKER_ARG};
 use crate::sys;
 use crate::task::Registry;
 
@@ -86,7 +84,7 @@ const USAGE: &str = "worker mode is started by a procpool supervisor, not by han
 fn handshake(registry: &Registry) -> Result<Hello, String> {
     // ipc-channel panics on some errors in TMPDIR: a panic is an error too.
     let server = std::panic::catch_unwind(IpcOneShotServer::<Hello>::new)
-        .unwrap_or_else(|panic| Err(std::io::Error::other(panic_message(&*panic))));
+        .unwrap_or_else(|panic| Err(std::io::Error::other(crate::task::panic_message(&*panic))));
     let (server, name) = match server {
         Ok(server) => server,
         Err(e) => {
@@ -185,7 +183,7 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
     for signal in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
         sys::ignore_signal(signal, true);
     }
-    install_panic_hook();
+    crate::task::install_panic_hook();
     sys::keep_freed_memory();
 
     let mut out = Vec::new();
@@ -237,36 +235,4 @@ pub(crate) fn answer(
             }
         }
     }
-}
-
-thread_local! {
-    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-/// Panics in tasks are reported as results, so the hook only remembers where.
-pub(crate) fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-        LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
-    }));
-}
-
-/// The message a panic was raised with.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    }
-}
-
-/// Turns a caught panic into the failure sent to the supervisor.
-pub(crate) fn panic_failure(payload: Box<dyn Any + Send>) -> WireFailure {
-    let message = panic_message(&*payload);
-    let location = LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
-    WireFailure::Panicked { message, location }
 }

@@ -8,7 +8,6 @@
 //! of a large message waits for its receiver, so the supervisor never sends
 //! to a worker that may be sending to it.
 
-use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
@@ -26,24 +25,11 @@ struct Slot {
     retired: bool,
 }
 
-/// The workers' slots over the shared [`Book`], which it derefs to.
+/// The workers' slots, over the [`Book`] both backends share.
 pub(crate) struct Ledger {
     slots: Vec<Slot>,
-    book: Book,
-}
-
-impl Deref for Ledger {
-    type Target = Book;
-
-    fn deref(&self) -> &Book {
-        &self.book
-    }
-}
-
-impl DerefMut for Ledger {
-    fn deref_mut(&mut self) -> &mut Book {
-        &mut self.book
-    }
+    /// Jobs, batches and deliveries.
+    pub book: Book,
 }
 
 impl Ledger {
@@ -178,7 +164,9 @@ mod tests {
         for (i, x) in inputs.iter().enumerate() {
             let mut payload = Vec::new();
             codec::encode_into(x, &mut payload).unwrap();
-            ledger.submit(job, "square", i as u64, payload, vec![0]);
+            ledger
+                .book
+                .submit(job, "square", i as u64, payload, vec![0]);
         }
     }
 
@@ -210,7 +198,7 @@ mod tests {
     #[test]
     fn a_worker_gets_its_next_batch_when_it_replies() {
         let mut ledger = Ledger::new([100, 200]);
-        let job = ledger.new_job().unwrap();
+        let job = ledger.book.new_job().unwrap();
         submit_squares(&mut ledger, job, &[1, 2, 3, 4]);
         let (w0, first) = ledger.assign().unwrap();
         let (w1, second) = ledger.assign().unwrap();
@@ -229,9 +217,9 @@ mod tests {
         assert_eq!(w, 1);
         ledger.on_reply(0, answer(&first)).unwrap();
         ledger.on_reply(1, answer(&fourth)).unwrap();
-        assert!(!ledger.has_work());
+        assert!(!ledger.book.has_work());
 
-        let got: Vec<_> = std::iter::from_fn(|| ledger.take(job))
+        let got: Vec<_> = std::iter::from_fn(|| ledger.book.take(job))
             .map(squares)
             .collect();
         assert_eq!(got, [(1, 200, 4), (2, 200, 9), (0, 100, 1), (3, 200, 16)]);
@@ -240,13 +228,13 @@ mod tests {
     #[test]
     fn a_reply_for_another_batch_fails_the_batch_and_retires_the_worker() {
         let mut ledger = Ledger::new([100, 200]);
-        let job = ledger.new_job().unwrap();
+        let job = ledger.book.new_job().unwrap();
         submit_squares(&mut ledger, job, &[1, 2, 3]);
         let (_, first) = ledger.assign().unwrap();
         let (_, second) = ledger.assign().unwrap();
         let error = ledger.on_reply(0, answer(&second)).unwrap_err();
         assert!(error.contains("not running"), "{error}");
-        let delivery = ledger.take(job).unwrap();
+        let delivery = ledger.book.take(job).unwrap();
         assert_eq!((delivery.first, delivery.pid), (0, 100));
         assert!(
             matches!(
@@ -266,13 +254,13 @@ mod tests {
     #[test]
     fn garbage_is_a_protocol_error() {
         let mut ledger = Ledger::new([7]);
-        let job = ledger.new_job().unwrap();
+        let job = ledger.book.new_job().unwrap();
         submit_squares(&mut ledger, job, &[1]);
         ledger.assign().unwrap();
         assert!(ledger.on_reply(0, vec![0xff; 3]).is_err());
         assert!(!ledger.usable());
         assert!(matches!(
-            ledger.take(job).unwrap().body,
+            ledger.book.take(job).unwrap().body,
             Body::Failed(TaskError::Protocol { pid: 7, .. })
         ));
     }
@@ -280,7 +268,7 @@ mod tests {
     #[test]
     fn a_refusal_fails_the_batch_but_keeps_the_worker() {
         let mut ledger = Ledger::new([7]);
-        let job = ledger.new_job().unwrap();
+        let job = ledger.book.new_job().unwrap();
         submit_squares(&mut ledger, job, &[1]);
         let (_, frame) = ledger.assign().unwrap();
         let Request::Run { batch, .. } = protocol::unframe::<Request>(&frame).unwrap().0 else {
@@ -293,7 +281,7 @@ mod tests {
         ledger
             .on_reply(0, protocol::frame(&refusal, &[]).unwrap().to_vec())
             .unwrap();
-        let delivery = ledger.take(job).unwrap();
+        let delivery = ledger.book.take(job).unwrap();
         assert!(
             matches!(&delivery.body, Body::Failed(TaskError::Protocol { message, .. }) if message == "no task")
         );
@@ -303,27 +291,30 @@ mod tests {
     #[test]
     fn an_abandoned_job_loses_its_queue_and_its_late_replies() {
         let mut ledger = Ledger::new([7]);
-        let job = ledger.new_job().unwrap();
+        let job = ledger.book.new_job().unwrap();
         submit_squares(&mut ledger, job, &[1, 2, 3]);
         let (_, frame) = ledger.assign().unwrap();
-        ledger.abandon(job);
-        assert!(ledger.outstanding(job), "the running batch is still out");
+        ledger.book.abandon(job);
+        assert!(
+            ledger.book.outstanding(job),
+            "the running batch is still out"
+        );
         ledger.on_reply(0, answer(&frame)).unwrap();
-        assert!(!ledger.has_work() && !ledger.busy());
-        assert!(ledger.take(job).is_none());
+        assert!(!ledger.book.has_work() && !ledger.busy());
+        assert!(ledger.book.take(job).is_none());
         assert!(ledger.assign().is_none());
     }
 
     #[test]
     fn cancelled_batches_and_a_closed_ledger() {
         let mut ledger = Ledger::new([7]);
-        let job = ledger.new_job().unwrap();
+        let job = ledger.book.new_job().unwrap();
         submit_squares(&mut ledger, job, &[1, 2]);
-        ledger.close();
-        ledger.cancel_queued();
-        assert!(ledger.is_closed());
-        assert!(matches!(ledger.new_job(), Err(PoolError::Closed)));
-        let cancelled: Vec<_> = std::iter::from_fn(|| ledger.take(job))
+        ledger.book.close();
+        ledger.book.cancel_queued();
+        assert!(ledger.book.is_closed());
+        assert!(matches!(ledger.book.new_job(), Err(PoolError::Closed)));
+        let cancelled: Vec<_> = std::iter::from_fn(|| ledger.book.take(job))
             .map(|d| {
                 (
                     d.first,

@@ -154,7 +154,7 @@ impl Backend {
         match self {
             Backend::Local(s) => &s.book,
             #[cfg(feature = "mpi")]
-            Backend::Mpi(s) => &s.ledger,
+            Backend::Mpi(s) => &s.ledger.book,
         }
     }
 
@@ -162,7 +162,7 @@ impl Backend {
         match self {
             Backend::Local(s) => &mut s.book,
             #[cfg(feature = "mpi")]
-            Backend::Mpi(s) => &mut s.ledger,
+            Backend::Mpi(s) => &mut s.ledger.book,
         }
     }
 

@@ -340,7 +340,7 @@ impl Backoff {
 
 /// A worker rank's life: hello, then run batches until told to stop.
 fn serve(world: &MpiWorld, registry: &Registry) {
-    crate::worker::install_panic_hook();
+    crate::task::install_panic_hook();
     if let Err(message) = serve_loop(world, registry) {
         eprintln!(
             "procpool: rank {} (PID {}) on {}: {message}; ending the MPI job",
@@ -452,7 +452,9 @@ impl MpiSupervisor {
             })
             .collect();
         let mut ledger = Ledger::new(workers.iter().map(|w| w.pid));
-        ledger.set_tasks(&std::env::current_exe().unwrap_or_default(), known_tasks);
+        ledger
+            .book
+            .set_tasks(&std::env::current_exe().unwrap_or_default(), known_tasks);
         Ok(MpiSupervisor {
             ledger,
             workers,
@@ -476,10 +478,10 @@ impl MpiSupervisor {
     /// Runs the loop until the next delivery for `job` is ready.
     pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
         loop {
-            if let Some(delivery) = self.ledger.take(job) {
+            if let Some(delivery) = self.ledger.book.take(job) {
                 return Ok(delivery);
             }
-            if !self.ledger.outstanding(job) {
+            if !self.ledger.book.outstanding(job) {
                 return Err(backend_error(
                     "waited for results of a call with nothing outstanding",
                 ));
@@ -499,7 +501,7 @@ impl MpiSupervisor {
             comm.process_at_rank(slot as i32 + 1)
                 .send_with_tag(&frame[..], TAG_REQUEST);
         }
-        if !self.ledger.usable() && self.ledger.has_work() {
+        if !self.ledger.usable() && self.ledger.book.has_work() {
             return Err(backend_error(
                 "every worker rank sent a reply that could not be used; no rank is left to work",
             ));
@@ -516,7 +518,7 @@ impl MpiSupervisor {
     /// running get the grace period to come back, so that what finishes in
     /// it is delivered (and printed) before the job is stopped.
     fn collect_busy(&mut self) {
-        self.ledger.close();
+        self.ledger.book.close();
         let until = Instant::now() + self.grace;
         while self.ledger.busy() && Instant::now() < until {
             self.receive();
@@ -543,7 +545,7 @@ impl MpiSupervisor {
 
     /// Once the book is closed: lets queued work finish, then stops every rank.
     pub fn join(&mut self) -> Result<(), PoolError> {
-        while self.ledger.has_work() {
+        while self.ledger.book.has_work() {
             self.turn(true)?;
         }
         self.root.stop_all();
@@ -558,8 +560,8 @@ impl MpiSupervisor {
     /// ranks get the grace period and then the whole job is aborted, with
     /// exit status 128 + the signal's number.
     pub fn terminate(&mut self) {
-        self.ledger.close();
-        self.ledger.cancel_queued();
+        self.ledger.book.close();
+        self.ledger.book.cancel_queued();
         let mut abort_at = None;
         while self.ledger.busy() {
             if let Some(signal) = self.interrupted() {

@@ -141,3 +141,15 @@ impl Cause {
         }
     }
 }
+
+/// Refuses an image of more than `limit` pixels.
+pub(crate) fn check_pixels(width: u32, height: u32, limit: u64) -> Result<(), Cause> {
+    if u64::from(width) * u64::from(height) > limit {
+        return Err(Cause::TooManyPixels {
+            width,
+            height,
+            limit,
+        });
+    }
+    Ok(())
+}

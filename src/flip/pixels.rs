@@ -9,7 +9,7 @@ use std::io::Cursor;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
-use super::error::Cause;
+use super::error::{Cause, check_pixels};
 use super::{Format, jpeg, pdf};
 
 /// Decodes an image file's bytes, refusing any image over `max_pixels`
@@ -103,18 +103,6 @@ fn decode_other(data: &[u8], max_pixels: u64) -> Result<DynamicImage, Cause> {
     limits.max_alloc = Some(max_pixels.saturating_mul(32).max(512 << 20));
     reader.limits(limits);
     reader.decode().map_err(failed)
-}
-
-/// Refuses an image of more than `limit` pixels.
-pub(super) fn check_pixels(width: u32, height: u32, limit: u64) -> Result<(), Cause> {
-    if u64::from(width) * u64::from(height) > limit {
-        return Err(Cause::TooManyPixels {
-            width,
-            height,
-            limit,
-        });
-    }
-    Ok(())
 }
 
 fn format_name(format: ImageFormat) -> &'static str {

@@ -22,8 +22,7 @@ pub use pure::{Planes, decode, decode_planes, encode};
 #[cfg(feature = "turbojpeg")]
 pub use turbo::{Planes, decode, decode_planes, encode};
 
-use super::error::Cause;
-use super::pixels::check_pixels;
+use super::error::{Cause, check_pixels};
 use scan::{Coding, Component, Entropy, Frame};
 
 /// What the frame header says.
