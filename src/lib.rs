@@ -60,6 +60,9 @@ pub mod mpi;
 pub mod pi;
 #[cfg(feature = "pi")]
 pub mod plot;
+// Files written whole or not at all, for the domains that write them.
+#[cfg(any(feature = "flip", feature = "pi"))]
+mod write;
 
 pub use backend::{MpiRank, WorkerInfo};
 pub use error::{PoolError, TaskError};

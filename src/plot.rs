@@ -200,7 +200,8 @@ fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
             png
         }
     };
-    std::fs::write(&target.path, bytes).map_err(|source| PlotError::Write {
+    // Whole or not at all: a figure interrupted while written leaves nothing.
+    crate::write::atomically(&target.path, &bytes, true).map_err(|source| PlotError::Write {
         path: target.path.clone(),
         source,
     })

@@ -30,7 +30,6 @@ mod pdf;
 mod pixels;
 mod plan;
 pub mod samples;
-mod write;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -38,12 +37,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::write::atomically as write_atomically;
 pub use error::{Cause, FlipError};
 pub use jpeg::{JpegInfo, Planes, decode_planes, inspect as inspect_jpeg};
 pub use pdf::one_page as one_page_pdf;
 pub use pixels::{Encoded, decode, encode, flip_bytes, rotate180};
 pub use plan::{Collision, Plan, PlanError, Rejected, output_path};
-pub use write::atomically as write_atomically;
 
 /// Pillow's limit: it refuses images over `2 * Image.MAX_IMAGE_PIXELS`
 /// (about 179 megapixels) as decompression bombs.
@@ -220,7 +219,7 @@ pub fn flip_file(job: &FlipJob) -> Result<Flipped, FlipError> {
     if options.create_folder {
         create_folder(&job.output).map_err(fail)?;
     }
-    write::atomically(&job.output, &flipped.bytes, options.force)
+    crate::write::atomically(&job.output, &flipped.bytes, options.force)
         .map_err(|e| fail(Cause::writing(&job.output, e)))?;
     Ok(Flipped {
         path: job.output.clone(),

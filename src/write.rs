@@ -1,11 +1,12 @@
-//! Writing an output so that it is never seen half-written and never left
-//! half-written, whatever kills the process and when.
+//! Writing a file (an image, a PDF, a figure) so that it is never seen
+//! half-written and never left half-written, whatever kills the process and
+//! when.
 //!
 //! On Linux the bytes go to an unnamed file in the output's folder
 //! (`O_TMPFILE`), which vanishes with its process if anything interrupts the
 //! write, even SIGKILL. Once every byte is written, `linkat` gives it its
 //! name in one step, and refuses a name that exists: without `force` an
-//! output that appears while the image is being flipped is not lost. With
+//! output that appears while it is being made is not lost. With
 //! `force` an existing output is replaced by linking to a hidden temporary
 //! name and renaming it over the output; only a kill between those two calls
 //! can leave that temporary name behind.
