@@ -265,7 +265,12 @@ fn a_worker_killed_mid_run_costs_at_most_its_image_and_leaves_no_temporary() {
     assert!(failures.len() <= 1, "{stderr}");
     assert_eq!(status.code(), Some(failures.len() as i32), "{stderr}");
     let written = assert_only_complete_outputs(&out, &inputs);
-    assert_eq!(written + failures.len(), COUNT, "{stderr}");
+    // Every other image is written. The one whose worker died may be there
+    // too, whole, if the kill fell between writing it and reporting it.
+    assert!(
+        written + failures.len() >= COUNT && written <= COUNT,
+        "{written} written: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
