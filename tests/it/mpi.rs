@@ -171,7 +171,7 @@ fn every_worker_rank_takes_work_and_reports_its_own_pid() {
 fn a_failing_task_on_the_mpi_backend_fails_alone_with_exit_1() {
     let out = mpirun(3, &["--backend", "mpi", "square", "2", "3037000500", "3"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert_eq!(stdout(&out), "[4, error, 9]\n", "{}", show(&out));
+    assert_eq!(stdout(&out), "4\nerror\n9\n", "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("procpool: task 1 (input 3037000500)") && stderr.contains("overflows"),
