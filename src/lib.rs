@@ -32,6 +32,7 @@ mod supervisor;
 pub mod sys;
 mod task;
 pub mod tasks;
+pub mod timeline;
 mod worker;
 
 pub use backend::{MpiRank, WorkerInfo};
@@ -39,6 +40,7 @@ pub use error::{PoolError, TaskError};
 pub use pool::{Handle, Imap, Outcome, Pool, PoolBuilder, auto_chunksize};
 pub use sys::ExitCause;
 pub use task::{Failure, Registry, Task};
+pub use timeline::{PoolEvent, Timeline};
 pub use worker::serve_if_requested;
 
 /// The `procpool` program built next to this crate, for doctests and tests

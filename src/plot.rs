@@ -24,7 +24,7 @@ use plotters::prelude::*;
 use crate::pi::{Point, Scaling};
 
 /// The family every label is drawn in; registered once with DejaVu Sans.
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// The smallest and largest width or height accepted, in pixels.
 pub const SIZES: std::ops::RangeInclusive<u32> = 200..=8192;
@@ -150,10 +150,10 @@ impl Target {
     }
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// Something that draws itself on any plotters backend.
-trait Figure {
+pub(crate) trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
 }
 
@@ -169,17 +169,34 @@ fn register_font() {
 
 /// Draws `figure` into memory, then writes the file in one go.
 fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
+    let bytes = draw(&target.path, target.format, target.size, figure)?;
+    std::fs::write(&target.path, bytes).map_err(|source| PlotError::Write {
+        path: target.path.clone(),
+        source,
+    })
+}
+
+/// Draws `figure` in `format` at `size` into memory; `path` names it in errors.
+pub(crate) fn draw(
+    path: &Path,
+    format: Format,
+    size: (u32, u32),
+    figure: &impl Figure,
+) -> Result<Vec<u8>, PlotError> {
+    let (width, height) = size;
+    if !SIZES.contains(&width) || !SIZES.contains(&height) {
+        return Err(PlotError::Size { width, height });
+    }
     register_font();
     let draw_error = |e: &dyn std::fmt::Display| PlotError::Draw {
-        path: target.path.clone(),
+        path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let (width, height) = target.size;
-    let bytes = match target.format {
+    let bytes = match format {
         Format::Svg => {
             let mut svg = String::new();
             {
-                let root = SVGBackend::with_string(&mut svg, target.size).into_drawing_area();
+                let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
                 figure.draw(&root).map_err(|e| draw_error(&e))?;
                 root.present().map_err(|e| draw_error(&e))?;
             }
@@ -188,7 +205,7 @@ fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
         Format::Png => {
             let mut rgb = vec![0u8; width as usize * height as usize * 3];
             {
-                let root = BitMapBackend::with_buffer(&mut rgb, target.size).into_drawing_area();
+                let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
                 figure.draw(&root).map_err(|e| draw_error(&e))?;
                 root.present().map_err(|e| draw_error(&e))?;
             }
@@ -200,10 +217,7 @@ fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
             png
         }
     };
-    std::fs::write(&target.path, bytes).map_err(|source| PlotError::Write {
-        path: target.path.clone(),
-        source,
-    })
+    Ok(bytes)
 }
 
 /// A titled chart over `x` by `y` with labelled axes, text scaled to `root`.

@@ -30,7 +30,7 @@ mod pdf;
 mod pixels;
 mod plan;
 pub mod samples;
-mod write;
+pub(crate) mod write;
 
 use std::fmt;
 use std::path::PathBuf;

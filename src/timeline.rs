@@ -1,0 +1,1197 @@
+//! Timelines of pool runs: which worker ran what and when, drawn as a Gantt
+//! chart (SVG or PNG, with `plotters`) or written as a Chrome trace (the
+//! JSON that Perfetto and `chrome://tracing` open).
+//!
+//! A [`Timeline`] collects [`Outcome`]s (each carries when its task started,
+//! as measured by the worker on the machine's shared monotonic clock), the
+//! supervisor's [`PoolEvent`]s (workers that died, attempts that were tried
+//! again) and phases of the calling program's own (a serial run to compare
+//! with). Memory stays bounded: one compact record per task attempt up to
+//! [`Timeline::limit`], and beyond it tasks are merged into spans per worker.
+//!
+//! ```
+//! use procpool::{tasks::Sleep, timeline::Timeline};
+//! # let pool = procpool::doctest_pool(2);
+//! let mut timeline = Timeline::new("sleep on 2 workers");
+//! timeline.follow(&pool);
+//! for outcome in pool.map(Sleep, [5, 5, 5, 5]).unwrap() {
+//!     timeline.record(&outcome, None);
+//! }
+//! timeline.record_events(&pool);
+//! assert_eq!(timeline.tasks(), 4);
+//!
+//! let svg = timeline.svg((800, 300)).unwrap();
+//! assert!(svg.contains("sleep on 2 workers"));
+//! let trace: serde_json::Value = serde_json::from_str(&timeline.trace_json()).unwrap();
+//! let spans = trace["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "X");
+//! assert_eq!(spans.count(), 4);
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use serde_json::json;
+
+use crate::backend::{MpiRank, WorkerInfo};
+use crate::error::TaskError;
+use crate::plot::{self, Format, PlotError};
+use crate::pool::{Outcome, Pool};
+use crate::sys::ExitCause;
+
+/// What the supervisor saw that no [`Outcome`] tells; see
+/// [`Pool::take_events`]. Times are offsets from [`Pool::clock_zero`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum PoolEvent {
+    /// A worker finished its handshake and took work.
+    WorkerStarted {
+        /// Its process id.
+        pid: u32,
+        /// When.
+        at: Duration,
+    },
+    /// A worker ended without being asked to (killed, crashed, stopped
+    /// after a timeout).
+    WorkerDied {
+        /// Its process id.
+        pid: u32,
+        /// When the supervisor saw it.
+        at: Duration,
+        /// How it ended.
+        cause: ExitCause,
+    },
+    /// Inputs `first..first + count` were running when their worker died
+    /// or timed out, and went back to the queue: whole, as a retry, or one
+    /// by one (a batch is split to find the input that kills its worker).
+    AttemptLost {
+        /// The first input's index.
+        first: u64,
+        /// How many inputs.
+        count: u32,
+        /// The worker it ran on.
+        pid: u32,
+        /// Which attempt this was, from 1.
+        attempt: u32,
+        /// When it started, as the supervisor saw it.
+        started: Duration,
+        /// How long it ran until its worker was gone.
+        elapsed: Duration,
+        /// Why it ended.
+        error: TaskError,
+    },
+}
+
+/// How a task attempt ended, for colours and the trace's `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// It returned a value.
+    Ok,
+    /// It returned an error.
+    Failed,
+    /// It panicked.
+    Panicked,
+    /// It ran past the timeout and its worker was stopped.
+    TimedOut,
+    /// Its worker died under it.
+    WorkerDied,
+    /// Cancelled, or its worker broke the protocol.
+    Other,
+}
+
+impl Status {
+    /// Every status, in the legend's order.
+    pub const ALL: [Status; 6] = [
+        Status::Ok,
+        Status::Failed,
+        Status::Panicked,
+        Status::TimedOut,
+        Status::WorkerDied,
+        Status::Other,
+    ];
+
+    /// The status of a task's result.
+    ///
+    /// ```
+    /// use procpool::{TaskError, timeline::Status};
+    /// assert_eq!(Status::of(&Ok::<(), TaskError>(())), Status::Ok);
+    /// assert_eq!(Status::of(&Err::<(), _>(TaskError::Cancelled)), Status::Other);
+    /// ```
+    pub fn of<T>(result: &Result<T, TaskError>) -> Status {
+        match result {
+            Ok(_) => Status::Ok,
+            Err(error) => Status::of_error(error),
+        }
+    }
+
+    fn of_error(error: &TaskError) -> Status {
+        match error {
+            TaskError::Failed { .. } => Status::Failed,
+            TaskError::Panicked { .. } => Status::Panicked,
+            TaskError::TimedOut { .. } => Status::TimedOut,
+            TaskError::WorkerDied { .. } => Status::WorkerDied,
+            _ => Status::Other,
+        }
+    }
+
+    /// Its name in the legend and the trace: `ok`, `failed`, `panicked`,
+    /// `timed out`, `worker died`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Panicked => "panicked",
+            Status::TimedOut => "timed out",
+            Status::WorkerDied => "worker died",
+            Status::Other => "other",
+        }
+    }
+
+    /// Its colour in pictures.
+    pub fn colour(self) -> (u8, u8, u8) {
+        match self {
+            Status::Ok => (76, 145, 65),
+            Status::Failed => (230, 159, 0),
+            Status::Panicked => (204, 121, 167),
+            Status::TimedOut => (86, 180, 233),
+            Status::WorkerDied => (213, 94, 0),
+            Status::Other => (150, 150, 150),
+        }
+    }
+
+    fn rgb(self) -> RGBColor {
+        let (r, g, b) = self.colour();
+        RGBColor(r, g, b)
+    }
+}
+
+/// The colour of the supervisor's own phases.
+const PHASE: RGBColor = RGBColor(90, 110, 160);
+/// The most characters of an input kept for the trace.
+const INPUT_CHARS: usize = 60;
+
+/// One task attempt, in 48 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Bar {
+    index: u64,
+    start_ns: u64,
+    dur_ns: u64,
+    lane: u32,
+    attempt: u32,
+    /// `labels[label.0..label.1]`; empty for none.
+    label: (u32, u32),
+    status: Status,
+    /// Another attempt of the same input followed.
+    retried: bool,
+}
+
+/// Tasks beyond the limit, merged per lane into spans.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    lane: u32,
+    start_ns: u64,
+    end_ns: u64,
+    tasks: u64,
+    /// The worst status among them.
+    status: Status,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MarkKind {
+    Died,
+    Retry,
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+struct Mark {
+    lane: u32,
+    at_ns: u64,
+    kind: MarkKind,
+    what: String,
+}
+
+#[derive(Debug, Clone)]
+struct Lane {
+    pid: u32,
+    mpi: Option<MpiRank>,
+}
+
+#[derive(Debug, Clone)]
+struct Phase {
+    label: String,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+/// A record of pool runs to draw or trace; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    title: String,
+    zero: Instant,
+    /// The followed pool's clock zero, from ours.
+    shift_ns: u64,
+    lanes: Vec<Lane>,
+    /// The followed pool's PIDs to lanes.
+    lane_of: HashMap<u32, u32>,
+    /// The followed pool's workers, for lane names.
+    places: HashMap<u32, MpiRank>,
+    bars: Vec<Bar>,
+    labels: String,
+    spans: Vec<Span>,
+    /// Tasks closer than this on one lane merge into one span.
+    span_gap_ns: u64,
+    marks: Vec<Mark>,
+    phases: Vec<Phase>,
+    limit: usize,
+    tasks: u64,
+    aggregated: u64,
+    dropped_events: u64,
+    clock_uncertainty: Duration,
+}
+
+impl Timeline {
+    /// Tasks kept one by one by default; more are merged into spans.
+    pub const DEFAULT_LIMIT: usize = 100_000;
+
+    /// An empty timeline whose clock starts now, titled `title` (say, the
+    /// command line).
+    pub fn new(title: impl Into<String>) -> Timeline {
+        Timeline {
+            title: title.into(),
+            zero: Instant::now(),
+            shift_ns: 0,
+            lanes: Vec::new(),
+            lane_of: HashMap::new(),
+            places: HashMap::new(),
+            bars: Vec::new(),
+            labels: String::new(),
+            spans: Vec::new(),
+            span_gap_ns: 1_000,
+            marks: Vec::new(),
+            phases: Vec::new(),
+            limit: Self::DEFAULT_LIMIT,
+            tasks: 0,
+            aggregated: 0,
+            dropped_events: 0,
+            clock_uncertainty: Duration::ZERO,
+        }
+    }
+
+    /// Keeps at most `limit` task attempts one by one (default
+    /// [`DEFAULT_LIMIT`](Self::DEFAULT_LIMIT)); later ones are merged per
+    /// worker into spans, and the picture and trace say how many.
+    #[must_use]
+    pub fn with_limit(mut self, limit: usize) -> Timeline {
+        self.limit = limit;
+        self
+    }
+
+    /// The limit of task attempts kept one by one.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The title.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// How many task attempts were recorded (kept or merged).
+    pub fn tasks(&self) -> u64 {
+        self.tasks
+    }
+
+    /// How many of them were merged into spans for the limit.
+    pub fn aggregated(&self) -> u64 {
+        self.aggregated
+    }
+
+    /// When the timeline's clock started: times in it are offsets from this.
+    pub fn clock_zero(&self) -> Instant {
+        self.zero
+    }
+
+    /// Outcomes recorded from now on come from `pool`: its clock, and its
+    /// workers (each on a lane of its own, named with its PID, and on MPI
+    /// its rank and host). Call it again for each pool a program builds.
+    pub fn follow(&mut self, pool: &Pool) {
+        self.shift_ns = pool.clock_zero().saturating_duration_since(self.zero).as_nanos() as u64;
+        self.lane_of.clear();
+        self.places = pool
+            .workers()
+            .into_iter()
+            .filter_map(|WorkerInfo { pid, mpi }| Some((pid, mpi?)))
+            .collect();
+        self.clock_uncertainty = self.clock_uncertainty.max(pool.clock_uncertainty());
+    }
+
+    /// How far a worker's times may be off the supervisor's (zero on one
+    /// machine; see [`Pool::clock_uncertainty`]).
+    pub fn clock_uncertainty(&self) -> Duration {
+        self.clock_uncertainty
+    }
+
+    fn lane(&mut self, pid: u32) -> u32 {
+        if let Some(&lane) = self.lane_of.get(&pid) {
+            return lane;
+        }
+        let lane = self.lanes.len() as u32;
+        self.lanes.push(Lane {
+            pid,
+            mpi: self.places.get(&pid).cloned(),
+        });
+        self.lane_of.insert(pid, lane);
+        lane
+    }
+
+    fn ns(&self, offset: Duration) -> u64 {
+        self.shift_ns.saturating_add(offset.as_nanos() as u64)
+    }
+
+    /// Records one outcome of the [`follow`](Self::follow)ed pool (a task
+    /// that never started, such as a cancelled one, is skipped). `label` is
+    /// what its bar shows instead of its index and the trace's `input` (cut
+    /// short): a job's id, a file name, the input.
+    pub fn record<O>(&mut self, outcome: &Outcome<O>, label: Option<&str>) {
+        if outcome.pid == 0 {
+            return;
+        }
+        let start_ns = self.ns(outcome.started);
+        let dur_ns = outcome.elapsed.as_nanos() as u64;
+        let status = Status::of(&outcome.result);
+        self.push(
+            outcome.pid,
+            outcome.index,
+            outcome.attempts.max(1),
+            (start_ns, dur_ns),
+            status,
+            label,
+        );
+        if status == Status::TimedOut {
+            self.mark(outcome.pid, start_ns + dur_ns, MarkKind::TimedOut, outcome.index);
+        }
+    }
+
+    /// Records one task attempt by hand: input `index` ran on worker `pid`
+    /// from `started` (an offset from the [`follow`](Self::follow)ed pool's
+    /// [`Pool::clock_zero`]) for `elapsed`, and ended as `status`; `attempt`
+    /// counts from 1, and an attempt above 1 marks the task as retried.
+    pub fn record_attempt(
+        &mut self,
+        pid: u32,
+        index: u64,
+        attempt: u32,
+        (started, elapsed): (Duration, Duration),
+        status: Status,
+        label: Option<&str>,
+    ) {
+        let start_ns = self.ns(started);
+        let times = (start_ns, elapsed.as_nanos() as u64);
+        self.push(pid, index, attempt.max(1), times, status, label);
+    }
+
+    fn push(
+        &mut self,
+        pid: u32,
+        index: u64,
+        attempt: u32,
+        (start_ns, dur_ns): (u64, u64),
+        status: Status,
+        label: Option<&str>,
+    ) {
+        self.tasks += 1;
+        let lane = self.lane(pid);
+        if self.bars.len() < self.limit {
+            let label = match label {
+                Some(text) => {
+                    let from = self.labels.len() as u32;
+                    self.labels.push_str(cut(text, INPUT_CHARS));
+                    (from, self.labels.len() as u32)
+                }
+                None => (0, 0),
+            };
+            self.bars.push(Bar {
+                index,
+                start_ns,
+                dur_ns,
+                lane,
+                attempt,
+                label,
+                status,
+                retried: false,
+            });
+        } else {
+            self.aggregate(lane, start_ns, start_ns + dur_ns, status);
+        }
+    }
+
+    /// Merges a task into its lane's last span when close enough; keeps the
+    /// spans at most as many as the limit by merging coarser.
+    fn aggregate(&mut self, lane: u32, start_ns: u64, end_ns: u64, status: Status) {
+        self.aggregated += 1;
+        let gap = self.span_gap_ns;
+        if let Some(span) = self.spans.iter_mut().rev().find(|s| s.lane == lane)
+            && start_ns <= span.end_ns.saturating_add(gap)
+            && end_ns.saturating_add(gap) >= span.start_ns
+        {
+            span.start_ns = span.start_ns.min(start_ns);
+            span.end_ns = span.end_ns.max(end_ns);
+            span.tasks += 1;
+            span.status = span.status.max(status);
+            return;
+        }
+        self.spans.push(Span {
+            lane,
+            start_ns,
+            end_ns,
+            tasks: 1,
+            status,
+        });
+        if self.spans.len() > self.limit.max(64) {
+            self.span_gap_ns = self.span_gap_ns.saturating_mul(4);
+            self.spans = merge_spans(std::mem::take(&mut self.spans), self.span_gap_ns);
+        }
+    }
+
+    fn mark(&mut self, pid: u32, at_ns: u64, kind: MarkKind, index: u64) {
+        let lane = self.lane(pid);
+        let what = match kind {
+            MarkKind::Died => String::new(),
+            MarkKind::Retry | MarkKind::TimedOut => format!("task {index}"),
+        };
+        self.marks.push(Mark {
+            lane,
+            at_ns,
+            kind,
+            what,
+        });
+    }
+
+    /// Takes the [`follow`](Self::follow)ed pool's [`PoolEvent`]s and
+    /// records them: workers that died, and attempts that ended without a
+    /// result and were tried again (bars of their own, marked as retried).
+    pub fn record_events(&mut self, pool: &Pool) {
+        let (events, dropped) = pool.take_events();
+        self.dropped_events += dropped;
+        for event in events {
+            self.record_event(&event);
+        }
+    }
+
+    /// Records one [`PoolEvent`] of the [`follow`](Self::follow)ed pool.
+    pub fn record_event(&mut self, event: &PoolEvent) {
+        match event {
+            PoolEvent::WorkerStarted { .. } => {}
+            PoolEvent::WorkerDied { pid, at, cause } => {
+                let at_ns = self.ns(*at);
+                let lane = self.lane(*pid);
+                self.marks.push(Mark {
+                    lane,
+                    at_ns,
+                    kind: MarkKind::Died,
+                    what: cause.to_string(),
+                });
+            }
+            PoolEvent::AttemptLost {
+                first,
+                count,
+                pid,
+                attempt,
+                started,
+                elapsed,
+                error,
+            } => {
+                let start_ns = self.ns(*started);
+                let dur_ns = elapsed.as_nanos() as u64;
+                let status = Status::of_error(error);
+                let label = (*count > 1).then(|| format!("{first}..={}", first + *count as u64 - 1));
+                self.push(
+                    *pid,
+                    *first,
+                    *attempt,
+                    (start_ns, dur_ns),
+                    status,
+                    label.as_deref(),
+                );
+                if let Some(bar) = self.bars.last_mut()
+                    && bar.index == *first
+                    && bar.start_ns == start_ns
+                {
+                    bar.retried = true;
+                }
+                if status == Status::TimedOut {
+                    self.mark(*pid, start_ns + dur_ns, MarkKind::TimedOut, *first);
+                }
+                self.mark(*pid, start_ns + dur_ns, MarkKind::Retry, *first);
+            }
+        }
+    }
+
+    /// Records a phase of the supervisor's own, from `start` to `end` (say,
+    /// a serial run to compare the pool with), on a lane of its own.
+    pub fn phase(&mut self, label: impl Into<String>, start: Instant, end: Instant) {
+        let ns = |t: Instant| t.saturating_duration_since(self.zero).as_nanos() as u64;
+        self.phases.push(Phase {
+            label: label.into(),
+            start_ns: ns(start),
+            end_ns: ns(end).max(ns(start)),
+        });
+    }
+
+    fn label(&self, bar: &Bar) -> Option<&str> {
+        let (from, to) = bar.label;
+        (to > from).then(|| &self.labels[from as usize..to as usize])
+    }
+
+    fn lane_name(&self, lane: &Lane) -> String {
+        match &lane.mpi {
+            Some(place) => format!("rank {} {} PID {}", place.rank, place.host, lane.pid),
+            None => format!("PID {}", lane.pid),
+        }
+    }
+
+    fn end_ns(&self) -> u64 {
+        let bars = self.bars.iter().map(|b| b.start_ns + b.dur_ns);
+        let spans = self.spans.iter().map(|s| s.end_ns);
+        let phases = self.phases.iter().map(|p| p.end_ns);
+        let marks = self.marks.iter().map(|m| m.at_ns);
+        bars.chain(spans).chain(phases).chain(marks).max().unwrap_or(0)
+    }
+
+    /// The Chrome Trace Event Format JSON: a process per worker (and one for
+    /// the supervisor) named by metadata events, a complete (`X`) event per
+    /// task attempt with `index`, `input`, `attempt` and `outcome` in its
+    /// args, instant (`i`) events for deaths, timeouts and retries, and in
+    /// `otherData` the clock, its uncertainty, and how many tasks were merged.
+    /// Times are microseconds since the timeline's clock zero.
+    pub fn trace_json(&self) -> String {
+        let us = |ns: u64| ns as f64 / 1e3;
+        let supervisor = std::process::id();
+        let mut events = Vec::with_capacity(self.bars.len() + self.lanes.len() * 2 + 8);
+        let meta = |name: &str, pid: u32, tid: u32, value: String| {
+            json!({ "name": name, "ph": "M", "pid": pid, "tid": tid, "args": { "name": value } })
+        };
+        events.push(meta("process_name", supervisor, supervisor, "supervisor".into()));
+        events.push(meta("thread_name", supervisor, supervisor, "supervisor".into()));
+        for lane in &self.lanes {
+            let name = format!("worker {}", self.lane_name(lane));
+            events.push(meta("process_name", lane.pid, lane.pid, name.clone()));
+            events.push(meta("thread_name", lane.pid, lane.pid, name));
+        }
+        for bar in &self.bars {
+            let pid = self.lanes[bar.lane as usize].pid;
+            let name = match self.label(bar) {
+                Some(label) => format!("task {} {label}", bar.index),
+                None => format!("task {}", bar.index),
+            };
+            let mut args = json!({
+                "index": bar.index,
+                "attempt": bar.attempt,
+                "outcome": bar.status.name(),
+            });
+            if let Some(label) = self.label(bar) {
+                args["input"] = json!(label);
+            }
+            if bar.retried {
+                args["retried"] = json!(true);
+            }
+            events.push(json!({
+                "name": name, "cat": "task", "ph": "X", "pid": pid, "tid": pid,
+                "ts": us(bar.start_ns), "dur": us(bar.dur_ns), "args": args,
+            }));
+        }
+        for span in &self.spans {
+            let pid = self.lanes[span.lane as usize].pid;
+            events.push(json!({
+                "name": format!("{} tasks (merged)", span.tasks), "cat": "merged", "ph": "X",
+                "pid": pid, "tid": pid, "ts": us(span.start_ns),
+                "dur": us(span.end_ns - span.start_ns),
+                "args": { "tasks": span.tasks, "outcome": span.status.name() },
+            }));
+        }
+        for mark in &self.marks {
+            let pid = self.lanes[mark.lane as usize].pid;
+            let (name, args) = match mark.kind {
+                MarkKind::Died => ("worker died", json!({ "cause": mark.what })),
+                MarkKind::Retry => ("retry", json!({ "task": mark.what })),
+                MarkKind::TimedOut => ("timed out", json!({ "task": mark.what })),
+            };
+            events.push(json!({
+                "name": name, "cat": "event", "ph": "i", "s": "p", "pid": pid, "tid": pid,
+                "ts": us(mark.at_ns), "args": args,
+            }));
+        }
+        for phase in &self.phases {
+            events.push(json!({
+                "name": phase.label, "cat": "supervisor", "ph": "X",
+                "pid": supervisor, "tid": supervisor, "ts": us(phase.start_ns),
+                "dur": us(phase.end_ns - phase.start_ns), "args": {},
+            }));
+        }
+        let trace = json!({
+            "traceEvents": events,
+            "displayTimeUnit": "ms",
+            "otherData": {
+                "title": self.title,
+                "clock": "CLOCK_MONOTONIC; ts in microseconds since the first pool's start",
+                "clock_uncertainty_us": us(self.clock_uncertainty.as_nanos() as u64),
+                "tasks": self.tasks,
+                "merged_tasks": self.aggregated,
+                "limit": self.limit,
+                "dropped_events": self.dropped_events,
+            },
+        });
+        trace.to_string()
+    }
+
+    /// The Gantt chart as an SVG document of `size` pixels (width, height
+    /// each in [`plot::SIZES`]); [`auto_size`](Self::auto_size) fits the lanes.
+    ///
+    /// # Errors
+    ///
+    /// A size out of range, or a drawing error.
+    pub fn svg(&self, size: (u32, u32)) -> Result<String, PlotError> {
+        let bytes = plot::draw(Path::new("timeline.svg"), Format::Svg, size, &Chart(self))?;
+        Ok(String::from_utf8(bytes).unwrap_or_default())
+    }
+
+    /// The Gantt chart as a PNG file's bytes, of `size` pixels.
+    ///
+    /// # Errors
+    ///
+    /// As [`svg`](Self::svg).
+    pub fn png(&self, size: (u32, u32)) -> Result<Vec<u8>, PlotError> {
+        plot::draw(Path::new("timeline.png"), Format::Png, size, &Chart(self))
+    }
+
+    /// A size that gives every lane room: 1200 pixels wide, and about 26
+    /// pixels a lane (at most 2400 in all).
+    pub fn auto_size(&self) -> (u32, u32) {
+        let lanes = self.lanes.len() as u32 + u32::from(!self.phases.is_empty());
+        (1200, (170 + 26 * lanes).clamp(320, 2400))
+    }
+
+    /// Writes the timeline to `path`, as its extension says (see
+    /// [`TimelineFormat::of`]), at `size` (or [`auto_size`](Self::auto_size)):
+    /// drawn in memory first, then written to a new file that replaces `path`
+    /// at once, so a reader never sees half a file.
+    ///
+    /// # Errors
+    ///
+    /// An extension that names no format, a size out of range, or an error
+    /// writing the file.
+    pub fn save(&self, path: &Path, size: Option<(u32, u32)>) -> Result<(), PlotError> {
+        let format = TimelineFormat::of(path).ok_or_else(|| PlotError::Format {
+            path: path.to_path_buf(),
+        })?;
+        let size = size.unwrap_or_else(|| self.auto_size());
+        let bytes = match format {
+            TimelineFormat::Svg => self.svg(size)?.into_bytes(),
+            TimelineFormat::Png => self.png(size)?,
+            TimelineFormat::Json => self.trace_json().into_bytes(),
+        };
+        crate::flip::write::atomically(path, &bytes, true).map_err(|source| PlotError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// What a timeline file holds, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineFormat {
+    /// `.svg`: the Gantt chart as SVG.
+    Svg,
+    /// `.png`: the Gantt chart as PNG.
+    Png,
+    /// `.json`: a Chrome trace for Perfetto or `chrome://tracing`.
+    Json,
+}
+
+impl TimelineFormat {
+    /// The format `path`'s extension names (any case), if any.
+    ///
+    /// ```
+    /// use procpool::timeline::TimelineFormat;
+    /// use std::path::Path;
+    /// assert_eq!(TimelineFormat::of(Path::new("t.SVG")), Some(TimelineFormat::Svg));
+    /// assert_eq!(TimelineFormat::of(Path::new("t.json")), Some(TimelineFormat::Json));
+    /// assert_eq!(TimelineFormat::of(Path::new("t.txt")), None);
+    /// ```
+    pub fn of(path: &Path) -> Option<TimelineFormat> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "svg" => Some(TimelineFormat::Svg),
+            "png" => Some(TimelineFormat::Png),
+            "json" => Some(TimelineFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a timeline file's name before a run: a known extension, and a
+/// folder that exists.
+///
+/// ```
+/// assert!(procpool::timeline::check_path("run.json").is_ok());
+/// assert!(procpool::timeline::check_path("run.txt").is_err());
+/// ```
+///
+/// # Errors
+///
+/// A one-line message naming the file.
+pub fn check_path(path: impl Into<PathBuf>) -> Result<(PathBuf, TimelineFormat), String> {
+    let path = path.into();
+    let Some(format) = TimelineFormat::of(&path) else {
+        return Err(format!(
+            "timeline file {path:?} must end in .svg, .png or .json"
+        ));
+    };
+    if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty())
+        && !folder.is_dir()
+    {
+        return Err(format!(
+            "timeline file {path:?}: folder {folder:?} does not exist"
+        ));
+    }
+    Ok((path, format))
+}
+
+/// `text`, cut to at most `chars` characters.
+fn cut(text: &str, chars: usize) -> &str {
+    match text.char_indices().nth(chars) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// Spans merged again with a larger gap.
+fn merge_spans(mut spans: Vec<Span>, gap: u64) -> Vec<Span> {
+    spans.sort_by_key(|s| (s.lane, s.start_ns));
+    let mut merged: Vec<Span> = Vec::with_capacity(spans.len() / 2);
+    for span in spans {
+        match merged.last_mut() {
+            Some(last) if last.lane == span.lane && span.start_ns <= last.end_ns.saturating_add(gap) => {
+                last.end_ns = last.end_ns.max(span.end_ns);
+                last.tasks += span.tasks;
+                last.status = last.status.max(span.status);
+            }
+            _ => merged.push(span),
+        }
+    }
+    merged
+}
+
+/// The unit of the time axis for a run of `span_ns`: its name and length.
+fn unit(span_ns: u64) -> (&'static str, f64) {
+    if span_ns < 2_000_000 {
+        ("µs", 1e3)
+    } else if span_ns < 2_000_000_000 {
+        ("ms", 1e6)
+    } else if span_ns < 300_000_000_000 {
+        ("s", 1e9)
+    } else {
+        ("min", 60e9)
+    }
+}
+
+/// A bar as drawn: pixels `x0..x1` on its lane, standing for `tasks` attempts.
+#[derive(Debug, Clone, PartialEq)]
+struct Drawn {
+    x0: i32,
+    x1: i32,
+    tasks: u64,
+    status: Status,
+    retried: bool,
+    label: Option<String>,
+}
+
+/// Bars of one lane, sorted by start, in pixels: at least one pixel wide, and
+/// merged where they would touch or overlap, so none hides another.
+fn pixel_bars(bars: impl Iterator<Item = (f64, f64, Status, bool, Option<String>, u64)>) -> Vec<Drawn> {
+    let mut drawn: Vec<Drawn> = Vec::new();
+    for (from, to, status, retried, label, tasks) in bars {
+        let x0 = from.floor() as i32;
+        let x1 = (to.round() as i32).max(x0 + 1);
+        match drawn.last_mut() {
+            Some(last) if x0 < last.x1 => {
+                last.x1 = last.x1.max(x1);
+                last.tasks += tasks;
+                last.status = last.status.max(status);
+                last.retried |= retried;
+                last.label = None;
+            }
+            _ => drawn.push(Drawn {
+                x0,
+                x1,
+                tasks,
+                status,
+                retried,
+                label,
+            }),
+        }
+    }
+    drawn
+}
+
+/// The chart, as a [`plot`] figure.
+struct Chart<'a>(&'a Timeline);
+
+impl plot::Figure for Chart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> plot::DrawResult<DB> {
+        let t = self.0;
+        root.fill(&WHITE)?;
+        let (width, height) = root.dim_in_pixel();
+        let text = (width / 70).clamp(11, 18);
+        // Top to bottom: the supervisor's lane (if it had phases), then the
+        // workers in the order they first ran something.
+        let supervisor = !t.phases.is_empty();
+        let lanes = t.lanes.len() + usize::from(supervisor);
+        let lanes_u32 = lanes.max(1) as u32;
+        let end_ns = t.end_ns().max(1_000);
+        let (unit_name, unit_ns) = unit(end_ns);
+        let x_max = end_ns as f64 / unit_ns * 1.02;
+
+        let legend_height = text * 3;
+        let (main, footer) = root.split_vertically(height.saturating_sub(legend_height));
+        let mut names: Vec<String> = Vec::with_capacity(lanes);
+        if supervisor {
+            names.push("supervisor".into());
+        }
+        names.extend(t.lanes.iter().map(|l| t.lane_name(l)));
+        let label_width = names.iter().map(|n| n.chars().count() as u32).max().unwrap_or(4);
+        let mut subtitle = format!(
+            "{} task attempt{} on {} worker{}",
+            t.tasks,
+            if t.tasks == 1 { "" } else { "s" },
+            t.lanes.len(),
+            if t.lanes.len() == 1 { "" } else { "s" }
+        );
+        if t.aggregated > 0 {
+            let _ = write!(
+                subtitle,
+                "; {} after the first {} merged into spans",
+                t.aggregated, t.limit
+            );
+        }
+        let caption = format!("{}  ({subtitle})", t.title);
+        let mut chart = ChartBuilder::on(&main)
+            .caption(caption, (plot::FONT, text + 3))
+            .margin(text)
+            .x_label_area_size(text * 3)
+            .y_label_area_size((label_width * text * 6 / 10 + text).min(width / 3))
+            .build_cartesian_2d(0f64..x_max, (0u32..lanes_u32).into_segmented())?;
+        let row = |lane: usize| lanes_u32 - 1 - lane as u32;
+        let y_names = names.clone();
+        let lane_font = text.min(((height as f64 * 0.7 / lanes.max(1) as f64) as u32).max(6));
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc(format!("time since start ({unit_name})"))
+            .x_label_formatter(&|x| format!("{x}"))
+            .y_labels(lanes.max(1))
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(r) => {
+                    let lane = (lanes_u32 - 1).saturating_sub(*r) as usize;
+                    y_names.get(lane).cloned().unwrap_or_default()
+                }
+                _ => String::new(),
+            })
+            .x_label_style((plot::FONT, text))
+            .y_label_style((plot::FONT, lane_font))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()?;
+
+        let to_px = |ns: u64, row: u32| chart.backend_coord(&(ns as f64 / unit_ns, SegmentValue::Exact(row)));
+        let band = |lane: usize| {
+            let r = row(lane);
+            let top = to_px(0, r + 1).1;
+            let bottom = to_px(0, r).1;
+            let pad = ((bottom - top) as f64 * 0.15).ceil() as i32;
+            (top + pad, (bottom - pad).max(top + pad + 1))
+        };
+        let x_px = |ns: u64| {
+            let (x0, _) = chart.backend_coord(&(0.0, SegmentValue::Exact(0)));
+            let (x1, _) = chart.backend_coord(&(x_max, SegmentValue::Exact(0)));
+            x0 as f64 + (ns as f64 / unit_ns) / x_max * f64::from(x1 - x0)
+        };
+        let label_style = TextStyle::from((plot::FONT, lane_font.min(text)).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let char_px = f64::from(lane_font.min(text)) * 0.62;
+
+        // The supervisor's phases.
+        if supervisor {
+            let (top, bottom) = band(0);
+            let phases = t.phases.iter().map(|p| {
+                (x_px(p.start_ns), x_px(p.end_ns), Status::Other, false, Some(p.label.clone()), 1)
+            });
+            let mut phases: Vec<_> = phases.collect();
+            phases.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for d in pixel_bars(phases.into_iter()) {
+                root.draw(&Rectangle::new([(d.x0, top), (d.x1, bottom)], PHASE.filled()))?;
+                draw_label(root, &d, (top, bottom), char_px, &label_style)?;
+            }
+        }
+        // The workers' bars and merged spans, lane by lane.
+        let first = usize::from(supervisor);
+        let mut per_lane: Vec<Vec<(f64, f64, Status, bool, Option<String>, u64)>> = vec![Vec::new(); t.lanes.len()];
+        for bar in &t.bars {
+            let label = match t.label(bar) {
+                Some(label) => label.to_string(),
+                None => bar.index.to_string(),
+            };
+            let label = if bar.attempt > 1 {
+                format!("{label} (try {})", bar.attempt)
+            } else {
+                label
+            };
+            per_lane[bar.lane as usize].push((
+                x_px(bar.start_ns),
+                x_px(bar.start_ns + bar.dur_ns),
+                bar.status,
+                bar.retried || bar.attempt > 1,
+                Some(label),
+                1,
+            ));
+        }
+        for span in &t.spans {
+            per_lane[span.lane as usize].push((
+                x_px(span.start_ns),
+                x_px(span.end_ns),
+                span.status,
+                false,
+                None,
+                span.tasks.max(2),
+            ));
+        }
+        for (lane, bars) in per_lane.iter_mut().enumerate() {
+            bars.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (top, bottom) = band(first + lane);
+            for d in pixel_bars(bars.drain(..)) {
+                let colour = d.status.rgb();
+                root.draw(&Rectangle::new([(d.x0, top), (d.x1, bottom)], colour.filled()))?;
+                if d.retried {
+                    root.draw(&Rectangle::new(
+                        [(d.x0, top), (d.x1, bottom)],
+                        BLACK.stroke_width(2),
+                    ))?;
+                }
+                draw_label(root, &d, (top, bottom), char_px, &label_style)?;
+            }
+        }
+        // Deaths, retries, timeouts.
+        for mark in &t.marks {
+            let (top, bottom) = band(first + mark.lane as usize);
+            let x = x_px(mark.at_ns).round() as i32;
+            let mid = (top + bottom) / 2;
+            let size = ((bottom - top) / 2).clamp(3, 9);
+            match mark.kind {
+                MarkKind::Died => {
+                    root.draw(&Cross::new((x, mid), size, BLACK.stroke_width(3)))?;
+                }
+                MarkKind::TimedOut => {
+                    root.draw(&PathElement::new(
+                        [(x, top - 2), (x, bottom + 2)],
+                        BLACK.stroke_width(2),
+                    ))?;
+                }
+                MarkKind::Retry => {
+                    root.draw(&Circle::new((x, top), 3, BLACK.filled()))?;
+                }
+            }
+        }
+        draw_legend(&footer, text)?;
+        Ok(())
+    }
+}
+
+fn draw_label<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    bar: &Drawn,
+    (top, bottom): (i32, i32),
+    char_px: f64,
+    style: &TextStyle,
+) -> plot::DrawResult<DB> {
+    let Some(label) = &bar.label else {
+        return Ok(());
+    };
+    let fits = (label.chars().count() as f64 * char_px) < f64::from(bar.x1 - bar.x0 - 4)
+        && char_px * 1.4 < f64::from(bottom - top);
+    if fits {
+        root.draw(&Text::new(
+            label.clone(),
+            ((bar.x0 + bar.x1) / 2, (top + bottom) / 2),
+            style.clone(),
+        ))?;
+    }
+    Ok(())
+}
+
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: u32) -> plot::DrawResult<DB> {
+    let style = TextStyle::from((plot::FONT, text).into_font())
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let y = (text * 3 / 2) as i32;
+    let box_px = text as i32;
+    let mut x = text as i32 * 2;
+    let item = |x: &mut i32, name: &str| -> i32 {
+        let at = *x;
+        *x += box_px + 6 + (name.chars().count() as f64 * f64::from(text) * 0.6) as i32 + text as i32;
+        at
+    };
+    for status in Status::ALL {
+        let at = item(&mut x, status.name());
+        area.draw(&Rectangle::new(
+            [(at, y - box_px / 2), (at + box_px, y + box_px / 2)],
+            status.rgb().filled(),
+        ))?;
+        area.draw(&Text::new(status.name(), (at + box_px + 6, y), style.clone()))?;
+    }
+    let at = item(&mut x, "retried (outlined)");
+    area.draw(&Rectangle::new(
+        [(at, y - box_px / 2), (at + box_px, y + box_px / 2)],
+        BLACK.stroke_width(2),
+    ))?;
+    area.draw(&Text::new("retried (outlined)", (at + box_px + 6, y), style.clone()))?;
+    let at = item(&mut x, "worker died");
+    area.draw(&Cross::new((at + box_px / 2, y), 5, BLACK.stroke_width(3)))?;
+    area.draw(&Text::new("worker died", (at + box_px + 6, y), style.clone()))?;
+    area.draw(&Text::new(
+        "bars under a pixel merged",
+        (x, y),
+        style.clone(),
+    ))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn outcome(pid: u32, index: u64, start_ms: u64, ms: u64) -> Outcome<i64> {
+        Outcome {
+            index,
+            pid,
+            attempts: 1,
+            started: Duration::from_millis(start_ms),
+            elapsed: Duration::from_millis(ms),
+            result: Ok(0),
+        }
+    }
+
+    #[test]
+    fn inputs_are_cut_on_character_boundaries() {
+        assert_eq!(cut("héllo", 2), "hé");
+        assert_eq!(cut("hi", 5), "hi");
+    }
+
+    #[test]
+    fn bars_narrower_than_a_pixel_merge_and_none_overlap() {
+        let bars = (0..10_000).map(|i| {
+            let x = i as f64 * 0.05;
+            (x, x + 0.05, Status::Ok, false, None, 1)
+        });
+        let drawn = pixel_bars(bars);
+        assert!(drawn.len() <= 501, "{} bars", drawn.len());
+        assert_eq!(drawn.iter().map(|d| d.tasks).sum::<u64>(), 10_000);
+        for pair in drawn.windows(2) {
+            assert!(pair[0].x1 <= pair[1].x0, "{pair:?}");
+        }
+        // Wide bars stay one each, labels kept.
+        let wide = pixel_bars((0..5).map(|i| {
+            let x = i as f64 * 20.0;
+            (x, x + 19.0, Status::Failed, false, Some(i.to_string()), 1)
+        }));
+        assert_eq!(wide.len(), 5);
+        assert!(wide.iter().all(|d| d.label.is_some() && d.tasks == 1));
+    }
+
+    #[test]
+    fn beyond_the_limit_tasks_merge_into_spans_and_memory_stays_bounded() {
+        let mut timeline = Timeline::new("t").with_limit(100);
+        for i in 0..100_000u64 {
+            // Two workers; every 10th task leaves a gap.
+            let pid = 10 + (i % 2) as u32;
+            let gap = if i % 10 == 0 { 5 } else { 0 };
+            timeline.record(&outcome(pid, i, i * 2 + gap, 1), None);
+        }
+        assert_eq!(timeline.tasks(), 100_000);
+        assert_eq!(timeline.bars.len(), 100);
+        assert_eq!(timeline.aggregated(), 99_900);
+        assert!(timeline.spans.len() <= 100, "{} spans", timeline.spans.len());
+        assert_eq!(
+            timeline.spans.iter().map(|s| s.tasks).sum::<u64>(),
+            99_900
+        );
+        let trace: Value = serde_json::from_str(&timeline.trace_json()).unwrap();
+        assert_eq!(trace["otherData"]["merged_tasks"], 99_900);
+        let svg = timeline.svg((800, 400)).unwrap();
+        assert!(svg.contains("99900 after the first 100 merged"), "{svg}");
+    }
+
+    #[test]
+    fn sixty_four_lanes_and_ten_thousand_tasks_draw() {
+        let mut timeline = Timeline::new("wide");
+        for i in 0..10_000u64 {
+            let pid = 1000 + (i % 64) as u32;
+            timeline.record(&outcome(pid, i, (i / 64) * 3, 3), Some("x"));
+        }
+        let size = timeline.auto_size();
+        let svg = timeline.svg(size).unwrap();
+        let rects = svg.matches("<rect").count();
+        // Merged: far fewer rectangles than tasks, and every lane named.
+        assert!(rects < 64 * 1200 / 2, "{rects} rectangles");
+        for pid in 1000..1064 {
+            assert!(svg.contains(&format!("PID {pid}")), "lane of {pid}");
+        }
+        let png = timeline.png(size).unwrap();
+        let image = image::load_from_memory(&png).unwrap();
+        assert_eq!((image.width(), image.height()), size);
+    }
+
+    #[test]
+    fn lost_attempts_are_bars_of_their_own_marked_as_retried() {
+        let mut timeline = Timeline::new("t");
+        timeline.record_event(&PoolEvent::AttemptLost {
+            first: 1,
+            count: 1,
+            pid: 7,
+            attempt: 1,
+            started: Duration::from_millis(1),
+            elapsed: Duration::from_millis(4),
+            error: TaskError::WorkerDied {
+                pid: 7,
+                cause: ExitCause::Signal(9),
+            },
+        });
+        timeline.record_event(&PoolEvent::WorkerDied {
+            pid: 7,
+            at: Duration::from_millis(5),
+            cause: ExitCause::Signal(9),
+        });
+        let mut retried = outcome(8, 1, 6, 2);
+        retried.attempts = 2;
+        timeline.record(&retried, None);
+        let trace: Value = serde_json::from_str(&timeline.trace_json()).unwrap();
+        let events = trace["traceEvents"].as_array().unwrap();
+        let spans: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0]["args"]["outcome"], "worker died");
+        assert_eq!(spans[0]["args"]["retried"], true);
+        assert_eq!(spans[1]["args"]["attempt"], 2);
+        let instants: Vec<_> = events
+            .iter()
+            .filter(|e| e["ph"] == "i")
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(instants, ["retry", "worker died"]);
+    }
+}
