@@ -100,13 +100,16 @@ fn main() {
             }
             _ => {
                 replies
-                    .send(protocol::frame(
-                        &Reply::Done {
-                            batch,
-                            started_ns: procpool::sys::monotonic_ns(),
-                        },
-                        &out,
-                    ).unwrap())
+                    .send(
+                        protocol::frame(
+                            &Reply::Done {
+                                batch,
+                                started_ns: procpool::sys::monotonic_ns(),
+                            },
+                            &out,
+                        )
+                        .unwrap(),
+                    )
                     .unwrap();
             }
         }

@@ -526,8 +526,9 @@ fn unpack<O: serde::de::DeserializeOwned>(delivery: Delivery, out: &mut impl FnM
         result,
     };
     match body {
-        Body::Failed(error) => (0..count)
-            .for_each(|i| out(outcome(i, started, elapsed, Err(error.clone())))),
+        Body::Failed(error) => {
+            (0..count).for_each(|i| out(outcome(i, started, elapsed, Err(error.clone()))))
+        }
         Body::Done(frame, start) => {
             let mut rest = &frame[start..];
             // The inputs of a batch ran back to back from its start.

@@ -236,6 +236,7 @@ pub struct Timeline {
     zero: Instant,
     /// The followed pool's clock zero, from ours.
     shift_ns: u64,
+    followed: Option<Instant>,
     lanes: Vec<Lane>,
     /// The followed pool's PIDs to lanes.
     lane_of: HashMap<u32, u32>,
@@ -266,6 +267,7 @@ impl Timeline {
             title: title.into(),
             zero: Instant::now(),
             shift_ns: 0,
+            followed: None,
             lanes: Vec::new(),
             lane_of: HashMap::new(),
             places: HashMap::new(),
@@ -321,7 +323,12 @@ impl Timeline {
     /// workers (each on a lane of its own, named with its PID, and on MPI
     /// its rank and host). Call it again for each pool a program builds.
     pub fn follow(&mut self, pool: &Pool) {
-        self.shift_ns = pool.clock_zero().saturating_duration_since(self.zero).as_nanos() as u64;
+        let zero = pool.clock_zero();
+        if self.followed == Some(zero) {
+            return;
+        }
+        self.followed = Some(zero);
+        self.shift_ns = zero.saturating_duration_since(self.zero).as_nanos() as u64;
         self.lane_of.clear();
         self.places = pool
             .workers()
@@ -374,7 +381,12 @@ impl Timeline {
             label,
         );
         if status == Status::TimedOut {
-            self.mark(outcome.pid, start_ns + dur_ns, MarkKind::TimedOut, outcome.index);
+            self.mark(
+                outcome.pid,
+                start_ns + dur_ns,
+                MarkKind::TimedOut,
+                outcome.index,
+            );
         }
     }
 
@@ -510,7 +522,8 @@ impl Timeline {
                 let start_ns = self.ns(*started);
                 let dur_ns = elapsed.as_nanos() as u64;
                 let status = Status::of_error(error);
-                let label = (*count > 1).then(|| format!("{first}..={}", first + *count as u64 - 1));
+                let label =
+                    (*count > 1).then(|| format!("{first}..={}", first + *count as u64 - 1));
                 self.push(
                     *pid,
                     *first,
@@ -561,7 +574,11 @@ impl Timeline {
         let spans = self.spans.iter().map(|s| s.end_ns);
         let phases = self.phases.iter().map(|p| p.end_ns);
         let marks = self.marks.iter().map(|m| m.at_ns);
-        bars.chain(spans).chain(phases).chain(marks).max().unwrap_or(0)
+        bars.chain(spans)
+            .chain(phases)
+            .chain(marks)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The Chrome Trace Event Format JSON: a process per worker (and one for
@@ -574,11 +591,19 @@ impl Timeline {
         let us = |ns: u64| ns as f64 / 1e3;
         let supervisor = std::process::id();
         let mut events = Vec::with_capacity(self.bars.len() + self.lanes.len() * 2 + 8);
-        let meta = |name: &str, pid: u32, tid: u32, value: String| {
-            json!({ "name": name, "ph": "M", "pid": pid, "tid": tid, "args": { "name": value } })
-        };
-        events.push(meta("process_name", supervisor, supervisor, "supervisor".into()));
-        events.push(meta("thread_name", supervisor, supervisor, "supervisor".into()));
+        let meta = |name: &str, pid: u32, tid: u32, value: String| json!({ "name": name, "ph": "M", "pid": pid, "tid": tid, "args": { "name": value } });
+        events.push(meta(
+            "process_name",
+            supervisor,
+            supervisor,
+            "supervisor".into(),
+        ));
+        events.push(meta(
+            "thread_name",
+            supervisor,
+            supervisor,
+            "supervisor".into(),
+        ));
         for lane in &self.lanes {
             let name = format!("worker {}", self.lane_name(lane));
             events.push(meta("process_name", lane.pid, lane.pid, name.clone()));
@@ -777,7 +802,9 @@ fn merge_spans(mut spans: Vec<Span>, gap: u64) -> Vec<Span> {
     let mut merged: Vec<Span> = Vec::with_capacity(spans.len() / 2);
     for span in spans {
         match merged.last_mut() {
-            Some(last) if last.lane == span.lane && span.start_ns <= last.end_ns.saturating_add(gap) => {
+            Some(last)
+                if last.lane == span.lane && span.start_ns <= last.end_ns.saturating_add(gap) =>
+            {
                 last.end_ns = last.end_ns.max(span.end_ns);
                 last.tasks += span.tasks;
                 last.status = last.status.max(span.status);
@@ -814,7 +841,9 @@ struct Drawn {
 
 /// Bars of one lane, sorted by start, in pixels: at least one pixel wide, and
 /// merged where they would touch or overlap, so none hides another.
-fn pixel_bars(bars: impl Iterator<Item = (f64, f64, Status, bool, Option<String>, u64)>) -> Vec<Drawn> {
+fn pixel_bars(
+    bars: impl Iterator<Item = (f64, f64, Status, bool, Option<String>, u64)>,
+) -> Vec<Drawn> {
     let mut drawn: Vec<Drawn> = Vec::new();
     for (from, to, status, retried, label, tasks) in bars {
         let x0 = from.floor() as i32;
@@ -865,7 +894,11 @@ impl plot::Figure for Chart<'_> {
             names.push("supervisor".into());
         }
         names.extend(t.lanes.iter().map(|l| t.lane_name(l)));
-        let label_width = names.iter().map(|n| n.chars().count() as u32).max().unwrap_or(4);
+        let label_width = names
+            .iter()
+            .map(|n| n.chars().count() as u32)
+            .max()
+            .unwrap_or(4);
         let mut subtitle = format!(
             "{} task attempt{} on {} worker{}",
             t.tasks,
@@ -897,8 +930,8 @@ impl plot::Figure for Chart<'_> {
             .x_label_formatter(&|x| format!("{x}"))
             .y_labels(lanes.max(1))
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(r) => {
-                    let lane = (lanes_u32 - 1).saturating_sub(*r) as usize;
+                SegmentValue::CenterOf(r) if *r < lanes_u32 => {
+                    let lane = (lanes_u32 - 1 - *r) as usize;
                     y_names.get(lane).cloned().unwrap_or_default()
                 }
                 _ => String::new(),
@@ -908,7 +941,9 @@ impl plot::Figure for Chart<'_> {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
 
-        let to_px = |ns: u64, row: u32| chart.backend_coord(&(ns as f64 / unit_ns, SegmentValue::Exact(row)));
+        let to_px = |ns: u64, row: u32| {
+            chart.backend_coord(&(ns as f64 / unit_ns, SegmentValue::Exact(row)))
+        };
         let band = |lane: usize| {
             let r = row(lane);
             let top = to_px(0, r + 1).1;
@@ -930,18 +965,29 @@ impl plot::Figure for Chart<'_> {
         if supervisor {
             let (top, bottom) = band(0);
             let phases = t.phases.iter().map(|p| {
-                (x_px(p.start_ns), x_px(p.end_ns), Status::Other, false, Some(p.label.clone()), 1)
+                (
+                    x_px(p.start_ns),
+                    x_px(p.end_ns),
+                    Status::Other,
+                    false,
+                    Some(p.label.clone()),
+                    1,
+                )
             });
             let mut phases: Vec<_> = phases.collect();
             phases.sort_by(|a, b| a.0.total_cmp(&b.0));
             for d in pixel_bars(phases.into_iter()) {
-                root.draw(&Rectangle::new([(d.x0, top), (d.x1, bottom)], PHASE.filled()))?;
+                root.draw(&Rectangle::new(
+                    [(d.x0, top), (d.x1, bottom)],
+                    PHASE.filled(),
+                ))?;
                 draw_label(root, &d, (top, bottom), char_px, &label_style)?;
             }
         }
         // The workers' bars and merged spans, lane by lane.
         let first = usize::from(supervisor);
-        let mut per_lane: Vec<Vec<(f64, f64, Status, bool, Option<String>, u64)>> = vec![Vec::new(); t.lanes.len()];
+        let mut per_lane: Vec<Vec<(f64, f64, Status, bool, Option<String>, u64)>> =
+            vec![Vec::new(); t.lanes.len()];
         for bar in &t.bars {
             let label = match t.label(bar) {
                 Some(label) => label.to_string(),
@@ -976,7 +1022,10 @@ impl plot::Figure for Chart<'_> {
             let (top, bottom) = band(first + lane);
             for d in pixel_bars(bars.drain(..)) {
                 let colour = d.status.rgb();
-                root.draw(&Rectangle::new([(d.x0, top), (d.x1, bottom)], colour.filled()))?;
+                root.draw(&Rectangle::new(
+                    [(d.x0, top), (d.x1, bottom)],
+                    colour.filled(),
+                ))?;
                 if d.retried {
                     root.draw(&Rectangle::new(
                         [(d.x0, top), (d.x1, bottom)],
@@ -1034,7 +1083,10 @@ fn draw_label<DB: DrawingBackend>(
     Ok(())
 }
 
-fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: u32) -> plot::DrawResult<DB> {
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: u32,
+) -> plot::DrawResult<DB> {
     let style = TextStyle::from((plot::FONT, text).into_font())
         .color(&BLACK)
         .pos(Pos::new(HPos::Left, VPos::Center));
@@ -1043,7 +1095,10 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: u32) -> 
     let mut x = text as i32 * 2;
     let item = |x: &mut i32, name: &str| -> i32 {
         let at = *x;
-        *x += box_px + 6 + (name.chars().count() as f64 * f64::from(text) * 0.6) as i32 + text as i32;
+        *x += box_px
+            + 6
+            + (name.chars().count() as f64 * f64::from(text) * 0.55) as i32
+            + text as i32;
         at
     };
     for status in Status::ALL {
@@ -1052,22 +1107,26 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: u32) -> 
             [(at, y - box_px / 2), (at + box_px, y + box_px / 2)],
             status.rgb().filled(),
         ))?;
-        area.draw(&Text::new(status.name(), (at + box_px + 6, y), style.clone()))?;
+        area.draw(&Text::new(
+            status.name(),
+            (at + box_px + 6, y),
+            style.clone(),
+        ))?;
     }
     let at = item(&mut x, "retried (outlined)");
     area.draw(&Rectangle::new(
         [(at, y - box_px / 2), (at + box_px, y + box_px / 2)],
         BLACK.stroke_width(2),
     ))?;
-    area.draw(&Text::new("retried (outlined)", (at + box_px + 6, y), style.clone()))?;
-    let at = item(&mut x, "worker died");
-    area.draw(&Cross::new((at + box_px / 2, y), 5, BLACK.stroke_width(3)))?;
-    area.draw(&Text::new("worker died", (at + box_px + 6, y), style.clone()))?;
     area.draw(&Text::new(
-        "bars under a pixel merged",
-        (x, y),
+        "retried (outlined)",
+        (at + box_px + 6, y),
         style.clone(),
     ))?;
+    let at = item(&mut x, "death");
+    area.draw(&Cross::new((at + box_px / 2, y), 5, BLACK.stroke_width(3)))?;
+    area.draw(&Text::new("death", (at + box_px + 6, y), style.clone()))?;
+    area.draw(&Text::new("(narrow bars merged)", (x, y), style.clone()))?;
     Ok(())
 }
 
@@ -1126,11 +1185,12 @@ mod tests {
         assert_eq!(timeline.tasks(), 100_000);
         assert_eq!(timeline.bars.len(), 100);
         assert_eq!(timeline.aggregated(), 99_900);
-        assert!(timeline.spans.len() <= 100, "{} spans", timeline.spans.len());
-        assert_eq!(
-            timeline.spans.iter().map(|s| s.tasks).sum::<u64>(),
-            99_900
+        assert!(
+            timeline.spans.len() <= 100,
+            "{} spans",
+            timeline.spans.len()
         );
+        assert_eq!(timeline.spans.iter().map(|s| s.tasks).sum::<u64>(), 99_900);
         let trace: Value = serde_json::from_str(&timeline.trace_json()).unwrap();
         assert_eq!(trace["otherData"]["merged_tasks"], 99_900);
         let svg = timeline.svg((800, 400)).unwrap();
