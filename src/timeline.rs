@@ -588,91 +588,124 @@ impl Timeline {
     /// `otherData` the clock, its uncertainty, and how many tasks were merged.
     /// Times are microseconds since the timeline's clock zero.
     pub fn trace_json(&self) -> String {
-        let us = |ns: u64| ns as f64 / 1e3;
+        // Written straight into one buffer, not built as a tree of values:
+        // 100,000 events take milliseconds, not most of a second.
+        let mut out = Trace(Vec::with_capacity(256 + self.bars.len() * 180));
         let supervisor = std::process::id();
-        let mut events = Vec::with_capacity(self.bars.len() + self.lanes.len() * 2 + 8);
-        let meta = |name: &str, pid: u32, tid: u32, value: String| json!({ "name": name, "ph": "M", "pid": pid, "tid": tid, "args": { "name": value } });
-        events.push(meta(
-            "process_name",
-            supervisor,
-            supervisor,
-            "supervisor".into(),
-        ));
-        events.push(meta(
-            "thread_name",
-            supervisor,
-            supervisor,
-            "supervisor".into(),
-        ));
+        out.raw("{\"traceEvents\":[");
+        let mut first = true;
+        let mut next = |out: &mut Trace| {
+            if !std::mem::take(&mut first) {
+                out.raw(",\n");
+            }
+        };
+        let mut meta = |out: &mut Trace, pid: u32, name: &str| {
+            for kind in ["process_name", "thread_name"] {
+                next(out);
+                out.raw("{\"name\":");
+                out.string(kind);
+                out.raw(&format!(
+                    ",\"ph\":\"M\",\"pid\":{pid},\"tid\":{pid},\"args\":{{\"name\":"
+                ));
+                out.string(name);
+                out.raw("}}");
+            }
+        };
+        meta(&mut out, supervisor, "supervisor");
         for lane in &self.lanes {
-            let name = format!("worker {}", self.lane_name(lane));
-            events.push(meta("process_name", lane.pid, lane.pid, name.clone()));
-            events.push(meta("thread_name", lane.pid, lane.pid, name));
+            meta(
+                &mut out,
+                lane.pid,
+                &format!("worker {}", self.lane_name(lane)),
+            );
         }
+        let next = || ",\n";
         for bar in &self.bars {
             let pid = self.lanes[bar.lane as usize].pid;
-            let name = match self.label(bar) {
-                Some(label) => format!("task {} {label}", bar.index),
-                None => format!("task {}", bar.index),
-            };
-            let mut args = json!({
-                "index": bar.index,
-                "attempt": bar.attempt,
-                "outcome": bar.status.name(),
-            });
+            out.raw(next());
+            out.raw(&format!("{{\"name\":\"task {}", bar.index));
             if let Some(label) = self.label(bar) {
-                args["input"] = json!(label);
+                out.raw(" ");
+                out.escaped(label);
+            }
+            out.raw(&format!(
+                "\",\"cat\":\"task\",\"ph\":\"X\",\"pid\":{pid},\"tid\":{pid},\"ts\":"
+            ));
+            out.micros(bar.start_ns);
+            out.raw(",\"dur\":");
+            out.micros(bar.dur_ns);
+            out.raw(&format!(
+                ",\"args\":{{\"index\":{},\"attempt\":{},\"outcome\":\"{}\"",
+                bar.index,
+                bar.attempt,
+                bar.status.name()
+            ));
+            if let Some(label) = self.label(bar) {
+                out.raw(",\"input\":");
+                out.string(label);
             }
             if bar.retried {
-                args["retried"] = json!(true);
+                out.raw(",\"retried\":true");
             }
-            events.push(json!({
-                "name": name, "cat": "task", "ph": "X", "pid": pid, "tid": pid,
-                "ts": us(bar.start_ns), "dur": us(bar.dur_ns), "args": args,
-            }));
+            out.raw("}}");
         }
         for span in &self.spans {
             let pid = self.lanes[span.lane as usize].pid;
-            events.push(json!({
-                "name": format!("{} tasks (merged)", span.tasks), "cat": "merged", "ph": "X",
-                "pid": pid, "tid": pid, "ts": us(span.start_ns),
-                "dur": us(span.end_ns - span.start_ns),
-                "args": { "tasks": span.tasks, "outcome": span.status.name() },
-            }));
+            out.raw(next());
+            out.raw(&format!(
+                "{{\"name\":\"{} tasks (merged)\",\"cat\":\"merged\",\"ph\":\"X\",\"pid\":{pid},\"tid\":{pid},\"ts\":",
+                span.tasks
+            ));
+            out.micros(span.start_ns);
+            out.raw(",\"dur\":");
+            out.micros(span.end_ns - span.start_ns);
+            out.raw(&format!(
+                ",\"args\":{{\"tasks\":{},\"outcome\":\"{}\"}}}}",
+                span.tasks,
+                span.status.name()
+            ));
         }
         for mark in &self.marks {
             let pid = self.lanes[mark.lane as usize].pid;
-            let (name, args) = match mark.kind {
-                MarkKind::Died => ("worker died", json!({ "cause": mark.what })),
-                MarkKind::Retry => ("retry", json!({ "task": mark.what })),
-                MarkKind::TimedOut => ("timed out", json!({ "task": mark.what })),
+            let (name, key) = match mark.kind {
+                MarkKind::Died => ("worker died", "cause"),
+                MarkKind::Retry => ("retry", "task"),
+                MarkKind::TimedOut => ("timed out", "task"),
             };
-            events.push(json!({
-                "name": name, "cat": "event", "ph": "i", "s": "p", "pid": pid, "tid": pid,
-                "ts": us(mark.at_ns), "args": args,
-            }));
+            out.raw(next());
+            out.raw(&format!(
+                "{{\"name\":\"{name}\",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"p\",\"pid\":{pid},\"tid\":{pid},\"ts\":"
+            ));
+            out.micros(mark.at_ns);
+            out.raw(&format!(",\"args\":{{\"{key}\":"));
+            out.string(&mark.what);
+            out.raw("}}");
         }
         for phase in &self.phases {
-            events.push(json!({
-                "name": phase.label, "cat": "supervisor", "ph": "X",
-                "pid": supervisor, "tid": supervisor, "ts": us(phase.start_ns),
-                "dur": us(phase.end_ns - phase.start_ns), "args": {},
-            }));
+            out.raw(next());
+            out.raw("{\"name\":");
+            out.string(&phase.label);
+            out.raw(&format!(
+                ",\"cat\":\"supervisor\",\"ph\":\"X\",\"pid\":{supervisor},\"tid\":{supervisor},\"ts\":"
+            ));
+            out.micros(phase.start_ns);
+            out.raw(",\"dur\":");
+            out.micros(phase.end_ns - phase.start_ns);
+            out.raw(",\"args\":{}}");
         }
-        let trace = json!({
-            "traceEvents": events,
-            "displayTimeUnit": "ms",
-            "otherData": {
-                "title": self.title,
-                "clock": "CLOCK_MONOTONIC; ts in microseconds since the first pool's start",
-                "clock_uncertainty_us": us(self.clock_uncertainty.as_nanos() as u64),
-                "tasks": self.tasks,
-                "merged_tasks": self.aggregated,
-                "limit": self.limit,
-                "dropped_events": self.dropped_events,
-            },
+        let other = json!({
+            "title": self.title,
+            "clock": "CLOCK_MONOTONIC; ts in microseconds since the first pool's start",
+            "clock_uncertainty_us": self.clock_uncertainty.as_nanos() as f64 / 1e3,
+            "tasks": self.tasks,
+            "merged_tasks": self.aggregated,
+            "limit": self.limit,
+            "dropped_events": self.dropped_events,
         });
-        trace.to_string()
+        out.raw("],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":");
+        out.raw(&other.to_string());
+        out.raw("}\n");
+        String::from_utf8(out.0).unwrap_or_default()
     }
 
     /// The Gantt chart as an SVG document of `size` pixels (width, height
@@ -725,6 +758,36 @@ impl Timeline {
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+/// A JSON document being written.
+struct Trace(Vec<u8>);
+
+impl Trace {
+    fn raw(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+    }
+
+    /// `text` as a JSON string, quotes included.
+    fn string(&mut self, text: &str) {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.0, text);
+    }
+
+    /// `text` escaped for inside a JSON string.
+    fn escaped(&mut self, text: &str) {
+        let from = self.0.len();
+        self.string(text);
+        // Drop the quotes serde_json put around it.
+        self.0.pop();
+        self.0.remove(from);
+    }
+
+    /// Nanoseconds as microseconds, exactly: `1234.567`.
+    fn micros(&mut self, ns: u64) {
+        use std::io::Write as _;
+        let _ = write!(self.0, "{}.{:03}", ns / 1000, ns % 1000);
     }
 }
 

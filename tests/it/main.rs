@@ -17,3 +17,4 @@ mod payload;
 mod pi;
 mod pool;
 mod signals;
+mod timeline;
