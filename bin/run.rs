@@ -148,7 +148,7 @@ pub fn drive<T: Task>(
 where
     T::Input: Clone + Label,
 {
-    let recording = crate::timeline::active();
+    let mut recording = crate::timeline::lock();
     let start = Instant::now();
     let chunksize = global.chunksize.map_or_else(
         || {
@@ -189,14 +189,15 @@ where
                 } else {
                     finished.failed += 1;
                 }
-                if recording {
-                    crate::timeline::record(&outcome, || input.label());
+                if let Some(timeline) = recording.as_deref_mut() {
+                    crate::timeline::record(timeline, &outcome, || input.label());
                 }
                 each(printer, &input, &outcome);
             }
             Err(e) => finished.stopped = Some(e),
         }
     }
+    drop(recording);
     crate::timeline::record_events(pool);
     finished.elapsed = start.elapsed();
     finished

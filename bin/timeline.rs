@@ -34,7 +34,9 @@ pub fn shared() -> Option<Arc<Mutex<Timeline>>> {
     RECORDER.get().cloned()
 }
 
-fn lock() -> Option<MutexGuard<'static, Timeline>> {
+/// The timeline, locked, if recording: held across a run's loop, so each
+/// outcome costs no lock of its own.
+pub fn lock() -> Option<MutexGuard<'static, Timeline>> {
     RECORDER
         .get()
         .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()))
@@ -52,16 +54,15 @@ pub fn follow(pool: &Pool) {
     }
 }
 
-/// Records one outcome; `label` is only made while tasks are kept one by one.
-pub fn record<O>(outcome: &Outcome<O>, label: impl FnOnce() -> Option<String>) {
-    if let Some(mut t) = lock() {
-        let label = if t.tasks() < t.limit() as u64 {
-            label()
-        } else {
-            None
-        };
-        t.record(outcome, label.as_deref());
-    }
+/// Records one outcome in `t`; `label` is only made while tasks are kept
+/// one by one.
+pub fn record<O>(t: &mut Timeline, outcome: &Outcome<O>, label: impl FnOnce() -> Option<String>) {
+    let label = if t.tasks() < t.limit() as u64 {
+        label()
+    } else {
+        None
+    };
+    t.record(outcome, label.as_deref());
 }
 
 /// Records one task attempt by hand (a job, whose times come from its record).

@@ -349,7 +349,10 @@ fn pi_compare_puts_the_serial_runs_on_the_supervisor_lane() {
         .filter_map(|n| n.text())
         .map(str::trim)
         .collect();
-    assert!(texts.contains(&"supervisor"), "a supervisor lane: {texts:?}");
+    assert!(
+        texts.contains(&"supervisor"),
+        "a supervisor lane: {texts:?}"
+    );
     let (r, g, b) = (90, 110, 160);
     let phase_fill = format!("#{r:02X}{g:02X}{b:02X}");
     assert!(

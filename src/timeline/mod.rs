@@ -28,20 +28,21 @@
 //! ```
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde_json::json;
+use plotters::style::RGBColor;
 
 use crate::backend::{MpiRank, WorkerInfo};
 use crate::error::TaskError;
 use crate::plot::{self, Format, PlotError};
 use crate::pool::{Outcome, Pool};
 use crate::sys::ExitCause;
+
+mod chart;
+mod trace;
+
+use chart::Chart;
 
 /// What the supervisor saw that no [`Outcome`] tells; see
 /// [`Pool::take_events`]. Times are offsets from [`Pool::clock_zero`].
@@ -240,6 +241,7 @@ pub struct Timeline {
     lanes: Vec<Lane>,
     /// The followed pool's PIDs to lanes.
     lane_of: HashMap<u32, u32>,
+    last_lane: Option<(u32, u32)>,
     /// The followed pool's workers, for lane names.
     places: HashMap<u32, MpiRank>,
     bars: Vec<Bar>,
@@ -270,6 +272,7 @@ impl Timeline {
             followed: None,
             lanes: Vec::new(),
             lane_of: HashMap::new(),
+            last_lane: None,
             places: HashMap::new(),
             bars: Vec::new(),
             labels: String::new(),
@@ -330,6 +333,7 @@ impl Timeline {
         self.followed = Some(zero);
         self.shift_ns = zero.saturating_duration_since(self.zero).as_nanos() as u64;
         self.lane_of.clear();
+        self.last_lane = None;
         self.places = pool
             .workers()
             .into_iter()
@@ -345,7 +349,14 @@ impl Timeline {
     }
 
     fn lane(&mut self, pid: u32) -> u32 {
+        // Outcomes come in batches from one worker: most lookups are the last one.
+        if let Some((last, lane)) = self.last_lane
+            && last == pid
+        {
+            return lane;
+        }
         if let Some(&lane) = self.lane_of.get(&pid) {
+            self.last_lane = Some((pid, lane));
             return lane;
         }
         let lane = self.lanes.len() as u32;
@@ -354,6 +365,7 @@ impl Timeline {
             mpi: self.places.get(&pid).cloned(),
         });
         self.lane_of.insert(pid, lane);
+        self.last_lane = Some((pid, lane));
         lane
     }
 
@@ -588,124 +600,7 @@ impl Timeline {
     /// `otherData` the clock, its uncertainty, and how many tasks were merged.
     /// Times are microseconds since the timeline's clock zero.
     pub fn trace_json(&self) -> String {
-        // Written straight into one buffer, not built as a tree of values:
-        // 100,000 events take milliseconds, not most of a second.
-        let mut out = Trace(Vec::with_capacity(256 + self.bars.len() * 180));
-        let supervisor = std::process::id();
-        out.raw("{\"traceEvents\":[");
-        let mut first = true;
-        let mut next = |out: &mut Trace| {
-            if !std::mem::take(&mut first) {
-                out.raw(",\n");
-            }
-        };
-        let mut meta = |out: &mut Trace, pid: u32, name: &str| {
-            for kind in ["process_name", "thread_name"] {
-                next(out);
-                out.raw("{\"name\":");
-                out.string(kind);
-                out.raw(&format!(
-                    ",\"ph\":\"M\",\"pid\":{pid},\"tid\":{pid},\"args\":{{\"name\":"
-                ));
-                out.string(name);
-                out.raw("}}");
-            }
-        };
-        meta(&mut out, supervisor, "supervisor");
-        for lane in &self.lanes {
-            meta(
-                &mut out,
-                lane.pid,
-                &format!("worker {}", self.lane_name(lane)),
-            );
-        }
-        let next = || ",\n";
-        for bar in &self.bars {
-            let pid = self.lanes[bar.lane as usize].pid;
-            out.raw(next());
-            out.raw(&format!("{{\"name\":\"task {}", bar.index));
-            if let Some(label) = self.label(bar) {
-                out.raw(" ");
-                out.escaped(label);
-            }
-            out.raw(&format!(
-                "\",\"cat\":\"task\",\"ph\":\"X\",\"pid\":{pid},\"tid\":{pid},\"ts\":"
-            ));
-            out.micros(bar.start_ns);
-            out.raw(",\"dur\":");
-            out.micros(bar.dur_ns);
-            out.raw(&format!(
-                ",\"args\":{{\"index\":{},\"attempt\":{},\"outcome\":\"{}\"",
-                bar.index,
-                bar.attempt,
-                bar.status.name()
-            ));
-            if let Some(label) = self.label(bar) {
-                out.raw(",\"input\":");
-                out.string(label);
-            }
-            if bar.retried {
-                out.raw(",\"retried\":true");
-            }
-            out.raw("}}");
-        }
-        for span in &self.spans {
-            let pid = self.lanes[span.lane as usize].pid;
-            out.raw(next());
-            out.raw(&format!(
-                "{{\"name\":\"{} tasks (merged)\",\"cat\":\"merged\",\"ph\":\"X\",\"pid\":{pid},\"tid\":{pid},\"ts\":",
-                span.tasks
-            ));
-            out.micros(span.start_ns);
-            out.raw(",\"dur\":");
-            out.micros(span.end_ns - span.start_ns);
-            out.raw(&format!(
-                ",\"args\":{{\"tasks\":{},\"outcome\":\"{}\"}}}}",
-                span.tasks,
-                span.status.name()
-            ));
-        }
-        for mark in &self.marks {
-            let pid = self.lanes[mark.lane as usize].pid;
-            let (name, key) = match mark.kind {
-                MarkKind::Died => ("worker died", "cause"),
-                MarkKind::Retry => ("retry", "task"),
-                MarkKind::TimedOut => ("timed out", "task"),
-            };
-            out.raw(next());
-            out.raw(&format!(
-                "{{\"name\":\"{name}\",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"p\",\"pid\":{pid},\"tid\":{pid},\"ts\":"
-            ));
-            out.micros(mark.at_ns);
-            out.raw(&format!(",\"args\":{{\"{key}\":"));
-            out.string(&mark.what);
-            out.raw("}}");
-        }
-        for phase in &self.phases {
-            out.raw(next());
-            out.raw("{\"name\":");
-            out.string(&phase.label);
-            out.raw(&format!(
-                ",\"cat\":\"supervisor\",\"ph\":\"X\",\"pid\":{supervisor},\"tid\":{supervisor},\"ts\":"
-            ));
-            out.micros(phase.start_ns);
-            out.raw(",\"dur\":");
-            out.micros(phase.end_ns - phase.start_ns);
-            out.raw(",\"args\":{}}");
-        }
-        let other = json!({
-            "title": self.title,
-            "clock": "CLOCK_MONOTONIC; ts in microseconds since the first pool's start",
-            "clock_uncertainty_us": self.clock_uncertainty.as_nanos() as f64 / 1e3,
-            "tasks": self.tasks,
-            "merged_tasks": self.aggregated,
-            "limit": self.limit,
-            "dropped_events": self.dropped_events,
-        });
-        out.raw("],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":");
-        out.raw(&other.to_string());
-        out.raw("}\n");
-        String::from_utf8(out.0).unwrap_or_default()
+        trace::write(self)
     }
 
     /// The Gantt chart as an SVG document of `size` pixels (width, height
@@ -758,36 +653,6 @@ impl Timeline {
             path: path.to_path_buf(),
             source,
         })
-    }
-}
-
-/// A JSON document being written.
-struct Trace(Vec<u8>);
-
-impl Trace {
-    fn raw(&mut self, text: &str) {
-        self.0.extend_from_slice(text.as_bytes());
-    }
-
-    /// `text` as a JSON string, quotes included.
-    fn string(&mut self, text: &str) {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.0, text);
-    }
-
-    /// `text` escaped for inside a JSON string.
-    fn escaped(&mut self, text: &str) {
-        let from = self.0.len();
-        self.string(text);
-        // Drop the quotes serde_json put around it.
-        self.0.pop();
-        self.0.remove(from);
-    }
-
-    /// Nanoseconds as microseconds, exactly: `1234.567`.
-    fn micros(&mut self, ns: u64) {
-        use std::io::Write as _;
-        let _ = write!(self.0, "{}.{:03}", ns / 1000, ns % 1000);
     }
 }
 
@@ -878,323 +743,9 @@ fn merge_spans(mut spans: Vec<Span>, gap: u64) -> Vec<Span> {
     merged
 }
 
-/// The unit of the time axis for a run of `span_ns`: its name and length.
-fn unit(span_ns: u64) -> (&'static str, f64) {
-    if span_ns < 2_000_000 {
-        ("µs", 1e3)
-    } else if span_ns < 2_000_000_000 {
-        ("ms", 1e6)
-    } else if span_ns < 300_000_000_000 {
-        ("s", 1e9)
-    } else {
-        ("min", 60e9)
-    }
-}
-
-/// A bar as drawn: pixels `x0..x1` on its lane, standing for `tasks` attempts.
-#[derive(Debug, Clone, PartialEq)]
-struct Drawn {
-    x0: i32,
-    x1: i32,
-    tasks: u64,
-    status: Status,
-    retried: bool,
-    label: Option<String>,
-}
-
-/// Bars of one lane, sorted by start, in pixels: at least one pixel wide, and
-/// merged where they would touch or overlap, so none hides another.
-fn pixel_bars(
-    bars: impl Iterator<Item = (f64, f64, Status, bool, Option<String>, u64)>,
-) -> Vec<Drawn> {
-    let mut drawn: Vec<Drawn> = Vec::new();
-    for (from, to, status, retried, label, tasks) in bars {
-        let x0 = from.floor() as i32;
-        let x1 = (to.round() as i32).max(x0 + 1);
-        match drawn.last_mut() {
-            Some(last) if x0 < last.x1 => {
-                last.x1 = last.x1.max(x1);
-                last.tasks += tasks;
-                last.status = last.status.max(status);
-                last.retried |= retried;
-                last.label = None;
-            }
-            _ => drawn.push(Drawn {
-                x0,
-                x1,
-                tasks,
-                status,
-                retried,
-                label,
-            }),
-        }
-    }
-    drawn
-}
-
-/// The chart, as a [`plot`] figure.
-struct Chart<'a>(&'a Timeline);
-
-impl plot::Figure for Chart<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> plot::DrawResult<DB> {
-        let t = self.0;
-        root.fill(&WHITE)?;
-        let (width, height) = root.dim_in_pixel();
-        let text = (width / 70).clamp(11, 18);
-        // Top to bottom: the supervisor's lane (if it had phases), then the
-        // workers in the order they first ran something.
-        let supervisor = !t.phases.is_empty();
-        let lanes = t.lanes.len() + usize::from(supervisor);
-        let lanes_u32 = lanes.max(1) as u32;
-        let end_ns = t.end_ns().max(1_000);
-        let (unit_name, unit_ns) = unit(end_ns);
-        let x_max = end_ns as f64 / unit_ns * 1.02;
-
-        let legend_height = text * 3;
-        let (main, footer) = root.split_vertically(height.saturating_sub(legend_height));
-        let mut names: Vec<String> = Vec::with_capacity(lanes);
-        if supervisor {
-            names.push("supervisor".into());
-        }
-        names.extend(t.lanes.iter().map(|l| t.lane_name(l)));
-        let label_width = names
-            .iter()
-            .map(|n| n.chars().count() as u32)
-            .max()
-            .unwrap_or(4);
-        let mut subtitle = format!(
-            "{} task attempt{} on {} worker{}",
-            t.tasks,
-            if t.tasks == 1 { "" } else { "s" },
-            t.lanes.len(),
-            if t.lanes.len() == 1 { "" } else { "s" }
-        );
-        if t.aggregated > 0 {
-            let _ = write!(
-                subtitle,
-                "; {} after the first {} merged into spans",
-                t.aggregated, t.limit
-            );
-        }
-        let caption = format!("{}  ({subtitle})", t.title);
-        let mut chart = ChartBuilder::on(&main)
-            .caption(caption, (plot::FONT, text + 3))
-            .margin(text)
-            .x_label_area_size(text * 3)
-            .y_label_area_size((label_width * text * 6 / 10 + text).min(width / 3))
-            .build_cartesian_2d(0f64..x_max, (0u32..lanes_u32).into_segmented())?;
-        let row = |lane: usize| lanes_u32 - 1 - lane as u32;
-        let y_names = names.clone();
-        let lane_font = text.min(((height as f64 * 0.7 / lanes.max(1) as f64) as u32).max(6));
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_desc(format!("time since start ({unit_name})"))
-            .x_label_formatter(&|x| format!("{x}"))
-            .y_labels(lanes.max(1))
-            .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(r) if *r < lanes_u32 => {
-                    let lane = (lanes_u32 - 1 - *r) as usize;
-                    y_names.get(lane).cloned().unwrap_or_default()
-                }
-                _ => String::new(),
-            })
-            .x_label_style((plot::FONT, text))
-            .y_label_style((plot::FONT, lane_font))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()?;
-
-        let to_px = |ns: u64, row: u32| {
-            chart.backend_coord(&(ns as f64 / unit_ns, SegmentValue::Exact(row)))
-        };
-        let band = |lane: usize| {
-            let r = row(lane);
-            let top = to_px(0, r + 1).1;
-            let bottom = to_px(0, r).1;
-            let pad = ((bottom - top) as f64 * 0.15).ceil() as i32;
-            (top + pad, (bottom - pad).max(top + pad + 1))
-        };
-        let x_px = |ns: u64| {
-            let (x0, _) = chart.backend_coord(&(0.0, SegmentValue::Exact(0)));
-            let (x1, _) = chart.backend_coord(&(x_max, SegmentValue::Exact(0)));
-            x0 as f64 + (ns as f64 / unit_ns) / x_max * f64::from(x1 - x0)
-        };
-        let label_style = TextStyle::from((plot::FONT, lane_font.min(text)).into_font())
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        let char_px = f64::from(lane_font.min(text)) * 0.62;
-
-        // The supervisor's phases.
-        if supervisor {
-            let (top, bottom) = band(0);
-            let phases = t.phases.iter().map(|p| {
-                (
-                    x_px(p.start_ns),
-                    x_px(p.end_ns),
-                    Status::Other,
-                    false,
-                    Some(p.label.clone()),
-                    1,
-                )
-            });
-            let mut phases: Vec<_> = phases.collect();
-            phases.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for d in pixel_bars(phases.into_iter()) {
-                root.draw(&Rectangle::new(
-                    [(d.x0, top), (d.x1, bottom)],
-                    PHASE.filled(),
-                ))?;
-                draw_label(root, &d, (top, bottom), char_px, &label_style)?;
-            }
-        }
-        // The workers' bars and merged spans, lane by lane.
-        let first = usize::from(supervisor);
-        let mut per_lane: Vec<Vec<(f64, f64, Status, bool, Option<String>, u64)>> =
-            vec![Vec::new(); t.lanes.len()];
-        for bar in &t.bars {
-            let label = match t.label(bar) {
-                Some(label) => label.to_string(),
-                None => bar.index.to_string(),
-            };
-            let label = if bar.attempt > 1 {
-                format!("{label} (try {})", bar.attempt)
-            } else {
-                label
-            };
-            per_lane[bar.lane as usize].push((
-                x_px(bar.start_ns),
-                x_px(bar.start_ns + bar.dur_ns),
-                bar.status,
-                bar.retried || bar.attempt > 1,
-                Some(label),
-                1,
-            ));
-        }
-        for span in &t.spans {
-            per_lane[span.lane as usize].push((
-                x_px(span.start_ns),
-                x_px(span.end_ns),
-                span.status,
-                false,
-                None,
-                span.tasks.max(2),
-            ));
-        }
-        for (lane, bars) in per_lane.iter_mut().enumerate() {
-            bars.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let (top, bottom) = band(first + lane);
-            for d in pixel_bars(bars.drain(..)) {
-                let colour = d.status.rgb();
-                root.draw(&Rectangle::new(
-                    [(d.x0, top), (d.x1, bottom)],
-                    colour.filled(),
-                ))?;
-                if d.retried {
-                    root.draw(&Rectangle::new(
-                        [(d.x0, top), (d.x1, bottom)],
-                        BLACK.stroke_width(2),
-                    ))?;
-                }
-                draw_label(root, &d, (top, bottom), char_px, &label_style)?;
-            }
-        }
-        // Deaths, retries, timeouts.
-        for mark in &t.marks {
-            let (top, bottom) = band(first + mark.lane as usize);
-            let x = x_px(mark.at_ns).round() as i32;
-            let mid = (top + bottom) / 2;
-            let size = ((bottom - top) / 2).clamp(3, 9);
-            match mark.kind {
-                MarkKind::Died => {
-                    root.draw(&Cross::new((x, mid), size, BLACK.stroke_width(3)))?;
-                }
-                MarkKind::TimedOut => {
-                    root.draw(&PathElement::new(
-                        [(x, top - 2), (x, bottom + 2)],
-                        BLACK.stroke_width(2),
-                    ))?;
-                }
-                MarkKind::Retry => {
-                    root.draw(&Circle::new((x, top), 3, BLACK.filled()))?;
-                }
-            }
-        }
-        draw_legend(&footer, text)?;
-        Ok(())
-    }
-}
-
-fn draw_label<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    bar: &Drawn,
-    (top, bottom): (i32, i32),
-    char_px: f64,
-    style: &TextStyle,
-) -> plot::DrawResult<DB> {
-    let Some(label) = &bar.label else {
-        return Ok(());
-    };
-    let fits = (label.chars().count() as f64 * char_px) < f64::from(bar.x1 - bar.x0 - 4)
-        && char_px * 1.4 < f64::from(bottom - top);
-    if fits {
-        root.draw(&Text::new(
-            label.clone(),
-            ((bar.x0 + bar.x1) / 2, (top + bottom) / 2),
-            style.clone(),
-        ))?;
-    }
-    Ok(())
-}
-
-fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    text: u32,
-) -> plot::DrawResult<DB> {
-    let style = TextStyle::from((plot::FONT, text).into_font())
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Left, VPos::Center));
-    let y = (text * 3 / 2) as i32;
-    let box_px = text as i32;
-    let mut x = text as i32 * 2;
-    let item = |x: &mut i32, name: &str| -> i32 {
-        let at = *x;
-        *x += box_px
-            + 6
-            + (name.chars().count() as f64 * f64::from(text) * 0.55) as i32
-            + text as i32;
-        at
-    };
-    for status in Status::ALL {
-        let at = item(&mut x, status.name());
-        area.draw(&Rectangle::new(
-            [(at, y - box_px / 2), (at + box_px, y + box_px / 2)],
-            status.rgb().filled(),
-        ))?;
-        area.draw(&Text::new(
-            status.name(),
-            (at + box_px + 6, y),
-            style.clone(),
-        ))?;
-    }
-    let at = item(&mut x, "retried (outlined)");
-    area.draw(&Rectangle::new(
-        [(at, y - box_px / 2), (at + box_px, y + box_px / 2)],
-        BLACK.stroke_width(2),
-    ))?;
-    area.draw(&Text::new(
-        "retried (outlined)",
-        (at + box_px + 6, y),
-        style.clone(),
-    ))?;
-    let at = item(&mut x, "death");
-    area.draw(&Cross::new((at + box_px / 2, y), 5, BLACK.stroke_width(3)))?;
-    area.draw(&Text::new("death", (at + box_px + 6, y), style.clone()))?;
-    area.draw(&Text::new("(narrow bars merged)", (x, y), style.clone()))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::chart::pixel_bars;
     use super::*;
     use serde_json::Value;
 
@@ -1221,7 +772,7 @@ mod tests {
             let x = i as f64 * 0.05;
             (x, x + 0.05, Status::Ok, false, None, 1)
         });
-        let drawn = pixel_bars(bars);
+        let drawn = pixel_bars::<()>(bars);
         assert!(drawn.len() <= 501, "{} bars", drawn.len());
         assert_eq!(drawn.iter().map(|d| d.tasks).sum::<u64>(), 10_000);
         for pair in drawn.windows(2) {
