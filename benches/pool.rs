@@ -268,6 +268,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                             index: x as u64,
                             pid,
                             attempts: 1,
+                            started: Duration::ZERO,
                             elapsed: Duration::ZERO,
                             result: Square::run(x).map_err(|f| TaskError::Failed {
                                 message: f.message().to_string(),

@@ -34,6 +34,16 @@ pub(super) struct Drawn<L> {
     pub(super) label: Option<L>,
 }
 
+/// Where a bar's fill ends: a pixel short of its end when it is wide, so
+/// that bars that follow each other at once still show as two.
+fn right<L>(bar: &Drawn<L>) -> i32 {
+    if bar.x1 - bar.x0 >= 4 {
+        bar.x1 - 1
+    } else {
+        bar.x1
+    }
+}
+
 /// Bars of one lane, sorted by start, in pixels: at least one pixel wide, and
 /// merged where they would touch or overlap, so none hides another.
 pub(super) fn pixel_bars<L>(
@@ -171,9 +181,20 @@ impl plot::Figure for Chart<'_> {
             });
             let mut phases: Vec<_> = phases.collect();
             phases.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for d in pixel_bars(phases.into_iter()) {
+            // Few and each worth its name: phases are never merged, only
+            // kept from overlapping where they touch.
+            let mut after = i32::MIN;
+            let phases = phases
+                .into_iter()
+                .map(|(from, to, status, retried, label, tasks)| {
+                    let from = from.max(f64::from(after));
+                    let to = to.max(from + 1.0);
+                    after = to.round() as i32;
+                    (from, to, status, retried, label, tasks)
+                });
+            for d in pixel_bars(phases) {
                 root.draw(&Rectangle::new(
-                    [(d.x0, top), (d.x1, bottom)],
+                    [(d.x0, top), (right(&d), bottom)],
                     PHASE.filled(),
                 ))?;
                 draw_label(root, &d, (top, bottom), char_px, &label_style, |p| {
@@ -222,7 +243,7 @@ impl plot::Figure for Chart<'_> {
             for d in pixel_bars(bars.drain(..)) {
                 let colour = d.status.rgb();
                 root.draw(&Rectangle::new(
-                    [(d.x0, top), (d.x1, bottom)],
+                    [(d.x0, top), (right(&d), bottom)],
                     colour.filled(),
                 ))?;
                 if d.retried {

@@ -260,7 +260,7 @@ pub struct Timeline {
 
 impl Timeline {
     /// Tasks kept one by one by default; more are merged into spans.
-    pub const DEFAULT_LIMIT: usize = 100_000;
+    pub const DEFAULT_LIMIT: usize = 10_000;
 
     /// An empty timeline whose clock starts now, titled `title` (say, the
     /// command line).
