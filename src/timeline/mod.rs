@@ -247,6 +247,8 @@ pub struct Timeline {
     bars: Vec<Bar>,
     labels: String,
     spans: Vec<Span>,
+    /// By lane: its latest span's index in `spans`, or `usize::MAX`.
+    open: Vec<usize>,
     /// Tasks closer than this on one lane merge into one span.
     span_gap_ns: u64,
     marks: Vec<Mark>,
@@ -277,6 +279,7 @@ impl Timeline {
             bars: Vec::new(),
             labels: String::new(),
             spans: Vec::new(),
+            open: Vec::new(),
             span_gap_ns: 1_000,
             marks: Vec::new(),
             phases: Vec::new(),
@@ -460,7 +463,12 @@ impl Timeline {
     fn aggregate(&mut self, lane: u32, start_ns: u64, end_ns: u64, status: Status) {
         self.aggregated += 1;
         let gap = self.span_gap_ns;
-        if let Some(span) = self.spans.iter_mut().rev().find(|s| s.lane == lane)
+        if self.open.len() <= lane as usize {
+            self.open.resize(lane as usize + 1, usize::MAX);
+        }
+        // Each lane's latest span, found in O(1): this runs once per task.
+        let open = self.open[lane as usize];
+        if let Some(span) = self.spans.get_mut(open)
             && start_ns <= span.end_ns.saturating_add(gap)
             && end_ns.saturating_add(gap) >= span.start_ns
         {
@@ -470,6 +478,7 @@ impl Timeline {
             span.status = span.status.max(status);
             return;
         }
+        self.open[lane as usize] = self.spans.len();
         self.spans.push(Span {
             lane,
             start_ns,
@@ -480,6 +489,11 @@ impl Timeline {
         if self.spans.len() > self.limit.max(64) {
             self.span_gap_ns = self.span_gap_ns.saturating_mul(4);
             self.spans = merge_spans(std::mem::take(&mut self.spans), self.span_gap_ns);
+            // Sorted by lane and start: a lane's latest span is its last.
+            self.open.fill(usize::MAX);
+            for (i, span) in self.spans.iter().enumerate() {
+                self.open[span.lane as usize] = i;
+            }
         }
     }
 
