@@ -51,7 +51,7 @@ pub(super) fn pixel_bars<L>(
 ) -> Vec<Drawn<L>> {
     let mut drawn: Vec<Drawn<L>> = Vec::new();
     for (from, to, status, retried, label, tasks) in bars {
-        let x0 = from.floor() as i32;
+        let x0 = from.round() as i32;
         let x1 = (to.round() as i32).max(x0 + 1);
         match drawn.last_mut() {
             Some(last) if x0 < last.x1 => {
