@@ -447,7 +447,7 @@ fn a_stopped_run_still_draws_what_finished() {
 fn on_mpi_lanes_are_ranks_and_the_trace_says_how_sure_its_clock_is() {
     let dir = tempfile::tempdir().unwrap();
     let sleeps = ["30", "30", "30", "30", "30", "30"];
-    let mut lines_of = |name: &str| {
+    let lines_of = |name: &str| {
         let file = dir.path().join(name);
         let mut args = vec!["--backend", "mpi", "--json", "sleep"];
         args.extend(sleeps);
