@@ -193,15 +193,16 @@ fn the_trace_matches_the_json_output() {
 #[test]
 fn a_killed_worker_and_its_retry_show_in_the_trace_and_the_chart() {
     let dir = tempfile::tempdir().unwrap();
+    // The tasks around the killed one last long enough to be bars of their own.
     let args = [
         "-p",
         "2",
         "--retries",
         "1",
         "misbehave",
-        "ok",
+        "hang=60",
         "signal=9",
-        "ok",
+        "hang=60",
     ];
     let file = dir.path().join("killed.json");
     let (output, lines) = run_with(&file, &args);
@@ -240,9 +241,10 @@ fn a_killed_worker_and_its_retry_show_in_the_trace_and_the_chart() {
     let file = dir.path().join("killed.svg");
     let (output, lines) = run_with(&file, &args);
     assert_eq!(output.status.code(), Some(1), "{}", show(&output));
-    let (lanes, bars, outlined) = chart(&std::fs::read_to_string(&file).unwrap());
+    let svg = std::fs::read_to_string(&file).unwrap();
+    let (lanes, bars, outlined) = chart(&svg);
     let attempts: u64 = lines.iter().map(|l| l["attempts"].as_u64().unwrap()).sum();
-    assert_eq!(bars.len() as u64, attempts);
+    assert_eq!(bars.len() as u64, attempts, "{bars:?}\n{lines:?}\n{svg}");
     assert!(pids(&lines).iter().all(|pid| lanes.contains_key(pid)));
     // Both attempts of the retried task are outlined.
     assert_eq!(outlined, 2);
@@ -494,5 +496,120 @@ fn on_mpi_lanes_are_ranks_and_the_trace_says_how_sure_its_clock_is() {
     let (lanes, bars, _) = chart(&std::fs::read_to_string(&file).unwrap());
     assert_eq!(lanes.keys().copied().collect::<BTreeSet<_>>(), pids(&lines));
     assert_eq!(bars.len(), sleeps.len());
+    no_overlap(&bars);
+}
+
+/// The spans of a trace file, by index.
+fn spans_of(file: &Path) -> (Value, Vec<Value>) {
+    let trace: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let spans = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .cloned()
+        .collect();
+    (trace, spans)
+}
+
+#[test]
+fn flip_bars_are_named_after_their_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flip.json");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let out = dir.path().join("out");
+    let output = run(&[
+        "-p",
+        "2",
+        "flip",
+        data.join("sample_01.jpg").to_str().unwrap(),
+        data.join("sample_02.jpg").to_str().unwrap(),
+        "--format",
+        "png",
+        "--out",
+        out.to_str().unwrap(),
+        "--timeline",
+        file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", show(&output));
+    let (_, spans) = spans_of(&file);
+    let inputs: BTreeSet<&str> = spans
+        .iter()
+        .map(|e| e["args"]["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, BTreeSet::from(["sample_01.jpg", "sample_02.jpg"]));
+}
+
+#[test]
+fn pi_scaling_puts_each_pools_workers_on_lanes_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scaling.json");
+    let output = run(&[
+        "pi",
+        "--scaling",
+        "1..=2",
+        "--seeds",
+        "0..2",
+        "--trials",
+        "1000",
+        "--repeats",
+        "1",
+        "--timeline",
+        file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", show(&output));
+    let (trace, spans) = spans_of(&file);
+    let workers: BTreeSet<u64> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "process_name" && e["args"]["name"] != "supervisor")
+        .map(|e| e["pid"].as_u64().unwrap())
+        .collect();
+    // One worker, then two new ones: three lanes.
+    assert_eq!(workers.len(), 3, "{workers:?}");
+    let tasks = spans.iter().filter(|e| e["cat"] == "task").count();
+    assert_eq!(tasks, 2 * 2 * 2, "2 seeds, warm-up and one round, 2 pools");
+    let phases = spans.iter().filter(|e| e["cat"] == "supervisor").count();
+    assert_eq!(phases, 4, "a serial warm-up and round per pool");
+}
+
+#[test]
+fn beyond_the_limit_tasks_are_merged_and_the_files_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = procpool::Timeline::DEFAULT_LIMIT as u64;
+    let total = limit + 5_000;
+    let range = format!("0..{total}");
+    let file = dir.path().join("many.json");
+    let (output, lines) = run_with(&file, &["-p", "2", "square", &range]);
+    assert!(output.status.success(), "{}", show(&output));
+    assert_eq!(lines.len() as u64, total);
+    let (trace, spans) = spans_of(&file);
+    assert_eq!(trace["otherData"]["tasks"], total);
+    assert_eq!(trace["otherData"]["merged_tasks"], 5_000);
+    let single = spans.iter().filter(|e| e["cat"] == "task").count() as u64;
+    let merged: u64 = spans
+        .iter()
+        .filter(|e| e["cat"] == "merged")
+        .map(|e| e["args"]["tasks"].as_u64().unwrap())
+        .sum();
+    assert_eq!((single, merged), (limit, 5_000));
+    let svg = dir.path().join("many.svg");
+    let output = run(&[
+        "-p",
+        "2",
+        "square",
+        &range,
+        "--timeline",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", show(&output));
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.contains("5000 after the first 10000 merged"),
+        "the chart says so"
+    );
+    let (lanes, bars, _) = chart(&svg);
+    assert_eq!(lanes.len(), 2);
     no_overlap(&bars);
 }
