@@ -109,7 +109,7 @@ pub(super) fn write(t: &Timeline) -> String {
     }
     let other = json!({
         "title": t.title,
-        "clock": "CLOCK_MONOTONIC; ts in microseconds since the first pool's start",
+        "clock": "CLOCK_MONOTONIC; ts in microseconds since the timeline began (for the command line: when procpool started)",
         "clock_uncertainty_us": t.clock_uncertainty.as_nanos() as f64 / 1e3,
         "tasks": t.tasks,
         "merged_tasks": t.aggregated,
