@@ -269,6 +269,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                             index: x as u64,
                             pid,
                             attempts: 1,
+                            started: Duration::ZERO,
                             elapsed: Duration::ZERO,
                             result: Square::run(x).map_err(|f| TaskError::Failed {
                                 message: f.message().to_string(),
@@ -346,6 +347,7 @@ struct FullOutcome {
     index: u64,
     pid: u32,
     attempts: u32,
+    started: Duration,
     elapsed: Duration,
     result: Result<i64, TaskError>,
 }

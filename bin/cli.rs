@@ -45,6 +45,26 @@ pub struct Global {
     /// Where workers run: local processes, or the other ranks of an MPI job (under mpirun)
     #[arg(long, global = true, value_enum, default_value_t = BackendKind::Local)]
     pub backend: BackendKind,
+    /// Draw which worker ran what and when: FILE.svg or FILE.png (a chart), FILE.json (a trace for Perfetto)
+    #[arg(long, global = true, value_name = "FILE", value_parser = crate::timeline::parse_file)]
+    pub timeline: Option<crate::timeline::TimelineFile>,
+    /// Size of the --timeline chart in pixels [default: 1200 wide, high enough for every worker]
+    #[arg(long, global = true, value_name = "WxH", value_parser = parse_timeline_size, requires = "timeline")]
+    pub timeline_size: Option<(u32, u32)>,
+}
+
+/// Parses `--timeline-size WxH`, each within what a chart can be.
+fn parse_timeline_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = commands::pi::parse_size(text)?;
+    let sizes = procpool::plot::SIZES;
+    if !sizes.contains(&w) || !sizes.contains(&h) {
+        return Err(format!(
+            "{text:?}: width and height must each be {} to {} pixels",
+            sizes.start(),
+            sizes.end()
+        ));
+    }
+    Ok((w, h))
 }
 
 /// The values of `--backend`.

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod output;
 mod run;
+mod timeline;
 
 use std::process::ExitCode;
 

@@ -86,7 +86,9 @@ pub fn build_pool(global: &Global) -> anyhow::Result<(Pool, InterruptFlag)> {
     if let Some(n) = global.maxtasksperchild {
         builder = builder.max_tasks_per_child(n);
     }
-    Ok((builder.build()?, interrupt))
+    let pool = builder.build()?;
+    crate::timeline::follow(&pool);
+    Ok((pool, interrupt))
 }
 
 /// How one map went: counts only, so memory stays flat however many
@@ -166,8 +168,9 @@ pub fn drive<T: Task>(
     mut each: impl FnMut(&mut Printer, &T::Input, &Outcome<T::Output>),
 ) -> Finished
 where
-    T::Input: Clone,
+    T::Input: Clone + Label,
 {
+    let mut recording = crate::timeline::lock();
     let start = Instant::now();
     let chunksize = global.chunksize.map_or_else(
         || {
@@ -210,11 +213,16 @@ where
                 } else {
                     finished.failed += 1;
                 }
+                if let Some(timeline) = recording.as_deref_mut() {
+                    crate::timeline::record(timeline, &outcome, || input.label());
+                }
                 each(printer, &input, &outcome);
             }
             Err(e) => finished.stopped = Some(e),
         }
     }
+    drop(recording);
+    crate::timeline::record_events(pool);
     finished.elapsed = start.elapsed();
     finished
 }
@@ -262,6 +270,52 @@ impl Ranges {
             gaps.push(from..total);
         }
         gaps
+    }
+}
+
+/// What a task's bar in a `--timeline` chart shows, and its trace's `input`.
+pub trait Label {
+    /// A short text for this input; `None` shows the task's index.
+    fn label(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Label for i64 {
+    fn label(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+impl Label for procpool::tasks::WhoamiInput {
+    fn label(&self) -> Option<String> {
+        Some(self.x.to_string())
+    }
+}
+
+impl Label for procpool::tasks::PiInput {
+    fn label(&self) -> Option<String> {
+        Some(format!("seed {}", self.seed))
+    }
+}
+
+impl Label for u64 {
+    fn label(&self) -> Option<String> {
+        Some(format!("{self} ms"))
+    }
+}
+
+impl Label for (procpool::tasks::Misbehavior, u64) {
+    fn label(&self) -> Option<String> {
+        Some(format!("{:?}", self.0).to_lowercase())
+    }
+}
+
+impl Label for procpool::flip::FlipJob {
+    fn label(&self) -> Option<String> {
+        self.input
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
     }
 }
 

@@ -92,6 +92,7 @@ fn main() {
             "wrong-batch" => {
                 let reply = Reply::Done {
                     batch: batch + 1000,
+                    started_ns: procpool::sys::monotonic_ns(),
                 };
                 replies
                     .send(protocol::frame(&reply, &out).unwrap())
@@ -99,7 +100,16 @@ fn main() {
             }
             _ => {
                 replies
-                    .send(protocol::frame(&Reply::Done { batch }, &out).unwrap())
+                    .send(
+                        protocol::frame(
+                            &Reply::Done {
+                                batch,
+                                started_ns: procpool::sys::monotonic_ns(),
+                            },
+                            &out,
+                        )
+                        .unwrap(),
+                    )
                     .unwrap();
             }
         }

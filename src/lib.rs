@@ -21,10 +21,13 @@
 // The pool core: private modules, exported through the list below.
 mod backend;
 mod error;
+mod events;
 mod pool;
 mod spawn;
 mod supervisor;
 mod task;
+#[cfg(feature = "timeline")]
+pub mod timeline;
 mod worker;
 
 // The wire protocol, the codec and the platform calls are private; this
@@ -58,17 +61,20 @@ pub mod jobs;
 pub mod mpi;
 #[cfg(feature = "pi")]
 pub mod pi;
-#[cfg(feature = "pi")]
+#[cfg(any(feature = "pi", feature = "timeline"))]
 pub mod plot;
 // Files written whole or not at all, for the domains that write them.
-#[cfg(any(feature = "flip", feature = "pi"))]
+#[cfg(any(feature = "flip", feature = "pi", feature = "timeline"))]
 mod write;
 
 pub use backend::{MpiRank, WorkerInfo};
 pub use error::{PoolError, TaskError};
+pub use events::PoolEvent;
 pub use pool::{Handle, Imap, Outcome, Pool, PoolBuilder, auto_chunksize};
 pub use sys::ExitCause;
 pub use task::{Failure, Registry, Task};
+#[cfg(feature = "timeline")]
+pub use timeline::Timeline;
 pub use worker::serve_if_requested;
 
 /// The `procpool` program built next to this crate, for doctests and tests

@@ -284,6 +284,8 @@ pub struct Experiment {
     seeds: Range<u64>,
     trials: u64,
     interrupt: Option<InterruptFlag>,
+    /// Where runs are recorded, if anywhere.
+    timeline: Option<std::sync::Arc<std::sync::Mutex<crate::Timeline>>>,
 }
 
 impl Experiment {
@@ -326,6 +328,7 @@ impl Experiment {
             seeds,
             trials,
             interrupt: None,
+            timeline: None,
         })
     }
 
@@ -343,6 +346,19 @@ impl Experiment {
     pub fn interrupt_flag(mut self, flag: InterruptFlag) -> Self {
         self.interrupt = Some(flag);
         self
+    }
+
+    /// Records every run in `timeline`: the pool's tasks on their workers'
+    /// lanes, each serial run as a phase of the supervisor's.
+    pub fn timeline(mut self, timeline: std::sync::Arc<std::sync::Mutex<crate::Timeline>>) -> Self {
+        self.timeline = Some(timeline);
+        self
+    }
+
+    fn with_timeline(&self, f: impl FnOnce(&mut crate::Timeline)) {
+        if let Some(timeline) = &self.timeline {
+            f(&mut timeline.lock().unwrap_or_else(|e| e.into_inner()));
+        }
     }
 
     fn check_interrupt(&self) -> Result<(), Error> {
@@ -410,7 +426,15 @@ impl Experiment {
     /// If the pool stops, or a seed's task fails.
     pub fn run_on(&self, pool: &Pool) -> Result<Vec<PiOutput>, Error> {
         let start = self.seeds.start;
-        pool.map(Pi, self.inputs())?
+        let outcomes = pool.map(Pi, self.inputs());
+        self.with_timeline(|timeline| {
+            timeline.follow(pool);
+            for outcome in outcomes.iter().flatten() {
+                timeline.record(outcome, Some(&format!("seed {}", start + outcome.index)));
+            }
+            timeline.record_events(pool);
+        });
+        outcomes?
             .into_iter()
             .map(|outcome| {
                 outcome.result.map_err(|error| Error::Task {
@@ -462,8 +486,16 @@ impl Experiment {
     /// [`run_serial`](Self::run_serial) for timing: the outputs are dropped
     /// (behind a `black_box`, so the work is not optimised away).
     fn run_serial_quietly(&self) -> Result<(), Error> {
-        self.run_serial()
-            .map(|outputs| drop(std::hint::black_box(outputs)))
+        let start = Instant::now();
+        let result = self
+            .run_serial()
+            .map(|outputs| drop(std::hint::black_box(outputs)));
+        self.with_timeline(|timeline| {
+            let seeds = self.seeds.end - self.seeds.start;
+            let label = format!("serial: {seeds} seed{}", if seeds == 1 { "" } else { "s" });
+            timeline.phase(label, start, Instant::now());
+        });
+        result
     }
 
     /// Speedup over the serial run for each pool size in `sizes`: for each,

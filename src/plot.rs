@@ -18,13 +18,15 @@ use std::sync::Once;
 
 use image::ImageEncoder as _;
 use plotters::coord::Shift;
+#[cfg(feature = "pi")]
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+#[cfg(feature = "pi")]
 use crate::pi::{Point, Scaling};
 
 /// The family every label is drawn in; registered once with DejaVu Sans.
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// The smallest and largest width or height accepted, in pixels.
 pub const SIZES: std::ops::RangeInclusive<u32> = 200..=8192;
@@ -150,10 +152,11 @@ impl Target {
     }
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// Something that draws itself on any plotters backend.
-trait Figure {
+pub(crate) trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
 }
 
@@ -167,19 +170,38 @@ fn register_font() {
     });
 }
 
+#[cfg(feature = "pi")]
 /// Draws `figure` into memory, then writes the file in one go.
 fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
+    let bytes = draw(&target.path, target.format, target.size, figure)?;
+    // Whole or not at all: a figure interrupted while written leaves nothing.
+    crate::write::atomically(&target.path, &bytes, true).map_err(|source| PlotError::Write {
+        path: target.path.clone(),
+        source,
+    })
+}
+
+/// Draws `figure` in `format` at `size` into memory; `path` names it in errors.
+pub(crate) fn draw(
+    path: &Path,
+    format: Format,
+    size: (u32, u32),
+    figure: &impl Figure,
+) -> Result<Vec<u8>, PlotError> {
+    let (width, height) = size;
+    if !SIZES.contains(&width) || !SIZES.contains(&height) {
+        return Err(PlotError::Size { width, height });
+    }
     register_font();
     let draw_error = |e: &dyn std::fmt::Display| PlotError::Draw {
-        path: target.path.clone(),
+        path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let (width, height) = target.size;
-    let bytes = match target.format {
+    let bytes = match format {
         Format::Svg => {
             let mut svg = String::new();
             {
-                let root = SVGBackend::with_string(&mut svg, target.size).into_drawing_area();
+                let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
                 figure.draw(&root).map_err(|e| draw_error(&e))?;
                 root.present().map_err(|e| draw_error(&e))?;
             }
@@ -188,7 +210,7 @@ fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
         Format::Png => {
             let mut rgb = vec![0u8; width as usize * height as usize * 3];
             {
-                let root = BitMapBackend::with_buffer(&mut rgb, target.size).into_drawing_area();
+                let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
                 figure.draw(&root).map_err(|e| draw_error(&e))?;
                 root.present().map_err(|e| draw_error(&e))?;
             }
@@ -200,13 +222,10 @@ fn render(target: &Target, figure: &impl Figure) -> Result<(), PlotError> {
             png
         }
     };
-    // Whole or not at all: a figure interrupted while written leaves nothing.
-    crate::write::atomically(&target.path, &bytes, true).map_err(|source| PlotError::Write {
-        path: target.path.clone(),
-        source,
-    })
+    Ok(bytes)
 }
 
+#[cfg(feature = "pi")]
 /// A titled chart over `x` by `y` with labelled axes, text scaled to `root`.
 fn chart<'a, DB: DrawingBackend>(
     root: &'a DrawingArea<DB, Shift>,
@@ -225,8 +244,10 @@ fn chart<'a, DB: DrawingBackend>(
     Ok((chart, text))
 }
 
+#[cfg(feature = "pi")]
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
+#[cfg(feature = "pi")]
 /// The legend box, at `position`.
 fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart<'a, DB>,
@@ -247,19 +268,24 @@ fn legend<'a, DB: DrawingBackend + 'a>(
 ///
 /// # Errors
 ///
+#[cfg(feature = "pi")]
 /// If drawing or writing the file fails.
 pub fn quarter_circle(target: &Target, points: &[Point], title: &str) -> Result<(), PlotError> {
     render(target, &QuarterCircle { points, title })
 }
 
+#[cfg(feature = "pi")]
 struct QuarterCircle<'a> {
     points: &'a [Point],
     title: &'a str,
 }
 
+#[cfg(feature = "pi")]
 const INSIDE: RGBColor = RGBColor(31, 119, 180);
+#[cfg(feature = "pi")]
 const OUTSIDE: RGBColor = RGBColor(255, 127, 14);
 
+#[cfg(feature = "pi")]
 impl Figure for QuarterCircle<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let (mut chart, text) = chart(root, self.title, 0.0..1.0, 0.0..1.0)?;
@@ -297,16 +323,19 @@ impl Figure for QuarterCircle<'_> {
 ///
 /// # Errors
 ///
+#[cfg(feature = "pi")]
 /// If drawing or writing the file fails.
 pub fn speedup(target: &Target, scaling: &Scaling, title: &str) -> Result<(), PlotError> {
     render(target, &Speedup { scaling, title })
 }
 
+#[cfg(feature = "pi")]
 struct Speedup<'a> {
     scaling: &'a Scaling,
     title: &'a str,
 }
 
+#[cfg(feature = "pi")]
 impl Figure for Speedup<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let points = &self.scaling.points;

@@ -34,6 +34,13 @@ pub struct Outcome<O> {
     pub pid: u32,
     /// How many times it was dispatched to a worker.
     pub attempts: u32,
+    /// When the task (its last attempt) started, as an offset from the
+    /// pool's start ([`Pool::clock_zero`]). Measured by the worker on the
+    /// machine's shared monotonic clock (on MPI, moved onto rank 0's clock
+    /// by the offset measured at the handshake); for an attempt that ended
+    /// without a result (its worker died or timed out), as the supervisor
+    /// saw it. Zero for a task that never started.
+    pub started: Duration,
     /// How long the task ran, as measured by its worker.
     pub elapsed: Duration,
     /// The output, or why there is none.
@@ -297,6 +304,46 @@ impl Pool {
         self.lock().workers()
     }
 
+    /// The zero of the pool's clock (when it was built): [`Outcome::started`]
+    /// and the times of [`PoolEvent`](crate::PoolEvent)s are
+    /// offsets from it.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest_pool(2);
+    /// let outcome = pool.apply(procpool::tasks::Square, 3).unwrap();
+    /// // The task ran after the pool started, and has ended by now.
+    /// let ran_until = pool.clock_zero() + outcome.started + outcome.elapsed;
+    /// assert!(ran_until <= std::time::Instant::now());
+    /// ```
+    pub fn clock_zero(&self) -> std::time::Instant {
+        self.lock().book().epoch.instant
+    }
+
+    /// How far a worker's clock may be off the supervisor's after it was
+    /// moved onto it: zero on one machine, where every process reads the same
+    /// monotonic clock; on MPI, the largest half round trip of the
+    /// handshake's best clock exchange with any rank.
+    pub fn clock_uncertainty(&self) -> Duration {
+        self.lock().clock_uncertainty()
+    }
+
+    /// Takes what the supervisor saw since the last call that no outcome
+    /// tells: workers started and died, and attempts that ended without a
+    /// result and were tried again. Also the number of events not kept
+    /// (at most 100,000 wait between two calls).
+    ///
+    /// ```
+    /// use procpool::timeline::PoolEvent;
+    /// # let pool = procpool::doctest_pool(2);
+    /// let (events, dropped) = pool.take_events();
+    /// let started = events.iter().filter(|e| matches!(e, PoolEvent::WorkerStarted { .. })).count();
+    /// assert_eq!((started, dropped), (2, 0));
+    /// assert!(pool.take_events().0.is_empty());
+    /// ```
+    pub fn take_events(&self) -> (Vec<crate::events::PoolEvent>, u64) {
+        self.lock().take_events()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Backend> {
         // A panic while the lock was held leaves the supervisor usable: every
         // method leaves its state consistent before it can panic.
@@ -500,22 +547,26 @@ fn unpack<O: serde::de::DeserializeOwned>(delivery: Delivery, out: &mut impl FnM
         count,
         pid,
         attempts,
+        started,
         elapsed,
         body,
     } = delivery;
-    let outcome = |i: u32, elapsed, result| Outcome {
+    let outcome = |i: u32, started, elapsed, result| Outcome {
         index: first + i as u64,
         pid,
         attempts,
+        started,
         elapsed,
         result,
     };
     match body {
         Body::Failed(error) => {
-            (0..count).for_each(|i| out(outcome(i, elapsed, Err(error.clone()))))
+            (0..count).for_each(|i| out(outcome(i, started, elapsed, Err(error.clone()))))
         }
         Body::Done(frame, start) => {
             let mut rest = &frame[start..];
+            // The inputs of a batch ran back to back from its start.
+            let mut next = started;
             for i in 0..count {
                 match codec::decode::<(u64, Result<O, WireFailure>)>(rest) {
                     Ok(((nanos, result), used)) => {
@@ -526,15 +577,18 @@ fn unpack<O: serde::de::DeserializeOwned>(delivery: Delivery, out: &mut impl FnM
                                 TaskError::Panicked { message, location }
                             }
                         });
-                        out(outcome(i, Duration::from_nanos(nanos), result));
+                        let elapsed = Duration::from_nanos(nanos);
+                        out(outcome(i, next, elapsed, result));
+                        next += elapsed;
                     }
                     Err(e) => {
                         let error = TaskError::Protocol {
                             pid,
                             message: format!("result does not decode: {e}"),
                         };
-                        (i..count)
-                            .for_each(|j| out(outcome(j, Duration::ZERO, Err(error.clone()))));
+                        (i..count).for_each(|j| {
+                            out(outcome(j, next, Duration::ZERO, Err(error.clone())))
+                        });
                         return;
                     }
                 }

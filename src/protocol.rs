@@ -127,6 +127,10 @@ pub enum Reply {
     Done {
         /// The batch id from the request.
         batch: u64,
+        /// When the worker started the batch, in nanoseconds on the
+        /// machine's `CLOCK_MONOTONIC` ([`monotonic_ns`](crate::sys::monotonic_ns));
+        /// input `i` started this plus the elapsed times before it.
+        started_ns: u64,
     },
     /// The worker could not run the batch at all (unknown task, undecodable input).
     Refused {

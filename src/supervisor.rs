@@ -21,6 +21,7 @@ use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 use crate::backend::book::Book;
 pub(crate) use crate::backend::book::{Body, Delivery, JobId};
 use crate::error::{PoolError, TaskError};
+use crate::events::PoolEvent;
 use crate::protocol::{self, Frame, Reply, Request};
 use crate::spawn::{Spawner, WorkerProcess};
 use crate::sys::{self, ExitCause};
@@ -154,6 +155,8 @@ impl Supervisor {
             }
         };
         self.book.set_tasks(self.spawner.program(), tasks);
+        let at = self.book.epoch.offset(Instant::now());
+        self.book.log(PoolEvent::WorkerStarted { pid, at });
         self.workers.insert(
             id,
             Worker {
@@ -298,7 +301,7 @@ impl Supervisor {
             Err(e) => return self.on_malformed(id, format!("malformed reply: {e}")),
         };
         let batch_id = match reply {
-            Reply::Done { batch } | Reply::Refused { batch, .. } => batch,
+            Reply::Done { batch, .. } | Reply::Refused { batch, .. } => batch,
         };
         let Some(worker) = self.workers.get_mut(&id) else {
             return;
@@ -312,6 +315,7 @@ impl Supervisor {
         worker.in_flight.pop_front();
         let now = Instant::now();
         let elapsed = now - worker.running_since;
+        let since = self.book.epoch.offset(worker.running_since);
         worker.running_since = now;
         self.batch_time = Some(match self.batch_time {
             Some(average) => (average * 7 + elapsed) / 8,
@@ -328,17 +332,23 @@ impl Supervisor {
             let _ = protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
             worker.state = State::Retiring;
         }
-        let body = match reply {
-            Reply::Done { .. } => {
+        let (started, body) = match reply {
+            Reply::Done { started_ns, .. } => {
                 let start = frame.len() - payload_len;
-                Body::Done(frame, start)
+                (
+                    self.book.epoch.offset_ns(started_ns),
+                    Body::Done(frame, start),
+                )
             }
-            Reply::Refused { reason, .. } => Body::Failed(TaskError::Protocol {
-                pid,
-                message: reason,
-            }),
+            Reply::Refused { reason, .. } => (
+                since,
+                Body::Failed(TaskError::Protocol {
+                    pid,
+                    message: reason,
+                }),
+            ),
         };
-        self.book.deliver(batch, pid, elapsed, body);
+        self.book.deliver(batch, pid, (started, elapsed), body);
     }
 
     /// A worker that sends bytes we cannot trust is stopped at once.
@@ -362,6 +372,15 @@ impl Supervisor {
         };
         let cause = reap(&mut worker.child, self.cfg.grace);
         let elapsed = worker.running_since.elapsed();
+        let started = self.book.epoch.offset(worker.running_since);
+        let at = self.book.epoch.offset(Instant::now());
+        if !matches!(worker.state, State::Retiring) {
+            self.book.log(PoolEvent::WorkerDied {
+                pid: worker.pid,
+                at,
+                cause,
+            });
+        }
         let mut in_flight = worker.in_flight.into_iter();
         let running = in_flight.next();
         // Batches that never started go back to the front, uncharged, in order.
@@ -378,16 +397,30 @@ impl Supervisor {
                     cause,
                 },
             };
-            if batch.count() > 1 && !matches!(error, TaskError::Cancelled) {
+            let cancelled = matches!(error, TaskError::Cancelled);
+            let again = batch.count() > 1 || batch.attempts <= self.cfg.retries;
+            if again && !cancelled {
+                self.book.log(PoolEvent::AttemptLost {
+                    first: batch.first,
+                    count: batch.count(),
+                    pid: worker.pid,
+                    attempt: batch.attempts,
+                    started,
+                    elapsed,
+                    error: error.clone(),
+                });
+            }
+            if batch.count() > 1 && !cancelled {
                 batch.attempts -= 1;
                 for single in batch.split().into_iter().rev() {
                     self.book.push_front(single);
                 }
-            } else if batch.attempts <= self.cfg.retries && !matches!(error, TaskError::Cancelled) {
+            } else if batch.attempts <= self.cfg.retries && !cancelled {
                 self.book.push_front(batch);
             } else {
+                let times = (started, elapsed);
                 self.book
-                    .deliver(batch, worker.pid, elapsed, Body::Failed(error));
+                    .deliver(batch, worker.pid, times, Body::Failed(error));
             }
         }
         // A closed pool replaces its workers too while work is left, as

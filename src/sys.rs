@@ -126,6 +126,62 @@ pub fn parent_pid() -> u32 {
     unsafe { libc::getppid() as u32 }
 }
 
+/// Nanoseconds on `CLOCK_MONOTONIC`, the clock every process of this
+/// machine shares (and the one `std::time::Instant` reads on Linux), so a
+/// worker's timestamps and its supervisor's can be compared.
+///
+/// ```
+/// let a = procpool::sys::monotonic_ns();
+/// let b = procpool::sys::monotonic_ns();
+/// assert!(a > 0 && b >= a);
+/// ```
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; CLOCK_MONOTONIC
+    // always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// A point in time as both an [`Instant`](std::time::Instant) and
+/// [`monotonic_ns`], read back to back: the zero of a pool's clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Epoch {
+    pub instant: std::time::Instant,
+    pub ns: u64,
+}
+
+impl Default for Epoch {
+    fn default() -> Epoch {
+        Epoch::now()
+    }
+}
+
+impl Epoch {
+    pub fn now() -> Epoch {
+        Epoch {
+            instant: std::time::Instant::now(),
+            ns: monotonic_ns(),
+        }
+    }
+
+    /// `ns` (on [`monotonic_ns`]'s clock) as an offset from this epoch;
+    /// zero for a time before it.
+    pub fn offset_ns(&self, ns: u64) -> std::time::Duration {
+        std::time::Duration::from_nanos(ns.saturating_sub(self.ns))
+    }
+
+    /// `instant` as an offset from this epoch; zero for a time before it.
+    pub fn offset(&self, instant: std::time::Instant) -> std::time::Duration {
+        instant.saturating_duration_since(self.instant)
+    }
+}
+
 /// Sets the disposition of `signal` to ignored (`true`) or default (`false`).
 pub fn ignore_signal(signal: i32, ignore: bool) {
     let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };

@@ -10,7 +10,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Instant;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -97,8 +96,9 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Runs a batch of encoded inputs and appends encoded results to `out`.
-type BatchFn = fn(&[u8], u32, &mut Vec<u8>) -> Result<(), CodecError>;
+/// Runs a batch of encoded inputs and appends encoded results to `out`;
+/// returns when the batch started, in [`monotonic_ns`](crate::sys::monotonic_ns).
+type BatchFn = fn(&[u8], u32, &mut Vec<u8>) -> Result<u64, CodecError>;
 
 /// The tasks a worker program knows, by name.
 ///
@@ -155,11 +155,15 @@ impl fmt::Debug for Registry {
 
 /// Decodes `count` inputs of `T` from `payload`, runs each (catching panics),
 /// and appends `(elapsed_ns, Result<Output, WireFailure>)` per input to `out`.
-fn run_batch<T: Task>(payload: &[u8], count: u32, out: &mut Vec<u8>) -> Result<(), CodecError> {
+/// Returns the batch's start on the machine's shared clock: input `i` started
+/// at that start plus the elapsed times of the inputs before it, so one
+/// timestamp per batch places every task on a timeline.
+fn run_batch<T: Task>(payload: &[u8], count: u32, out: &mut Vec<u8>) -> Result<u64, CodecError> {
     let mut rest = payload;
     // One clock read per input: each input's time runs from the end of the
     // previous one, so it includes decoding its input (tiny next to a task).
-    let mut last = Instant::now();
+    let started = crate::sys::monotonic_ns();
+    let mut last = started;
     for _ in 0..count {
         let (input, used) = codec::decode::<T::Input>(rest)?;
         rest = &rest[used..];
@@ -168,15 +172,15 @@ fn run_batch<T: Task>(payload: &[u8], count: u32, out: &mut Vec<u8>) -> Result<(
             Ok(Err(failure)) => Err(WireFailure::Failed(failure.0)),
             Err(payload) => Err(panic_failure(payload)),
         };
-        let now = Instant::now();
-        let elapsed = (now - last).as_nanos() as u64;
+        let now = crate::sys::monotonic_ns();
+        let elapsed = now.saturating_sub(last);
         last = now;
         codec::encode_into(&(elapsed, result), out)?;
     }
     if !rest.is_empty() {
         return Err(CodecError::Trailing(rest.len()));
     }
-    Ok(())
+    Ok(started)
 }
 
 // Panic capture, all of it: a task's panic is caught where it runs (above)

@@ -226,7 +226,7 @@ pub(crate) fn answer(
         };
     };
     match handler(payload, count, out) {
-        Ok(()) => Reply::Done { batch },
+        Ok(started_ns) => Reply::Done { batch, started_ns },
         Err(e) => {
             out.clear();
             Reply::Refused {

@@ -224,6 +224,16 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     };
     let to_run: Vec<Job> = pending.into_iter().cloned().collect();
     let report = jobs::run(&pool, &to_run, &options, &mut status, |record| {
+        if crate::timeline::active() {
+            crate::timeline::record_attempt(
+                record.worker_pid,
+                record.row.job_id,
+                record.attempts,
+                record.ran,
+                job_status(record),
+                &format!("job {}", record.row.job_id),
+            );
+        }
         if printer.json {
             printer.line(record_json(record));
         }
@@ -232,6 +242,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         }
     })?;
     let processes = pool.processes();
+    crate::timeline::record_events(&pool);
     drop(pool);
 
     let failed: Vec<u64> = report.failed.iter().map(|r| r.row.job_id).collect();
@@ -479,4 +490,15 @@ fn print_slurm(
     .render()?;
     printer.line(script.trim_end());
     Ok(exit::OK)
+}
+
+/// How a job ended, for its bar in a `--timeline` chart.
+fn job_status(record: &JobRecord) -> procpool::timeline::Status {
+    use procpool::timeline::Status;
+    match record.row.exit_code {
+        0 => Status::Ok,
+        _ if record.timed_out => Status::TimedOut,
+        jobs::WORKER_FAILED if record.error.is_some() => Status::WorkerDied,
+        _ => Status::Failed,
+    }
 }

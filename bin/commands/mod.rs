@@ -14,7 +14,9 @@ use crate::cli::{Cli, Command};
 
 /// Runs the chosen subcommand; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    match cli.command {
+    crate::timeline::start(&cli.global);
+    let global = cli.global;
+    let code = match cli.command {
         Command::Square(args) => square::run(&cli.global, args),
         Command::Whoami(args) => whoami::run(&cli.global, args),
         Command::Pi(args) => pi::run(&cli.global, args),
@@ -25,5 +27,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Misbehave(args) => diag::misbehave(&cli.global, args),
         Command::Completions(args) => help::completions(args),
         Command::Man => help::man(),
-    }
+    }?;
+    // What ran is drawn, also when tasks failed or a signal stopped the run.
+    crate::timeline::save(&global)?;
+    Ok(code)
 }

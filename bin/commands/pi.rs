@@ -50,7 +50,10 @@ pub struct PiArgs {
 }
 
 pub fn run(global: &Global, args: PiArgs) -> anyhow::Result<u8> {
-    let experiment = Experiment::new(args.seeds.clone(), args.trials)?;
+    let mut experiment = Experiment::new(args.seeds.clone(), args.trials)?;
+    if let Some(timeline) = crate::timeline::shared() {
+        experiment = experiment.timeline(timeline);
+    }
     let default_size = if args.scaling.is_some() {
         (800, 600)
     } else {
@@ -397,7 +400,7 @@ fn parse_sizes(text: &str) -> Result<Range<usize>, String> {
 }
 
 /// `WxH` in pixels, e.g. `800x600`.
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let bad = || format!("{text:?} is not a size WIDTHxHEIGHT in pixels, such as 800x600");
     let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
     let w = w.trim().parse().map_err(|_| bad())?;

@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{PoolError, TaskError};
+use crate::events::PoolEvent;
 use crate::protocol::Frame;
+use crate::sys::Epoch;
+
+/// The most [`PoolEvent`]s kept between two takes; later ones are counted.
+const MAX_EVENTS: usize = 100_000;
 
 /// Identifies one call (a map, an imap, a submit) among the pool's work.
 pub(crate) type JobId = u64;
@@ -61,6 +66,8 @@ pub(crate) struct Delivery {
     pub count: u32,
     pub pid: u32,
     pub attempts: u32,
+    /// When the batch started, from the pool's start ([`Book::epoch`]).
+    pub started: Duration,
     pub elapsed: Duration,
     pub body: Body,
 }
@@ -85,6 +92,12 @@ pub(crate) struct Book {
     program: PathBuf,
     /// The tasks every worker knows.
     tasks: Vec<String>,
+    /// The zero of the pool's clock: when it was built.
+    pub epoch: Epoch,
+    /// What the supervisor saw that no delivery tells, until taken.
+    events: Vec<PoolEvent>,
+    /// Events not kept because `events` was full.
+    dropped_events: u64,
 }
 
 impl Book {
@@ -190,17 +203,42 @@ impl Book {
 
     /// Puts `batch`'s results (or its error) in its job's mailbox, unless the
     /// job was abandoned.
-    pub fn deliver(&mut self, batch: Batch, pid: u32, elapsed: Duration, body: Body) {
+    pub fn deliver(
+        &mut self,
+        batch: Batch,
+        pid: u32,
+        (started, elapsed): (Duration, Duration),
+        body: Body,
+    ) {
         if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
             mailbox.push_back(Delivery {
                 first: batch.first,
                 count: batch.count(),
                 pid,
                 attempts: batch.attempts,
+                started,
                 elapsed,
                 body,
             });
         }
+    }
+
+    /// Keeps `event` for [`take_events`](Self::take_events), or counts it
+    /// when [`MAX_EVENTS`] are waiting.
+    pub fn log(&mut self, event: PoolEvent) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push(event);
+        } else {
+            self.dropped_events += 1;
+        }
+    }
+
+    /// The events logged since the last take, and how many were dropped.
+    pub fn take_events(&mut self) -> (Vec<PoolEvent>, u64) {
+        (
+            std::mem::take(&mut self.events),
+            std::mem::take(&mut self.dropped_events),
+        )
     }
 
     /// The next delivery for `job`, if one is in.
@@ -237,7 +275,8 @@ impl Book {
     }
 
     fn cancel(&mut self, batch: Batch) {
-        self.deliver(batch, 0, Duration::ZERO, Body::Failed(TaskError::Cancelled));
+        let zero = (Duration::ZERO, Duration::ZERO);
+        self.deliver(batch, 0, zero, Body::Failed(TaskError::Cancelled));
     }
 
     /// Stops taking new jobs; work already queued still runs.

@@ -23,6 +23,8 @@ struct Slot {
     running: Option<(u64, Instant)>,
     /// Sent a reply that could not be used: it gets no more work.
     retired: bool,
+    /// Its clock minus ours, in nanoseconds (0 on one machine).
+    clock_offset_ns: i64,
 }
 
 /// The workers' slots, over the [`Book`] both backends share.
@@ -42,6 +44,7 @@ impl Ledger {
                     pid,
                     running: None,
                     retired: false,
+                    clock_offset_ns: 0,
                 })
                 .collect(),
             book: Book::default(),
@@ -79,7 +82,7 @@ impl Ledger {
                     self.book.deliver(
                         batch,
                         self.slots[index].pid,
-                        Duration::ZERO,
+                        (Duration::ZERO, Duration::ZERO),
                         Body::Failed(error),
                     );
                 }
@@ -104,7 +107,7 @@ impl Ledger {
             Err(e) => Err(format!("malformed reply: {e}")),
             Ok((reply, payload)) => {
                 let batch = match &reply {
-                    Reply::Done { batch } | Reply::Refused { batch, .. } => *batch,
+                    Reply::Done { batch, .. } | Reply::Refused { batch, .. } => *batch,
                 };
                 match running {
                     Some((id, _)) if id == batch => Ok((reply, frame.len() - payload.len())),
@@ -113,12 +116,20 @@ impl Ledger {
             }
         };
         let since = running.map_or_else(Instant::now, |(_, since)| since);
+        let elapsed = since.elapsed();
+        let mut started = self.book.epoch.offset(since);
         let batch = running.and_then(|(id, _)| self.book.remove(id));
         let (body, result) = match checked {
-            Ok((Reply::Done { .. }, start)) => (
-                Body::Done(Frame::Inline(ByteBuf::from(frame)), start),
-                Ok(()),
-            ),
+            Ok((Reply::Done { started_ns, .. }, start)) => {
+                // The rank's clock, moved onto ours by the offset measured
+                // at the handshake.
+                let ours = started_ns.wrapping_sub(self.slots[index].clock_offset_ns as u64);
+                started = self.book.epoch.offset_ns(ours);
+                (
+                    Body::Done(Frame::Inline(ByteBuf::from(frame)), start),
+                    Ok(()),
+                )
+            }
             Ok((Reply::Refused { reason, .. }, _)) => (
                 Body::Failed(TaskError::Protocol {
                     pid,
@@ -136,9 +147,17 @@ impl Ledger {
             }
         };
         if let Some(batch) = batch {
-            self.book.deliver(batch, pid, since.elapsed(), body);
+            self.book.deliver(batch, pid, (started, elapsed), body);
         }
         result
+    }
+
+    /// Records that worker `index`'s clock reads `offset_ns` more than ours.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
+    pub fn set_clock_offset(&mut self, index: usize, offset_ns: i64) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.clock_offset_ns = offset_ns;
+        }
     }
 
     /// Whether any worker is running a batch.
@@ -181,7 +200,8 @@ mod tests {
         let mut out = Vec::new();
         let result: Result<i64, WireFailure> = Ok(x * x);
         codec::encode_into(&(5u64, result), &mut out).unwrap();
-        protocol::frame(&Reply::Done { batch }, &out)
+        let started_ns = crate::sys::monotonic_ns();
+        protocol::frame(&Reply::Done { batch, started_ns }, &out)
             .unwrap()
             .to_vec()
     }

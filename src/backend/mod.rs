@@ -150,7 +150,7 @@ impl Backend {
     }
 
     /// The jobs, batches and deliveries, which both backends keep alike.
-    fn book(&self) -> &Book {
+    pub(crate) fn book(&self) -> &Book {
         match self {
             Backend::Local(s) => &s.book,
             #[cfg(feature = "mpi")]
@@ -207,6 +207,18 @@ impl Backend {
 
     pub fn pids(&self) -> Vec<u32> {
         forward!(self, s => s.pids())
+    }
+
+    pub fn take_events(&mut self) -> (Vec<crate::events::PoolEvent>, u64) {
+        self.book_mut().take_events()
+    }
+
+    pub fn clock_uncertainty(&self) -> std::time::Duration {
+        match self {
+            Backend::Local(_) => std::time::Duration::ZERO,
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => s.clock_uncertainty(),
+        }
     }
 
     /// Every worker with its placement, sorted by rank (MPI) or PID (local).

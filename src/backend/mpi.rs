@@ -57,6 +57,11 @@ const TAG_HELLO: Tag = 1;
 const TAG_REQUEST: Tag = 2;
 /// A worker to rank 0: a framed [`Reply`].
 const TAG_REPLY: Tag = 3;
+/// Rank 0 to a worker and back: one clock reading, to measure the offset
+/// between their clocks (see [`sync_clocks`]).
+const TAG_CLOCK: Tag = 4;
+/// Clock exchanges per rank at the handshake; the quickest one counts.
+const CLOCK_ROUNDS: usize = 8;
 
 /// Variables that MPI launchers set in every rank's environment: Open MPI's
 /// mpirun, PMIx (Open MPI 4+, `srun --mpi=pmix`), and PMI (MPICH's Hydra,
@@ -368,6 +373,12 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
     let mut out = Vec::new();
     let mut backoff = Backoff::default();
     loop {
+        if let Some(probed) = root.immediate_matched_probe_with_tag(TAG_CLOCK) {
+            // Rank 0 measures our clock against its own: answer at once.
+            let _ = probed.matched_receive_vec::<u64>();
+            root.send_with_tag(&[crate::sys::monotonic_ns()][..], TAG_CLOCK);
+            continue;
+        }
         let Some(probed) = root.immediate_matched_probe_with_tag(TAG_REQUEST) else {
             backoff.wait();
             continue;
@@ -394,6 +405,8 @@ pub(crate) struct MpiSupervisor {
     interrupt: Option<InterruptFlag>,
     /// How long busy ranks get to finish once the pool is interrupted.
     grace: Duration,
+    /// The largest uncertainty of a rank's clock offset.
+    clock_uncertainty: Duration,
     backoff: Backoff,
     /// Last: dropped after the supervisor stopped the ranks.
     root: MpiRoot,
@@ -455,11 +468,17 @@ impl MpiSupervisor {
         ledger
             .book
             .set_tasks(&std::env::current_exe().unwrap_or_default(), known_tasks);
+        let mut clock_uncertainty = Duration::ZERO;
+        for (slot, (offset_ns, uncertainty)) in sync_clocks(&root.world).into_iter().enumerate() {
+            ledger.set_clock_offset(slot, offset_ns);
+            clock_uncertainty = clock_uncertainty.max(uncertainty);
+        }
         Ok(MpiSupervisor {
             ledger,
             workers,
             interrupt: cfg.interrupt,
             grace: cfg.grace,
+            clock_uncertainty,
             backoff: Backoff::default(),
             root,
         })
@@ -473,6 +492,11 @@ impl MpiSupervisor {
 
     pub fn workers(&self) -> Vec<WorkerInfo> {
         self.workers.clone()
+    }
+
+    /// How far a rank's times may be off rank 0's clock, at most.
+    pub fn clock_uncertainty(&self) -> Duration {
+        self.clock_uncertainty
     }
 
     /// Runs the loop until the next delivery for `job` is ready.
@@ -632,4 +656,37 @@ fn handshake(
         }
     }
     Ok(hellos.into_iter().flatten().collect())
+}
+
+/// Measures each worker rank's clock against rank 0's, as NTP does: several
+/// round trips of one reading each; in the quickest, the rank read its clock
+/// about halfway, so its offset is its reading less our midpoint, give or
+/// take half that round trip. Returns, by slot (rank - 1), the offset in
+/// nanoseconds (theirs minus ours) and that uncertainty.
+fn sync_clocks(world: &MpiWorld) -> Vec<(i64, Duration)> {
+    let comm = world.comm();
+    (1..world.size)
+        .map(|rank| {
+            let process = comm.process_at_rank(rank as i32);
+            let mut best: Option<(u64, i64)> = None;
+            for _ in 0..CLOCK_ROUNDS {
+                let sent = crate::sys::monotonic_ns();
+                process.send_with_tag(&[sent][..], TAG_CLOCK);
+                let (theirs, _) = process.receive_vec_with_tag::<u64>(TAG_CLOCK);
+                let back = crate::sys::monotonic_ns();
+                let Some(&theirs) = theirs.first() else {
+                    continue;
+                };
+                let round_trip = back.saturating_sub(sent);
+                let midpoint = sent + round_trip / 2;
+                let offset = theirs.wrapping_sub(midpoint) as i64;
+                if best.is_none_or(|(quickest, _)| round_trip < quickest) {
+                    best = Some((round_trip, offset));
+                }
+            }
+            best.map_or((0, Duration::MAX), |(round_trip, offset)| {
+                (offset, Duration::from_nanos(round_trip / 2))
+            })
+        })
+        .collect()
 }

@@ -79,6 +79,9 @@ pub struct JobRecord {
     pub timed_out: bool,
     /// The worker that ran it.
     pub worker_pid: u32,
+    /// When its task started, from the pool's start, and how long it ran
+    /// (see [`Outcome::started`]).
+    pub ran: (Duration, Duration),
     /// Why it could not run, or why its worker failed, when so.
     pub error: Option<String>,
 }
@@ -257,6 +260,7 @@ impl Starts {
 /// The record of a job from its outcome; a worker that failed under the job
 /// gives [`WORKER_FAILED`] and times seen from here.
 fn record(job: &Job, outcome: Outcome<JobReport>) -> JobRecord {
+    let ran = (outcome.started, outcome.elapsed);
     let report = outcome.result.unwrap_or_else(|error| {
         let ended = SystemTime::now();
         JobReport {
@@ -284,6 +288,7 @@ fn record(job: &Job, outcome: Outcome<JobReport>) -> JobRecord {
         attempts: report.attempts,
         timed_out: report.timed_out,
         worker_pid: outcome.pid,
+        ran,
         error: report.error,
     }
 }

@@ -21,7 +21,8 @@
 //! - `# Ctrl-C`: needs a signal mid-run (tests/it/signals.rs).
 //!
 //! Output is not compared (only acceptance and exit status) for `--compare`
-//! and `--scaling`, whose speedups vary from run to run.
+//! and `--scaling`, whose speedups vary from run to run, and for the
+//! `--timeline` examples, which show the picture instead.
 
 use std::collections::HashSet;
 use std::fs;
@@ -39,7 +40,7 @@ const SKIP: &[&str] = &[
     "--trials 100000000",
     "# Ctrl-C",
 ];
-const TIMINGS: &[&str] = &["--compare", "--scaling"];
+const TIMINGS: &[&str] = &["--compare", "--scaling", "--timeline"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -132,13 +133,19 @@ fn mask(line: &str, scratch: &str) -> String {
 
 /// A scratch folder with what the examples need: data/*.jpg, a/x.jpg,
 /// b/x.jpg, photos/sample_01.jpg and photos/cut.jpg (cut after 9000 bytes),
-/// and an empty docs/ for the figures.
+/// an empty docs/ for the figures, and timeline/jobs.txt (the timeline
+/// guide's job file).
 fn scratch() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("scratch folder");
     let d = dir.path();
-    for sub in ["data", "a", "b", "photos", "docs"] {
+    for sub in ["data", "a", "b", "photos", "docs", "timeline"] {
         fs::create_dir(d.join(sub)).unwrap();
     }
+    fs::copy(
+        root().join("docs/timeline/jobs.txt"),
+        d.join("timeline/jobs.txt"),
+    )
+    .unwrap();
     for entry in fs::read_dir(root().join("data")).unwrap().flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "jpg") {

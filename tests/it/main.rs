@@ -20,3 +20,4 @@ mod payload;
 mod pi;
 mod pool;
 mod signals;
+mod timeline;

@@ -27,7 +27,7 @@ fn mpirun_command(ranks: u32, tmp: &tempfile::TempDir) -> std::process::Command 
 }
 
 /// Runs the real binary on `ranks` ranks under Open MPI's mpirun.
-fn mpirun(ranks: u32, args: &[&str]) -> Output {
+pub(crate) fn mpirun(ranks: u32, args: &[&str]) -> Output {
     let tmp = tempfile::tempdir().expect("a temporary directory");
     assert_cmd::Command::from_std(mpirun_command(ranks, &tmp))
         .args(args)
