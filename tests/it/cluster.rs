@@ -645,3 +645,65 @@ fn jobs_on_a_lost_host_leave_a_row_for_every_reported_job_and_resume_finishes() 
         .collect();
     assert_eq!(done.len(), 16, "{status}");
 }
+
+#[test]
+fn a_timeline_across_two_hosts_names_them_and_says_how_sure_its_clock_is() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let trace_path = cluster.path("across.json");
+    let out = cluster.run(
+        4,
+        2,
+        &[
+            "--backend",
+            "mpi",
+            "--json",
+            "sleep",
+            "20",
+            "20",
+            "20",
+            "20",
+            "20",
+            "20",
+            "--timeline",
+            trace_path.to_str().unwrap(),
+        ],
+        cluster.path("").as_path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let results: Vec<Value> = json_lines(&out)
+        .into_iter()
+        .filter(|l| l.get("index").is_some())
+        .collect();
+    let trace: Value = serde_json::from_slice(&std::fs::read(&trace_path).unwrap()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    // Every worker's lane names its host, and both hosts have one.
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert!(names.iter().any(|n| n.contains(" h1 ")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains(" h2 ")), "{names:?}");
+    // Each task's span is on its worker's lane and lasts what the worker
+    // measured; it starts after the pool did, on rank 0's clock.
+    for result in &results {
+        let span = events
+            .iter()
+            .find(|e| e["ph"] == "X" && e["args"]["index"] == result["index"])
+            .unwrap_or_else(|| panic!("no span for {result}"));
+        assert_eq!(span["pid"], result["pid"]);
+        assert!(span["ts"].as_f64().unwrap() >= 0.0, "{span}");
+        let trace_ms = span["dur"].as_f64().unwrap() / 1e3;
+        assert!((trace_ms - result["elapsed_ms"].as_f64().unwrap()).abs() < 0.0011);
+    }
+    // The offsets were measured over the link: some uncertainty, well under
+    // a task's length.
+    let uncertainty = trace["otherData"]["clock_uncertainty_us"].as_f64().unwrap();
+    assert!(
+        uncertainty > 0.0 && uncertainty < 20_000.0,
+        "{uncertainty} µs"
+    );
+    cluster.assert_empty_within(10.0);
+}
