@@ -23,8 +23,6 @@ mod backend;
 mod error;
 mod events;
 mod pool;
-mod spawn;
-mod supervisor;
 mod task;
 #[cfg(feature = "timeline")]
 pub mod timeline;

@@ -9,11 +9,11 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::backend::{Backend, Choice, WorkerInfo};
+use crate::backend::{Body, Config, Delivery, JobId};
 use crate::codec;
 use crate::error::{PoolError, TaskError};
 use crate::protocol::WireFailure;
 use crate::signal::InterruptFlag;
-use crate::supervisor::{Body, Config, Delivery, JobId};
 use crate::task::Task;
 
 /// The result of one input: where it came from, who ran it, how long it took.

@@ -76,7 +76,7 @@ fn run_exit_hooks() {
 
 const USAGE: &str = "worker mode is started by a procpool supervisor, not by hand";
 
-/// The worker's side of the handshake (see [`spawn`](crate::spawn)): a
+/// The worker's side of the handshake (see the supervisor's side in `backend/spawn.rs`): a
 /// one-shot server whose name goes to the supervisor on stdout, the
 /// supervisor's [`Hello`], and [`Ready`] on the reply channel. Until it is
 /// through, a watcher removes the server's directory and exits the process

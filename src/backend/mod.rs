@@ -1,25 +1,48 @@
 //! Where a pool's workers run: processes this program starts on this machine
-//! (the local supervisor), or the other ranks of an MPI job (feature `mpi`).
+//! (`local.rs`, the local supervisor, which starts them with `spawn.rs`), or
+//! the other ranks of an MPI job (`mpi.rs` over `ledger.rs`, feature `mpi`).
 //!
 //! [`Pool`](crate::Pool) talks to either through one internal enum that
-//! forwards the few calls the typed API needs: jobs, batches of encoded inputs
-//! in, deliveries of encoded results out. Both backends use the same codec, the same frames and
-//! the same [`Registry`](crate::Registry) handlers, so a task gives the same
-//! result wherever it runs.
+//! forwards the few calls the typed API needs: jobs, batches of encoded
+//! inputs in, deliveries of encoded results out. Both take the same
+//! [`Config`], keep their jobs in the same [`Book`](book::Book), and use the
+//! same codec, frames and [`Registry`](crate::Registry) handlers, so a task
+//! gives the same result wherever it runs.
 
 pub(crate) mod book;
 #[cfg(any(feature = "mpi", test))]
 mod ledger;
+mod local;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
+mod spawn;
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::error::PoolError;
-use crate::supervisor::{Config, Supervisor};
-use book::{Book, Delivery, JobId};
+use crate::signal::InterruptFlag;
+use book::Book;
+pub(crate) use book::{Body, Delivery, JobId};
+use local::Supervisor;
+
+/// Settings fixed when the pool is built.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub processes: usize,
+    pub program: PathBuf,
+    pub startup_timeout: Duration,
+    pub window: Option<usize>,
+    pub tune_allocator: bool,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub retries: u32,
+    pub max_tasks_per_child: Option<u64>,
+    pub interrupt: Option<InterruptFlag>,
+}
 
 /// One worker of a pool: its process id and, on the MPI backend, its rank and
 /// host. An [`Outcome`](crate::Outcome) carries the worker's PID; this is how

@@ -41,6 +41,7 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, Destination, Source};
 use serde::{Deserialize, Serialize};
 
+use super::Config;
 use super::book::{Delivery, JobId};
 use super::ledger::Ledger;
 use super::{MpiRank, WorkerInfo};
@@ -48,7 +49,6 @@ use crate::codec;
 use crate::error::PoolError;
 use crate::protocol::{self, Request};
 use crate::signal::InterruptFlag;
-use crate::supervisor::Config;
 use crate::task::Registry;
 
 /// A worker rank's first message: who it is and what it can run.

@@ -8,9 +8,7 @@
 //! front of its in-flight queue is the batch it is running; the rest have not
 //! started and are re-dispatched without being charged an attempt.
 
-use crate::signal::InterruptFlag;
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,12 +16,13 @@ use std::time::{Duration, Instant};
 use ipc_channel::TrySelectError;
 use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
-use crate::backend::book::Book;
-pub(crate) use crate::backend::book::{Body, Delivery, JobId};
+use super::Config;
+use super::book::Book;
+use super::book::{Body, Delivery, JobId};
+use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
 use crate::protocol::{self, Frame, Reply, Request};
-use crate::spawn::{Spawner, WorkerProcess};
 use crate::sys::{self, ExitCause};
 
 /// How many replacement starts may fail in a row before the pool gives up.
@@ -40,21 +39,6 @@ const FILES_BASE: u64 = 16;
 const FILES_PER_WORKER: u64 = 5;
 /// How long the loop sleeps at most between checks of signals and deadlines.
 const TICK: Duration = Duration::from_millis(20);
-
-/// Settings fixed when the pool is built.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub processes: usize,
-    pub program: PathBuf,
-    pub startup_timeout: Duration,
-    pub window: Option<usize>,
-    pub tune_allocator: bool,
-    pub timeout: Option<Duration>,
-    pub grace: Duration,
-    pub retries: u32,
-    pub max_tasks_per_child: Option<u64>,
-    pub interrupt: Option<InterruptFlag>,
-}
 
 enum State {
     Running,
