@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use procpool::jobs::StatusFile;
 
-use crate::util::{Scratch, bin, procpool, show};
+use crate::util::{Scratch, bin, procpool, show, wait_with_deadline};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -341,21 +341,4 @@ fn an_interrupt_before_some_jobs_start_counts_them_apart() {
     let out = s.run(&["jobs", "jobs.txt", "--resume"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 of 3 job(s) ran"));
-}
-
-fn wait_with_deadline(
-    child: &mut std::process::Child,
-    within: Duration,
-) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("procpool did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use procpool::jobs::{self, JobFile, RunOptions, StatusFile, StatusWriter};
 
-use crate::util::{Scratch, bin, pool, show, wait_gone};
+use crate::util::{Scratch, bin, pool, show, wait_gone, wait_with_deadline};
 
 /// Asserts every pid is gone within `secs`; kills the survivors first, so a
 /// failing test leaves nothing behind either.
@@ -323,23 +323,6 @@ fn jobs_do_not_outlive_a_runner_killed_outright_with_its_workers() {
     let status = wait_with_deadline(&mut child, Duration::from_secs(10));
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     assert_gone(&job_pids, 10.0, "jobs outlived their killed workers");
-}
-
-fn wait_with_deadline(
-    child: &mut std::process::Child,
-    within: Duration,
-) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("procpool did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -293,20 +293,23 @@ fn a_bad_file_name_is_a_usage_error_before_any_work() {
 fn pi_compare_puts_the_serial_runs_on_the_supervisor_lane() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pi.json");
-    let output = run(&[
-        "pi",
-        "--compare",
-        "--seeds",
-        "0..3",
-        "--trials",
-        "20000",
-        "--repeats",
-        "1",
-        "-p",
-        "2",
-        "--timeline",
-        file.to_str().unwrap(),
-    ]);
+    let compare = |file: &std::path::Path| {
+        run(&[
+            "pi",
+            "--compare",
+            "--seeds",
+            "0..3",
+            "--trials",
+            "20000",
+            "--repeats",
+            "1",
+            "-p",
+            "2",
+            "--timeline",
+            file.to_str().unwrap(),
+        ])
+    };
+    let output = compare(&file);
     assert!(output.status.success(), "{}", show(&output));
     let trace: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let events = trace["traceEvents"].as_array().unwrap();
@@ -328,20 +331,7 @@ fn pi_compare_puts_the_serial_runs_on_the_supervisor_lane() {
     let tasks = events.iter().filter(|e| e["cat"] == "task").count();
     assert_eq!(tasks, 6, "3 seeds on the pool, twice");
     let svg = dir.path().join("pi.svg");
-    let output = run(&[
-        "pi",
-        "--compare",
-        "--seeds",
-        "0..3",
-        "--trials",
-        "20000",
-        "--repeats",
-        "1",
-        "-p",
-        "2",
-        "--timeline",
-        svg.to_str().unwrap(),
-    ]);
+    let output = compare(&svg);
     assert!(output.status.success(), "{}", show(&output));
     let svg = std::fs::read_to_string(&svg).unwrap();
     let doc = roxmltree::Document::parse(&svg).unwrap();

@@ -152,3 +152,21 @@ impl Scratch {
         names
     }
 }
+
+/// Waits for `child` to exit; kills it and fails the test after `within`.
+pub fn wait_with_deadline(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("procpool did not exit within {within:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
