@@ -83,8 +83,10 @@ const USAGE: &str = "worker mode is started by a procpool supervisor, not by han
 /// if stdin closes (the supervisor gave up on us, or died).
 fn handshake(registry: &Registry) -> Result<Hello, String> {
     // ipc-channel panics on some errors in TMPDIR: a panic is an error too.
+    // ipc-channel panics on some errors (it loses their cause): then a
+    // directory of our own, made and removed, says what is wrong.
     let server = std::panic::catch_unwind(IpcOneShotServer::<Hello>::new)
-        .unwrap_or_else(|panic| Err(std::io::Error::other(crate::task::panic_message(&*panic))));
+        .unwrap_or_else(|_| Err(why_no_directory()));
     let (server, name) = match server {
         Ok(server) => server,
         Err(e) => {
@@ -121,6 +123,19 @@ fn handshake(registry: &Registry) -> Result<Hello, String> {
         .send(frame)
         .map_err(|e| format!("handshake failed: {e}"))?;
     Ok(hello)
+}
+
+/// Why no directory can be made in the temporary directory, found by
+/// making (and removing) one.
+fn why_no_directory() -> std::io::Error {
+    let probe = std::env::temp_dir().join(format!(".procpool-{}", std::process::id()));
+    match std::fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&probe);
+            std::io::Error::other("ipc-channel cannot make a socket there")
+        }
+        Err(e) => e,
+    }
 }
 
 /// Until `through` is set: when stdin closes, removes the handshake socket
@@ -171,6 +186,9 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
             "{USAGE} (supervisor {parent} is not this process's parent)"
         ));
     }
+    // From here on a panic is reported, never printed: ipc-channel's own
+    // (a TMPDIR it cannot use) becomes the handshake's one-line error.
+    crate::task::install_panic_hook();
     let Hello { requests, replies } = handshake(registry)?;
 
     // The death signal is missed if the parent is already gone: check after setting it.
@@ -183,7 +201,6 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
     for signal in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
         sys::ignore_signal(signal, true);
     }
-    crate::task::install_panic_hook();
     sys::keep_freed_memory();
 
     let mut out = Vec::new();

@@ -54,6 +54,12 @@ pub enum JobFileError {
     },
 }
 
+/// The longest command line a job file may hold: Linux passes at most 128 KiB
+/// in one argument (`MAX_ARG_STRLEN`), and a job is `sh -c LINE`.
+pub const MAX_LINE: usize = 128 * 1024;
+
+const TOO_LONG: &str = "is longer than 128 KiB, the most `sh -c` takes in one argument";
+
 /// The jobs of a job file, in line order.
 ///
 /// ```
@@ -79,11 +85,34 @@ impl JobFile {
     ///
     /// As [`parse`](Self::parse), and if the file cannot be read.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, JobFileError> {
+        use std::io::BufRead;
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| JobFileError::Read {
+        let read_error = |source| JobFileError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // Line by line, each at most MAX_LINE: an endless stream of one line
+        // (/dev/zero) is refused at once instead of filling memory.
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut bytes = Vec::new();
+        for id in 0.. {
+            let start = bytes.len();
+            let read = std::io::Read::take(&mut reader, MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut bytes)
+                .map_err(read_error)?;
+            if read == 0 {
+                break;
+            }
+            let line = &bytes[start..];
+            if line.len() > MAX_LINE && !line.ends_with(b"\n") {
+                return Err(JobFileError::Line {
+                    path: path.to_path_buf(),
+                    id,
+                    reason: TOO_LONG,
+                });
+            }
+        }
         Self::parse(path, &bytes)
     }
 
@@ -105,6 +134,9 @@ impl JobFile {
                     id,
                     reason,
                 };
+                if line.len() > MAX_LINE {
+                    return Err(fail(TOO_LONG));
+                }
                 let line = std::str::from_utf8(line).map_err(|_| fail("not valid UTF-8"))?;
                 let command = line.trim();
                 if command.is_empty() || command.starts_with('#') {

@@ -147,6 +147,8 @@ fn an_unusable_temporary_directory_is_one_line_and_exit_2_at_once() {
         (tmp.path().join("missing"), "No such file or directory"),
         (file, "Not a directory"),
         (long.clone(), "too long for a socket"),
+        // Where ipc-channel itself panics: the cause is still one line.
+        (std::path::PathBuf::from("/proc"), "(os error"),
     ];
     for (dir, cause) in cases {
         let start = Instant::now();

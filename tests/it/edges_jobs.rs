@@ -193,7 +193,8 @@ fn unusable_paths_give_one_line_exit_2_and_leave_nothing_behind() {
 
 #[test]
 fn tabs_and_huge_lines_keep_seven_columns_one_line_messages_and_resume_round_trips() {
-    let huge = format!("false {}", "x".repeat(1 << 20));
+    // Long, but within what `sh -c` takes (128 KiB).
+    let huge = format!("false {}", "x".repeat(100_000));
     let s = Scratch::new(&format!("printf 'a\\tb'\t&& false\n{huge}\necho ok\n"));
     let out = s.run(&["jobs", "jobs.txt"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -214,8 +215,7 @@ fn tabs_and_huge_lines_keep_seven_columns_one_line_messages_and_resume_round_tri
         err.contains("job 0 exited with 1: printf 'a\\\\tb'\\t&& false"),
         "{err}"
     );
-    // Longer than an argument may be, the huge line cannot even start.
-    assert!(err.contains("job 1 cannot run /bin/sh"), "{err}");
+    assert!(err.contains("job 1 exited with 1: false xxx"), "{err}");
 
     // --resume reads the escaped rows back: only the failures rerun.
     let resumed = s.run(&["jobs", "jobs.txt", "--resume"]);
@@ -225,6 +225,23 @@ fn tabs_and_huge_lines_keep_seven_columns_one_line_messages_and_resume_round_tri
         "{}",
         show(&resumed)
     );
+}
+
+#[test]
+fn a_line_longer_than_sh_takes_refuses_the_file_before_anything_runs() {
+    let s = Scratch::new(&format!("echo a\nfalse {}\n", "x".repeat(1 << 20)));
+    let out = s.run(&["jobs", "jobs.txt"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("line 2 (Job_ID 1): is longer than 128 KiB"), "{err}");
+    assert_eq!(s.names(), ["jobs.txt"], "nothing was written");
+    // An endless line is refused as soon as it is too long, not read to its end.
+    let started = Instant::now();
+    let zero = s.run(&["jobs", "/dev/zero"]);
+    assert_eq!(zero.status.code(), Some(2), "{}", show(&zero));
+    assert!(stderr(&zero).contains("is longer than 128 KiB"));
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 /// Waits until `ready` or panics after 20 s.
