@@ -35,6 +35,21 @@ use std::path::Path;
 /// The operating system's error; `AlreadyExists` when `path` exists and
 /// `force` is false.
 pub fn atomically(path: &Path, bytes: &[u8], force: bool) -> io::Result<()> {
+    // A link is written through (its target replaced, the link kept), as a
+    // shell's `>` would; a FIFO, device or folder is never replaced by a file.
+    let target;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            target = std::fs::canonicalize(path)?;
+            target.as_path()
+        }
+        _ => path,
+    };
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(io::Error::other("it exists and is not a regular file"));
+    }
     let (dir, name) = split(path);
     match unnamed(dir, name, bytes, force) {
         Err(Fallback::Unsupported) => named(dir, name, bytes, force),

@@ -269,20 +269,65 @@ fn folder_images(folder: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(images)
 }
 
+const MATCH_OPTIONS: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
+
 fn glob_matches(pattern: &str) -> Result<Vec<PathBuf>, String> {
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
+    let matches = if pattern.contains("**") {
+        walk_matches(pattern)?
+    } else {
+        let paths =
+            glob::glob_with(pattern, MATCH_OPTIONS).map_err(|e| format!("bad pattern: {e}"))?;
+        let mut matches = Vec::new();
+        for path in paths {
+            matches.push(path.map_err(|e| format!("cannot search: {e}"))?);
+        }
+        matches
     };
-    let paths = glob::glob_with(pattern, options).map_err(|e| format!("bad pattern: {e}"))?;
-    let mut matches = Vec::new();
-    for path in paths {
-        matches.push(path.map_err(|e| format!("cannot search: {e}"))?);
-    }
     if matches.is_empty() {
         return Err("no file matches this pattern".into());
     }
+    Ok(matches)
+}
+
+/// `**` patterns, walked by hand: the glob crate follows symbolic links to
+/// folders, so a link to a parent makes it walk forever. As bash's
+/// `globstar` does, links to folders are not entered (linked files match).
+fn walk_matches(pattern: &str) -> Result<Vec<PathBuf>, String> {
+    let compiled = glob::Pattern::new(pattern).map_err(|e| format!("bad pattern: {e}"))?;
+    let wild = |c: &std::path::Component| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(|s| s.contains(['*', '?', '[']))
+    };
+    let root: PathBuf = Path::new(pattern)
+        .components()
+        .take_while(|c| !wild(c))
+        .collect();
+    let mut matches = Vec::new();
+    let mut folders = vec![root];
+    while let Some(folder) = folders.pop() {
+        let listed = if folder.as_os_str().is_empty() {
+            std::fs::read_dir(".")
+        } else {
+            std::fs::read_dir(&folder)
+        };
+        let Ok(entries) = listed else { continue };
+        for entry in entries.flatten() {
+            let path = folder.join(entry.file_name());
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => folders.push(path),
+                _ if compiled.matches_path_with(&path, MATCH_OPTIONS) && path.is_file() => {
+                    matches.push(path)
+                }
+                _ => {}
+            }
+        }
+    }
+    matches.sort();
     Ok(matches)
 }
 

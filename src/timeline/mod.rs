@@ -686,6 +686,14 @@ pub fn check_path(path: impl Into<PathBuf>) -> Result<(PathBuf, TimelineFormat),
             "timeline file {path:?}: folder {folder:?} does not exist"
         ));
     }
+    // Written through a link; never in place of a FIFO, device or folder.
+    if let Ok(meta) = std::fs::metadata(&path)
+        && !meta.is_file()
+    {
+        return Err(format!(
+            "timeline file {path:?} exists and is not a regular file"
+        ));
+    }
     Ok((path, format))
 }
 

@@ -473,3 +473,33 @@ fn an_output_folder_made_read_only_midway_fails_the_rest_one_line_each() {
     assert_eq!(stderr.lines().count(), failed.len() + 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_double_star_pattern_does_not_follow_links_to_folders_round_and_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("loop");
+    std::fs::create_dir_all(tree.join("a")).unwrap();
+    std::fs::create_dir_all(tree.join("b/c")).unwrap();
+    std::os::unix::fs::symlink("..", tree.join("a/up")).unwrap();
+    std::os::unix::fs::symlink("../loop", tree.join("self")).unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample_01.jpg");
+    std::fs::copy(sample, tree.join("b/c/x.jpg")).unwrap();
+    let started = Instant::now();
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args([
+            "-p",
+            "2",
+            "flip",
+            "--format",
+            "png",
+            "-o",
+            "out",
+            "loop/**/*.jpg",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::show(&out));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(names(&dir.path().join("out")), ["x_flipped.png"]);
+}

@@ -234,7 +234,10 @@ fn a_line_longer_than_sh_takes_refuses_the_file_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("line 2 (Job_ID 1): is longer than 128 KiB"), "{err}");
+    assert!(
+        err.contains("line 2 (Job_ID 1): is longer than 128 KiB"),
+        "{err}"
+    );
     assert_eq!(s.names(), ["jobs.txt"], "nothing was written");
     // An endless line is refused as soon as it is too long, not read to its end.
     let started = Instant::now();

@@ -603,3 +603,33 @@ fn beyond_the_limit_tasks_are_merged_and_the_files_say_so() {
     assert_eq!(lanes.len(), 2);
     no_overlap(&bars);
 }
+
+#[test]
+fn a_timeline_is_never_written_in_place_of_a_fifo_and_goes_through_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("f.svg");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    let refused = run(&["square", "0..3", "--timeline", fifo.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    assert!(refused.stdout.is_empty(), "refused before any work");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a regular file"));
+    let target = dir.path().join("t.svg");
+    std::fs::write(&target, "old").unwrap();
+    let link = dir.path().join("l.svg");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let written = run(&["square", "0..3", "--timeline", link.to_str().unwrap()]);
+    assert!(written.status.success(), "{}", show(&written));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .starts_with("<svg")
+    );
+}
