@@ -385,7 +385,11 @@ impl StatusWriter {
             source,
         };
         let mut file = File::create(&path).map_err(fail)?;
-        file.write_all(header_line().as_bytes()).map_err(fail)?;
+        if let Err(e) = file.write_all(header_line().as_bytes()) {
+            // No empty or half header left behind (a full disk, say).
+            let _ = std::fs::remove_file(&path);
+            return Err(fail(e));
+        }
         Ok(StatusWriter { path, file })
     }
 
