@@ -37,6 +37,10 @@ const GRACEFUL_EXIT: Duration = Duration::from_millis(200);
 /// channels plus, while it starts, the handshake socket and the connection.
 const FILES_BASE: u64 = 16;
 const FILES_PER_WORKER: u64 = 5;
+/// Address space the supervisor needs (threads' stacks, the allocator's
+/// arenas, message buffers): measured failures below 30 MiB with 8 workers.
+const ADDRESS_SPACE_BASE: u64 = 64 << 20;
+const ADDRESS_SPACE_PER_WORKER: u64 = 1 << 20;
 /// How long the loop sleeps at most between checks of signals and deadlines.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -82,6 +86,17 @@ impl Supervisor {
             limit,
             name: "open files (ulimit -n)",
         })?;
+        // Under a tight `ulimit -v` an allocation fails deep inside
+        // ipc-channel, which aborts the process: refuse up front instead.
+        let space = ADDRESS_SPACE_BASE + ADDRESS_SPACE_PER_WORKER * cfg.processes as u64;
+        if let Some(limit) = sys::address_space_limit().filter(|&limit| limit < space) {
+            return Err(PoolError::Limit {
+                what: format!("{} worker processes", cfg.processes),
+                needed: space >> 20,
+                limit: limit >> 20,
+                name: "MiB of address space (ulimit -v)",
+            });
+        }
         if cfg.tune_allocator {
             sys::keep_freed_memory();
         }

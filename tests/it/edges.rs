@@ -372,39 +372,60 @@ fn absurd_numbers_are_errors_naming_the_input_not_panics() {
     tmp.assert_empty();
 }
 
-#[test]
-fn a_low_open_file_limit_is_one_line_before_any_worker_starts() {
-    let tmp = Tmp::new();
-    let mut cmd = command(tmp.path(), &["-p", "30", "square", "0..60"]);
+/// Runs `procpool ARGS` under a resource limit (`setrlimit` in the child).
+fn with_limit(tmp: &Path, args: &[&str], resource: libc::__rlimit_resource_t, value: u64) -> Ended {
+    let mut cmd = command(tmp, args);
     // SAFETY: setrlimit is async-signal-safe and touches only the child.
     unsafe {
         use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let limit = libc::rlimit {
-                rlim_cur: 40,
-                rlim_max: 40,
+                rlim_cur: value,
+                rlim_max: value,
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            if libc::setrlimit(resource, &limit) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
-    let ended = finish(
+    finish(
         cmd.spawn().unwrap(),
         Instant::now(),
         Vec::new(),
         Duration::from_secs(10),
-    );
-    assert_eq!(ended.code, Some(2), "{}", ended.stderr);
-    assert_eq!(ended.stderr.lines().count(), 1, "{}", ended.stderr);
-    assert!(
-        ended.stderr.contains("open files (ulimit -n)") && ended.stderr.contains("limit is 40"),
-        "{}",
-        ended.stderr
-    );
-    ended.assert_clean_stderr();
-    assert!(ended.took < Duration::from_secs(1));
+    )
+}
+
+#[test]
+fn low_resource_limits_are_one_line_before_any_worker_starts() {
+    let tmp = Tmp::new();
+    let cases = [
+        (
+            libc::RLIMIT_NOFILE,
+            40,
+            "open files (ulimit -n), but the limit is 40",
+        ),
+        // 30 MiB: an allocation inside ipc-channel would abort the process.
+        (
+            libc::RLIMIT_AS,
+            30 << 20,
+            "address space (ulimit -v), but the limit is 30",
+        ),
+    ];
+    for (resource, value, says) in cases {
+        let ended = with_limit(
+            tmp.path(),
+            &["-p", "30", "square", "0..60"],
+            resource,
+            value,
+        );
+        assert_eq!(ended.code, Some(2), "{}", ended.stderr);
+        assert_eq!(ended.stderr.lines().count(), 1, "{}", ended.stderr);
+        assert!(ended.stderr.contains(says), "{}", ended.stderr);
+        ended.assert_clean_stderr();
+        assert!(ended.took < Duration::from_secs(1));
+    }
     tmp.assert_empty();
 }
 
