@@ -40,6 +40,8 @@ const MESSAGE: usize = 16;
 enum Row {
     /// Build a pool and get its first result (then drop it, untimed).
     Start,
+    /// Drop an idle pool that has run a task: its workers stopped and reaped.
+    Teardown,
     /// Synchronous `apply` round trips, with a raw Unix socket ping-pong and
     /// an ipc-channel ping-pong between two processes in the same run.
     Apply,
@@ -174,6 +176,28 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("start", p, 1, &samples);
+        }
+        Row::Teardown => {
+            let samples = (0..repeats)
+                .map(|_| {
+                    let pool = pool()?;
+                    let pids = pool.pids();
+                    anyhow::ensure!(pool.apply(Square, 3)?.result == Ok(9), "square(3) failed");
+                    let took = timed(|| {
+                        drop(pool);
+                        Ok(())
+                    })?;
+                    // Reaped: not even a zombie is left.
+                    for pid in pids {
+                        anyhow::ensure!(
+                            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                            "worker {pid} was not reaped"
+                        );
+                    }
+                    Ok(took)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            emit("teardown", p, 1, &samples);
         }
         Row::Apply => {
             let n = args.size.unwrap_or(2_000);

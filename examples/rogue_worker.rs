@@ -93,6 +93,7 @@ fn main() {
                 let reply = Reply::Done {
                     batch: batch + 1000,
                     started_ns: procpool::sys::monotonic_ns(),
+                    exit_work: false,
                 };
                 replies
                     .send(protocol::frame(&reply, &out).unwrap())
@@ -105,6 +106,7 @@ fn main() {
                             &Reply::Done {
                                 batch,
                                 started_ns: procpool::sys::monotonic_ns(),
+                                exit_work: false,
                             },
                             &out,
                         )

@@ -131,6 +131,9 @@ pub enum Reply {
         /// machine's `CLOCK_MONOTONIC` ([`monotonic_ns`](crate::sys::monotonic_ns));
         /// input `i` started this plus the elapsed times before it.
         started_ns: u64,
+        /// The worker has work to finish when it exits (a helper process
+        /// to reap): at the end it is asked to exit, not killed.
+        exit_work: bool,
     },
     /// The worker could not run the batch at all (unknown task, undecodable input).
     Refused {

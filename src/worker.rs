@@ -67,6 +67,14 @@ pub(crate) fn at_exit(hook: fn()) {
         .push(hook);
 }
 
+/// Whether hooks wait for this worker's exit.
+fn has_exit_work() -> bool {
+    !EXIT_HOOKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_empty()
+}
+
 fn run_exit_hooks() {
     let hooks = std::mem::take(&mut *EXIT_HOOKS.lock().unwrap_or_else(|e| e.into_inner()));
     for hook in hooks {
@@ -243,7 +251,11 @@ pub(crate) fn answer(
         };
     };
     match handler(payload, count, out) {
-        Ok(started_ns) => Reply::Done { batch, started_ns },
+        Ok(started_ns) => Reply::Done {
+            batch,
+            started_ns,
+            exit_work: has_exit_work(),
+        },
         Err(e) => {
             out.clear();
             Reply::Refused {

@@ -46,9 +46,14 @@ pub fn atomically(path: &Path, bytes: &[u8], force: bool) -> io::Result<()> {
         _ => path,
     };
     if let Ok(meta) = std::fs::metadata(path)
+        && force
         && !meta.is_file()
     {
-        return Err(io::Error::other("it exists and is not a regular file"));
+        return Err(if meta.is_dir() {
+            io::Error::from(io::ErrorKind::IsADirectory)
+        } else {
+            io::Error::other("it exists and is not a regular file")
+        });
     }
     let (dir, name) = split(path);
     match unnamed(dir, name, bytes, force) {

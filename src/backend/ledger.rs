@@ -201,9 +201,16 @@ mod tests {
         let result: Result<i64, WireFailure> = Ok(x * x);
         codec::encode_into(&(5u64, result), &mut out).unwrap();
         let started_ns = crate::sys::monotonic_ns();
-        protocol::frame(&Reply::Done { batch, started_ns }, &out)
-            .unwrap()
-            .to_vec()
+        protocol::frame(
+            &Reply::Done {
+                batch,
+                started_ns,
+                exit_work: false,
+            },
+            &out,
+        )
+        .unwrap()
+        .to_vec()
     }
 
     fn squares(delivery: Delivery) -> (u64, u32, i64) {

@@ -64,6 +64,9 @@ struct Worker {
     running_since: Instant,
     tasks_done: u64,
     state: State,
+    /// It has work to finish at exit (a job guard to reap): asked to exit
+    /// at the end rather than killed.
+    exit_work: bool,
 }
 
 pub(crate) struct Supervisor {
@@ -166,6 +169,7 @@ impl Supervisor {
                 running_since: Instant::now(),
                 tasks_done: 0,
                 state: State::Running,
+                exit_work: false,
             },
         );
         Ok(())
@@ -332,7 +336,14 @@ impl Supervisor {
             worker.state = State::Retiring;
         }
         let (started, body) = match reply {
-            Reply::Done { started_ns, .. } => {
+            Reply::Done {
+                started_ns,
+                exit_work,
+                ..
+            } => {
+                if let Some(worker) = self.workers.get_mut(&id) {
+                    worker.exit_work |= exit_work;
+                }
                 let start = frame.len() - payload_len;
                 (
                     self.book.epoch.offset_ns(started_ns),
@@ -585,14 +596,23 @@ impl Supervisor {
 }
 
 impl Drop for Supervisor {
-    /// An idle pool's workers are asked to exit and given a moment, so they
-    /// end normally (and reap their own helpers); a busy pool's, and any that
-    /// linger, are killed. Either way every worker is reaped.
+    /// An idle pool's workers that have work to finish at exit (a job
+    /// guard to reap) are asked to exit and given a moment; the others hold
+    /// nothing and are killed at once, as a busy pool's are, and any that
+    /// linger. Either way every worker is reaped.
     fn drop(&mut self) {
         if !self.book.has_work() {
             for worker in self.workers.values() {
-                let _ = protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
+                if worker.exit_work {
+                    let _ =
+                        protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
+                } else {
+                    let _ = sys::kill(worker.pid, libc::SIGKILL);
+                }
             }
+            // Reaping a killed worker takes microseconds: wait for it.
+            self.workers
+                .retain(|_, worker| worker.exit_work || worker.child.wait().is_err());
             let deadline = Instant::now() + GRACEFUL_EXIT;
             self.workers.retain(|_, worker| {
                 loop {
