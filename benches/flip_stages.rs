@@ -69,7 +69,9 @@ fn main() {
             });
             let mut planes = planes.expect("the photos' size suits their subsampling");
             time("turn in DCT domain", &mut || {
-                turn180(&data, 75, u64::MAX).unwrap().expect("sequential JPEG");
+                turn180(&data, 75, u64::MAX)
+                    .unwrap()
+                    .expect("sequential JPEG");
             });
             time("rotate planes", &mut || planes.rotate180());
             time("encode planes", &mut || {

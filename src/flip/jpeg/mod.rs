@@ -267,7 +267,14 @@ fn walk(
                         }
                         _ => None,
                     };
-                    entropy.check_scan(frame, segment, at, &data[start..pos], start, coefficients)?;
+                    entropy.check_scan(
+                        frame,
+                        segment,
+                        at,
+                        &data[start..pos],
+                        start,
+                        coefficients,
+                    )?;
                 }
                 if let Some(kept) = keep.as_deref_mut() {
                     kept.scans = scans;

@@ -760,8 +760,7 @@ impl<'a> Walk<'a, '_> {
         match self.kind {
             Kind::Sequential if self.keep.is_some() => {
                 let mut bits = self.bits;
-                let out = &mut self.keep.as_mut().expect("checked")
-                    .blocks[c.index][block];
+                let out = &mut self.keep.as_mut().expect("checked").blocks[c.index][block];
                 let result = sequential_block_kept(
                     &mut bits,
                     self.tables[dc].as_ref().expect("checked before the scan"),

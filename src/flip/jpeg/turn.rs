@@ -194,6 +194,10 @@ struct Requant {
     /// -1 where horizontal plus vertical frequency is odd, else 1.
     sign: [i32; 64],
     same: bool,
+    /// In natural order: what dequantises the input, and the reciprocal of
+    /// the output's quantiser.
+    dequantise: [f32; 64],
+    reciprocal: [f32; 64],
 }
 
 impl Requant {
@@ -202,11 +206,19 @@ impl Requant {
             let n = ZIGZAG[k];
             if (n / 8 + n % 8) % 2 == 1 { -1 } else { 1 }
         });
+        let mut dequantise = [0f32; 64];
+        let mut reciprocal = [0f32; 64];
+        for (k, &n) in ZIGZAG.iter().enumerate() {
+            dequantise[n] = f32::from(q_in[k]);
+            reciprocal[n] = 1.0 / f32::from(q_out[k]);
+        }
         Requant {
             q_in: q_in.map(i32::from),
             q_out: q_out.map(i32::from),
             sign,
             same: q_in == q_out,
+            dequantise,
+            reciprocal,
         }
     }
 
@@ -230,11 +242,14 @@ impl Requant {
     /// A block of values (natural order, scaled as the orthonormal DCT
     /// gives them) quantised.
     fn quantise(&self, values: &[[f32; 8]; 8]) -> [i16; 64] {
-        std::array::from_fn(|k| {
-            let n = ZIGZAG[k];
-            let value = values[n / 8][n % 8] / self.q_out[k] as f32;
-            clamp(value.round() as i32)
-        })
+        let values = values.as_flattened();
+        let mut quantised = [0i32; 64];
+        for ((q, &value), &reciprocal) in quantised.iter_mut().zip(values).zip(&self.reciprocal) {
+            let value = value * reciprocal;
+            // Rounded half away from zero (`as` truncates, inline).
+            *q = (value + 0.5f32.copysign(value)) as i32;
+        }
+        std::array::from_fn(|k| clamp(quantised[ZIGZAG[k]]))
     }
 }
 
@@ -283,9 +298,12 @@ impl Plane<'_> {
             for bx in 0..across {
                 let coefficients = &self.blocks[by * self.stride + bx];
                 let mut values = [[0f32; 8]; 8];
-                for k in 0..64 {
-                    let n = ZIGZAG[k];
-                    values[n / 8][n % 8] = f32::from(coefficients[k]) * requant.q_in[k] as f32;
+                let flat = values.as_flattened_mut();
+                for (&n, &c) in ZIGZAG.iter().zip(coefficients) {
+                    flat[n] = f32::from(c);
+                }
+                for (v, q) in flat.iter_mut().zip(&requant.dequantise) {
+                    *v *= q;
                 }
                 let pixels = basis.inverse(&values);
                 for (y, row) in pixels.iter().enumerate() {
@@ -294,18 +312,26 @@ impl Plane<'_> {
                 }
             }
         }
-        // Turned, edges repeated past the image, through the forward DCT.
-        let (last_x, last_y) = (self.width - 1, self.height - 1);
+        // Turned, edges repeated past the image: rows of whole blocks.
+        let last_y = self.height - 1;
+        let turned_len = grid.0 * 8;
+        let mut turned = vec![0f32; turned_len * grid.1 * 8];
+        for (y, row) in turned.chunks_exact_mut(turned_len).enumerate() {
+            let from_y = last_y - y.min(last_y);
+            let line = &samples[from_y * row_len..from_y * row_len + self.width];
+            let (inside, past) = row.split_at_mut(self.width.min(turned_len));
+            for (pixel, from) in inside.iter_mut().zip(line.iter().rev()) {
+                *pixel = *from;
+            }
+            past.fill(line[0]);
+        }
+        // Through the forward DCT.
         for by in 0..grid.1 {
             for bx in 0..grid.0 {
-                let mut pixels = [[0f32; 8]; 8];
-                for (y, row) in pixels.iter_mut().enumerate() {
-                    let from_y = last_y - (by * 8 + y).min(last_y);
-                    let line = &samples[from_y * row_len..from_y * row_len + self.width];
-                    for (x, pixel) in row.iter_mut().enumerate() {
-                        *pixel = line[last_x - (bx * 8 + x).min(last_x)];
-                    }
-                }
+                let pixels: [[f32; 8]; 8] = std::array::from_fn(|y| {
+                    let at = (by * 8 + y) * turned_len + bx * 8;
+                    turned[at..at + 8].try_into().expect("eight samples")
+                });
                 out.push(requant.quantise(&basis.forward(&pixels)));
             }
         }
@@ -324,7 +350,11 @@ impl Basis {
     fn new() -> Basis {
         let a: [[f32; 8]; 8] = std::array::from_fn(|x| {
             std::array::from_fn(|u| {
-                let c = if u == 0 { std::f64::consts::FRAC_1_SQRT_2 } else { 1.0 };
+                let c = if u == 0 {
+                    std::f64::consts::FRAC_1_SQRT_2
+                } else {
+                    1.0
+                };
                 let angle = (2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0;
                 (c / 2.0 * angle.cos()) as f32
             })
@@ -400,7 +430,10 @@ impl Code {
             (0..=11).all(|s| self.length[s] > 0)
         } else {
             let ac = (0..16).flat_map(|run| (1..=10).map(move |size| run << 4 | size));
-            [0x00, 0xF0].into_iter().chain(ac).all(|s| self.length[s] > 0)
+            [0x00, 0xF0]
+                .into_iter()
+                .chain(ac)
+                .all(|s| self.length[s] > 0)
         }
     }
 }
@@ -423,7 +456,10 @@ impl Template {
     /// The template for turning `frame` at `quality`, or `None` where
     /// jpeg-encoder cannot write its subsampling.
     fn new(frame: &Frame, quality: u8) -> Option<Template> {
-        let (width, height) = (u16::try_from(frame.width).ok()?, u16::try_from(frame.height).ok()?);
+        let (width, height) = (
+            u16::try_from(frame.width).ok()?,
+            u16::try_from(frame.height).ok()?,
+        );
         let mut jpeg = Vec::new();
         let mut encoder = Encoder::new(&mut jpeg, quality);
         match frame.components.as_slice() {
@@ -455,7 +491,8 @@ impl Template {
                     for table in segment.chunks(65) {
                         let id = usize::from(*table.first()? & 0x0F);
                         let values = table.get(1..65)?;
-                        *template.quant.get_mut(id)? = std::array::from_fn(|k| u16::from(values[k]));
+                        *template.quant.get_mut(id)? =
+                            std::array::from_fn(|k| u16::from(values[k]));
                     }
                 }
                 0xC0 => {
@@ -521,6 +558,39 @@ impl Template {
     }
 }
 
+/// Bit `k` set where coefficient `k` is not zero.
+#[inline(always)]
+fn nonzero_mask(block: &[i16; 64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16,
+            _mm_setzero_si128,
+        };
+        let mut mask = 0u64;
+        for (i, pair) in block.chunks_exact(16).enumerate() {
+            // SAFETY: SSE2 is part of x86_64; each load reads eight i16
+            // inside `pair`, which has sixteen.
+            let zeros = unsafe {
+                let zero = _mm_setzero_si128();
+                let a = _mm_loadu_si128(pair.as_ptr().cast::<__m128i>());
+                let b = _mm_loadu_si128(pair.as_ptr().add(8).cast::<__m128i>());
+                let packed = _mm_packs_epi16(_mm_cmpeq_epi16(a, zero), _mm_cmpeq_epi16(b, zero));
+                _mm_movemask_epi8(packed) as u32
+            };
+            mask |= u64::from(!zeros & 0xFFFF) << (16 * i);
+        }
+        mask
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block
+            .iter()
+            .enumerate()
+            .fold(0u64, |mask, (k, &v)| mask | u64::from(v != 0) << k)
+    }
+}
+
 /// Entropy-coded data being written: bits gathered in a word, bytes of
 /// 0xFF followed by a stuffed zero.
 struct BitWriter {
@@ -571,10 +641,7 @@ impl BitWriter {
             u32::from(dc.code[s]) << size | bits,
             u32::from(dc.length[s]) + size,
         );
-        let mut nonzero = 0u64;
-        for (k, &v) in block.iter().enumerate().skip(1) {
-            nonzero |= u64::from(v != 0) << k;
-        }
+        let mut nonzero = nonzero_mask(block) & !1;
         let mut last = 0u32;
         while nonzero != 0 {
             let k = nonzero.trailing_zeros();
@@ -624,6 +691,18 @@ mod tests {
         let mut sorted = ZIGZAG;
         sorted.sort_unstable();
         assert!(sorted.iter().enumerate().all(|(i, &n)| i == n));
+    }
+
+    #[test]
+    fn the_nonzero_mask_marks_every_nonzero_coefficient() {
+        let mut block = [0i16; 64];
+        for k in [0, 5, 15, 16, 33, 63] {
+            block[k] = if k % 2 == 0 { -3 } else { 1024 };
+        }
+        assert_eq!(
+            nonzero_mask(&block),
+            (1 << 0) | (1 << 5) | (1 << 15) | (1 << 16) | (1 << 33) | (1 << 63)
+        );
     }
 
     #[test]
