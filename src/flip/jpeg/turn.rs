@@ -65,6 +65,13 @@ pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turne
     {
         return Ok(None);
     }
+    // Subsampled chroma turns with the luma only when it covers whole
+    // groups of luma samples: with an odd width at 4:2:0, say, the last
+    // chroma column covers one luma column and would land on two.
+    let (hmax, vmax) = frame.max_sampling();
+    if !grey && (frame.width % hmax != 0 || frame.height % vmax != 0) {
+        return Ok(None);
+    }
     let mut quant_in = Vec::with_capacity(frame.components.len());
     for c in &frame.components {
         let table = kept
@@ -88,7 +95,6 @@ pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turne
         components: template.components.clone(),
         ..frame.clone()
     };
-    let (hmax, vmax) = frame.max_sampling();
     let (out_mcus_x, out_mcus_y) = out_frame.mcus();
     let (in_mcus_x, _) = frame.mcus();
     let basis = Basis::new();
@@ -683,6 +689,127 @@ impl BitWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::GenericImageView;
+
+    use crate::flip::error::Cause;
+    use jpeg_encoder::SamplingFactor as F;
+
+    /// A picture of `w` x `h` as a JPEG made by jpeg-encoder at `quality`.
+    fn jpeg(w: u16, h: u16, sampling: F, quality: u8, grey: bool) -> Vec<u8> {
+        let picture = crate::flip::samples::picture(3, w.into(), h.into());
+        let mut out = Vec::new();
+        let mut encoder = Encoder::new(&mut out, quality);
+        encoder.set_sampling_factor(sampling);
+        if grey {
+            let luma: Vec<u8> = picture.pixels().map(|p| p[1]).collect();
+            encoder.encode(&luma, w, h, ColorType::Luma).unwrap();
+        } else {
+            encoder
+                .encode(picture.as_raw(), w, h, ColorType::Rgb)
+                .unwrap();
+        }
+        out
+    }
+
+    fn turned(data: &[u8], quality: u8) -> Vec<u8> {
+        turn180(data, quality, u64::MAX)
+            .unwrap()
+            .expect("turnable")
+            .bytes
+    }
+
+    #[test]
+    fn turning_twice_at_the_same_quality_gives_back_the_same_file() {
+        // Whole blocks in every component: nothing is lost.
+        for (w, h, sampling, grey) in [
+            (64, 48, F::F_2_2, false),
+            (48, 32, F::F_2_1, false),
+            (40, 24, F::F_1_1, false),
+            (24, 16, F::F_1_1, true),
+        ] {
+            let original = jpeg(w, h, sampling, 75, grey);
+            let once = turned(&original, 75);
+            assert_ne!(once, original);
+            assert_eq!(turned(&once, 75), original, "{w}x{h} {sampling:?}");
+        }
+    }
+
+    #[test]
+    fn turned_jpegs_decode_to_the_turned_picture() {
+        // Sizes that end inside blocks and MCUs, restart markers, grey,
+        // another quality.
+        let mut restarts = Vec::new();
+        let picture = crate::flip::samples::picture(3, 38, 30);
+        let mut encoder = Encoder::new(&mut restarts, 90);
+        encoder.set_restart_interval(2);
+        encoder
+            .encode(picture.as_raw(), 38, 30, ColorType::Rgb)
+            .unwrap();
+        let cases = [
+            (jpeg(38, 30, F::F_2_2, 90, false), 90),
+            (jpeg(38, 29, F::F_2_1, 85, false), 60),
+            (jpeg(33, 17, F::F_1_1, 75, false), 75),
+            (jpeg(37, 29, F::F_1_1, 90, true), 90),
+            (jpeg(640, 360, F::F_2_2, 75, false), 75),
+            (restarts, 90),
+        ];
+        for (i, (data, quality)) in cases.into_iter().enumerate() {
+            let mut expected = super::super::decode(&data).unwrap();
+            crate::flip::rotate180(&mut expected);
+            let got = super::super::decode(&turned(&data, quality)).unwrap();
+            assert_eq!(got.dimensions(), expected.dimensions(), "case {i}");
+            assert_eq!(got.color(), expected.color(), "case {i}");
+            let (a, b) = (got.as_bytes(), expected.as_bytes());
+            let mean = |a: &[u8], b: &[u8]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(&x, &y)| x.abs_diff(y) as f64)
+                    .sum::<f64>()
+                    / a.len() as f64
+            };
+            // No further from the turned picture than encoding it again.
+            let channels = if expected.color().has_color() { 3 } else { 1 };
+            let again =
+                super::super::encode(b, got.width(), got.height(), channels, quality).unwrap();
+            let again = super::super::decode(&again).unwrap();
+            let (ours, reencoded) = (mean(a, b), mean(again.as_bytes(), b));
+            assert!(
+                ours <= reencoded * 1.1,
+                "case {i}: mean difference {ours}, {reencoded} encoding again"
+            );
+        }
+    }
+
+    #[test]
+    fn progressive_jpegs_and_odd_sizes_of_subsampled_ones_are_left_to_the_pixel_path() {
+        let progressive = include_bytes!("../../../tests/data/progressive.jpg");
+        assert_eq!(turn180(progressive, 75, u64::MAX).unwrap(), None);
+        let odd = jpeg(37, 30, F::F_2_2, 75, false);
+        assert_eq!(turn180(&odd, 75, u64::MAX).unwrap(), None);
+        let flipped =
+            crate::flip::flip_bytes(&odd, crate::flip::Format::Jpg, 75, u64::MAX).unwrap();
+        assert_eq!((flipped.width, flipped.height), (37, 30));
+    }
+
+    #[test]
+    fn damaged_and_oversized_jpegs_are_refused_before_turning() {
+        let data = jpeg(640, 360, F::F_2_2, 75, false);
+        let mut zeroed = data.clone();
+        let middle = data.len() / 2;
+        zeroed[middle..middle + 2000].fill(0);
+        assert!(matches!(
+            turn180(&zeroed, 75, u64::MAX),
+            Err(Cause::CorruptJpeg(_))
+        ));
+        assert!(matches!(
+            turn180(&data[..data.len() / 2], 75, u64::MAX),
+            Err(Cause::Truncated { .. })
+        ));
+        assert!(matches!(
+            turn180(&data, 75, 640 * 360 - 1),
+            Err(Cause::TooManyPixels { .. })
+        ));
+    }
 
     #[test]
     fn the_zigzag_order_starts_and_ends_as_jpeg_has_it() {
