@@ -421,7 +421,8 @@ impl Entropy {
         let keep = keep.filter(|_| {
             frame.coding == Coding::Sequential && scan.components.len() == frame.components.len()
         });
-        let keep = keep.map(|coefficients| {
+        let mut keep = keep;
+        if let Some(coefficients) = keep.as_deref_mut() {
             let (mcus_x, mcus_y) = frame.mcus();
             coefficients.blocks = frame
                 .components
@@ -432,8 +433,7 @@ impl Entropy {
                 })
                 .collect();
             coefficients.complete = true;
-            coefficients
-        });
+        }
         let progressive = frame.coding == Coding::Progressive;
         if progressive && self.nonzero.is_empty() {
             let (mcus_x, mcus_y) = frame.mcus();

@@ -69,7 +69,7 @@ pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turne
     // groups of luma samples: with an odd width at 4:2:0, say, the last
     // chroma column covers one luma column and would land on two.
     let (hmax, vmax) = frame.max_sampling();
-    if !grey && (frame.width % hmax != 0 || frame.height % vmax != 0) {
+    if !grey && (!frame.width.is_multiple_of(hmax) || !frame.height.is_multiple_of(vmax)) {
         return Ok(None);
     }
     let mut quant_in = Vec::with_capacity(frame.components.len());
@@ -175,14 +175,18 @@ const ZIGZAG: [usize; 64] = zigzag();
 const fn zigzag() -> [usize; 64] {
     let mut order = [0usize; 64];
     let mut k = 0;
-    let mut diagonal = 0;
+    let mut diagonal: usize = 0;
     while diagonal < 15 {
         // Even diagonals run up (row falling), odd ones down.
-        let low = if diagonal > 7 { diagonal - 7 } else { 0 };
+        let low = diagonal.saturating_sub(7);
         let high = if diagonal < 7 { diagonal } else { 7 };
         let mut i = 0;
         while i <= high - low {
-            let row = if diagonal % 2 == 0 { high - i } else { low + i };
+            let row = if diagonal.is_multiple_of(2) {
+                high - i
+            } else {
+                low + i
+            };
             order[k] = row * 8 + (diagonal - row);
             k += 1;
             i += 1;
@@ -282,7 +286,7 @@ impl Plane<'_> {
     fn turn(&self, grid: (usize, usize), requant: &Requant, basis: &Basis) -> Vec<[i16; 64]> {
         let (across, down) = (self.width.div_ceil(8), self.height.div_ceil(8));
         let mut out = Vec::with_capacity(grid.0 * grid.1);
-        if self.width % 8 == 0 && self.height % 8 == 0 {
+        if self.width.is_multiple_of(8) && self.height.is_multiple_of(8) {
             for y in 0..grid.1 {
                 let from_y = down - 1 - y.min(down - 1);
                 for x in 0..grid.0 {
