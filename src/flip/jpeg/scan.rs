@@ -353,6 +353,55 @@ pub(crate) struct Entropy {
     nonzero: Vec<Vec<u64>>,
 }
 
+/// Buffers kept for the next image of a worker's thread: a flip allocates
+/// the same large buffers image after image, and fresh ones cost a page
+/// fault per 4 KiB (a tenth of the DCT-domain turn's time).
+pub(crate) mod spare {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static BLOCKS: RefCell<Vec<Vec<[i16; 64]>>> = const { RefCell::new(Vec::new()) };
+        static SAMPLES: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// How many buffers of each kind are kept.
+    const KEPT: usize = 8;
+
+    /// `n` zeroed blocks.
+    pub fn blocks(n: usize) -> Vec<[i16; 64]> {
+        let mut v = BLOCKS.with_borrow_mut(Vec::pop).unwrap_or_default();
+        v.clear();
+        v.resize(n, [0; 64]);
+        v
+    }
+
+    /// `n` zeroed samples.
+    pub fn samples(n: usize) -> Vec<f32> {
+        let mut v = SAMPLES.with_borrow_mut(Vec::pop).unwrap_or_default();
+        v.clear();
+        v.resize(n, 0.0);
+        v
+    }
+
+    /// Keeps blocks for [`blocks`].
+    pub fn give_blocks(v: Vec<[i16; 64]>) {
+        BLOCKS.with_borrow_mut(|spare| {
+            if spare.len() < KEPT {
+                spare.push(v);
+            }
+        });
+    }
+
+    /// Keeps samples for [`samples`].
+    pub fn give_samples(v: Vec<f32>) {
+        SAMPLES.with_borrow_mut(|spare| {
+            if spare.len() < KEPT {
+                spare.push(v);
+            }
+        });
+    }
+}
+
 /// The quantised coefficients of a sequential JPEG's scan of all its
 /// components, kept while its image data is checked.
 #[derive(Default)]
@@ -429,7 +478,7 @@ impl Entropy {
                 .iter()
                 .map(|c| {
                     let (h, v) = (u32::from(c.h), u32::from(c.v));
-                    vec![[0i16; 64]; (mcus_x * h * mcus_y * v) as usize]
+                    spare::blocks((mcus_x * h * mcus_y * v) as usize)
                 })
                 .collect();
             coefficients.complete = true;

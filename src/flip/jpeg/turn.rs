@@ -24,7 +24,7 @@
 
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
-use super::scan::{Coding, Component, Frame};
+use super::scan::{Coding, Component, Frame, spare};
 use super::{Cause, Depth, Kept, walk};
 
 /// A JPEG turned by [`turn180`].
@@ -159,6 +159,12 @@ pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turne
             }
         }
     }
+    for blocks in turned
+        .into_iter()
+        .chain(std::mem::take(&mut kept.coefficients.blocks))
+    {
+        spare::give_blocks(blocks);
+    }
     let mut bytes = writer.finish();
     bytes.extend_from_slice(&[0xFF, 0xD9]);
     Ok(Some(Turned {
@@ -285,7 +291,8 @@ impl Plane<'_> {
     /// edge).
     fn turn(&self, grid: (usize, usize), requant: &Requant, basis: &Basis) -> Vec<[i16; 64]> {
         let (across, down) = (self.width.div_ceil(8), self.height.div_ceil(8));
-        let mut out = Vec::with_capacity(grid.0 * grid.1);
+        let mut out = spare::blocks(0);
+        out.reserve(grid.0 * grid.1);
         if self.width.is_multiple_of(8) && self.height.is_multiple_of(8) {
             for y in 0..grid.1 {
                 let from_y = down - 1 - y.min(down - 1);
@@ -303,7 +310,7 @@ impl Plane<'_> {
         }
         // Samples: every block through the inverse DCT.
         let row_len = across * 8;
-        let mut samples = vec![0f32; row_len * down * 8];
+        let mut samples = spare::samples(row_len * down * 8);
         for by in 0..down {
             for bx in 0..across {
                 let coefficients = &self.blocks[by * self.stride + bx];
@@ -325,7 +332,7 @@ impl Plane<'_> {
         // Turned, edges repeated past the image: rows of whole blocks.
         let last_y = self.height - 1;
         let turned_len = grid.0 * 8;
-        let mut turned = vec![0f32; turned_len * grid.1 * 8];
+        let mut turned = spare::samples(turned_len * grid.1 * 8);
         for (y, row) in turned.chunks_exact_mut(turned_len).enumerate() {
             let from_y = last_y - y.min(last_y);
             let line = &samples[from_y * row_len..from_y * row_len + self.width];
@@ -345,6 +352,8 @@ impl Plane<'_> {
                 out.push(requant.quantise(&basis.forward(&pixels)));
             }
         }
+        spare::give_samples(samples);
+        spare::give_samples(turned);
         out
     }
 }
@@ -387,23 +396,22 @@ impl Basis {
 /// `l · m · r`, written so that each step works on whole rows of eight.
 #[inline]
 fn sandwich(l: &[[f32; 8]; 8], m: &[[f32; 8]; 8], r: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
-    let mut lm = [[0f32; 8]; 8];
-    for (out, weights) in lm.iter_mut().zip(l) {
-        for (w, row) in weights.iter().zip(m) {
-            for (o, v) in out.iter_mut().zip(row) {
-                *o += w * v;
+    #[inline(always)]
+    fn product(a: &[[f32; 8]; 8], b: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
+        let mut out = [[0f32; 8]; 8];
+        for i in 0..8 {
+            let mut row = [0f32; 8];
+            for k in 0..8 {
+                let w = a[i][k];
+                for j in 0..8 {
+                    row[j] += w * b[k][j];
+                }
             }
+            out[i] = row;
         }
+        out
     }
-    let mut result = [[0f32; 8]; 8];
-    for (out, weights) in result.iter_mut().zip(&lm) {
-        for (w, row) in weights.iter().zip(r) {
-            for (o, v) in out.iter_mut().zip(row) {
-                *o += w * v;
-            }
-        }
-    }
-    result
+    product(&product(l, m), r)
 }
 
 /// A Huffman table for encoding: each symbol's code and length (0 when the
