@@ -308,7 +308,11 @@ impl Plane<'_> {
             }
             return out;
         }
-        // Samples: every block through the inverse DCT.
+        // Samples: every block through the inverse DCT. When the columns
+        // fill whole blocks (the usual case: 640 wide, 360 high), only the
+        // vertical one: rows of samples, columns of horizontal frequencies,
+        // turned left to right in the DCT domain.
+        let columns_only = self.width.is_multiple_of(8);
         let row_len = across * 8;
         let mut samples = spare::samples(row_len * down * 8);
         for by in 0..down {
@@ -322,7 +326,11 @@ impl Plane<'_> {
                 for (v, q) in flat.iter_mut().zip(&requant.dequantise) {
                     *v *= q;
                 }
-                let pixels = basis.inverse(&values);
+                let pixels = if columns_only {
+                    product(&basis.a, &values)
+                } else {
+                    basis.inverse(&values)
+                };
                 for (y, row) in pixels.iter().enumerate() {
                     let at = (by * 8 + y) * row_len + bx * 8;
                     samples[at..at + 8].copy_from_slice(row);
@@ -336,6 +344,17 @@ impl Plane<'_> {
         for (y, row) in turned.chunks_exact_mut(turned_len).enumerate() {
             let from_y = last_y - y.min(last_y);
             let line = &samples[from_y * row_len..from_y * row_len + self.width];
+            if columns_only {
+                for (x, block) in row.chunks_exact_mut(8).enumerate() {
+                    let from_x = (across - 1 - x.min(across - 1)) * 8;
+                    for (u, (to, from)) in
+                        block.iter_mut().zip(&line[from_x..from_x + 8]).enumerate()
+                    {
+                        *to = if u % 2 == 1 { -*from } else { *from };
+                    }
+                }
+                continue;
+            }
             let (inside, past) = row.split_at_mut(self.width.min(turned_len));
             for (pixel, from) in inside.iter_mut().zip(line.iter().rev()) {
                 *pixel = *from;
@@ -349,7 +368,12 @@ impl Plane<'_> {
                     let at = (by * 8 + y) * turned_len + bx * 8;
                     turned[at..at + 8].try_into().expect("eight samples")
                 });
-                out.push(requant.quantise(&basis.forward(&pixels)));
+                let coefficients = if columns_only {
+                    product(&basis.t, &pixels)
+                } else {
+                    basis.forward(&pixels)
+                };
+                out.push(requant.quantise(&coefficients));
             }
         }
         spare::give_samples(samples);
@@ -393,25 +417,24 @@ impl Basis {
     }
 }
 
-/// `l · m · r`, written so that each step works on whole rows of eight.
+/// `l · m · r`.
 #[inline]
 fn sandwich(l: &[[f32; 8]; 8], m: &[[f32; 8]; 8], r: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
-    #[inline(always)]
-    fn product(a: &[[f32; 8]; 8], b: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
-        let mut out = [[0f32; 8]; 8];
-        for i in 0..8 {
-            let mut row = [0f32; 8];
-            for k in 0..8 {
-                let w = a[i][k];
-                for j in 0..8 {
-                    row[j] += w * b[k][j];
-                }
-            }
-            out[i] = row;
-        }
-        out
-    }
     product(&product(l, m), r)
+}
+
+/// `a · b`, written so that each step works on whole rows of eight.
+#[inline(always)]
+fn product(a: &[[f32; 8]; 8], b: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
+    let mut out = [[0f32; 8]; 8];
+    for (out, weights) in out.iter_mut().zip(a) {
+        for (&w, row) in weights.iter().zip(b) {
+            for (o, v) in out.iter_mut().zip(row) {
+                *o += w * v;
+            }
+        }
+    }
+    out
 }
 
 /// A Huffman table for encoding: each symbol's code and length (0 when the
@@ -609,6 +632,28 @@ fn nonzero_mask(block: &[i16; 64]) -> u64 {
     }
 }
 
+/// [`BitWriter::put`] on its parts, which a caller can keep in registers.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, acc: &mut u64, filled: &mut u32, bits: u32, length: u32) {
+    *acc = (*acc << length) | u64::from(bits);
+    *filled += length;
+    if *filled >= 32 {
+        *filled -= 32;
+        let word = (*acc >> *filled) as u32;
+        // Whether a byte is 0xFF: whether one of `!word` is zero.
+        if (!word).wrapping_sub(0x0101_0101) & word & 0x8080_8080 == 0 {
+            out.extend_from_slice(&word.to_be_bytes());
+        } else {
+            for byte in word.to_be_bytes() {
+                out.push(byte);
+                if byte == 0xFF {
+                    out.push(0);
+                }
+            }
+        }
+    }
+}
+
 /// Entropy-coded data being written: bits gathered in a word, bytes of
 /// 0xFF followed by a stuffed zero.
 struct BitWriter {
@@ -621,22 +666,7 @@ impl BitWriter {
     /// Appends the low `length` bits of `bits` (at most 32 at a time).
     #[inline(always)]
     fn put(&mut self, bits: u32, length: u32) {
-        self.acc = (self.acc << length) | u64::from(bits);
-        self.filled += length;
-        if self.filled >= 32 {
-            self.filled -= 32;
-            let word = ((self.acc >> self.filled) as u32).to_be_bytes();
-            if word.contains(&0xFF) {
-                for byte in word {
-                    self.out.push(byte);
-                    if byte == 0xFF {
-                        self.out.push(0);
-                    }
-                }
-            } else {
-                self.out.extend_from_slice(&word);
-            }
-        }
+        put(&mut self.out, &mut self.acc, &mut self.filled, bits, length);
     }
 
     /// A value's size category and its bits as JPEG codes them.
@@ -651,11 +681,16 @@ impl BitWriter {
     /// then runs of zeros and values up to the end-of-block code.
     #[inline]
     fn block(&mut self, block: &[i16; 64], prediction: &mut i32, dc: &Code, ac: &Code) {
+        let (mut acc, mut filled) = (self.acc, self.filled);
+        let out = &mut self.out;
         let value = i32::from(block[0]);
         let (size, bits) = Self::magnitude(value - *prediction);
         *prediction = value;
         let s = size as usize;
-        self.put(
+        put(
+            out,
+            &mut acc,
+            &mut filled,
             u32::from(dc.code[s]) << size | bits,
             u32::from(dc.length[s]) + size,
         );
@@ -666,20 +701,31 @@ impl BitWriter {
             nonzero &= nonzero - 1;
             let mut run = k - last - 1;
             while run >= 16 {
-                self.put(u32::from(ac.code[0xF0]), u32::from(ac.length[0xF0]));
+                let zrl = (u32::from(ac.code[0xF0]), u32::from(ac.length[0xF0]));
+                put(out, &mut acc, &mut filled, zrl.0, zrl.1);
                 run -= 16;
             }
             let (size, bits) = Self::magnitude(i32::from(block[k as usize]));
             let symbol = (run << 4 | size) as usize;
-            self.put(
+            put(
+                out,
+                &mut acc,
+                &mut filled,
                 u32::from(ac.code[symbol]) << size | bits,
                 u32::from(ac.length[symbol]) + size,
             );
             last = k;
         }
         if last != 63 {
-            self.put(u32::from(ac.code[0]), u32::from(ac.length[0]));
+            put(
+                out,
+                &mut acc,
+                &mut filled,
+                u32::from(ac.code[0]),
+                u32::from(ac.length[0]),
+            );
         }
+        (self.acc, self.filled) = (acc, filled);
     }
 
     /// The bytes, the last one padded with ones.
