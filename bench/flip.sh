@@ -7,12 +7,18 @@
 #
 #   bench/flip.sh [REPEATS] [PHOTOS_DIR]      (defaults: 7, ../shared/data/stations)
 #
-# Each repeat runs every program in turn into fresh output folders. Two
-# throughputs are reported, as medians over the repeats:
+# Each repeat runs every program in turn (interleaved) into fresh output
+# folders. Reported as medians over the repeats:
 #   end-to-end: images / wall time of the whole command (start-up included),
 #   map:        images / time inside the map (procpool's --json elapsed_ms,
-#               Python's timing around pool.map; pool start-up excluded).
-# Needs: python3 with Pillow (pip install pillow).
+#               Python's timing around pool.map; pool start-up excluded),
+#   cpu:        user + system milliseconds per image of the whole command,
+#               its worker processes included (GNU time),
+# then each procpool build's ratio to Python (throughput: higher is better;
+# CPU: Python's CPU time over procpool's, higher is better).
+# BEFORE=/path/to/procpool adds that binary as program "before" (to compare
+# with an earlier build). BUILDS="rust" skips the turbojpeg build (default: both when cmake exists).
+# Needs: python3 with Pillow (pip install pillow), GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,23 +27,33 @@ photos=${2:-../shared/data/stations}
 [ -n "${2:-}" ] || [ -d "$photos" ] || photos=../../shared/data/stations   # from a worktree
 [ -d "$photos" ] || { echo "bench/flip.sh: no photos folder $photos" >&2; exit 2; }
 processes=2
+builds=${BUILDS:-rust turbo}
 
 python3 -c 'import PIL' 2>/dev/null || { echo "bench/flip.sh needs Pillow: pip install pillow" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "bench/flip.sh needs GNU time (/usr/bin/time)" >&2; exit 2; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/in"
 
 # Each build's binary, copied aside: program name -> binary.
+target=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet
-cp target/release/procpool "$work/procpool-rust"
+cp "$target/release/procpool" "$work/procpool-rust"
 programs=(rust)
-if command -v cmake >/dev/null; then
-  cargo build --release --quiet --features turbojpeg
-  cp target/release/procpool "$work/procpool-turbo"
-  programs+=(turbo)
-else
-  echo "cmake is not installed: the turbojpeg build is skipped" >&2
+if [[ " $builds " == *" turbo "* ]]; then
+  if command -v cmake >/dev/null; then
+    cargo build --release --quiet --features turbojpeg
+    cp "$target/release/procpool" "$work/procpool-turbo"
+    programs+=(turbo)
+    cargo build --release --quiet   # leave the default build in place
+  else
+    echo "cmake is not installed: the turbojpeg build is skipped" >&2
+  fi
+fi
+if [ -n "${BEFORE:-}" ]; then
+  cp "$BEFORE" "$work/procpool-before"
+  programs+=(before)
 fi
 for copy in $(seq -w 1 10); do
   for photo in "$photos"/*.jpg; do
@@ -48,41 +64,44 @@ done
 images=$(ls "$work/in" | wc -l)
 echo "$images images from $photos, $processes processes, $repeats repeats, $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-now() { date +%s.%N; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Runs a command under GNU time, appending its wall seconds to $1_wall and
+# its CPU seconds (user + system, children included) to $1_cpu.
+timed() {
+  local name=$1; shift
+  /usr/bin/time -f '%e %U %S' -o "$work/time" "$@"
+  awk '{ print $1 }' "$work/time" >>"$work/${name}_wall"
+  awk '{ print $2 + $3 }' "$work/time" >>"$work/${name}_cpu"
+}
 
-printf '\n%-6s %-15s %14s %14s\n' format program "end-to-end/s" "map/s"
+printf '\n%-6s %-15s %14s %10s %12s\n' format program "end-to-end/s" "map/s" "cpu ms/img"
 for format in pdf png jpg; do
   for program in "${programs[@]}" python; do
-    : >"$work/${program}_wall"; : >"$work/${program}_map"
+    : >"$work/${program}_wall"; : >"$work/${program}_map"; : >"$work/${program}_cpu"
   done
   for _ in $(seq "$repeats"); do
     for program in "${programs[@]}"; do
       rm -rf "$work/out" && mkdir "$work/out"
-      start=$(now)
-      "$work/procpool-$program" -p "$processes" --json flip --format "$format" --out "$work/out" "$work/in" >"$work/json"
-      end=$(now)
-      echo "$end - $start" | bc -l >>"$work/${program}_wall"
+      timed "$program" "$work/procpool-$program" -p "$processes" --json flip --format "$format" --out "$work/out" "$work/in" >"$work/json"
       tail -n 1 "$work/json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["elapsed_ms"] / 1e3)' >>"$work/${program}_map"
       [ "$(ls "$work/out" | wc -l)" -eq "$images" ] || { echo "procpool ($program) wrote $(ls "$work/out" | wc -l) of $images" >&2; exit 1; }
     done
 
     rm -rf "$work/out" && mkdir "$work/out"
-    start=$(now)
-    python3 bench/flip_baseline.py "$format" "$work/out" "$processes" "$work"/in/*.jpg >>"$work/python_map"
-    end=$(now)
-    echo "$end - $start" | bc -l >>"$work/python_wall"
+    timed python python3 bench/flip_baseline.py "$format" "$work/out" "$processes" "$work"/in/*.jpg >>"$work/python_map"
     [ "$(ls "$work/out" | wc -l)" -eq "$images" ] || { echo "python wrote $(ls "$work/out" | wc -l) of $images" >&2; exit 1; }
   done
   rate() { echo "$images / $(median <"$1")" | bc -l; }
-  pw=$(rate "$work/python_wall"); pm=$(rate "$work/python_map")
-  for program in "${programs[@]}"; do
-    name="procpool $program"
-    printf '%-6s %-15s %14.0f %14.0f\n' "$format" "$name" "$(rate "$work/${program}_wall")" "$(rate "$work/${program}_map")"
+  per_image() { echo "1000 * $(median <"$1") / $images" | bc -l; }
+  for program in "${programs[@]}" python; do
+    printf '%-6s %-15s %14.0f %10.0f %12.2f\n' "$format" "$program" \
+      "$(rate "$work/${program}_wall")" "$(rate "$work/${program}_map")" "$(per_image "$work/${program}_cpu")"
   done
-  printf '%-6s %-15s %14.0f %14.0f\n' "$format" python "$pw" "$pm"
+  pw=$(rate "$work/python_wall"); pm=$(rate "$work/python_map"); pc=$(per_image "$work/python_cpu")
   for program in "${programs[@]}"; do
-    rw=$(rate "$work/${program}_wall"); rm_=$(rate "$work/${program}_map")
-    printf '%-6s %-15s %13.2fx %13.2fx\n' "$format" "ratio $program" "$(echo "$rw / $pw" | bc -l)" "$(echo "$rm_ / $pm" | bc -l)"
+    printf '%-6s %-15s %13.2fx %9.2fx %11.2fx\n' "$format" "ratio $program" \
+      "$(echo "$(rate "$work/${program}_wall") / $pw" | bc -l)" \
+      "$(echo "$(rate "$work/${program}_map") / $pm" | bc -l)" \
+      "$(echo "$pc / $(per_image "$work/${program}_cpu")" | bc -l)"
   done
 done

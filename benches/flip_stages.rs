@@ -5,13 +5,16 @@
 //! Add `--features turbojpeg` for the libjpeg-turbo build. "check image
 //! data" is `inspect_jpeg`, which the default build runs before decoding;
 //! the turbojpeg build checks the structure alone (libjpeg-turbo checks the
-//! image data as it decodes), and "decode" includes that check.
+//! image data as it decodes), and "decode" includes that check. "turn in
+//! DCT domain" is what `flip_bytes` does for a JPEG going to JPEG or PDF:
+//! check, turn and encode in one.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use procpool::flip::{
-    Format, decode, decode_planes, encode, flip_bytes, inspect_jpeg, rotate180, write_atomically,
+    Format, decode, decode_planes, encode, flip_bytes, inspect_jpeg, rotate180, turn180,
+    write_atomically,
 };
 
 fn main() {
@@ -65,6 +68,11 @@ fn main() {
                 planes = decode_planes(&data).unwrap();
             });
             let mut planes = planes.expect("the photos' size suits their subsampling");
+            time("turn in DCT domain", &mut || {
+                turn180(&data, 75, u64::MAX)
+                    .unwrap()
+                    .expect("sequential JPEG");
+            });
             time("rotate planes", &mut || planes.rotate180());
             time("encode planes", &mut || {
                 planes.encode(75).unwrap();

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::write::atomically as write_atomically;
 pub use error::{Cause, FlipError};
-pub use jpeg::{JpegInfo, Planes, decode_planes, inspect as inspect_jpeg};
+pub use jpeg::{JpegInfo, Planes, Turned, decode_planes, inspect as inspect_jpeg, turn180};
 pub use pdf::one_page as one_page_pdf;
 pub use pixels::{Encoded, decode, encode, flip_bytes, rotate180};
 pub use plan::{Collision, Plan, PlanError, Rejected, output_path};

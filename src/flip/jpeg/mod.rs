@@ -11,6 +11,7 @@
 //! in that build.
 
 mod scan;
+mod turn;
 
 #[cfg(not(feature = "turbojpeg"))]
 mod pure;
@@ -22,8 +23,10 @@ pub use pure::{Planes, decode, decode_planes, encode};
 #[cfg(feature = "turbojpeg")]
 pub use turbo::{Planes, decode, decode_planes, encode};
 
+pub use turn::{Turned, turn180};
+
 use super::error::{Cause, check_pixels};
-use scan::{Coding, Component, Entropy, Frame};
+use scan::{Coding, Coefficients, Component, Entropy, Frame};
 
 /// What the frame header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +69,7 @@ pub fn looks_like_jpeg(data: &[u8]) -> bool {
 /// when the structure or the image data is wrong, [`Cause::TooManyPixels`]
 /// over the limit.
 pub fn inspect(data: &[u8], max_pixels: u64) -> Result<JpegInfo, Cause> {
-    let frame = walk(data, max_pixels, Depth::ImageData)?;
+    let frame = walk(data, max_pixels, Depth::ImageData, None)?;
     Ok(JpegInfo {
         width: frame.width,
         height: frame.height,
@@ -83,13 +86,13 @@ pub(super) fn check(data: &[u8], max_pixels: u64) -> Result<(), Cause> {
     } else {
         Depth::ImageData
     };
-    walk(data, max_pixels, depth).map(drop)
+    walk(data, max_pixels, depth, None).map(drop)
 }
 
 /// The frame header alone, without checking what follows it.
 #[cfg_attr(feature = "turbojpeg", allow(dead_code))]
 fn frame(data: &[u8]) -> Result<Frame, Cause> {
-    walk(data, u64::MAX, Depth::Header)
+    walk(data, u64::MAX, Depth::Header, None)
 }
 
 /// How far [`walk`] looks.
@@ -103,8 +106,59 @@ enum Depth {
     ImageData,
 }
 
-/// Walks the markers of a JPEG file to the depth asked.
-fn walk(data: &[u8], max_pixels: u64, depth: Depth) -> Result<Frame, Cause> {
+/// What [`walk`] keeps of a sequential JPEG besides checking it, for
+/// turning it in the DCT domain (see [`turn`]).
+#[derive(Default)]
+struct Kept {
+    /// The coefficients of the first scan, if it holds every component.
+    coefficients: Coefficients,
+    /// The quantisation tables (in zig-zag order) as defined so far.
+    quant: [Option<[u16; 64]>; 4],
+    /// The tables when the first scan began.
+    scan_quant: [Option<[u16; 64]>; 4],
+    /// How many scans there are.
+    scans: u32,
+    /// Whether an Adobe segment (APP14) may say the components are not YCbCr.
+    adobe: bool,
+}
+
+impl Kept {
+    fn quant_at_scan(&mut self) {
+        self.scan_quant = self.quant;
+    }
+
+    /// Reads a DQT segment (after its length) at byte `at`.
+    fn define_quant(&mut self, mut segment: &[u8], at: usize) -> Result<(), Cause> {
+        let bad = || Cause::CorruptJpeg(format!("bad quantisation table at byte {at}"));
+        while let [pq_tq, rest @ ..] = segment {
+            let (precision, id) = (pq_tq >> 4, usize::from(pq_tq & 0x0F));
+            let size = if precision == 0 { 64 } else { 128 };
+            if precision > 1 || id > 3 || rest.len() < size {
+                return Err(bad());
+            }
+            let mut table = [0u16; 64];
+            for (k, q) in table.iter_mut().enumerate() {
+                *q = if precision == 0 {
+                    u16::from(rest[k])
+                } else {
+                    u16::from_be_bytes([rest[2 * k], rest[2 * k + 1]])
+                };
+            }
+            self.quant[id] = Some(table);
+            segment = &rest[size..];
+        }
+        Ok(())
+    }
+}
+
+/// Walks the markers of a JPEG file to the depth asked; with `keep`, also
+/// keeps what [`Kept`] holds (at depth [`Depth::ImageData`]).
+fn walk(
+    data: &[u8],
+    max_pixels: u64,
+    depth: Depth,
+    mut keep: Option<&mut Kept>,
+) -> Result<Frame, Cause> {
     let len = data.len();
     let truncated = |where_: &str| Cause::Truncated {
         bytes: len as u64,
@@ -185,6 +239,16 @@ fn walk(data: &[u8], max_pixels: u64, depth: Depth) -> Result<Frame, Cause> {
             }
             0xC4 => entropy.define_tables(segment, at)?,
             0xDD => entropy.define_restart_interval(segment, at)?,
+            0xDB => {
+                if let Some(kept) = keep.as_deref_mut() {
+                    kept.define_quant(segment, at)?;
+                }
+            }
+            0xEE => {
+                if let Some(kept) = keep.as_deref_mut() {
+                    kept.adobe = true;
+                }
+            }
             0xDA => {
                 let Some(frame) = &frame else {
                     return Err(corrupt(format!(
@@ -196,7 +260,24 @@ fn walk(data: &[u8], max_pixels: u64, depth: Depth) -> Result<Frame, Cause> {
                 pos = end_of_entropy_data(data, pos)
                     .ok_or_else(|| truncated("in the middle of the image data"))?;
                 if depth == Depth::ImageData {
-                    entropy.check_scan(frame, segment, at, &data[start..pos], start)?;
+                    let coefficients = match keep.as_deref_mut() {
+                        Some(kept) if scans == 1 => {
+                            kept.quant_at_scan();
+                            Some(&mut kept.coefficients)
+                        }
+                        _ => None,
+                    };
+                    entropy.check_scan(
+                        frame,
+                        segment,
+                        at,
+                        &data[start..pos],
+                        start,
+                        coefficients,
+                    )?;
+                }
+                if let Some(kept) = keep.as_deref_mut() {
+                    kept.scans = scans;
                 }
             }
             _ => {}
@@ -207,7 +288,7 @@ fn walk(data: &[u8], max_pixels: u64, depth: Depth) -> Result<Frame, Cause> {
 /// Parses a start-of-frame segment (after its length) with marker `code`.
 fn frame_header(code: u8, segment: &[u8], at: usize) -> Result<Frame, Cause> {
     let bad = |what: String| Cause::CorruptJpeg(format!("frame header at byte {at} {what}"));
-    let [_precision, h1, h0, w1, w0, count, ref rest @ ..] = *segment else {
+    let [precision, h1, h0, w1, w0, count, ref rest @ ..] = *segment else {
         return Err(bad("is too short".into()));
     };
     let height = u32::from(u16::from_be_bytes([h1, h0]));
@@ -224,7 +305,12 @@ fn frame_header(code: u8, segment: &[u8], at: usize) -> Result<Frame, Cause> {
         .map(|c| {
             let (h, v) = (c[1] >> 4, c[1] & 0x0F);
             if (1..=4).contains(&h) && (1..=4).contains(&v) {
-                Ok(Component { id: c[0], h, v })
+                Ok(Component {
+                    id: c[0],
+                    h,
+                    v,
+                    tq: c[2] & 0x0F,
+                })
             } else {
                 Err(bad(format!(
                     "gives component {} sampling factors {h}x{v}",
@@ -239,6 +325,7 @@ fn frame_header(code: u8, segment: &[u8], at: usize) -> Result<Frame, Cause> {
         other => Coding::Other(other),
     };
     Ok(Frame {
+        precision,
         width,
         height,
         coding,

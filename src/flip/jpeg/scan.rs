@@ -23,6 +23,8 @@ pub(crate) struct Component {
     pub h: u8,
     /// Vertical sampling factor, 1 to 4.
     pub v: u8,
+    /// The quantisation table it uses, 0 to 3.
+    pub tq: u8,
 }
 
 /// How the image data is coded.
@@ -40,6 +42,8 @@ pub(crate) enum Coding {
 /// The frame header: size, coding and components.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Frame {
+    /// Bits per sample: 8, or 12 (extended), 2 to 16 (lossless).
+    pub precision: u8,
     pub width: u32,
     pub height: u32,
     pub coding: Coding,
@@ -47,20 +51,20 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    fn max_sampling(&self) -> (u32, u32) {
+    pub fn max_sampling(&self) -> (u32, u32) {
         let h = self.components.iter().map(|c| c.h).max().unwrap_or(1);
         let v = self.components.iter().map(|c| c.v).max().unwrap_or(1);
         (u32::from(h), u32::from(v))
     }
 
     /// MCUs across and down an interleaved scan.
-    fn mcus(&self) -> (u32, u32) {
+    pub fn mcus(&self) -> (u32, u32) {
         let (h, v) = self.max_sampling();
         (self.width.div_ceil(8 * h), self.height.div_ceil(8 * v))
     }
 
     /// Blocks across and down component `c` in a scan of that component alone.
-    fn blocks(&self, c: &Component) -> (u32, u32) {
+    pub fn blocks(&self, c: &Component) -> (u32, u32) {
         let (h, v) = self.max_sampling();
         let width = (self.width * u32::from(c.h)).div_ceil(h);
         let height = (self.height * u32::from(c.v)).div_ceil(v);
@@ -259,6 +263,22 @@ impl<'a> Bits<'a> {
         value
     }
 
+    /// Takes `n` bits (at most 15, already in the buffer) as a signed
+    /// coefficient: JPEG's sign extension, where a leading 0 means negative.
+    #[inline(always)]
+    fn take_signed(&mut self, n: u32) -> i32 {
+        if n == 0 {
+            return 0;
+        }
+        let value = (self.acc >> (64 - n)) as i32;
+        self.consume(n);
+        if value < 1 << (n - 1) {
+            value - (1 << n) + 1
+        } else {
+            value
+        }
+    }
+
     /// Whether bits past the end of the data were consumed.
     fn overran(&self) -> bool {
         self.made_up > self.filled
@@ -333,6 +353,66 @@ pub(crate) struct Entropy {
     nonzero: Vec<Vec<u64>>,
 }
 
+/// Buffers kept for the next image of a worker's thread: a flip allocates
+/// the same large buffers image after image, and fresh ones cost a page
+/// fault per 4 KiB (a tenth of the DCT-domain turn's time).
+pub(crate) mod spare {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static BLOCKS: RefCell<Vec<Vec<[i16; 64]>>> = const { RefCell::new(Vec::new()) };
+        static SAMPLES: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// How many buffers of each kind are kept.
+    const KEPT: usize = 8;
+
+    /// `n` zeroed blocks.
+    pub fn blocks(n: usize) -> Vec<[i16; 64]> {
+        let mut v = BLOCKS.with_borrow_mut(Vec::pop).unwrap_or_default();
+        v.clear();
+        v.resize(n, [0; 64]);
+        v
+    }
+
+    /// `n` zeroed samples.
+    pub fn samples(n: usize) -> Vec<f32> {
+        let mut v = SAMPLES.with_borrow_mut(Vec::pop).unwrap_or_default();
+        v.clear();
+        v.resize(n, 0.0);
+        v
+    }
+
+    /// Keeps blocks for [`blocks`].
+    pub fn give_blocks(v: Vec<[i16; 64]>) {
+        BLOCKS.with_borrow_mut(|spare| {
+            if spare.len() < KEPT {
+                spare.push(v);
+            }
+        });
+    }
+
+    /// Keeps samples for [`samples`].
+    pub fn give_samples(v: Vec<f32>) {
+        SAMPLES.with_borrow_mut(|spare| {
+            if spare.len() < KEPT {
+                spare.push(v);
+            }
+        });
+    }
+}
+
+/// The quantised coefficients of a sequential JPEG's scan of all its
+/// components, kept while its image data is checked.
+#[derive(Default)]
+pub(crate) struct Coefficients {
+    /// Per frame component, its blocks row by row over the grid that whole
+    /// MCUs cover (`mcus_x * h` blocks across), each in zig-zag order.
+    pub blocks: Vec<Vec<[i16; 64]>>,
+    /// Whether a scan filled `blocks`.
+    pub complete: bool,
+}
+
 fn corrupt(what: impl Into<String>) -> Cause {
     Cause::CorruptJpeg(what.into())
 }
@@ -380,11 +460,29 @@ impl Entropy {
         at: usize,
         data: &[u8],
         offset: usize,
+        keep: Option<&mut Coefficients>,
     ) -> Result<(), Cause> {
         if let Coding::Other(_) = frame.coding {
             return Ok(());
         }
         let scan = Scan::parse(frame, header, at)?;
+        // Coefficients are kept from a sequential scan of every component.
+        let keep = keep.filter(|_| {
+            frame.coding == Coding::Sequential && scan.components.len() == frame.components.len()
+        });
+        let mut keep = keep;
+        if let Some(coefficients) = keep.as_deref_mut() {
+            let (mcus_x, mcus_y) = frame.mcus();
+            coefficients.blocks = frame
+                .components
+                .iter()
+                .map(|c| {
+                    let (h, v) = (u32::from(c.h), u32::from(c.v));
+                    spare::blocks((mcus_x * h * mcus_y * v) as usize)
+                })
+                .collect();
+            coefficients.complete = true;
+        }
         let progressive = frame.coding == Coding::Progressive;
         if progressive && self.nonzero.is_empty() {
             let (mcus_x, mcus_y) = frame.mcus();
@@ -423,6 +521,8 @@ impl Entropy {
             eob_run: 0,
             kind,
             offset,
+            keep,
+            predictions: [0; 4],
         };
         let (mcus_x, mcus_y) = frame.mcus();
         // An interleaved scan codes whole MCUs; a scan of one component codes
@@ -451,6 +551,7 @@ impl Entropy {
                     })?;
                 restarts = (restarts + 1) % 8;
                 walk.eob_run = 0;
+                walk.predictions = [0; 4];
             }
             match single {
                 Some((c, (blocks_x, _))) => {
@@ -593,6 +694,48 @@ fn sequential_block(bits: &mut Bits, dc: &Huffman, ac: &Huffman) -> Result<(), B
     Ok(())
 }
 
+/// As [`sequential_block`], keeping the block's coefficients in zig-zag
+/// order in `out` (which starts zeroed), the DC coefficient made absolute
+/// with `prediction`. Values that overflow 16 bits (only damaged data has
+/// them) are clamped.
+#[inline(always)]
+fn sequential_block_kept(
+    bits: &mut Bits,
+    dc: &Huffman,
+    ac: &Huffman,
+    prediction: &mut i32,
+    out: &mut [i16; 64],
+) -> Result<(), BlockError> {
+    bits.refill();
+    let (length, size) = dc.peek(bits.acc).ok_or(BlockError::BadCode)?;
+    if size > 15 {
+        return Err(BlockError::BadCode);
+    }
+    bits.consume(length);
+    *prediction = prediction.wrapping_add(bits.take_signed(u32::from(size)));
+    out[0] = (*prediction).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+    let mut k = 1;
+    while k < 64 {
+        bits.refill();
+        let (length, symbol) = ac.peek(bits.acc).ok_or(BlockError::BadCode)?;
+        let (run, size) = (u32::from(symbol >> 4), symbol & 0x0F);
+        bits.consume(length);
+        if size == 0 && run < 15 {
+            break; // end of block
+        }
+        k += run;
+        if k > 63 {
+            return Err(BlockError::PastTheEnd);
+        }
+        if size > 0 {
+            // 15 bits at most: within i16 once signed.
+            out[k as usize] = bits.take_signed(u32::from(size)) as i16;
+        }
+        k += 1;
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Sequential,
@@ -612,6 +755,10 @@ struct Walk<'a, 'd> {
     eob_run: u32,
     kind: Kind,
     offset: usize,
+    /// Where a sequential scan's coefficients go, if they are kept.
+    keep: Option<&'a mut Coefficients>,
+    /// The DC prediction of each frame component, when keeping.
+    predictions: [i32; 4],
 }
 
 impl<'a> Walk<'a, '_> {
@@ -660,6 +807,22 @@ impl<'a> Walk<'a, '_> {
         let dc = usize::from(c.dc);
         let ac = 4 + usize::from(c.ac);
         match self.kind {
+            Kind::Sequential if self.keep.is_some() => {
+                let mut bits = self.bits;
+                let out = &mut self.keep.as_mut().expect("checked").blocks[c.index][block];
+                let result = sequential_block_kept(
+                    &mut bits,
+                    self.tables[dc].as_ref().expect("checked before the scan"),
+                    self.tables[ac].as_ref().expect("checked before the scan"),
+                    &mut self.predictions[c.index],
+                    out,
+                );
+                self.bits = bits;
+                result.map_err(|e| match e {
+                    BlockError::BadCode => self.bad_code(),
+                    BlockError::PastTheEnd => self.past_the_block(),
+                })?;
+            }
             Kind::Sequential => {
                 // On a copy of the reader, which the compiler keeps in
                 // registers: this loop is most of the time of the check.
