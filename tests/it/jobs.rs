@@ -313,7 +313,8 @@ fn jobs_do_not_outlive_a_runner_killed_outright_with_its_workers() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !s.path("sh.pid").exists() && Instant::now() < deadline {
+    // The file exists as soon as the shell opens it: wait for its number.
+    while s.read("sh.pid").trim().parse::<u32>().is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     let job_pids = [s.pid("bg.pid"), s.pid("sh.pid")];
