@@ -2,7 +2,7 @@
 //! with results handed to the printer as they arrive.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -180,13 +180,11 @@ where
         |c| c as usize,
     );
     printer.place_workers(pool.workers());
-    // The inputs out with the workers, by index, to go with their outcomes.
-    let out = RefCell::new(HashMap::new());
-    let mut next = 0u64;
-    let tracked = inputs.into_iter().inspect(|input| {
-        out.borrow_mut().insert(next, input.clone());
-        next += 1;
-    });
+    // The inputs out with the workers, to go with their outcomes.
+    let out = RefCell::new(Sent::default());
+    let tracked = inputs
+        .into_iter()
+        .inspect(|input| out.borrow_mut().push(input.clone()));
     let results = if global.unordered {
         pool.imap_unordered(task, tracked)
     } else {
@@ -205,7 +203,7 @@ where
             Ok(outcome) => {
                 let input = out
                     .borrow_mut()
-                    .remove(&outcome.index)
+                    .take(outcome.index)
                     .expect("every outcome's input was sent");
                 finished.done.insert(outcome.index);
                 if outcome.result.is_ok() {
@@ -225,6 +223,42 @@ where
     crate::timeline::record_events(pool);
     finished.elapsed = start.elapsed();
     finished
+}
+
+/// The inputs sent and not yet answered, by index: indices are consecutive
+/// and answered nearly in order, so a queue from the oldest unanswered one
+/// holds them without hashing (the look-ahead bounds its length).
+struct Sent<I> {
+    /// The index of the queue's front.
+    first: u64,
+    inputs: VecDeque<Option<I>>,
+}
+
+impl<I> Default for Sent<I> {
+    fn default() -> Self {
+        Sent {
+            first: 0,
+            inputs: VecDeque::new(),
+        }
+    }
+}
+
+impl<I> Sent<I> {
+    /// The next input, whose index follows the last one's.
+    fn push(&mut self, input: I) {
+        self.inputs.push_back(Some(input));
+    }
+
+    /// Input `index`, once: its outcome is in.
+    fn take(&mut self, index: u64) -> Option<I> {
+        let slot = usize::try_from(index.checked_sub(self.first)?).ok()?;
+        let input = self.inputs.get_mut(slot)?.take();
+        while let Some(None) = self.inputs.front() {
+            self.inputs.pop_front();
+            self.first += 1;
+        }
+        input
+    }
 }
 
 /// A set of indices kept as sorted, disjoint ranges: a run's finished tasks
@@ -322,6 +356,23 @@ impl Label for procpool::flip::FlipJob {
 #[cfg(test)]
 mod tests {
     use super::Ranges;
+
+    #[test]
+    fn sent_inputs_are_taken_once_in_any_order() {
+        let mut sent = super::Sent::default();
+        for x in ["a", "b", "c", "d"] {
+            sent.push(x);
+        }
+        assert_eq!(sent.take(2), Some("c"));
+        assert_eq!(sent.take(0), Some("a"));
+        assert_eq!(sent.take(0), None);
+        assert_eq!((sent.first, sent.inputs.len()), (1, 3));
+        assert_eq!(sent.take(1), Some("b"));
+        assert_eq!((sent.first, sent.inputs.len()), (3, 1));
+        assert_eq!(sent.take(3), Some("d"));
+        assert_eq!(sent.take(9), None);
+        assert!(sent.inputs.is_empty());
+    }
 
     #[test]
     fn ranges_merge_and_their_gaps_are_what_is_left() {

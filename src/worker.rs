@@ -65,14 +65,15 @@ pub(crate) fn at_exit(hook: fn()) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(hook);
+    HAS_EXIT_WORK.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Whether hooks wait for this worker's exit.
+/// Whether hooks wait for this worker's exit: read with every reply, so a
+/// flag rather than the hooks' lock.
+static HAS_EXIT_WORK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn has_exit_work() -> bool {
-    !EXIT_HOOKS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_empty()
+    HAS_EXIT_WORK.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn run_exit_hooks() {

@@ -122,9 +122,7 @@ impl Supervisor {
         for started in sup.spawner.spawn(sup.cfg.processes) {
             match started {
                 Ok(process) => sup.adopt(process)?,
-                Err(e @ (PoolError::Interrupted { .. } | PoolError::HandshakeDir { .. })) => {
-                    return Err(e);
-                }
+                Err(e) if no_retry(&e) => return Err(e),
                 Err(_) => failed += 1,
             }
         }
@@ -303,8 +301,11 @@ impl Supervisor {
             Ok((reply, payload)) => (reply, payload.len()),
             Err(e) => return self.on_malformed(id, format!("malformed reply: {e}")),
         };
-        let batch_id = match reply {
-            Reply::Done { batch, .. } | Reply::Refused { batch, .. } => batch,
+        let (batch_id, exit_work) = match reply {
+            Reply::Done {
+                batch, exit_work, ..
+            } => (batch, exit_work),
+            Reply::Refused { batch, .. } => (batch, false),
         };
         let Some(worker) = self.workers.get_mut(&id) else {
             return;
@@ -316,6 +317,7 @@ impl Supervisor {
             );
         }
         worker.in_flight.pop_front();
+        worker.exit_work |= exit_work;
         let now = Instant::now();
         let elapsed = now - worker.running_since;
         let since = self.book.epoch.offset(worker.running_since);
@@ -336,14 +338,7 @@ impl Supervisor {
             worker.state = State::Retiring;
         }
         let (started, body) = match reply {
-            Reply::Done {
-                started_ns,
-                exit_work,
-                ..
-            } => {
-                if let Some(worker) = self.workers.get_mut(&id) {
-                    worker.exit_work |= exit_work;
-                }
+            Reply::Done { started_ns, .. } => {
                 let start = frame.len() - payload_len;
                 (
                     self.book.epoch.offset_ns(started_ns),
@@ -493,9 +488,7 @@ impl Supervisor {
                 .expect("one spawn asked, one answered");
             match started {
                 Ok(process) => return self.adopt(process),
-                Err(e @ (PoolError::Interrupted { .. } | PoolError::HandshakeDir { .. })) => {
-                    return Err(e);
-                }
+                Err(e) if no_retry(&e) => return Err(e),
                 Err(e) => {
                     failures += 1;
                     if failures >= MAX_START_FAILURES {
@@ -628,6 +621,15 @@ impl Drop for Supervisor {
         }
         self.terminate();
     }
+}
+
+/// A start that must not be tried again: a signal stopped it, or no worker
+/// can make its handshake socket.
+fn no_retry(e: &PoolError) -> bool {
+    matches!(
+        e,
+        PoolError::Interrupted { .. } | PoolError::HandshakeDir { .. }
+    )
 }
 
 /// Waits for a worker whose channel closed; kills it if it lingers.
