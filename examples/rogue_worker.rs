@@ -5,14 +5,18 @@
 //! STAGE: `handshake` (before its socket is named), `receive` (on reading the first
 //! request), `run` (after decoding it), `send` (after running, instead of the
 //! reply), `garbage` (replies with bytes that do not decode), `wrong-batch`
-//! (replies for a batch it was not given). HOW: `exit0`, `exit1`, `abort`,
-//! `segv`, `kill`, `error` (an error reply). Without `ROGUE` it is a
-//! well-behaved worker for `square`.
+//! (replies for a batch it was not given), `region` (replies with a frame in
+//! shared memory at a place that is not there: HOW `none`, before sending
+//! any region, or `past-end`, past the end of the region it sends). HOW:
+//! `exit0`, `exit1`, `abort`, `segv`, `kill`, `error` (an error reply).
+//! Without `ROGUE` it is a well-behaved worker for `square` (small requests
+//! only: they come inline).
 
 use std::io::Write;
 
 use ipc_channel::ipc::IpcOneShotServer;
-use procpool::protocol::{self, Frame, Hello, Ready, Reply, Request};
+use ipc_channel::ipc::IpcSharedMemory;
+use procpool::protocol::{self, Carrier, Hello, Message, Reply, Request};
 use serde_bytes::ByteBuf;
 
 fn die(how: &str) -> ! {
@@ -50,15 +54,19 @@ fn main() {
     writeln!(stdout, "{name}").unwrap();
     stdout.flush().unwrap();
     let (_, Hello { requests, replies }) = server.accept().unwrap();
-    let ready = Ready {
+    let ready = protocol::Ready {
         pid: std::process::id(),
         tasks: vec!["square".into()],
     };
-    replies.send(protocol::frame(&ready, &[]).unwrap()).unwrap();
-    while let Ok(frame) = requests.recv() {
+    replies.send(protocol::message(&ready).unwrap()).unwrap();
+    let send = |frame: protocol::Frame| replies.send(Message::inline(frame.to_vec())).unwrap();
+    while let Ok(message) = requests.recv() {
         if stage == "receive" {
             die(how);
         }
+        let Carrier::Inline(frame) = message.bytes else {
+            panic!("the rogue worker reads inline requests only");
+        };
         let (request, payload) = protocol::unframe::<Request>(&frame).unwrap();
         let Request::Run { batch, count, .. } = request else {
             return;
@@ -69,7 +77,7 @@ fn main() {
                     batch,
                     reason: "rogue worker refuses on purpose".into(),
                 };
-                replies.send(protocol::frame(&reply, &[]).unwrap()).unwrap();
+                send(protocol::frame(&reply, &[]).unwrap());
                 continue;
             }
             die(how);
@@ -86,8 +94,23 @@ fn main() {
             "send" => die(how),
             "garbage" => {
                 replies
-                    .send(Frame::Inline(ByteBuf::from(vec![0xff; 17])))
+                    .send(Message {
+                        bytes: Carrier::Inline(ByteBuf::from(vec![0xff; 17])),
+                        freed: 0,
+                    })
                     .unwrap();
+            }
+            "region" => {
+                let bytes = match how {
+                    "none" => Carrier::Region { at: 0, len: 64 },
+                    "past-end" => Carrier::NewRegion {
+                        region: IpcSharedMemory::from_byte(0, 4096),
+                        at: 0,
+                        len: 4097,
+                    },
+                    other => panic!("unknown HOW {other:?}"),
+                };
+                replies.send(Message { bytes, freed: 0 }).unwrap();
             }
             "wrong-batch" => {
                 let reply = Reply::Done {
@@ -95,24 +118,15 @@ fn main() {
                     started_ns: procpool::sys::monotonic_ns(),
                     exit_work: false,
                 };
-                replies
-                    .send(protocol::frame(&reply, &out).unwrap())
-                    .unwrap();
+                send(protocol::frame(&reply, &out).unwrap());
             }
             _ => {
-                replies
-                    .send(
-                        protocol::frame(
-                            &Reply::Done {
-                                batch,
-                                started_ns: procpool::sys::monotonic_ns(),
-                                exit_work: false,
-                            },
-                            &out,
-                        )
-                        .unwrap(),
-                    )
-                    .unwrap();
+                let reply = Reply::Done {
+                    batch,
+                    started_ns: procpool::sys::monotonic_ns(),
+                    exit_work: false,
+                };
+                send(protocol::frame(&reply, &out).unwrap());
             }
         }
     }

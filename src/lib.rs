@@ -23,6 +23,8 @@ mod backend;
 mod error;
 mod events;
 mod pool;
+// Reusable shared-memory regions for large frames.
+mod region;
 mod task;
 #[cfg(feature = "timeline")]
 pub mod timeline;

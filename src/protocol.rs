@@ -3,9 +3,10 @@
 //! The handshake travels over the worker's `IpcOneShotServer`: the worker
 //! writes the server's name on its stdout, the supervisor connects and sends
 //! it the ends of two new channels ([`Hello`]), and the worker's first reply
-//! is [`Ready`]. After that every message is a frame of bytes: a header encoded by
-//! [`codec`], followed by a payload of encoded items, so a batch
-//! is never copied into a second buffer.
+//! is [`Ready`]. After that every message carries a frame of bytes: a header
+//! encoded by [`codec`], followed by a payload of encoded items. A small
+//! frame travels in the message; a large one in shared memory, the message
+//! saying where ([`Carrier`]; `src/region.rs` says how).
 
 use std::ops::Deref;
 
@@ -14,52 +15,117 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::codec::{self, CodecError};
+use crate::region::Span;
 
 /// The hidden first argument that turns a program into a worker.
 pub const WORKER_ARG: &str = "__procpool-worker";
 
-/// Frames at least this large travel through shared memory instead of
-/// being copied through the socket in fragments. It also keeps every send
-/// from blocking: a socket then holds at most a window of small frames (8 x
-/// 8 KiB, far below its buffer), so the supervisor can never wait on a
-/// worker that is itself waiting to send a large reply.
+/// Frames at least this large travel through shared memory (the sender's
+/// region, or a segment of their own: `src/region.rs`) instead of being
+/// copied through the socket in fragments. It also keeps every send from
+/// blocking: a socket then holds at most a window of small messages (8 x 8
+/// KiB, far below its buffer), so the supervisor can never wait on a worker
+/// that is itself waiting to send a large reply.
 pub const SHARED_MEMORY_THRESHOLD: usize = 8 * 1024;
 
-/// One message on a worker's channel: bytes inline, or in a shared-memory
-/// region passed as a file descriptor when large.
+/// One message on a worker's channel: where a frame's bytes are, and how
+/// much of the receiver's region is free again.
+#[derive(Serialize, Deserialize)]
+pub struct Message {
+    /// The frame's bytes, or where they are.
+    pub bytes: Carrier,
+    /// From the supervisor: every position of the worker's reply region
+    /// before this one is free again (the supervisor has dropped those
+    /// replies). 0 from a worker.
+    pub freed: u64,
+}
+
+impl Message {
+    /// A message that carries its bytes itself.
+    ///
+    /// ```
+    /// use procpool::protocol::{Carrier, Message};
+    /// let message = Message::inline(vec![1, 2, 3]);
+    /// assert!(matches!(message.bytes, Carrier::Inline(ref b) if b[..] == [1, 2, 3]));
+    /// ```
+    pub fn inline(bytes: Vec<u8>) -> Message {
+        Message {
+            bytes: Carrier::Inline(ByteBuf::from(bytes)),
+            freed: 0,
+        }
+    }
+}
+
+/// How a frame's bytes travel.
+#[derive(Serialize, Deserialize)]
+pub enum Carrier {
+    /// In the message, copied through the socket (frames under
+    /// [`SHARED_MEMORY_THRESHOLD`]).
+    Inline(ByteBuf),
+    /// In a shared-memory segment of their own: a large frame for which the
+    /// sender's region had no room.
+    Shared(IpcSharedMemory),
+    /// `len` bytes at position `at` of the sender's region.
+    Region {
+        /// The position, in positions that only grow (`src/region.rs`).
+        at: u64,
+        /// How many bytes.
+        len: u64,
+    },
+    /// The sender's new region, in place of its last one: its first byte is
+    /// position `at`, where the frame's `len` bytes are.
+    NewRegion {
+        /// The region, mapped by the receiver for as long as it is the
+        /// sender's.
+        region: IpcSharedMemory,
+        /// The position of its first byte, and of the frame.
+        at: u64,
+        /// How many bytes.
+        len: u64,
+    },
+}
+
+/// A frame's bytes, wherever they came: a buffer, a segment, or a span of
+/// a region that is freed for reuse when the frame is dropped.
 ///
 /// ```
-/// use procpool::protocol::{Frame, SHARED_MEMORY_THRESHOLD};
-/// let small = Frame::new(vec![1, 2, 3]);
-/// let large = Frame::new(vec![7; SHARED_MEMORY_THRESHOLD]);
-/// assert!(matches!(small, Frame::Inline(_)) && matches!(large, Frame::Shared(_)));
-/// assert_eq!((&small[..], large.len()), (&[1u8, 2, 3][..], SHARED_MEMORY_THRESHOLD));
+/// use procpool::protocol::Frame;
+/// let frame = Frame::from(vec![1, 2, 3]);
+/// assert_eq!(&frame[..], &[1u8, 2, 3][..]);
 /// ```
-#[derive(Serialize, Deserialize)]
-pub enum Frame {
-    /// Copied through the socket.
-    Inline(ByteBuf),
-    /// Mapped from a shared-memory region.
+pub struct Frame(Held);
+
+enum Held {
+    Inline(Vec<u8>),
     Shared(IpcSharedMemory),
+    Region(Span),
 }
 
 impl Frame {
-    /// Wraps encoded bytes, choosing shared memory for large ones.
-    pub fn new(bytes: Vec<u8>) -> Frame {
-        if bytes.len() >= SHARED_MEMORY_THRESHOLD {
-            Frame::Shared(IpcSharedMemory::from_bytes(&bytes))
-        } else {
-            Frame::Inline(ByteBuf::from(bytes))
-        }
+    /// A frame in a segment of its own.
+    pub(crate) fn shared(memory: IpcSharedMemory) -> Frame {
+        Frame(Held::Shared(memory))
+    }
+
+    /// A frame in a region.
+    pub(crate) fn region(span: Span) -> Frame {
+        Frame(Held::Region(span))
+    }
+}
+
+impl From<Vec<u8>> for Frame {
+    fn from(bytes: Vec<u8>) -> Frame {
+        Frame(Held::Inline(bytes))
     }
 }
 
 impl Deref for Frame {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match self {
-            Frame::Inline(bytes) => bytes,
-            Frame::Shared(memory) => memory,
+        match &self.0 {
+            Held::Inline(bytes) => bytes,
+            Held::Shared(memory) => memory,
+            Held::Region(span) => span,
         }
     }
 }
@@ -69,9 +135,9 @@ impl Deref for Frame {
 #[derive(Serialize, Deserialize)]
 pub struct Hello {
     /// Where the worker reads requests.
-    pub requests: IpcReceiver<Frame>,
+    pub requests: IpcReceiver<Message>,
     /// Where the worker sends replies.
-    pub replies: IpcSender<Frame>,
+    pub replies: IpcSender<Message>,
 }
 
 /// The worker's first reply, a frame with no payload: it is up.
@@ -158,16 +224,31 @@ pub enum WireFailure {
     },
 }
 
-/// Encodes a header followed by a raw payload into one frame.
+/// Encodes a header followed by a raw payload into one frame in memory (the
+/// MPI backend's, and tests'; a channel's sender packs frames with
+/// `region::Outbox`, which copies each byte once).
 ///
 /// # Errors
 ///
 /// If the header cannot be encoded.
+#[cfg_attr(not(any(feature = "mpi", test)), allow(dead_code))]
 pub fn frame<H: Serialize>(header: &H, payload: &[u8]) -> Result<Frame, CodecError> {
     let mut bytes = Vec::with_capacity(payload.len() + 32);
     codec::encode_into(header, &mut bytes)?;
     bytes.extend_from_slice(payload);
-    Ok(Frame::new(bytes))
+    Ok(Frame::from(bytes))
+}
+
+/// A message of a header alone (the handshake's [`Ready`], a shutdown),
+/// small enough to travel inline.
+///
+/// # Errors
+///
+/// If the header cannot be encoded.
+pub fn message<H: Serialize>(header: &H) -> Result<Message, CodecError> {
+    let mut bytes = Vec::new();
+    codec::encode_into(header, &mut bytes)?;
+    Ok(Message::inline(bytes))
 }
 
 /// Splits a frame into its decoded header and the payload after it.

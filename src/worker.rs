@@ -16,6 +16,7 @@ use ipc_channel::ipc::IpcOneShotServer;
 
 use crate::codec::CodecError;
 use crate::protocol::{self, Hello, Ready, Reply, Request, WORKER_ARG};
+use crate::region::{Inbox, Outbox, Release};
 use crate::sys;
 use crate::task::Registry;
 
@@ -126,10 +127,10 @@ fn handshake(registry: &Registry) -> Result<Hello, String> {
         pid: std::process::id(),
         tasks: registry.names().map(String::from).collect(),
     };
-    let frame = protocol::frame(&ready, &[]).map_err(|e| e.to_string())?;
+    let message = protocol::message(&ready).map_err(|e| e.to_string())?;
     hello
         .replies
-        .send(frame)
+        .send(message)
         .map_err(|e| format!("handshake failed: {e}"))?;
     Ok(hello)
 }
@@ -212,20 +213,30 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
     }
     sys::keep_freed_memory();
 
+    // Requests are read where the supervisor wrote them (only their bounds
+    // are checked: the supervisor is trusted); replies are written into our
+    // region, whose space the supervisor frees with each request.
+    let mut inbox = Inbox::new(false);
+    let mut outbox = Outbox::new(Release::Reported);
     let mut out = Vec::new();
     loop {
         // A closed channel means the supervisor is gone or done with us.
-        let Ok(frame) = requests.recv() else {
+        let Ok(message) = requests.recv() else {
             return Ok(());
         };
-        let (request, payload) = protocol::unframe::<Request>(&frame)
-            .map_err(|e| format!("malformed request from the supervisor: {e}"))?;
+        outbox.free_to(message.freed);
+        let malformed =
+            |e: &dyn std::fmt::Display| format!("malformed request from the supervisor: {e}");
+        let frame = inbox.open(message).map_err(|e| malformed(&e))?;
+        let (request, payload) = protocol::unframe::<Request>(&frame).map_err(|e| malformed(&e))?;
         match request {
             Request::Shutdown => return Ok(()),
             Request::Run { batch, task, count } => {
                 let reply = answer(registry, batch, &task, payload, count, &mut out);
-                let frame = protocol::frame(&reply, &out).map_err(|e: CodecError| e.to_string())?;
-                if replies.send(frame).is_err() {
+                let (message, _) = outbox
+                    .pack(&reply, &out)
+                    .map_err(|e: CodecError| e.to_string())?;
+                if replies.send(message).is_err() {
                     return Ok(());
                 }
             }

@@ -10,8 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_bytes::ByteBuf;
-
 use super::book::{Body, Book};
 use crate::error::TaskError;
 use crate::protocol::{self, Frame, Reply, Request};
@@ -125,10 +123,7 @@ impl Ledger {
                 // at the handshake.
                 let ours = started_ns.wrapping_sub(self.slots[index].clock_offset_ns as u64);
                 started = self.book.epoch.offset_ns(ours);
-                (
-                    Body::Done(Frame::Inline(ByteBuf::from(frame)), start),
-                    Ok(()),
-                )
+                (Body::Done(Frame::from(frame), start), Ok(()))
             }
             Ok((Reply::Refused { reason, .. }, _)) => (
                 Body::Failed(TaskError::Protocol {

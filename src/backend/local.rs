@@ -22,7 +22,8 @@ use super::book::{Body, Delivery, JobId};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
-use crate::protocol::{self, Frame, Reply, Request};
+use crate::protocol::{self, Frame, Message, Reply, Request};
+use crate::region::{Inbox, Outbox, Release, Span};
 use crate::sys::{self, ExitCause};
 
 /// How many replacement starts may fail in a row before the pool gives up.
@@ -58,8 +59,16 @@ enum State {
 struct Worker {
     pid: u32,
     child: Child,
-    requests: IpcSender<Frame>,
+    requests: IpcSender<Message>,
     in_flight: VecDeque<u64>,
+    /// The region space of each batch in flight (when its request went
+    /// there), freed when its reply arrives: the worker is done reading.
+    leases: VecDeque<Option<Span>>,
+    /// Requests into messages, large ones through our region for this worker.
+    outbox: Outbox,
+    /// Replies out of messages, large ones through the worker's region,
+    /// every place checked.
+    inbox: Inbox,
     /// When the front batch started running.
     running_since: Instant,
     tasks_done: u64,
@@ -164,6 +173,9 @@ impl Supervisor {
                 child,
                 requests,
                 in_flight: VecDeque::new(),
+                leases: VecDeque::new(),
+                outbox: Outbox::new(Release::OnDrop),
+                inbox: Inbox::new(true),
                 running_since: Instant::now(),
                 tasks_done: 0,
                 state: State::Running,
@@ -207,12 +219,14 @@ impl Supervisor {
             Ok(events) => {
                 for event in events {
                     match event {
-                        IpcSelectionResult::MessageReceived(id, message) => match message
-                            .to::<Frame>()
-                        {
-                            Ok(frame) => self.on_reply(id, frame),
-                            Err(e) => self.on_malformed(id, format!("malformed reply frame: {e}")),
-                        },
+                        IpcSelectionResult::MessageReceived(id, message) => {
+                            match message.to::<Message>() {
+                                Ok(message) => self.on_message(id, message),
+                                Err(e) => {
+                                    self.on_malformed(id, format!("malformed reply frame: {e}"))
+                                }
+                            }
+                        }
                         IpcSelectionResult::ChannelClosed(id) => self.on_closed(id)?,
                     }
                 }
@@ -280,19 +294,35 @@ impl Supervisor {
                     task: batch.task.to_string(),
                     count: batch.count(),
                 };
-                let sent = protocol::frame(&header, &batch.payload)
-                    .ok()
-                    .is_some_and(|frame| worker.requests.send(frame).is_ok());
-                if !sent {
+                let sent = match worker.outbox.pack(&header, &batch.payload) {
+                    Ok((mut message, lease)) => {
+                        message.freed = worker.inbox.freed();
+                        worker.requests.send(message).is_ok().then_some(lease)
+                    }
+                    Err(_) => None,
+                };
+                let Some(lease) = sent else {
                     // The worker is gone; its closed channel will be reported.
                     self.book.unsend(id);
                     break;
-                }
+                };
                 if worker.in_flight.is_empty() {
                     worker.running_since = Instant::now();
                 }
                 worker.in_flight.push_back(id);
+                worker.leases.push_back(lease);
             }
+        }
+    }
+
+    /// A worker's message: its frame, if every place it names checks out.
+    fn on_message(&mut self, id: u64, message: Message) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        match worker.inbox.open(message) {
+            Ok(frame) => self.on_reply(id, frame),
+            Err(e) => self.on_malformed(id, format!("bad region reference: {e}")),
         }
     }
 
@@ -317,6 +347,7 @@ impl Supervisor {
             );
         }
         worker.in_flight.pop_front();
+        worker.leases.pop_front();
         worker.exit_work |= exit_work;
         let now = Instant::now();
         let elapsed = now - worker.running_since;
@@ -334,7 +365,7 @@ impl Supervisor {
             && worker.in_flight.is_empty()
             && matches!(worker.state, State::Running)
         {
-            let _ = protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
+            let _ = protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
             worker.state = State::Retiring;
         }
         let (started, body) = match reply {
@@ -461,8 +492,8 @@ impl Supervisor {
             for event in events {
                 match event {
                     IpcSelectionResult::MessageReceived(id, message) => {
-                        if let Ok(frame) = message.to::<Frame>() {
-                            self.on_reply(id, frame);
+                        if let Ok(message) = message.to::<Message>() {
+                            self.on_message(id, message);
                         }
                     }
                     IpcSelectionResult::ChannelClosed(id) => {
@@ -567,7 +598,7 @@ impl Supervisor {
             self.turn()?;
         }
         for worker in self.workers.values() {
-            let _ = protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
+            let _ = protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
         }
         for (_, mut worker) in self.workers.drain() {
             reap(&mut worker.child, self.cfg.grace);
@@ -597,8 +628,7 @@ impl Drop for Supervisor {
         if !self.book.has_work() {
             for worker in self.workers.values() {
                 if worker.exit_work {
-                    let _ =
-                        protocol::frame(&Request::Shutdown, &[]).map(|f| worker.requests.send(f));
+                    let _ = protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
                 } else {
                     let _ = sys::kill(worker.pid, libc::SIGKILL);
                 }

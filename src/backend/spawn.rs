@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
 use crate::error::PoolError;
-use crate::protocol::{self, Frame, Hello, NO_SOCKET, Ready, WORKER_ARG};
+use crate::protocol::{self, Carrier, Hello, Message, NO_SOCKET, Ready, WORKER_ARG};
 use crate::signal::InterruptFlag;
 use crate::sys::ExitCause;
 
@@ -40,8 +40,8 @@ use crate::sys::ExitCause;
 pub(crate) struct WorkerProcess {
     pub pid: u32,
     pub child: Child,
-    pub requests: IpcSender<Frame>,
-    pub replies: IpcReceiver<Frame>,
+    pub requests: IpcSender<Message>,
+    pub replies: IpcReceiver<Message>,
     pub tasks: Vec<String>,
 }
 
@@ -207,7 +207,7 @@ struct Handshake {
     /// The worker's socket, once named.
     name: Option<String>,
     /// Our channels, once sent, waiting for [`Ready`].
-    sent: Option<(IpcSender<Frame>, IpcReceiver<Frame>)>,
+    sent: Option<(IpcSender<Message>, IpcReceiver<Message>)>,
 }
 
 /// How long one look at a starting worker waits.
@@ -301,9 +301,14 @@ impl Handshake {
     fn step(&mut self) -> Result<Option<Ready>, String> {
         if let Some((_, replies)) = &self.sent {
             return match replies.try_recv_timeout(POLL) {
-                Ok(frame) => protocol::unframe::<Ready>(&frame)
+                // Ready is small: it comes inline, or it is wrong.
+                Ok(Message {
+                    bytes: Carrier::Inline(bytes),
+                    ..
+                }) => protocol::unframe::<Ready>(&bytes)
                     .map(|(ready, _)| Some(ready))
                     .map_err(|e| format!("malformed handshake: {e}")),
+                Ok(_) => Err("malformed handshake: not an inline message".to_string()),
                 Err(ipc_channel::TryRecvError::Empty) => Ok(None),
                 Err(e) => Err(format!("the handshake failed: {e}")),
             };
@@ -312,9 +317,9 @@ impl Handshake {
             let hello = IpcSender::<Hello>::connect(name.clone())
                 .map_err(|e| format!("cannot reach its socket {name}: {e}"))?;
             let (requests, requests_rx) =
-                ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
+                ipc::channel::<Message>().map_err(|e| format!("cannot create a channel: {e}"))?;
             let (replies_tx, replies) =
-                ipc::channel::<Frame>().map_err(|e| format!("cannot create a channel: {e}"))?;
+                ipc::channel::<Message>().map_err(|e| format!("cannot create a channel: {e}"))?;
             hello
                 .send(Hello {
                     requests: requests_rx,

@@ -82,6 +82,15 @@ fn a_worker_that_refuses_or_sends_garbage_costs_one_task_a_protocol_error() {
         ("run:error", "refuses on purpose"),
         ("garbage:-", "malformed reply"),
         ("wrong-batch:-", "was not running"),
+        // Shared memory it names but never sent, or past the end of its own.
+        (
+            "region:none",
+            "bad region reference: a frame in a region before any region",
+        ),
+        (
+            "region:past-end",
+            "bad region reference: 4097 bytes do not fit its region of 4096",
+        ),
     ] {
         let pool = rogue_pool(dir.path(), behaviour).unwrap();
         let pid = pool.pids()[0];
@@ -357,14 +366,28 @@ fn many_workers_start_and_all_take_part() {
 fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
     use std::io::BufRead;
 
-    use ipc_channel::ipc::{self, IpcSender};
-    use procpool::protocol::{Frame, Hello, Ready, WORKER_ARG};
-    use serde_bytes::ByteBuf;
+    use ipc_channel::ipc::{self, IpcSender, IpcSharedMemory};
+    use procpool::protocol::{Carrier, Hello, Message, Ready, WORKER_ARG};
 
-    // A 9-byte message that claims a 1 TiB string, then a truncated request.
+    // A 9-byte message that claims a 1 TiB string, then a truncated request,
+    // then frames in shared memory that is not there.
     let mut huge = vec![0x00, 0xfd];
     huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
-    for hostile in [huge, vec![0x00], vec![0xff; 3]] {
+    let hostile = move |case: usize| {
+        let bytes = match case {
+            0 => return Message::inline(huge.clone()),
+            1 => return Message::inline(vec![0x00]),
+            2 => return Message::inline(vec![0xff; 3]),
+            3 => Carrier::Region { at: 0, len: 64 },
+            _ => Carrier::NewRegion {
+                region: IpcSharedMemory::from_byte(0, 4096),
+                at: 7,
+                len: 1 << 40,
+            },
+        };
+        Message { bytes, freed: 0 }
+    };
+    for case in 0..5 {
         // The supervisor's side of the handshake, by hand.
         let mut child = std::process::Command::new(bin())
             .args([WORKER_ARG, &std::process::id().to_string()])
@@ -377,8 +400,8 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut name)
             .unwrap();
-        let (requests, requests_rx) = ipc::channel::<Frame>().unwrap();
-        let (replies_tx, replies) = ipc::channel::<Frame>().unwrap();
+        let (requests, requests_rx) = ipc::channel::<Message>().unwrap();
+        let (replies_tx, replies) = ipc::channel::<Message>().unwrap();
         IpcSender::<Hello>::connect(name.trim_end().to_string())
             .unwrap()
             .send(Hello {
@@ -386,15 +409,15 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
                 replies: replies_tx,
             })
             .unwrap();
-        let frame = replies.recv().unwrap();
+        let Carrier::Inline(frame) = replies.recv().unwrap().bytes else {
+            panic!("Ready comes inline");
+        };
         let (ready, _) = procpool::protocol::unframe::<Ready>(&frame).unwrap();
         let pid = ready.pid;
         assert_eq!(pid, child.id());
-        requests
-            .send(Frame::Inline(ByteBuf::from(hostile.clone())))
-            .unwrap();
+        requests.send(hostile(case)).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{hostile:?}: {}", show(&out));
+        assert_eq!(out.status.code(), Some(2), "case {case}: {}", show(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(&format!(
