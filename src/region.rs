@@ -47,11 +47,13 @@ const MIN_REGION: usize = 4 << 20;
 /// to hold two frames of the size that asked for it, rounded up to a MiB:
 /// the two batches in flight of a worker running long ones (the adaptive
 /// window's shallow depth), and the two replies a worker may have out
-/// before it hears that the first is freed. Every page is written when it
-/// is made, so a region no larger keeps a one-off call as fast as with a
-/// segment per message. Frames over half of this always get a segment of
-/// their own; the memory a pool keeps is at most this per direction per
-/// worker, and only after frames that large went that way.
+/// before it hears that the first is freed. One found full of frames in
+/// flight is replaced by one twice as large. Every page is written when it
+/// is made, so a region no larger than needed keeps a one-off call as fast
+/// as with a segment per message. Frames over half of this always get a
+/// segment of their own. The memory a pool keeps is at most this per direction per
+/// worker (and a smaller region it replaced, while frames in it are
+/// unread), and only after frames that large went that way.
 const MAX_REGION: usize = 32 << 20;
 
 /// Region sizes are multiples of this.
@@ -308,8 +310,8 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// An outbox with no region yet. Under an address-space limit
-    /// (`ulimit -v`) it makes none: a region's mapping that fails there
-    /// aborts inside ipc-channel.
+    /// (`ulimit -v`) it makes none: ipc-channel panics when a mapping
+    /// fails, and a region is one more mapping on each side.
     pub fn new(release: Release) -> Outbox {
         let max = if crate::sys::address_space_limit().is_some() {
             0
@@ -369,32 +371,31 @@ impl Outbox {
         (Message { bytes, freed: 0 }, None)
     }
 
-    /// Writes a frame of `len` bytes into the region if it has room, first
-    /// making one (or a larger one) when the region cannot hold two such.
+    /// Writes a frame of `len` bytes into the region if it has room. A
+    /// region that cannot hold two such frames is replaced by one that can;
+    /// one full of frames not yet freed, by one twice as large (up to the
+    /// largest): the frames in flight are what it must hold, a deep window
+    /// of them (8 batches) or the replies the pool has not read yet.
     fn write_to_region(&mut self, len: usize, parts: &[&[u8]]) -> Option<(Carrier, Option<Span>)> {
-        let roomy = self.region.as_ref().filter(|r| r.size / 2 >= len);
-        let (region, at, offset, new) = match roomy {
-            Some(region) => {
+        let placed = match self.region.as_ref() {
+            Some(region) if region.size / 2 >= len => {
                 let mut ring = region.ring()?;
-                let at = ring.place(len as u64)?;
-                let offset = ring.claim(at, len as u64).ok()?;
-                (Arc::clone(region), at, offset, false)
-            }
-            None => {
-                let size = (2 * len).next_multiple_of(REGION_STEP).max(MIN_REGION);
-                if size > self.max_region {
-                    return None;
+                match ring.place(len as u64) {
+                    Some(at) => {
+                        let offset = ring.claim(at, len as u64).ok()?;
+                        Ok((Arc::clone(region), at, offset))
+                    }
+                    None => Err(region.size),
                 }
-                let base = self
-                    .region
-                    .as_ref()
-                    .and_then(|r| r.ring().map(|ring| ring.head()))
-                    .unwrap_or(0);
-                let region = Arc::new(Region::new(IpcSharedMemory::from_byte(0, size), base, true));
-                let offset = region.ring()?.claim(base, len as u64).ok()?;
-                // The last region lives on while frames in it do.
-                self.region = Some(Arc::clone(&region));
-                (region, base, offset, true)
+            }
+            _ => Err(0),
+        };
+        let (region, at, offset, new) = match placed {
+            Ok((region, at, offset)) => (region, at, offset, false),
+            Err(full) => {
+                let (region, offset) = self.new_region(len, full)?;
+                let at = region.base;
+                (region, at, offset, true)
             }
         };
         // SAFETY: the ring just gave this range to us, and it is in bounds.
@@ -417,6 +418,31 @@ impl Outbox {
             len: len as usize,
         });
         Some((bytes, span))
+    }
+
+    /// Makes a region for a frame of `len` bytes, larger than `full` (the
+    /// size of a region with no room, else 0), and claims the frame's place
+    /// at its start; `None` if the largest region allowed is not that large.
+    fn new_region(&mut self, len: usize, full: usize) -> Option<(Arc<Region>, usize)> {
+        let size = (2 * len)
+            .next_multiple_of(REGION_STEP)
+            .max(MIN_REGION)
+            .max(2 * full)
+            .min(self.max_region);
+        if size < 2 * len || size <= full {
+            return None;
+        }
+        // Positions go on from the last region's: see `Ring::head`.
+        let base = self
+            .region
+            .as_ref()
+            .and_then(|r| r.ring().map(|ring| ring.head()))
+            .unwrap_or(0);
+        let region = Arc::new(Region::new(IpcSharedMemory::from_byte(0, size), base, true));
+        let offset = region.ring()?.claim(base, len as u64).ok()?;
+        // The last region lives on while frames in it do.
+        self.region = Some(Arc::clone(&region));
+        Some((region, offset))
     }
 
     /// The reader is done with every position before `pos`
@@ -588,7 +614,8 @@ mod tests {
 
     #[test]
     fn large_frames_reuse_the_region_until_it_is_full_then_fall_back() {
-        let (mut out, mut inbox) = pair(MAX_REGION);
+        // No region larger than the first is allowed.
+        let (mut out, mut inbox) = pair(MIN_REGION);
         let len = MIN_REGION / 4;
         let mut spans = VecDeque::new();
         let mut seen = Vec::new();
@@ -621,6 +648,30 @@ mod tests {
         let (message, _span) = out.pack(&9u8, &payload(len, 9)).unwrap();
         assert_eq!(carrier(&message), "region");
         assert_eq!(&inbox.open(message).unwrap()[1..], &payload(len, 9)[..]);
+    }
+
+    #[test]
+    fn a_region_full_of_frames_in_flight_is_replaced_by_one_twice_as_large() {
+        // Up to 16 MiB here.
+        let (mut out, mut inbox) = pair(4 * MIN_REGION);
+        let data = payload(MIN_REGION / 4, 0);
+        let mut sizes = Vec::new();
+        let mut frames = Vec::new();
+        // 4 MiB holds three such frames, 8 MiB seven, 16 MiB fifteen.
+        for seed in 0..3 + 7 + 15u8 {
+            let (message, span) = out.pack(&seed, &data).unwrap();
+            if let Carrier::NewRegion { ref region, .. } = message.bytes {
+                sizes.push(region.len() >> 20);
+            }
+            frames.push((seed, inbox.open(message).unwrap(), span));
+        }
+        assert_eq!(sizes, [4, 8, 16]);
+        for (seed, frame, _) in &frames {
+            assert_eq!((frame[0], &frame[1..]), (*seed, &data[..]));
+        }
+        // At the largest, a full region sends frames alone.
+        let (message, _) = out.pack(&0u8, &data).unwrap();
+        assert_eq!(carrier(&message), "shared");
     }
 
     #[test]
@@ -660,8 +711,12 @@ mod tests {
 
     #[test]
     fn the_reader_refuses_places_outside_the_region_or_not_free() {
-        // The supervisor reading a worker's replies: tracked.
-        let mut writer = Outbox::with_max(Release::Reported, MAX_REGION);
+        // The supervisor reading a worker's replies: tracked. (The worker
+        // makes no region larger than its first, here.)
+        let data = payload(MIN_REGION / 2, 0);
+        let len = data.len() as u64 + 1;
+        let size = (2 * len).next_multiple_of(REGION_STEP as u64);
+        let mut writer = Outbox::with_max(Release::Reported, size as usize);
         let mut reader = Inbox::new(true);
         let region_frame = |at, len| Message {
             bytes: Carrier::Region { at, len },
@@ -669,9 +724,6 @@ mod tests {
         };
         let err = reader.open(region_frame(0, 10)).err().unwrap();
         assert!(err.contains("before any region"), "{err}");
-        let data = payload(MIN_REGION / 2, 0);
-        let len = data.len() as u64 + 1;
-        let size = (2 * len).next_multiple_of(REGION_STEP as u64);
         let (message, _) = writer.pack(&0u8, &data).unwrap();
         let kept = reader.open(message).unwrap();
         for (at, len) in [
