@@ -22,7 +22,7 @@ use super::book::{Body, Delivery, JobId};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
-use crate::protocol::{self, Frame, Message, Reply, Request};
+use crate::protocol::{self, Message, Reply, Request};
 use crate::region::{Inbox, Outbox, Release, Span};
 use crate::sys::{self, ExitCause};
 
@@ -315,18 +315,16 @@ impl Supervisor {
         }
     }
 
-    /// A worker's message: its frame, if every place it names checks out.
+    /// A worker's reply: its frame (if every place it names in shared
+    /// memory checks out), its batch, and the delivery.
     fn on_message(&mut self, id: u64, message: Message) {
         let Some(worker) = self.workers.get_mut(&id) else {
             return;
         };
-        match worker.inbox.open(message) {
-            Ok(frame) => self.on_reply(id, frame),
-            Err(e) => self.on_malformed(id, format!("bad region reference: {e}")),
-        }
-    }
-
-    fn on_reply(&mut self, id: u64, frame: Frame) {
+        let frame = match worker.inbox.open(message) {
+            Ok(frame) => frame,
+            Err(e) => return self.on_malformed(id, format!("bad region reference: {e}")),
+        };
         let (reply, payload_len) = match protocol::unframe::<Reply>(&frame) {
             Ok((reply, payload)) => (reply, payload.len()),
             Err(e) => return self.on_malformed(id, format!("malformed reply: {e}")),
@@ -336,9 +334,6 @@ impl Supervisor {
                 batch, exit_work, ..
             } => (batch, exit_work),
             Reply::Refused { batch, .. } => (batch, false),
-        };
-        let Some(worker) = self.workers.get_mut(&id) else {
-            return;
         };
         if worker.in_flight.front() != Some(&batch_id) {
             return self.on_malformed(
