@@ -95,6 +95,7 @@ pub enum Carrier {
 /// ```
 pub struct Frame(Held);
 
+/// Where a [`Frame`]'s bytes are held.
 enum Held {
     Inline(Vec<u8>),
     Shared(IpcSharedMemory),

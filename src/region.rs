@@ -63,6 +63,7 @@ const REGION_STEP: usize = 1 << 20;
 /// grow (`u64` positions do not wrap in practice: 2^64 bytes).
 #[derive(Debug)]
 pub(crate) struct Ring {
+    /// The region's length in bytes.
     size: u64,
     /// The position of the region's first byte.
     base: u64,
@@ -72,6 +73,7 @@ pub(crate) struct Ring {
     live: VecDeque<Live>,
 }
 
+/// A frame placed and not yet freed: positions `at..end`.
 #[derive(Debug, Clone, Copy)]
 struct Live {
     at: u64,
@@ -179,6 +181,7 @@ struct Region {
     /// The mapping's first byte, taken once from `deref_mut`; every access
     /// goes through it, to a range this side owns at that moment.
     start: *mut u8,
+    /// The mapping's length in bytes.
     size: usize,
     /// The position of the region's first byte.
     base: u64,
@@ -262,8 +265,11 @@ impl Region {
 
 /// A frame's bytes in a region; dropping it frees them for reuse.
 pub(crate) struct Span {
+    /// Kept mapped while the frame lives.
     region: Arc<Region>,
+    /// Its position, to free it by.
     at: u64,
+    /// Its bytes: `offset..offset + len` of the mapping, checked in bounds.
     offset: usize,
     len: usize,
 }
@@ -300,7 +306,9 @@ pub(crate) enum Release {
 /// The writing side of one direction: frames into messages, large ones
 /// through the region.
 pub(crate) struct Outbox {
+    /// Where large frames go, once made.
     region: Option<Arc<Region>>,
+    /// Who frees what was sent.
     release: Release,
     /// The largest region this side makes: 0 to make none.
     max_region: usize,
@@ -457,6 +465,7 @@ impl Outbox {
 /// The reading side of one direction: messages into frames, through the
 /// peer's region once it has sent one.
 pub(crate) struct Inbox {
+    /// The peer's region, once sent.
     region: Option<Arc<Region>>,
     /// Whether the region's space is tracked, and every place checked
     /// against it (the supervisor reading a worker), or only its bounds (a
