@@ -222,8 +222,13 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
             .map_err(|e| format!("malformed request from the supervisor: {e}"))?;
         match request {
             Request::Shutdown => return Ok(()),
-            Request::Run { batch, task, count } => {
-                let reply = answer(registry, batch, &task, payload, count, &mut out);
+            Request::Run {
+                batch,
+                task,
+                count,
+                timed,
+            } => {
+                let reply = answer(registry, batch, &task, (payload, count, timed), &mut out);
                 let frame = protocol::frame(&reply, &out).map_err(|e: CodecError| e.to_string())?;
                 if replies.send(frame).is_err() {
                     return Ok(());
@@ -240,8 +245,7 @@ pub(crate) fn answer(
     registry: &Registry,
     batch: u64,
     task: &str,
-    payload: &[u8],
-    count: u32,
+    (payload, count, timed): (&[u8], u32, bool),
     out: &mut Vec<u8>,
 ) -> Reply {
     out.clear();
@@ -251,7 +255,7 @@ pub(crate) fn answer(
             reason: format!("this worker program has no task {task:?}"),
         };
     };
-    match handler(payload, count, out) {
+    match handler(payload, count, timed, out) {
         Ok(started_ns) => Reply::Done {
             batch,
             started_ns,

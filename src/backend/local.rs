@@ -277,10 +277,11 @@ impl Supervisor {
                 };
                 let header = Request::Run {
                     batch: id,
-                    task: batch.task.to_string(),
+                    task: batch.work.task.to_string(),
                     count: batch.count(),
+                    timed: batch.work.timed,
                 };
-                let sent = protocol::frame(&header, &batch.payload)
+                let sent = protocol::frame(&header, &batch.work.payload)
                     .ok()
                     .is_some_and(|frame| worker.requests.send(frame).is_ok());
                 if !sent {
@@ -406,7 +407,7 @@ impl Supervisor {
             let again = batch.count() > 1 || batch.attempts <= self.cfg.retries;
             if again && !cancelled {
                 self.book.log(PoolEvent::AttemptLost {
-                    first: batch.first,
+                    first: batch.work.first,
                     count: batch.count(),
                     pid: worker.pid,
                     attempt: batch.attempts,
