@@ -192,7 +192,9 @@ fn run(row: &str, args: &Args) -> Result<()> {
             let mut samples = Vec::new();
             for _ in 0..repeats {
                 let pool = pool(p)?;
-                ensure(pool.spawn(3, square).join()? == 9, || "square(3) failed".into())?;
+                ensure(pool.spawn(3, square).join()? == 9, || {
+                    "square(3) failed".into()
+                })?;
                 // procspawn does not tell a pool's worker PIDs: they are this
                 // process's children (it has no other).
                 let pids = children()?;
@@ -270,7 +272,9 @@ fn run(row: &str, args: &Args) -> Result<()> {
                         square_chunk,
                         |ys| out.extend(ys),
                     )?;
-                    ensure(out.len() == n, || format!("{} results for {n} inputs", out.len()))?;
+                    ensure(out.len() == n, || {
+                        format!("{} results for {n} inputs", out.len())
+                    })?;
                     check_sum(n, out.iter().fold(0i64, |s, &y| s.wrapping_add(y)))
                 })?);
             }
@@ -300,9 +304,11 @@ fn run(row: &str, args: &Args) -> Result<()> {
             let exe = std::env::current_exe()?;
             let mut samples = Vec::new();
             for _ in 0..repeats {
-                samples.push(timed_child(
-                    Command::new(&exe).args([PROGRAM_CHILD, "--processes", &p.to_string()]),
-                )?);
+                samples.push(timed_child(Command::new(&exe).args([
+                    PROGRAM_CHILD,
+                    "--processes",
+                    &p.to_string(),
+                ]))?);
             }
             emit("program", p, 1, &samples);
         }
@@ -371,7 +377,12 @@ fn children() -> Result<Vec<u32>> {
         let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
             continue;
         };
-        if rest.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok()) == Some(me) {
+        if rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u32>().ok())
+            == Some(me)
+        {
             pids.push(pid);
         }
     }
@@ -403,7 +414,9 @@ fn timed_child(command: &mut Command) -> Result<Sample> {
     let (cpu, start) = (cpu_time(libc::RUSAGE_CHILDREN), Instant::now());
     let status = command.status()?;
     let wall = start.elapsed();
-    ensure(status.success(), || format!("{command:?} exited with {status}"))?;
+    ensure(status.success(), || {
+        format!("{command:?} exited with {status}")
+    })?;
     Ok(Sample {
         wall,
         cpu: cpu_time(libc::RUSAGE_CHILDREN).saturating_sub(cpu),
@@ -426,7 +439,9 @@ fn cpu_time(who: libc::c_int) -> Duration {
 fn check_sum(n: usize, sum: i64) -> Result<()> {
     let n = n as i128;
     let want = ((n - 1) * n * (2 * n - 1) / 6) as i64;
-    ensure(sum == want, || format!("sum of squares below {n} is {sum}, not {want}"))
+    ensure(sum == want, || {
+        format!("sum of squares below {n} is {sum}, not {want}")
+    })
 }
 
 fn emit(row: &str, processes: usize, per: usize, samples: &[Sample]) {
