@@ -92,10 +92,12 @@ def check_sum(n, total):
 def row_start(args):
     samples = []
     for _ in range(args.repeats):
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         pool = FORK.Pool(args.processes)
         first = pool.apply(square, (3,))
-        samples.append(time.perf_counter() - start)
+        sample = Sample(time.perf_counter() - start)
+        sample.cpu = time.process_time() - cpu
+        samples.append(sample)
         assert first == 9
         pool.terminate()
         pool.join()
