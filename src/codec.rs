@@ -107,6 +107,26 @@ impl<'a> Reader<'a> {
         Ok(bincode::serde::Compat::<T>::decode(&mut self.decoder)?.0)
     }
 
+    /// Decodes an enum's variant index (a `u32`), with the one-byte form of
+    /// small ones read directly.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`].
+    #[inline]
+    pub fn read_variant(&mut self) -> Result<u32, CodecError> {
+        use bincode::de::Decoder as _;
+        let bytes = &mut self.decoder.reader().0;
+        // Varints below 251 are their own single byte.
+        match bytes.first() {
+            Some(&small) if small < 251 => {
+                *bytes = &bytes[1..];
+                Ok(u32::from(small))
+            }
+            _ => self.read::<u32>(),
+        }
+    }
+
     /// The bytes not read yet.
     pub fn rest(&mut self) -> &'a [u8] {
         use bincode::de::Decoder as _;

@@ -151,7 +151,7 @@ pub(crate) fn unpack<O: DeserializeOwned>(delivery: Delivery, out: &mut impl FnM
         };
         match (read_result::<O>(&mut results), elapsed) {
             (Ok(result), Ok(elapsed)) => {
-                out(outcome(i, next, elapsed, result.map_err(task_error)));
+                out(outcome(i, next, elapsed, result));
                 next = next.saturating_add(elapsed);
             }
             (Err(e), _) | (_, Err(e)) => {
@@ -166,13 +166,13 @@ pub(crate) fn unpack<O: DeserializeOwned>(delivery: Delivery, out: &mut impl FnM
 /// Reads one `Result<O, WireFailure>` as serde encodes it (a variant index,
 /// then the value), taking the common case apart so the output is decoded
 /// straight, not inside a larger value.
-#[inline]
+#[inline(always)]
 fn read_result<O: DeserializeOwned>(
     reader: &mut codec::Reader<'_>,
-) -> Result<Result<O, WireFailure>, codec::CodecError> {
-    Ok(match reader.read::<u32>()? {
+) -> Result<Result<O, Box<TaskError>>, codec::CodecError> {
+    Ok(match reader.read_variant()? {
         0 => Ok(reader.read::<O>()?),
-        1 => Err(reader.read::<WireFailure>()?),
+        1 => Err(task_error(reader.read::<WireFailure>()?)),
         other => return Err(codec::CodecError::Variant(other)),
     })
 }
@@ -228,6 +228,7 @@ mod tests {
         bytes.push(7);
         let mut reader = codec::Reader::new(&bytes);
         for result in sent {
+            let result = result.map_err(task_error);
             assert_eq!(read_result::<i64>(&mut reader).unwrap(), result);
         }
         assert!(matches!(
