@@ -13,6 +13,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -91,14 +92,63 @@ def check_sum(n, total):
 def row_start(args):
     samples = []
     for _ in range(args.repeats):
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         pool = FORK.Pool(args.processes)
         first = pool.apply(square, (3,))
-        samples.append(time.perf_counter() - start)
+        sample = Sample(time.perf_counter() - start)
+        sample.cpu = time.process_time() - cpu
+        samples.append(sample)
         assert first == 9
         pool.terminate()
         pool.join()
     emit("start", args.processes, 1, samples)
+
+
+def row_teardown(args):
+    """Ends an idle pool that has run a task, as leaving its `with` block
+    does (terminate, then join: its workers stopped and reaped)."""
+    samples = []
+    for _ in range(args.repeats):
+        pool = FORK.Pool(args.processes)
+        assert pool.apply(square, (3,)) == 9
+        pids = [worker.pid for worker in pool._pool]
+
+        def end():
+            pool.terminate()
+            pool.join()
+
+        samples.append(timed(end))
+        for pid in pids:
+            if os.path.exists(f"/proc/{pid}"):
+                raise SystemExit(f"baseline: worker {pid} was not reaped")
+    emit("teardown", args.processes, 1, samples)
+
+
+# The whole program the `program` row runs: start a pool, one result, exit.
+PROGRAM = """
+import multiprocessing, sys
+def square(x):
+    return x * x
+if __name__ == "__main__":
+    with multiprocessing.get_context("fork").Pool(int(sys.argv[1])) as pool:
+        print(pool.apply(square, (3,)))
+"""
+
+
+def row_program(args):
+    """`python3 -c PROGRAM` from exec to exit, output to /dev/null; the CPU is
+    the child's and its workers'."""
+    samples = []
+    for _ in range(args.repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", PROGRAM, str(args.processes)], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        sample = Sample(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sample.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        samples.append(sample)
+    emit("program", args.processes, 1, samples)
 
 
 def echo_child(conn_recv, conn_send):
@@ -234,12 +284,14 @@ def row_jobs(args):
 
 ROWS = {
     "start": row_start,
+    "teardown": row_teardown,
     "apply": row_apply,
     "imap1": row_imap1,
     "map": row_map,
     "payload": row_payload,
     "pi": row_pi,
     "jobs": row_jobs,
+    "program": row_program,
 }
 
 

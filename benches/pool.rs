@@ -49,6 +49,8 @@ enum Row {
     Imap1,
     /// `map(square)` with automatic chunking over `--size` integers.
     Map,
+    /// `map_values(square)`: the same, just the values (a `Vec<i64>`).
+    MapValues,
     /// `map` over `--size` byte buffers of `--bytes` each (default 64 of
     /// 1 MiB), automatic chunks: how big payloads travel.
     Payload,
@@ -58,6 +60,10 @@ enum Row {
     /// The floor for `imap1`: tasks pipelined over raw Unix stream sockets to
     /// forked workers, eight in flight each, replies read in bulk.
     Pipeline,
+    /// The whole program from exec to exit: `procpool -p P square 3` (the
+    /// worker program) run as a child, output to /dev/null; its CPU is the
+    /// child's and its workers'.
+    Program,
 }
 
 /// Runs one benchmark row and prints its measurements as JSON lines.
@@ -251,17 +257,40 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             let pool = pool()?;
             let samples = (0..repeats)
                 .map(|_| {
-                    timed(|| {
-                        let outcomes = pool.map(Square, 0..n as i64)?;
-                        let mut sum = 0i64;
-                        for outcome in outcomes {
-                            sum = sum.wrapping_add(outcome.result?);
-                        }
-                        check_sum(n, sum)
-                    })
+                    // The map alone is timed, as Python's side times
+                    // `pool.map` and checks its list afterwards.
+                    let mut outcomes = Vec::new();
+                    let took = timed(|| {
+                        outcomes = pool.map(Square, 0..n as i64)?;
+                        Ok(())
+                    })?;
+                    let mut sum = 0i64;
+                    for outcome in outcomes {
+                        sum = sum.wrapping_add(outcome.result?);
+                    }
+                    check_sum(n, sum)?;
+                    Ok(took)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             emit("map", p, n, &samples);
+        }
+        Row::MapValues => {
+            let n = args.size.unwrap_or(1_000_000);
+            let pool = pool()?;
+            let samples = (0..repeats)
+                .map(|_| {
+                    timed(|| {
+                        let values = pool.map_values(Square, 0..n as i64)?;
+                        anyhow::ensure!(
+                            values.len() == n,
+                            "{} values for {n} inputs",
+                            values.len()
+                        );
+                        check_sum(n, values.iter().fold(0, |sum: i64, &y| sum.wrapping_add(y)))
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            emit("map_values", p, n, &samples);
         }
         Row::Payload => {
             let n = args.size.unwrap_or(64);
@@ -360,6 +389,19 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             }
             emit("pipeline_ipc", p, n, &samples);
         }
+        Row::Program => {
+            let samples = (0..repeats)
+                .map(|_| {
+                    timed_child(std::process::Command::new(&worker).args([
+                        "-p",
+                        &p.to_string(),
+                        "square",
+                        "3",
+                    ]))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            emit("program", p, 1, &samples);
+        }
     }
     Ok(())
 }
@@ -404,12 +446,32 @@ fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Sample> {
     })
 }
 
+/// Runs `command` from exec to exit, its output to /dev/null; the CPU is
+/// that of the child and of every descendant it waited for.
+fn timed_child(command: &mut std::process::Command) -> anyhow::Result<Sample> {
+    use std::process::Stdio;
+    command.stdin(Stdio::null()).stdout(Stdio::null());
+    let (cpu, start) = (rusage(libc::RUSAGE_CHILDREN), Instant::now());
+    let status = command.status()?;
+    let wall = start.elapsed();
+    anyhow::ensure!(status.success(), "{command:?} exited with {status}");
+    Ok(Sample {
+        wall,
+        cpu: rusage(libc::RUSAGE_CHILDREN).saturating_sub(cpu),
+    })
+}
+
 /// User and system time of every thread of this process so far.
 fn cpu_time() -> Duration {
+    rusage(libc::RUSAGE_SELF)
+}
+
+/// User and system time so far of `who` (`RUSAGE_SELF` or `RUSAGE_CHILDREN`).
+fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: getrusage fills the struct we own.
     let usage = unsafe {
         let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        libc::getrusage(who, &mut usage);
         usage
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);

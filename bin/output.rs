@@ -147,7 +147,7 @@ impl Printer {
             "index": outcome.index,
             "pid": outcome.pid,
             "attempts": outcome.attempts,
-            "elapsed_ms": millis(outcome.elapsed),
+            "elapsed_ms": millis(outcome.elapsed()),
         });
         match &outcome.result {
             Ok(output) => object["output"] = json!(output),

@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let killed = Instant::now();
         let outcome = handle.wait()?;
         if outcome.attempts == 2 && outcome.result.is_ok() {
-            latencies.push(killed.elapsed().saturating_sub(outcome.elapsed));
+            latencies.push(killed.elapsed().saturating_sub(outcome.elapsed()));
         }
     }
     latencies.sort();

@@ -20,8 +20,10 @@
 
 // The pool core: private modules, exported through the list below.
 mod backend;
+mod chunks;
 mod error;
 mod events;
+mod outcome;
 mod pool;
 // Reusable shared-memory regions for large frames.
 mod region;
@@ -68,9 +70,11 @@ pub mod plot;
 mod write;
 
 pub use backend::{MpiRank, WorkerInfo};
+pub use chunks::auto_chunksize;
 pub use error::{PoolError, TaskError};
 pub use events::PoolEvent;
-pub use pool::{Handle, Imap, Outcome, Pool, PoolBuilder, auto_chunksize};
+pub use outcome::Outcome;
+pub use pool::{Handle, Imap, Pool, PoolBuilder};
 pub use sys::ExitCause;
 pub use task::{Failure, Registry, Task};
 #[cfg(feature = "timeline")]

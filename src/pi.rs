@@ -439,7 +439,7 @@ impl Experiment {
             .map(|outcome| {
                 outcome.result.map_err(|error| Error::Task {
                     seed: start + outcome.index,
-                    error,
+                    error: *error,
                 })
             })
             .collect()

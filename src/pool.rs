@@ -2,69 +2,18 @@
 //! `map`, `imap`, `imap_unordered`, `apply`, `submit`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::iter::Fuse;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::backend::{Backend, Choice, WorkerInfo};
-use crate::backend::{Body, Config, Delivery, JobId};
-use crate::codec;
-use crate::error::{PoolError, TaskError};
-use crate::protocol::WireFailure;
+use crate::backend::{Config, Delivery, JobId};
+use crate::chunks::{AUTO_CHUNK_BYTES, Feeder, auto_chunksize};
+use crate::error::PoolError;
+use crate::outcome::{Outcome, unpack, unpack_values};
 use crate::signal::InterruptFlag;
 use crate::task::Task;
-
-/// The result of one input: where it came from, who ran it, how long it took.
-///
-/// ```
-/// # let pool = procpool::doctest_pool(2);
-/// let outcome = pool.apply(procpool::tasks::Square, 12).unwrap();
-/// assert_eq!(outcome.index, 0);
-/// assert_eq!(outcome.result, Ok(144));
-/// assert_ne!(outcome.pid, std::process::id());
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Outcome<O> {
-    /// The input's position in the input sequence, from 0.
-    pub index: u64,
-    /// The process id of the worker that ran (or last tried) it.
-    pub pid: u32,
-    /// How many times it was dispatched to a worker.
-    pub attempts: u32,
-    /// When the task (its last attempt) started, as an offset from the
-    /// pool's start ([`Pool::clock_zero`]). Measured by the worker on the
-    /// machine's shared monotonic clock (on MPI, moved onto rank 0's clock
-    /// by the offset measured at the handshake); for an attempt that ended
-    /// without a result (its worker died or timed out), as the supervisor
-    /// saw it. Zero for a task that never started.
-    pub started: Duration,
-    /// How long the task ran, as measured by its worker.
-    pub elapsed: Duration,
-    /// The output, or why there is none.
-    pub result: Result<O, TaskError>,
-}
-
-impl<O> Outcome<O> {
-    /// The output, or the task's error with its index.
-    ///
-    /// ```
-    /// # let pool = procpool::doctest_pool(1);
-    /// let outcome = pool.apply(procpool::tasks::Square, 7).unwrap();
-    /// assert_eq!(outcome.into_result().unwrap(), 49);
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Task`] when the task failed.
-    pub fn into_result(self) -> Result<O, PoolError> {
-        let index = self.index;
-        self.result
-            .map_err(|error| PoolError::Task { index, error })
-    }
-}
 
 /// Configures and builds a [`Pool`], as rayon's `ThreadPoolBuilder` does.
 ///
@@ -202,9 +151,12 @@ impl PoolBuilder {
     /// `procpool` command turns it on). ipc-channel allocates a buffer of
     /// about 200 KiB for every message it receives, and by default glibc
     /// returns it to the kernel after each message and faults it in again
-    /// for the next, which doubles the cost of a round trip. On, freed memory
-    /// up to 64 MiB is kept (`M_TRIM_THRESHOLD`, `M_MMAP_THRESHOLD`). Worker
-    /// processes, which do nothing but serve the pool, always tune it.
+    /// for the next, which doubles the cost of a round trip; and a large
+    /// result vector is mapped fresh, and faulted in page by page, for every
+    /// `map`. On, freed memory up to 64 MiB is kept and every block comes
+    /// from the heap (`M_TRIM_THRESHOLD`, `M_MMAP_MAX`), so memory is
+    /// reused. Worker processes, which do nothing but serve the pool, always
+    /// tune it.
     pub fn tune_allocator(mut self, on: bool) -> Self {
         self.tune_allocator = on;
         self
@@ -312,7 +264,7 @@ impl Pool {
     /// # let pool = procpool::doctest_pool(2);
     /// let outcome = pool.apply(procpool::tasks::Square, 3).unwrap();
     /// // The task ran after the pool started, and has ended by now.
-    /// let ran_until = pool.clock_zero() + outcome.started + outcome.elapsed;
+    /// let ran_until = pool.clock_zero() + outcome.started() + outcome.elapsed();
     /// assert!(ran_until <= std::time::Instant::now());
     /// ```
     pub fn clock_zero(&self) -> std::time::Instant {
@@ -351,8 +303,13 @@ impl Pool {
     }
 
     /// Runs `task` over every input and returns the outcomes in input order.
-    /// The chunk size is the pool's, or else Python's automatic one. (Python's
-    /// `starmap` is this `map` with a task whose input is a tuple.)
+    /// The chunk size is the pool's, or else automatic: Python's, at most
+    /// 16,384 inputs and about 1 MiB of encoded inputs a chunk
+    /// ([`auto_chunksize`](crate::auto_chunksize)). (Python's `starmap` is
+    /// this `map` with a task whose input is a tuple.)
+    ///
+    /// Each reply is decoded straight into the returned vector when its turn
+    /// comes, so a million outcomes are written once.
     ///
     /// # Errors
     ///
@@ -364,20 +321,19 @@ impl Pool {
         task: T,
         inputs: impl IntoIterator<Item = T::Input>,
     ) -> Result<Vec<Outcome<T::Output>>, PoolError> {
-        let inputs: Vec<T::Input> = inputs.into_iter().collect();
-        let chunksize = self
-            .chunksize
-            .unwrap_or_else(|| auto_chunksize(inputs.len(), self.processes));
-        let mut outcomes = Vec::with_capacity(inputs.len());
-        for outcome in self.imap(task, inputs).chunksize(chunksize) {
-            outcomes.push(outcome?);
-        }
+        let _ = task;
+        let mut outcomes = Vec::new();
+        self.map_in_order::<T, _>(inputs, true, &mut outcomes, |delivery, outcomes| {
+            unpack(delivery, &mut |outcome| outcomes.push(outcome));
+            Ok(())
+        })?;
         Ok(outcomes)
     }
 
     /// Runs `task` over every input and returns just the outputs, in input
     /// order, like Python's `pool.map`: for callers who need no PIDs or
-    /// timings. The first failed task (in input order) is the error.
+    /// timings (the workers then do not time each input). The first failed
+    /// task (in input order) is the error.
     ///
     /// ```
     /// use procpool::tasks::Square;
@@ -396,10 +352,92 @@ impl Pool {
         task: T,
         inputs: impl IntoIterator<Item = T::Input>,
     ) -> Result<Vec<T::Output>, PoolError> {
-        self.map(task, inputs)?
-            .into_iter()
-            .map(Outcome::into_result)
-            .collect()
+        let _ = task;
+        let mut values = Vec::new();
+        self.map_in_order::<T, _>(inputs, false, &mut values, unpack_values)?;
+        Ok(values)
+    }
+
+    /// The loop of `map` and `map_values`: sends the inputs in chunks,
+    /// keeping a bounded number out, and hands each delivery to `take` in
+    /// input order, with `into` (sized for every input) to fill.
+    fn map_in_order<T: Task, R>(
+        &self,
+        inputs: impl IntoIterator<Item = T::Input>,
+        timed: bool,
+        into: &mut Vec<R>,
+        mut take: impl FnMut(Delivery, &mut Vec<R>) -> Result<(), PoolError>,
+    ) -> Result<(), PoolError> {
+        let inputs = inputs.into_iter();
+        // The size of an iterator that knows it (a range, a vector) sets
+        // the chunk size; any other is read into a vector first, as Python's
+        // map does with an iterable that has no length.
+        match inputs.size_hint() {
+            (low, Some(high)) if low == high => {
+                self.map_sized::<T, R>(inputs, low, timed, into, &mut take)
+            }
+            _ => {
+                let inputs: Vec<T::Input> = inputs.collect();
+                let len = inputs.len();
+                self.map_sized::<T, R>(inputs.into_iter(), len, timed, into, &mut take)
+            }
+        }
+    }
+
+    fn map_sized<T: Task, R>(
+        &self,
+        inputs: impl Iterator<Item = T::Input>,
+        len: usize,
+        timed: bool,
+        into: &mut Vec<R>,
+        take: &mut impl FnMut(Delivery, &mut Vec<R>) -> Result<(), PoolError>,
+    ) -> Result<(), PoolError> {
+        let mut feeder = Feeder::<T, _>::new(inputs, 1, timed);
+        match self.chunksize {
+            Some(chunksize) => feeder.chunksize = chunksize,
+            None => {
+                feeder.chunksize = auto_chunksize(len, self.processes);
+                feeder.byte_limit = Some(AUTO_CHUNK_BYTES);
+            }
+        }
+        // A size hint is a hint: a vector that grows past it stays correct.
+        into.reserve_exact(len);
+        let limit = (feeder.chunksize * self.processes * 4) as u64;
+        let job = {
+            let mut sup = self.lock();
+            sup.check_task(T::NAME)?;
+            Job {
+                pool: self,
+                id: sup.new_job()?,
+            }
+        };
+        // Deliveries that came before their turn, by first index.
+        let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
+        let mut done = 0u64;
+        let mut exhausted = false;
+        loop {
+            let delivery = {
+                let mut sup = self.lock();
+                while !exhausted && feeder.sent - done < limit {
+                    match feeder.next_work()? {
+                        Some(work) => sup.submit(job.id, work),
+                        None => exhausted = true,
+                    }
+                }
+                if exhausted && done == feeder.sent {
+                    return Ok(());
+                }
+                sup.next_delivery(job.id)?
+            };
+            early.insert(delivery.first, delivery);
+            while let Some(entry) = early.first_entry()
+                && *entry.key() == done
+            {
+                let delivery = entry.remove();
+                done += u64::from(delivery.count);
+                take(delivery, into)?;
+            }
+        }
     }
 
     /// A lazy, ordered map: inputs are read and sent only as results are
@@ -446,21 +484,13 @@ impl Pool {
     /// If the pool is closed, the task unknown, or the input cannot be encoded.
     pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<'_, T>, PoolError> {
         let _ = task;
+        let work = Feeder::<T, _>::new(std::iter::once(input), 1, true).next_work()?;
         let mut sup = self.lock();
         sup.check_task(T::NAME)?;
-        let job = sup.new_job()?;
-        let (payload, offsets) = match encode_chunk::<T>(0, [input]) {
-            Ok(encoded) => encoded,
-            Err(e) => {
-                sup.abandon(job);
-                return Err(e);
-            }
-        };
-        sup.submit(job, T::NAME, 0, payload, offsets);
+        let id = sup.new_job()?;
+        sup.submit(id, work.expect("one input makes one chunk"));
         Ok(Handle {
-            pool: self,
-            job,
-            waited: false,
+            job: Job { pool: self, id },
             task: PhantomData,
         })
     }
@@ -513,90 +543,6 @@ impl Pool {
     }
 }
 
-/// Python's default: about four chunks per worker.
-///
-/// ```
-/// assert_eq!(procpool::auto_chunksize(1_000, 2), 125);
-/// assert_eq!(procpool::auto_chunksize(3, 8), 1);
-/// ```
-pub fn auto_chunksize(len: usize, processes: usize) -> usize {
-    len.div_ceil(processes.max(1) * 4).max(1)
-}
-
-/// Encodes consecutive inputs back to back, remembering where each starts.
-fn encode_chunk<T: Task>(
-    first: u64,
-    inputs: impl IntoIterator<Item = T::Input>,
-) -> Result<(Vec<u8>, Vec<usize>), PoolError> {
-    let mut payload = Vec::new();
-    let mut offsets = Vec::new();
-    for (i, input) in inputs.into_iter().enumerate() {
-        offsets.push(payload.len());
-        codec::encode_into(&input, &mut payload).map_err(|source| PoolError::Encode {
-            index: first + i as u64,
-            source,
-        })?;
-    }
-    Ok((payload, offsets))
-}
-
-/// Turns one delivery into an outcome per input.
-fn unpack<O: serde::de::DeserializeOwned>(delivery: Delivery, out: &mut impl FnMut(Outcome<O>)) {
-    let Delivery {
-        first,
-        count,
-        pid,
-        attempts,
-        started,
-        elapsed,
-        body,
-    } = delivery;
-    let outcome = |i: u32, started, elapsed, result| Outcome {
-        index: first + i as u64,
-        pid,
-        attempts,
-        started,
-        elapsed,
-        result,
-    };
-    match body {
-        Body::Failed(error) => {
-            (0..count).for_each(|i| out(outcome(i, started, elapsed, Err(error.clone()))))
-        }
-        Body::Done(frame, start) => {
-            let mut rest = &frame[start..];
-            // The inputs of a batch ran back to back from its start.
-            let mut next = started;
-            for i in 0..count {
-                match codec::decode::<(u64, Result<O, WireFailure>)>(rest) {
-                    Ok(((nanos, result), used)) => {
-                        rest = &rest[used..];
-                        let result = result.map_err(|f| match f {
-                            WireFailure::Failed(message) => TaskError::Failed { message },
-                            WireFailure::Panicked { message, location } => {
-                                TaskError::Panicked { message, location }
-                            }
-                        });
-                        let elapsed = Duration::from_nanos(nanos);
-                        out(outcome(i, next, elapsed, result));
-                        next += elapsed;
-                    }
-                    Err(e) => {
-                        let error = TaskError::Protocol {
-                            pid,
-                            message: format!("result does not decode: {e}"),
-                        };
-                        (i..count).for_each(|j| {
-                            out(outcome(j, next, Duration::ZERO, Err(error.clone())))
-                        });
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
@@ -608,12 +554,23 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// One call's work in the pool (a map, an imap, a submit), abandoned when
+/// dropped: its queued batches are dropped, and so are late replies.
+struct Job<'p> {
+    pool: &'p Pool,
+    id: JobId,
+}
+
+impl Drop for Job<'_> {
+    fn drop(&mut self) {
+        self.pool.lock().abandon(self.id);
+    }
+}
+
 /// A handle on one submitted task; see [`Pool::submit`].
 #[must_use = "a submitted task's result is lost unless the handle is waited on"]
 pub struct Handle<'p, T: Task> {
-    pool: &'p Pool,
-    job: JobId,
-    waited: bool,
+    job: Job<'p>,
     task: PhantomData<T>,
 }
 
@@ -623,22 +580,11 @@ impl<T: Task> Handle<'_, T> {
     /// # Errors
     ///
     /// If the pool was interrupted or cannot replace a dead worker.
-    pub fn wait(mut self) -> Result<Outcome<T::Output>, PoolError> {
-        self.waited = true;
-        let mut sup = self.pool.lock();
-        let delivery = sup.next_delivery(self.job);
-        sup.abandon(self.job);
+    pub fn wait(self) -> Result<Outcome<T::Output>, PoolError> {
+        let delivery = self.job.pool.lock().next_delivery(self.job.id)?;
         let mut outcome = None;
-        unpack(delivery?, &mut |o| outcome = Some(o));
+        unpack(delivery, &mut |o| outcome = Some(o));
         Ok(outcome.expect("a delivery of one input yields one outcome"))
-    }
-}
-
-impl<T: Task> Drop for Handle<'_, T> {
-    fn drop(&mut self) {
-        if !self.waited {
-            self.pool.lock().abandon(self.job);
-        }
     }
 }
 
@@ -646,7 +592,7 @@ impl<T: Task> std::fmt::Debug for Handle<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
             .field("task", &T::NAME)
-            .field("job", &self.job)
+            .field("job", &self.job.id)
             .finish()
     }
 }
@@ -655,13 +601,11 @@ impl<T: Task> std::fmt::Debug for Handle<'_, T> {
 #[must_use = "imap does nothing until its iterator is consumed"]
 pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
     pool: &'p Pool,
-    job: Option<JobId>,
-    inputs: Fuse<I>,
+    job: Option<Job<'p>>,
+    /// The inputs, read and encoded a chunk at a time.
+    feeder: Feeder<T, I>,
     ordered: bool,
-    chunksize: usize,
     lookahead: Option<usize>,
-    /// Inputs read so far; the next input's index.
-    sent: u64,
     /// Inputs whose outcome has been yielded.
     yielded: u64,
     /// Chunks of outcomes ready to yield (unordered), or waiting for their
@@ -681,11 +625,9 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
         Imap {
             pool,
             job: None,
-            inputs: inputs.fuse(),
+            feeder: Feeder::new(inputs, pool.chunksize.unwrap_or(1), true),
             ordered,
-            chunksize: pool.chunksize.unwrap_or(1),
             lookahead: None,
-            sent: 0,
             yielded: 0,
             ready: VecDeque::new(),
             reorder: BTreeMap::new(),
@@ -697,7 +639,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
 
     /// Inputs per message (default: the pool's chunk size, else 1).
     pub fn chunksize(mut self, chunksize: usize) -> Self {
-        self.chunksize = chunksize.max(1);
+        self.feeder.chunksize = chunksize.max(1);
         self
     }
 
@@ -709,21 +651,18 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     }
 
     fn limit(&self) -> u64 {
-        let default = self.chunksize * self.pool.processes * 4;
-        self.lookahead.unwrap_or(default).max(self.chunksize) as u64
+        let chunksize = self.feeder.chunksize;
+        let default = chunksize * self.pool.processes * 4;
+        self.lookahead.unwrap_or(default).max(chunksize) as u64
     }
 
     /// Sends chunks while the look-ahead allows.
     fn fill(&mut self, sup: &mut Backend, job: JobId) -> Result<(), PoolError> {
-        while self.sent - self.yielded + self.chunksize as u64 <= self.limit() {
-            let chunk: Vec<T::Input> = self.inputs.by_ref().take(self.chunksize).collect();
-            if chunk.is_empty() {
+        while self.feeder.sent - self.yielded + self.feeder.chunksize as u64 <= self.limit() {
+            let Some(work) = self.feeder.next_work()? else {
                 break;
-            }
-            let count = chunk.len() as u64;
-            let (payload, offsets) = encode_chunk::<T>(self.sent, chunk)?;
-            sup.submit(job, T::NAME, self.sent, payload, offsets);
-            self.sent += count;
+            };
+            sup.submit(job, work);
         }
         Ok(())
     }
@@ -751,11 +690,12 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     fn step(&mut self) -> Result<Option<Outcome<T::Output>>, PoolError> {
         let pool = self.pool;
         let mut sup = pool.lock();
-        let job = match self.job {
-            Some(job) => job,
+        let job = match &self.job {
+            Some(job) => job.id,
             None => {
                 sup.check_task(T::NAME)?;
-                *self.job.insert(sup.new_job()?)
+                let id = sup.new_job()?;
+                self.job.insert(Job { pool, id }).id
             }
         };
         loop {
@@ -763,7 +703,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
                 return Ok(Some(outcome));
             }
             self.fill(&mut sup, job)?;
-            if self.sent == self.yielded {
+            if self.feeder.sent == self.yielded {
                 return Ok(None);
             }
             let delivery = sup.next_delivery(job)?;
@@ -784,7 +724,9 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
 
     /// After a stop: takes in what was delivered before it.
     fn salvage(&mut self) {
-        let Some(job) = self.job else { return };
+        let Some(job) = self.job.as_ref().map(|job| job.id) else {
+            return;
+        };
         let pool = self.pool;
         let mut sup = pool.lock();
         while let Some(delivery) = sup.take_delivered(job) {
@@ -813,8 +755,8 @@ impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Imap<'_, T, I> {
         f.debug_struct("Imap")
             .field("task", &T::NAME)
             .field("ordered", &self.ordered)
-            .field("chunksize", &self.chunksize)
-            .field("sent", &self.sent)
+            .field("chunksize", &self.feeder.chunksize)
+            .field("sent", &self.feeder.sent)
             .field("yielded", &self.yielded)
             .finish()
     }
@@ -846,14 +788,6 @@ impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
     }
 }
 
-impl<T: Task, I: Iterator<Item = T::Input>> Drop for Imap<'_, T, I> {
-    fn drop(&mut self) {
-        if let Some(job) = self.job {
-            self.pool.lock().abandon(job);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -863,14 +797,5 @@ mod tests {
     #[test]
     fn a_pool_can_be_shared_between_threads() {
         assert_send_sync::<Pool>();
-    }
-
-    #[test]
-    fn auto_chunksize_follows_python() {
-        // Python: chunksize, extra = divmod(len, 4 * processes); chunksize += bool(extra)
-        assert_eq!(auto_chunksize(1_000_000, 2), 125_000);
-        assert_eq!(auto_chunksize(1_000_001, 2), 125_001);
-        assert_eq!(auto_chunksize(0, 2), 1);
-        assert_eq!(auto_chunksize(7, 0), 2);
     }
 }

@@ -181,6 +181,9 @@ pub enum Request {
         task: String,
         /// How many inputs the payload holds.
         count: u32,
+        /// Whether to time each input (nothing asks for the times of a
+        /// values-only map).
+        timed: bool,
     },
     /// Finish and exit with status 0.
     Shutdown,
@@ -189,8 +192,8 @@ pub enum Request {
 /// Worker to supervisor.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Reply {
-    /// The results of a batch: per input, `(elapsed_ns, Result<Output, WireFailure>)`
-    /// encoded back to back in the payload.
+    /// The results of a batch, laid out in the payload as
+    /// [`BatchLayout`](crate::task::BatchLayout) says.
     Done {
         /// The batch id from the request.
         batch: u64,
@@ -272,6 +275,7 @@ mod tests {
             batch: 9,
             task: "square".into(),
             count: 2,
+            timed: true,
         };
         let f = frame(&req, b"payload").unwrap();
         let (back, payload) = unframe::<Request>(&f).unwrap();
@@ -305,7 +309,7 @@ mod tests {
             flips in proptest::collection::vec((0usize..256, proptest::prelude::any::<u8>()), 0..8),
             cut in 0usize..512,
         ) {
-            let mut bytes = frame(&Request::Run { batch, task, count: 3 }, &payload).unwrap().to_vec();
+            let mut bytes = frame(&Request::Run { batch, task, count: 3, timed: true }, &payload).unwrap().to_vec();
             for (at, value) in flips {
                 if !bytes.is_empty() {
                     let i = at % bytes.len();
@@ -313,12 +317,12 @@ mod tests {
                 }
             }
             bytes.truncate(cut);
-            if let Ok((Request::Run { count, .. }, rest)) = unframe::<Request>(&bytes) {
+            if let Ok((Request::Run { count, timed, .. }, rest)) = unframe::<Request>(&bytes) {
                 // Decoding hostile inputs in the worker is just as safe. (Only
                 // tasks that cannot sleep or crash on purpose are run here.)
                 let registry = crate::Registry::new().register::<crate::tasks::Square>();
                 let mut out = Vec::new();
-                let _ = registry.handler("square").unwrap()(rest, count.min(64), &mut out);
+                let _ = registry.handler("square").unwrap()(rest, count.min(64), timed, &mut out);
             }
             let _ = unframe::<Reply>(&bytes);
         }

@@ -149,6 +149,32 @@ pub fn monotonic_ns() -> u64 {
 }
 
 /// A point in time as both an [`Instant`](std::time::Instant) and
+/// A clock for timing one task, faster to read than [`monotonic_ns`] (about
+/// 10 ns against 24 here): the CPU's time-stamp counter where the kernel
+/// itself keeps time with it (x86-64 with the `tsc` clocksource, so it is
+/// steady and the same on every CPU), else [`monotonic_ns`]. Its unit is
+/// unknown: only differences, scaled against [`monotonic_ns`] over the same
+/// span, mean anything.
+pub(crate) fn ticks() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if tsc_is_the_clock() {
+        // SAFETY: RDTSC exists on every x86-64 CPU and only reads a counter.
+        #[allow(unused_unsafe)]
+        return unsafe { core::arch::x86_64::_rdtsc() };
+    }
+    monotonic_ns()
+}
+
+/// Whether the kernel keeps time with the time-stamp counter (read once).
+#[cfg(target_arch = "x86_64")]
+fn tsc_is_the_clock() -> bool {
+    static TSC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TSC.get_or_init(|| {
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .is_ok_and(|source| source.trim() == "tsc")
+    })
+}
+
 /// [`monotonic_ns`], read back to back: the zero of a pool's clock.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Epoch {
@@ -195,13 +221,17 @@ pub fn ignore_signal(signal: i32, ignore: bool) {
 /// kernel after every large free. ipc-channel allocates a buffer of about
 /// 200 KiB per received message; by default glibc gives it back after each
 /// message and faults it in again for the next, which doubles the cost of a
-/// round trip. Process-wide, and done once.
+/// round trip. Blocks of any size come from the heap (glibc's own ceiling
+/// for its `mmap` threshold is 32 MiB, below a million outcomes' 48 MB), so
+/// a second `map` reuses the pages of the first instead of faulting in
+/// fresh zeroed ones; the heap's top is still given back beyond 64 MiB.
+/// Process-wide, and done once.
 pub fn keep_freed_memory() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: mallopt only changes glibc's allocator thresholds.
         unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_MMAP_MAX, 0);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         }
     });

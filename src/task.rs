@@ -96,9 +96,10 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Runs a batch of encoded inputs and appends encoded results to `out`;
-/// returns when the batch started, in [`monotonic_ns`](crate::sys::monotonic_ns).
-type BatchFn = fn(&[u8], u32, &mut Vec<u8>) -> Result<u64, CodecError>;
+/// Runs a batch of encoded inputs and appends encoded results to `out`
+/// (timed or not); returns when the batch started, in
+/// [`monotonic_ns`](crate::sys::monotonic_ns).
+type BatchFn = fn(&[u8], u32, bool, &mut Vec<u8>) -> Result<u64, CodecError>;
 
 /// The tasks a worker program knows, by name.
 ///
@@ -154,33 +155,92 @@ impl fmt::Debug for Registry {
 }
 
 /// Decodes `count` inputs of `T` from `payload`, runs each (catching panics),
-/// and appends `(elapsed_ns, Result<Output, WireFailure>)` per input to `out`.
-/// Returns the batch's start on the machine's shared clock: input `i` started
-/// at that start plus the elapsed times of the inputs before it, so one
-/// timestamp per batch places every task on a timeline.
-fn run_batch<T: Task>(payload: &[u8], count: u32, out: &mut Vec<u8>) -> Result<u64, CodecError> {
-    let mut rest = payload;
-    // One clock read per input: each input's time runs from the end of the
-    // previous one, so it includes decoding its input (tiny next to a task).
-    let started = crate::sys::monotonic_ns();
-    let mut last = started;
-    for _ in 0..count {
-        let (input, used) = codec::decode::<T::Input>(rest)?;
-        rest = &rest[used..];
-        let result = match panic::catch_unwind(AssertUnwindSafe(|| T::run(input))) {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(failure)) => Err(WireFailure::Failed(failure.0)),
-            Err(payload) => Err(panic_failure(payload)),
-        };
-        let now = crate::sys::monotonic_ns();
-        let elapsed = now.saturating_sub(last);
-        last = now;
-        codec::encode_into(&(elapsed, result), out)?;
+/// and appends to `out` the results, then (when `timed`) each task's time,
+/// then the trailer: see [`BatchLayout`]. Returns the batch's start on the
+/// machine's shared clock: input `i` started at that start plus the times of
+/// the inputs before it, so one timestamp per batch places every task on a
+/// timeline.
+fn run_batch<T: Task>(
+    payload: &[u8],
+    count: u32,
+    timed: bool,
+    out: &mut Vec<u8>,
+) -> Result<u64, CodecError> {
+    TICKS.with_borrow_mut(|ticks| {
+        ticks.clear();
+        let mut inputs = codec::Reader::new(payload);
+        let mut results = codec::Writer::new(out);
+        // One tick per input: each input's time runs from the end of the
+        // previous one, so it includes decoding its input (tiny next to a task).
+        let started = crate::sys::monotonic_ns();
+        let first_tick = crate::sys::ticks();
+        let mut last = first_tick;
+        for _ in 0..count {
+            let input = inputs.read::<T::Input>()?;
+            let result = match panic::catch_unwind(AssertUnwindSafe(|| T::run(input))) {
+                Ok(Ok(output)) => Ok(output),
+                Ok(Err(failure)) => Err(WireFailure::Failed(failure.0)),
+                Err(payload) => Err(panic_failure(payload)),
+            };
+            if timed {
+                let now = crate::sys::ticks();
+                ticks.push(now.wrapping_sub(last));
+                last = now;
+            }
+            results.write(&result)?;
+        }
+        let rest = inputs.rest();
+        if !rest.is_empty() {
+            return Err(CodecError::Trailing(rest.len()));
+        }
+        let end = results.len();
+        if timed {
+            // Ticks become nanoseconds at the batch's own rate: the times of
+            // its inputs add up to the batch's time on the shared clock.
+            let nanos = crate::sys::monotonic_ns().saturating_sub(started);
+            let total = last.wrapping_sub(first_tick).max(1);
+            let scale = nanos as f64 / total as f64;
+            for &tick in ticks.iter() {
+                results.write(&((tick as f64 * scale) as u64))?;
+            }
+        }
+        BatchLayout::seal(out, end);
+        Ok(started)
+    })
+}
+
+thread_local! {
+    /// Each input's ticks in the batch being run, kept between batches.
+    static TICKS: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How a batch's results are laid out in a reply's payload: the encoded
+/// results (a `Result<Output, WireFailure>` per input), then each input's
+/// time in nanoseconds (a varint per input, or none for an untimed batch),
+/// then the size of the times in 4 little-endian bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchLayout<'a> {
+    /// The encoded results.
+    pub results: &'a [u8],
+    /// The encoded times; empty for an untimed batch.
+    pub times: &'a [u8],
+}
+
+impl<'a> BatchLayout<'a> {
+    /// Ends `out`, whose results end at `results`, with the trailer.
+    fn seal(out: &mut Vec<u8>, results: usize) {
+        let times = (out.len() - results) as u32;
+        out.extend_from_slice(&times.to_le_bytes());
     }
-    if !rest.is_empty() {
-        return Err(CodecError::Trailing(rest.len()));
+
+    /// Splits a reply's payload; `None` if the trailer does not fit it.
+    pub fn parse(payload: &'a [u8]) -> Option<Self> {
+        let split = payload.len().checked_sub(4)?;
+        let (body, trailer) = payload.split_at(split);
+        let times = u32::from_le_bytes(trailer.try_into().ok()?) as usize;
+        let (results, times) = body.split_at(body.len().checked_sub(times)?);
+        Some(BatchLayout { results, times })
     }
-    Ok(started)
 }
 
 // Panic capture, all of it: a task's panic is caught where it runs (above)

@@ -231,8 +231,13 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
         let (request, payload) = protocol::unframe::<Request>(&frame).map_err(|e| malformed(&e))?;
         match request {
             Request::Shutdown => return Ok(()),
-            Request::Run { batch, task, count } => {
-                let reply = answer(registry, batch, &task, payload, count, &mut out);
+            Request::Run {
+                batch,
+                task,
+                count,
+                timed,
+            } => {
+                let reply = answer(registry, batch, &task, (payload, count, timed), &mut out);
                 let (message, _) = outbox
                     .pack(&reply, &out)
                     .map_err(|e: CodecError| e.to_string())?;
@@ -251,8 +256,7 @@ pub(crate) fn answer(
     registry: &Registry,
     batch: u64,
     task: &str,
-    payload: &[u8],
-    count: u32,
+    (payload, count, timed): (&[u8], u32, bool),
     out: &mut Vec<u8>,
 ) -> Reply {
     out.clear();
@@ -262,7 +266,7 @@ pub(crate) fn answer(
             reason: format!("this worker program has no task {task:?}"),
         };
     };
-    match handler(payload, count, out) {
+    match handler(payload, count, timed, out) {
         Ok(started_ns) => Reply::Done {
             batch,
             started_ns,

@@ -129,9 +129,11 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
                         input.display(),
                         flipped.path.display()
                     )),
-                    // A task's own failure already names the file.
-                    Err(TaskError::Failed { message }) => warn!("procpool: {message}"),
-                    Err(other) => warn!("procpool: {}: {other}", input.display()),
+                    Err(error) => match &**error {
+                        // A task's own failure already names the file.
+                        TaskError::Failed { message } => warn!("procpool: {message}"),
+                        other => warn!("procpool: {}: {other}", input.display()),
+                    },
                 }
             });
             if o.result.is_err() {

@@ -126,7 +126,7 @@ fn estimates(
                 p.line(format_args!(
                     "seed {seed:>width$}  estimate {estimate:.7}  PID {}  {}",
                     o.pid,
-                    human(o.elapsed)
+                    human(o.elapsed())
                 ));
             }
         },

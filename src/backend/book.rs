@@ -19,44 +19,76 @@ const MAX_EVENTS: usize = 100_000;
 /// Identifies one call (a map, an imap, a submit) among the pool's work.
 pub(crate) type JobId = u64;
 
-/// Encoded inputs of consecutive indices, sent to one worker as one message.
-pub(crate) struct Batch {
-    pub job: JobId,
+/// Finds how many bytes the first encoded input of a payload takes; `None`
+/// if it does not decode.
+pub(crate) type Measure = fn(&[u8]) -> Option<usize>;
+
+/// Encoded inputs of consecutive indices for one task, before they are queued.
+pub(crate) struct Work {
     pub task: &'static str,
     pub first: u64,
+    pub count: u32,
+    /// The inputs, encoded back to back.
     pub payload: Vec<u8>,
-    /// Where each input starts in `payload`.
-    pub offsets: Vec<usize>,
+    /// Whether each input's time is measured.
+    pub timed: bool,
+    /// Finds where each input ends, to split the batch.
+    pub measure: Measure,
+}
+
+/// [`Work`] queued for, or out with, a worker: sent as one message.
+pub(crate) struct Batch {
+    pub job: JobId,
+    pub work: Work,
     /// How many times it has been dispatched.
     pub attempts: u32,
 }
 
 impl Batch {
     pub fn count(&self) -> u32 {
-        self.offsets.len() as u32
+        self.work.count
     }
 
     /// One batch per input, for finding which input kills its worker.
+    /// (Inputs are found by decoding, which only fails for bytes this
+    /// process did not encode: what is left then stays one batch.)
     pub fn split(self) -> Vec<Batch> {
-        let ends = self
-            .offsets
-            .iter()
-            .skip(1)
-            .copied()
-            .chain([self.payload.len()]);
-        self.offsets
-            .iter()
-            .zip(ends)
-            .enumerate()
-            .map(|(i, (&start, end))| Batch {
+        let Work {
+            task,
+            first,
+            count,
+            payload,
+            timed,
+            measure,
+        } = self.work;
+        let mut batches = Vec::with_capacity(count as usize);
+        let mut rest = &payload[..];
+        for i in 0..count {
+            let left = count - i;
+            let used = match left {
+                1 => rest.len(),
+                _ => measure(rest).unwrap_or(rest.len()),
+            };
+            let alone = used < rest.len() || left == 1;
+            let (input, after) = rest.split_at(used);
+            batches.push(Batch {
                 job: self.job,
-                task: self.task,
-                first: self.first + i as u64,
-                payload: self.payload[start..end].to_vec(),
-                offsets: vec![0],
+                work: Work {
+                    task,
+                    first: first + u64::from(i),
+                    count: if alone { 1 } else { left },
+                    payload: input.to_vec(),
+                    timed,
+                    measure,
+                },
                 attempts: self.attempts,
-            })
-            .collect()
+            });
+            if !alone {
+                break;
+            }
+            rest = after;
+        }
+        batches
     }
 }
 
@@ -128,21 +160,11 @@ impl Book {
         })
     }
 
-    /// Queues encoded inputs `first..first + offsets.len()` of `job`.
-    pub fn submit(
-        &mut self,
-        job: JobId,
-        task: &'static str,
-        first: u64,
-        payload: Vec<u8>,
-        offsets: Vec<usize>,
-    ) {
+    /// Queues `work` for `job`.
+    pub fn submit(&mut self, job: JobId, work: Work) {
         let id = self.insert(Batch {
             job,
-            task,
-            first,
-            payload,
-            offsets,
+            work,
             attempts: 0,
         });
         self.queue.push_back(id);
@@ -212,7 +234,7 @@ impl Book {
     ) {
         if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
             mailbox.push_back(Delivery {
-                first: batch.first,
+                first: batch.work.first,
                 count: batch.count(),
                 pid,
                 attempts: batch.attempts,

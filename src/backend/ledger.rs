@@ -60,12 +60,13 @@ impl Ledger {
             let (id, batch) = self.book.next_queued()?;
             let header = Request::Run {
                 batch: id,
-                task: batch.task.to_string(),
+                task: batch.work.task.to_string(),
                 count: batch.count(),
+                timed: batch.work.timed,
             };
-            let framed = protocol::frame(&header, &batch.payload);
+            let framed = protocol::frame(&header, &batch.work.payload);
             // Sent once and never again (MPI takes no retries): free it now.
-            batch.payload = Vec::new();
+            batch.work.payload = Vec::new();
             match framed {
                 Ok(frame) => {
                     self.slots[index].running = Some((id, Instant::now()));
@@ -169,7 +170,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::book::{Delivery, JobId};
+    use crate::backend::book::{Delivery, JobId, Work};
     use crate::codec;
     use crate::error::PoolError;
     use crate::protocol::WireFailure;
@@ -178,24 +179,35 @@ mod tests {
         for (i, x) in inputs.iter().enumerate() {
             let mut payload = Vec::new();
             codec::encode_into(x, &mut payload).unwrap();
-            ledger
-                .book
-                .submit(job, "square", i as u64, payload, vec![0]);
+            let work = Work {
+                task: "square",
+                first: i as u64,
+                count: 1,
+                payload,
+                timed: true,
+                measure: |_| None,
+            };
+            ledger.book.submit(job, work);
         }
     }
 
     /// What a worker would answer: the batch id from the request, the square.
     fn answer(frame: &[u8]) -> Vec<u8> {
         let (request, payload) = protocol::unframe::<Request>(frame).unwrap();
-        let Request::Run { batch, count, .. } = request else {
+        let Request::Run {
+            batch,
+            count,
+            timed,
+            ..
+        } = request
+        else {
             panic!("expected a run request, got {request:?}");
         };
         assert_eq!(count, 1);
-        let x: i64 = codec::decode_exact(payload).unwrap();
+        let registry = crate::Registry::new().register::<crate::tasks::Square>();
         let mut out = Vec::new();
-        let result: Result<i64, WireFailure> = Ok(x * x);
-        codec::encode_into(&(5u64, result), &mut out).unwrap();
-        let started_ns = crate::sys::monotonic_ns();
+        let started_ns =
+            registry.handler("square").unwrap()(payload, count, timed, &mut out).unwrap();
         protocol::frame(
             &Reply::Done {
                 batch,
@@ -212,8 +224,8 @@ mod tests {
         let Body::Done(frame, start) = delivery.body else {
             panic!("expected results");
         };
-        let ((_, result), _) =
-            codec::decode::<(u64, Result<i64, WireFailure>)>(&frame[start..]).unwrap();
+        let layout = crate::task::BatchLayout::parse(&frame[start..]).unwrap();
+        let (result, _) = codec::decode::<Result<i64, WireFailure>>(layout.results).unwrap();
         (delivery.first, delivery.pid, result.unwrap())
     }
 

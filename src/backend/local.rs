@@ -291,10 +291,11 @@ impl Supervisor {
                 };
                 let header = Request::Run {
                     batch: id,
-                    task: batch.task.to_string(),
+                    task: batch.work.task.to_string(),
                     count: batch.count(),
+                    timed: batch.work.timed,
                 };
-                let sent = match worker.outbox.pack(&header, &batch.payload) {
+                let sent = match worker.outbox.pack(&header, &batch.work.payload) {
                     Ok((mut message, lease)) => {
                         message.freed = worker.inbox.freed();
                         worker.requests.send(message).is_ok().then_some(lease)
@@ -432,7 +433,7 @@ impl Supervisor {
             let again = batch.count() > 1 || batch.attempts <= self.cfg.retries;
             if again && !cancelled {
                 self.book.log(PoolEvent::AttemptLost {
-                    first: batch.first,
+                    first: batch.work.first,
                     count: batch.count(),
                     pid: worker.pid,
                     attempt: batch.attempts,

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::error::PoolError;
 use crate::signal::InterruptFlag;
 use book::Book;
-pub(crate) use book::{Body, Delivery, JobId};
+pub(crate) use book::{Body, Delivery, JobId, Work};
 use local::Supervisor;
 
 /// Settings fixed when the pool is built.
@@ -197,15 +197,8 @@ impl Backend {
         self.book().check_task(task)
     }
 
-    pub fn submit(
-        &mut self,
-        job: JobId,
-        task: &'static str,
-        first: u64,
-        payload: Vec<u8>,
-        offsets: Vec<usize>,
-    ) {
-        self.book_mut().submit(job, task, first, payload, offsets);
+    pub fn submit(&mut self, job: JobId, work: Work) {
+        self.book_mut().submit(job, work);
         // Local workers start it now: a submitted task runs even before anyone
         // waits on it. MPI ranks get work when the pool waits for results.
         match self {

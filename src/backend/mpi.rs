@@ -387,10 +387,17 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
         let (frame, _) = probed.matched_receive_vec::<u8>();
         let (request, payload) = protocol::unframe::<Request>(&frame)
             .map_err(|e| format!("malformed request from rank 0: {e}"))?;
-        let Request::Run { batch, task, count } = request else {
+        let Request::Run {
+            batch,
+            task,
+            count,
+            timed,
+        } = request
+        else {
             return Ok(());
         };
-        let reply = crate::worker::answer(registry, batch, &task, payload, count, &mut out);
+        let reply =
+            crate::worker::answer(registry, batch, &task, (payload, count, timed), &mut out);
         let frame = protocol::frame(&reply, &out).map_err(|e| e.to_string())?;
         root.send_with_tag(&frame[..], TAG_REPLY);
     }

@@ -35,8 +35,8 @@ pub use status::{
 pub use crate::tasks::{CANNOT_START, JOB_ID_VAR, JOB_TOKEN_VAR};
 
 use crate::error::{PoolError, TaskError};
-use crate::pool::{Outcome, Pool};
 use crate::tasks::{JobReport, JobSpec, ShellJob, hostname};
+use crate::{Outcome, Pool};
 
 /// `Exit_Code` of a job whose worker failed under it (died, or the pool
 /// failed to run the task), as GNU `timeout` uses 125 for its own failures.
@@ -260,17 +260,17 @@ impl Starts {
 /// The record of a job from its outcome; a worker that failed under the job
 /// gives [`WORKER_FAILED`] and times seen from here.
 fn record(job: &Job, outcome: Outcome<JobReport>) -> JobRecord {
-    let ran = (outcome.started, outcome.elapsed);
+    let ran = (outcome.started(), outcome.elapsed());
     let report = outcome.result.unwrap_or_else(|error| {
         let ended = SystemTime::now();
         JobReport {
             exit_code: WORKER_FAILED,
             hostname: hostname().to_string(),
-            started: ended.checked_sub(outcome.elapsed).unwrap_or(ended),
+            started: ended.checked_sub(ran.1).unwrap_or(ended),
             ended,
-            elapsed: outcome.elapsed,
+            elapsed: ran.1,
             attempts: outcome.attempts,
-            timed_out: matches!(error, TaskError::TimedOut { .. }),
+            timed_out: matches!(*error, TaskError::TimedOut { .. }),
             error: Some(error.to_string()),
         }
     });

@@ -37,9 +37,9 @@ use crate::backend::{MpiRank, WorkerInfo};
 use crate::error::TaskError;
 pub use crate::events::PoolEvent;
 use crate::plot::{self, Format, PlotError};
-use crate::pool::{Outcome, Pool};
 #[cfg(test)]
 use crate::sys::ExitCause;
+use crate::{Outcome, Pool};
 
 mod chart;
 mod trace;
@@ -79,10 +79,10 @@ impl Status {
     ///
     /// ```
     /// use procpool::{TaskError, timeline::Status};
-    /// assert_eq!(Status::of(&Ok::<(), TaskError>(())), Status::Ok);
-    /// assert_eq!(Status::of(&Err::<(), _>(TaskError::Cancelled)), Status::Other);
+    /// assert_eq!(Status::of(&Ok::<(), Box<TaskError>>(())), Status::Ok);
+    /// assert_eq!(Status::of(&Err::<(), _>(Box::new(TaskError::Cancelled))), Status::Other);
     /// ```
-    pub fn of<T>(result: &Result<T, TaskError>) -> Status {
+    pub fn of<T>(result: &Result<T, Box<TaskError>>) -> Status {
         match result {
             Ok(_) => Status::Ok,
             Err(error) => Status::of_error(error),
@@ -343,8 +343,8 @@ impl Timeline {
         if outcome.pid == 0 {
             return;
         }
-        let start_ns = self.ns(outcome.started);
-        let dur_ns = outcome.elapsed.as_nanos() as u64;
+        let start_ns = self.ns(outcome.started());
+        let dur_ns = outcome.elapsed().as_nanos() as u64;
         let status = Status::of(&outcome.result);
         self.push(
             outcome.pid,
@@ -735,8 +735,8 @@ mod tests {
             index,
             pid,
             attempts: 1,
-            started: Duration::from_millis(start_ms),
-            elapsed: Duration::from_millis(ms),
+            started_ns: start_ms * 1_000_000,
+            elapsed_ns: ms * 1_000_000,
             result: Ok(0),
         }
     }

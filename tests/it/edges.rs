@@ -460,7 +460,7 @@ fn a_closed_pool_replaces_its_last_worker_until_the_queue_is_empty() {
     pool.join().unwrap();
     let died = dies.wait().unwrap();
     assert!(
-        matches!(died.result, Err(TaskError::WorkerDied { pid: p, .. }) if p == pid),
+        matches!(died.error(), Some(&TaskError::WorkerDied { pid: p, .. }) if p == pid),
         "{died:?}"
     );
     for (i, handle) in after.into_iter().enumerate() {

@@ -58,8 +58,8 @@ fn death_at_every_stage_ends_with_the_right_outcome() {
             let pid = pool.pids()[0];
             let outcome = pool.apply(Square, 7).unwrap();
             assert_eq!(
-                outcome.result,
-                Err(TaskError::WorkerDied { pid, cause }),
+                outcome.error(),
+                Some(&TaskError::WorkerDied { pid, cause }),
                 "{stage}:{how}"
             );
             assert_eq!(pool.pids().len(), 1, "{stage}:{how}: replaced");
@@ -95,8 +95,8 @@ fn a_worker_that_refuses_or_sends_garbage_costs_one_task_a_protocol_error() {
         let pool = rogue_pool(dir.path(), behaviour).unwrap();
         let pid = pool.pids()[0];
         let outcome = pool.apply(Square, 3).unwrap();
-        match &outcome.result {
-            Err(TaskError::Protocol { pid: p, message }) => {
+        match outcome.error() {
+            Some(TaskError::Protocol { pid: p, message }) => {
                 assert_eq!(*p, pid);
                 assert!(message.contains(expect), "{behaviour}: {message}");
             }
@@ -190,8 +190,8 @@ fn crashed_tasks_are_retried_and_say_how_many_attempts_they_took() {
     assert_eq!(outcomes[2].result, Ok(2));
     assert_eq!(outcomes[1].attempts, 3, "1 try + 2 retries");
     assert!(matches!(
-        outcomes[1].result,
-        Err(TaskError::WorkerDied {
+        outcomes[1].error(),
+        Some(TaskError::WorkerDied {
             cause: ExitCause::Signal(11),
             ..
         })
@@ -219,8 +219,8 @@ fn a_chunk_whose_worker_dies_is_retried_one_input_at_a_time() {
     for (i, o) in outcomes.iter().enumerate() {
         if i == 5 {
             assert!(matches!(
-                o.result,
-                Err(TaskError::WorkerDied {
+                o.error(),
+                Some(TaskError::WorkerDied {
                     cause: ExitCause::Signal(6),
                     ..
                 })
@@ -248,8 +248,8 @@ fn a_stuck_task_times_out_its_worker_is_replaced_and_the_rest_complete() {
     let start = Instant::now();
     let outcomes = pool.map(Sleep, [10, 60_000, 10, 10]).unwrap();
     assert!(start.elapsed() < Duration::from_secs(20));
-    match &outcomes[1].result {
-        Err(TaskError::TimedOut { pid, after }) => {
+    match outcomes[1].error() {
+        Some(TaskError::TimedOut { pid, after }) => {
             assert!(before.contains(pid));
             assert_eq!(*after, Duration::from_millis(300));
             assert!(
@@ -277,7 +277,7 @@ fn a_timed_out_task_is_retried_by_the_same_policy() {
         .unwrap();
     let outcome = pool.apply(Sleep, 60_000).unwrap();
     assert_eq!(outcome.attempts, 2);
-    assert!(matches!(outcome.result, Err(TaskError::TimedOut { .. })));
+    assert!(matches!(outcome.error(), Some(TaskError::TimedOut { .. })));
 }
 
 #[test]

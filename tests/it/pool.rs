@@ -66,10 +66,10 @@ fn errors_and_panics_belong_to_their_index_and_the_pool_goes_on() {
     let outcomes = pool.map(Misbehave, inputs).unwrap();
     assert_eq!(outcomes[0].result, Ok(0));
     assert!(
-        matches!(&outcomes[1].result, Err(TaskError::Failed { message }) if message.contains("input 1"))
+        matches!(outcomes[1].error(), Some(TaskError::Failed { message }) if message.contains("input 1"))
     );
-    match &outcomes[2].result {
-        Err(TaskError::Panicked { message, location }) => {
+    match outcomes[2].error() {
+        Some(TaskError::Panicked { message, location }) => {
             assert!(message.contains("input 2 panicked"));
             assert!(location.as_deref().unwrap().contains("diag.rs"));
         }
@@ -162,8 +162,8 @@ fn a_worker_killed_mid_map_costs_its_task_an_error_naming_pid_and_signal() {
         "only the running task is charged: {outcomes:?}"
     );
     assert_eq!(
-        died[0].result,
-        Err(TaskError::WorkerDied {
+        died[0].error(),
+        Some(&TaskError::WorkerDied {
             pid: victim,
             cause: procpool::ExitCause::Signal(9)
         })

@@ -1,0 +1,158 @@
+//! How inputs become batches: the automatic chunk size, and the [`Feeder`]
+//! that reads inputs lazily and encodes them, a chunk at a time, into the
+//! [`Work`] the backends queue.
+
+use std::iter::Fuse;
+use std::marker::PhantomData;
+
+use crate::backend::Work;
+use crate::codec;
+use crate::error::PoolError;
+use crate::task::Task;
+
+/// The most inputs an automatic chunk holds: enough that a message's cost
+/// (about 20 µs) is small beside its inputs', few enough that the last
+/// chunks, whose results the supervisor decodes after the workers are done,
+/// are short.
+pub(crate) const MAX_AUTO_CHUNK: usize = 16_384;
+
+/// An automatic chunk ends once its encoded inputs reach this size, so large
+/// inputs travel a few at a time: no message waits for megabytes that no
+/// worker is free to take, and each fits the workers' shared memory.
+pub(crate) const AUTO_CHUNK_BYTES: usize = 1 << 20;
+
+/// Python's default, about four chunks per worker, at most
+/// 16,384 inputs. (`map` also ends a chunk early when its encoded inputs
+/// reach 1 MiB, so a map of large inputs sends a few at a time.)
+///
+/// ```
+/// assert_eq!(procpool::auto_chunksize(1_000, 2), 125);
+/// assert_eq!(procpool::auto_chunksize(3, 8), 1);
+/// assert_eq!(procpool::auto_chunksize(1_000_000, 2), 16_384);
+/// ```
+pub fn auto_chunksize(len: usize, processes: usize) -> usize {
+    len.div_ceil(processes.max(1) * 4).clamp(1, MAX_AUTO_CHUNK)
+}
+
+/// Reads inputs and encodes them into [`Work`]: `chunksize` inputs a batch,
+/// or fewer when a byte limit is set and reached.
+pub(crate) struct Feeder<T: Task, I: Iterator<Item = T::Input>> {
+    inputs: Fuse<I>,
+    pub chunksize: usize,
+    /// End a chunk once its payload is this large (automatic chunking).
+    pub byte_limit: Option<usize>,
+    /// Whether the workers time each input.
+    timed: bool,
+    /// Inputs read so far: the next input's index.
+    pub sent: u64,
+    task: PhantomData<T>,
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
+    pub fn new(inputs: I, chunksize: usize, timed: bool) -> Self {
+        Feeder {
+            inputs: inputs.fuse(),
+            chunksize: chunksize.max(1),
+            byte_limit: None,
+            timed,
+            sent: 0,
+            task: PhantomData,
+        }
+    }
+
+    /// The next chunk of inputs, encoded; `None` when the inputs are done.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Encode`] for an input that cannot be encoded.
+    pub fn next_work(&mut self) -> Result<Option<Work>, PoolError> {
+        let mut payload = Vec::new();
+        let mut writer = codec::Writer::new(&mut payload);
+        let mut count = 0u32;
+        while (count as usize) < self.chunksize {
+            let Some(input) = self.inputs.next() else {
+                break;
+            };
+            let index = self.sent + u64::from(count);
+            writer
+                .write(&input)
+                .map_err(|source| PoolError::Encode { index, source })?;
+            count += 1;
+            if self.byte_limit.is_some_and(|limit| writer.len() >= limit) {
+                break;
+            }
+        }
+        if count == 0 {
+            return Ok(None);
+        }
+        let work = Work {
+            task: T::NAME,
+            first: self.sent,
+            count,
+            payload,
+            timed: self.timed,
+            measure: measure::<T>,
+        };
+        self.sent += u64::from(count);
+        Ok(Some(work))
+    }
+}
+
+/// How many bytes the first input encoded in `bytes` takes.
+fn measure<T: Task>(bytes: &[u8]) -> Option<usize> {
+    codec::decode::<T::Input>(bytes).ok().map(|(_, used)| used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::{ByteSum, Square};
+    use serde_bytes::ByteBuf;
+
+    #[test]
+    fn auto_chunksize_follows_python_up_to_its_cap() {
+        // Python: chunksize, extra = divmod(len, 4 * processes); chunksize += bool(extra)
+        assert_eq!(auto_chunksize(100_000, 2), 12_500);
+        assert_eq!(auto_chunksize(100_001, 2), 12_501);
+        assert_eq!(auto_chunksize(1_000_000, 2), MAX_AUTO_CHUNK);
+        assert_eq!(auto_chunksize(0, 2), 1);
+        assert_eq!(auto_chunksize(7, 0), 2);
+    }
+
+    #[test]
+    fn chunks_hold_chunksize_inputs_and_split_back_into_them() {
+        let mut feeder = Feeder::<Square, _>::new(0..10i64, 4, true);
+        let mut chunks = Vec::new();
+        while let Some(work) = feeder.next_work().unwrap() {
+            chunks.push(work);
+        }
+        let counts: Vec<_> = chunks.iter().map(|w| (w.first, w.count)).collect();
+        assert_eq!(counts, [(0, 4), (4, 4), (8, 2)]);
+        let batch = crate::backend::book::Batch {
+            job: 1,
+            work: chunks.remove(1),
+            attempts: 1,
+        };
+        let singles: Vec<_> = batch
+            .split()
+            .into_iter()
+            .map(|b| {
+                let x: i64 = codec::decode_exact(&b.work.payload).unwrap();
+                (b.work.first, b.work.count, x)
+            })
+            .collect();
+        assert_eq!(singles, [(4, 1, 4), (5, 1, 5), (6, 1, 6), (7, 1, 7)]);
+    }
+
+    #[test]
+    fn a_byte_limit_ends_a_chunk_early() {
+        let buffers = (0..5).map(|_| ByteBuf::from(vec![1u8; 600]));
+        let mut feeder = Feeder::<ByteSum, _>::new(buffers, 100, false);
+        feeder.byte_limit = Some(1000);
+        let mut counts = Vec::new();
+        while let Some(work) = feeder.next_work().unwrap() {
+            counts.push(work.count);
+        }
+        assert_eq!(counts, [2, 2, 1]);
+    }
+}
