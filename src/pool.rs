@@ -402,7 +402,14 @@ impl Pool {
         }
         // A size hint is a hint: a vector that grows past it stays correct.
         into.reserve_exact(len);
+        // At most four chunks per worker are out, and as many inputs as
+        // four full chunks per worker: large inputs, cut into small chunks
+        // by bytes, are not all encoded before the first result is in.
         let limit = (feeder.chunksize * self.processes * 4) as u64;
+        let max_chunks = self.processes * 4;
+        // Where each chunk out ends (a chunk split after its worker died
+        // comes back in several deliveries).
+        let mut ends = VecDeque::new();
         let job = {
             let mut sup = self.lock();
             sup.check_task(T::NAME)?;
@@ -418,9 +425,12 @@ impl Pool {
         loop {
             let delivery = {
                 let mut sup = self.lock();
-                while !exhausted && feeder.sent - done < limit {
+                while !exhausted && feeder.sent - done < limit && ends.len() < max_chunks {
                     match feeder.next_work()? {
-                        Some(work) => sup.submit(job.id, work),
+                        Some(work) => {
+                            sup.submit(job.id, work);
+                            ends.push_back(feeder.sent);
+                        }
                         None => exhausted = true,
                     }
                 }
@@ -435,6 +445,9 @@ impl Pool {
             {
                 let delivery = entry.remove();
                 done += u64::from(delivery.count);
+                while ends.front().is_some_and(|&end| end <= done) {
+                    ends.pop_front();
+                }
                 take(delivery, into)?;
             }
         }
@@ -537,7 +550,7 @@ impl Pool {
     }
 
     /// Kills every worker now; unfinished tasks end as
-    /// [`TaskError::Cancelled`]. Like Python's `terminate`.
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled). Like Python's `terminate`.
     pub fn terminate(&self) {
         self.lock().terminate();
     }
