@@ -334,7 +334,21 @@ impl Handshake {
         if let Ok(Some(_)) = self.child.try_wait() {
             return Err("it exited before the handshake".to_string());
         }
-        thread::sleep(POLL);
+        // Wait for the name (or the pipe's end) to arrive, not a fixed
+        // time: a worker is usually up within a millisecond or two.
+        match &self.stdout {
+            Some(stdout) => {
+                use std::os::fd::AsRawFd as _;
+                let mut fd = libc::pollfd {
+                    fd: stdout.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: poll on one pollfd we own, for at most POLL.
+                unsafe { libc::poll(&mut fd, 1, POLL.as_millis() as libc::c_int) };
+            }
+            None => thread::sleep(POLL),
+        }
         Ok(None)
     }
 
