@@ -31,6 +31,9 @@ const MAX_START_FAILURES: u32 = 5;
 /// The adaptive window: batches shorter than this get the deep window.
 const SHORT_BATCH: Duration = Duration::from_micros(500);
 const DEEP_WINDOW: usize = 8;
+/// A worker gets no more batches while this many bytes of input are out
+/// with it (it always gets one).
+const WINDOW_BYTES: usize = 2 << 20;
 const SHALLOW_WINDOW: usize = 2;
 /// How long an idle pool being dropped waits for its workers to exit.
 const GRACEFUL_EXIT: Duration = Duration::from_millis(200);
@@ -274,6 +277,17 @@ impl Supervisor {
         let max_tasks = self.cfg.max_tasks_per_child;
         for worker in self.workers.values_mut() {
             while worker.in_flight.len() < level && matches!(worker.state, State::Running) {
+                // Large batches: one more is enough to keep a worker busy,
+                // and its shared-memory ring stays the size it was made.
+                let bytes: usize = worker
+                    .in_flight
+                    .iter()
+                    .filter_map(|&id| self.book.get(id))
+                    .map(|batch| batch.work.payload.len())
+                    .sum();
+                if bytes >= WINDOW_BYTES {
+                    break;
+                }
                 if let Some(max) = max_tasks {
                     let planned: u64 = worker
                         .in_flight

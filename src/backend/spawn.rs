@@ -274,6 +274,12 @@ impl Handshake {
                     });
                 }
                 Err(reason) => {
+                    // A worker that closed its pipe by exiting is reaped a
+                    // moment after: its exit says more than the closed pipe.
+                    let until = Instant::now() + Duration::from_millis(100);
+                    while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < until {
+                        thread::sleep(Duration::from_millis(1));
+                    }
                     let reason = match self.child.try_wait() {
                         Ok(Some(status)) => format!(
                             "{} before the handshake (is it a procpool worker program?)",
