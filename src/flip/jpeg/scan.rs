@@ -359,46 +359,68 @@ pub(crate) struct Entropy {
 pub(crate) mod spare {
     use std::cell::RefCell;
 
+    use super::Sparse;
+
     thread_local! {
-        static BLOCKS: RefCell<Vec<Vec<[i16; 64]>>> = const { RefCell::new(Vec::new()) };
-        static SAMPLES: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+        static PLANES: RefCell<Vec<Sparse>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// How many buffers of each kind are kept.
-    const KEPT: usize = 8;
+    /// How many planes are kept.
+    const KEPT: usize = 4;
 
-    /// `n` zeroed blocks.
-    pub fn blocks(n: usize) -> Vec<[i16; 64]> {
-        let mut v = BLOCKS.with_borrow_mut(Vec::pop).unwrap_or_default();
-        v.clear();
-        v.resize(n, [0; 64]);
-        v
+    /// An empty plane of `n` blocks.
+    pub fn plane(n: usize) -> Sparse {
+        let mut plane = PLANES.with_borrow_mut(Vec::pop).unwrap_or_default();
+        plane.blocks.clear();
+        plane.blocks.resize(n, Block::default());
+        plane.values.clear();
+        plane
     }
 
-    /// `n` zeroed samples.
-    pub fn samples(n: usize) -> Vec<f32> {
-        let mut v = SAMPLES.with_borrow_mut(Vec::pop).unwrap_or_default();
-        v.clear();
-        v.resize(n, 0.0);
-        v
-    }
+    use super::Block;
 
-    /// Keeps blocks for [`blocks`].
-    pub fn give_blocks(v: Vec<[i16; 64]>) {
-        BLOCKS.with_borrow_mut(|spare| {
+    /// Keeps a plane for [`plane`].
+    pub fn give_plane(plane: Sparse) {
+        PLANES.with_borrow_mut(|spare| {
             if spare.len() < KEPT {
-                spare.push(v);
+                spare.push(plane);
             }
         });
     }
+}
 
-    /// Keeps samples for [`samples`].
-    pub fn give_samples(v: Vec<f32>) {
-        SAMPLES.with_borrow_mut(|spare| {
-            if spare.len() < KEPT {
-                spare.push(v);
-            }
-        });
+/// Where one block's quantised coefficients are in a [`Sparse`] plane.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Block {
+    /// Bit `k` set where AC coefficient `k` (zig-zag order, 1 to 63) is not
+    /// zero; bit 0 is never set.
+    pub mask: u64,
+    /// Where its non-zero AC coefficients start in [`Sparse::values`], in
+    /// zig-zag order, one per bit of `mask`.
+    pub start: u32,
+    /// The DC coefficient (not the difference the file codes).
+    pub dc: i16,
+}
+
+/// One component's quantised coefficients as read: a photo's blocks hold a
+/// few non-zero coefficients each, so only those are kept (a tenth of the
+/// memory of 64 per block, which the turn would otherwise zero, fill and
+/// read back).
+#[derive(Debug, Default)]
+pub(crate) struct Sparse {
+    /// Its blocks row by row over the grid that whole MCUs cover
+    /// (`mcus_x * h` blocks across).
+    pub blocks: Vec<Block>,
+    /// The non-zero AC coefficients of every block, in the order read.
+    pub values: Vec<i16>,
+}
+
+impl Sparse {
+    /// Block `i`'s non-zero AC coefficients, in zig-zag order.
+    #[inline(always)]
+    pub fn values(&self, block: &Block) -> &[i16] {
+        let start = block.start as usize;
+        &self.values[start..start + block.mask.count_ones() as usize]
     }
 }
 
@@ -406,10 +428,9 @@ pub(crate) mod spare {
 /// components, kept while its image data is checked.
 #[derive(Default)]
 pub(crate) struct Coefficients {
-    /// Per frame component, its blocks row by row over the grid that whole
-    /// MCUs cover (`mcus_x * h` blocks across), each in zig-zag order.
-    pub blocks: Vec<Vec<[i16; 64]>>,
-    /// Whether a scan filled `blocks`.
+    /// Per frame component.
+    pub planes: Vec<Sparse>,
+    /// Whether a scan filled `planes`.
     pub complete: bool,
 }
 
@@ -466,19 +487,26 @@ impl Entropy {
             return Ok(());
         }
         let scan = Scan::parse(frame, header, at)?;
-        // Coefficients are kept from a sequential scan of every component.
+        // Coefficients are kept from a sequential scan of every component
+        // (of an image whose values [`Block::start`] can index).
+        let (mcus_x, mcus_y) = frame.mcus();
+        let most_values = u64::from(mcus_x) * u64::from(mcus_y) * 63 * 16;
         let keep = keep.filter(|_| {
-            frame.coding == Coding::Sequential && scan.components.len() == frame.components.len()
+            frame.coding == Coding::Sequential
+                && scan.components.len() == frame.components.len()
+                && most_values <= u64::from(u32::MAX)
         });
         let mut keep = keep;
         if let Some(coefficients) = keep.as_deref_mut() {
-            let (mcus_x, mcus_y) = frame.mcus();
-            coefficients.blocks = frame
+            for plane in coefficients.planes.drain(..) {
+                spare::give_plane(plane);
+            }
+            coefficients.planes = frame
                 .components
                 .iter()
                 .map(|c| {
                     let (h, v) = (u32::from(c.h), u32::from(c.v));
-                    spare::blocks((mcus_x * h * mcus_y * v) as usize)
+                    spare::plane((mcus_x * h * mcus_y * v) as usize)
                 })
                 .collect();
             coefficients.complete = true;
@@ -694,17 +722,18 @@ fn sequential_block(bits: &mut Bits, dc: &Huffman, ac: &Huffman) -> Result<(), B
     Ok(())
 }
 
-/// As [`sequential_block`], keeping the block's coefficients in zig-zag
-/// order in `out` (which starts zeroed), the DC coefficient made absolute
-/// with `prediction`. Values that overflow 16 bits (only damaged data has
-/// them) are clamped.
+/// As [`sequential_block`], keeping the block's coefficients in `plane`
+/// as `block`: the DC coefficient made absolute with `prediction`, the
+/// non-zero AC ones appended to its values. A DC value that overflows 16
+/// bits (only damaged data has them) is clamped.
 #[inline(always)]
 fn sequential_block_kept(
     bits: &mut Bits,
     dc: &Huffman,
     ac: &Huffman,
     prediction: &mut i32,
-    out: &mut [i16; 64],
+    plane: &mut Sparse,
+    block: usize,
 ) -> Result<(), BlockError> {
     bits.refill();
     let (length, size) = dc.peek(bits.acc).ok_or(BlockError::BadCode)?;
@@ -713,7 +742,10 @@ fn sequential_block_kept(
     }
     bits.consume(length);
     *prediction = prediction.wrapping_add(bits.take_signed(u32::from(size)));
-    out[0] = (*prediction).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+    let values = &mut plane.values;
+    let start = values.len();
+    values.reserve(63);
+    let mut mask = 0u64;
     let mut k = 1;
     while k < 64 {
         bits.refill();
@@ -728,11 +760,17 @@ fn sequential_block_kept(
             return Err(BlockError::PastTheEnd);
         }
         if size > 0 {
-            // 15 bits at most: within i16 once signed.
-            out[k as usize] = bits.take_signed(u32::from(size)) as i16;
+            // 15 bits at most: within i16 once signed, and never zero.
+            values.push(bits.take_signed(u32::from(size)) as i16);
+            mask |= 1 << k;
         }
         k += 1;
     }
+    plane.blocks[block] = Block {
+        mask,
+        start: start as u32,
+        dc: (*prediction).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16,
+    };
     Ok(())
 }
 
@@ -809,13 +847,14 @@ impl<'a> Walk<'a, '_> {
         match self.kind {
             Kind::Sequential if self.keep.is_some() => {
                 let mut bits = self.bits;
-                let out = &mut self.keep.as_mut().expect("checked").blocks[c.index][block];
+                let plane = &mut self.keep.as_mut().expect("checked").planes[c.index];
                 let result = sequential_block_kept(
                     &mut bits,
                     self.tables[dc].as_ref().expect("checked before the scan"),
                     self.tables[ac].as_ref().expect("checked before the scan"),
                     &mut self.predictions[c.index],
-                    out,
+                    plane,
+                    block,
                 );
                 self.bits = bits;
                 result.map_err(|e| match e {
