@@ -10,6 +10,7 @@
 //! which the `turbojpeg` crate turns into errors: a second line of defence
 //! in that build.
 
+mod coder;
 mod scan;
 mod turn;
 

@@ -14,6 +14,8 @@
 
 use super::Cause;
 
+mod fast;
+
 /// One component of the frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Component {
@@ -84,6 +86,9 @@ struct Huffman {
     /// What to add to a code of each length to index `symbols`.
     offset: [i32; 17],
     symbols: Vec<u8>,
+    /// For an AC table, codes and values in one look-up (see
+    /// [`fast::fast_ac`]).
+    fast_ac: Option<Box<[i32; 1 << fast::FAST_AC_BITS]>>,
 }
 
 const FAST_BITS: u32 = 10;
@@ -127,6 +132,7 @@ impl Huffman {
             max_code,
             offset,
             symbols: symbols.to_vec(),
+            fast_ac: None,
         })
     }
 
@@ -453,7 +459,10 @@ impl Entropy {
             if total > 256 {
                 return Err(bad());
             }
-            let table = Huffman::new(counts, symbols).ok_or_else(bad)?;
+            let mut table = Huffman::new(counts, symbols).ok_or_else(bad)?;
+            if class == 1 {
+                table.fast_ac = Some(fast::fast_ac(&table));
+            }
             self.tables[usize::from(class * 4 + id)] = Some(table);
             segment = &rest[16 + total..];
         }
@@ -538,6 +547,29 @@ impl Entropy {
                         "the scan at byte {at} uses {name} Huffman table {id}, which is not defined"
                     )));
                 }
+            }
+        }
+        if kind == Kind::Sequential
+            && let Some(coefficients) = keep.as_deref_mut()
+        {
+            // The fast way first; damaged data is walked again below.
+            let spare = fast::CLEAN.take();
+            if let Some(clean) = fast::Clean::new(data, spare) {
+                let read = fast::sequential(
+                    frame,
+                    &scan.components,
+                    &self.tables,
+                    self.restart_interval,
+                    &clean,
+                    &mut coefficients.planes,
+                );
+                fast::CLEAN.set(clean.into_bytes());
+                if read {
+                    return Ok(());
+                }
+            }
+            for plane in &mut coefficients.planes {
+                plane.values.clear();
             }
         }
         let mut walk = Walk {

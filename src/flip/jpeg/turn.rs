@@ -31,6 +31,7 @@ use std::sync::LazyLock;
 
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
+use super::coder::{Code, Coder};
 use super::scan::{Coding, Component, Frame, Sparse, spare};
 use super::{Cause, Depth, Kept, walk};
 
@@ -147,22 +148,14 @@ fn turn_kept(
         })
         .collect();
 
-    let mut writer = BitWriter {
-        out: Vec::with_capacity(data.len() + data.len() / 4 + 1024),
-        acc: 0,
-        filled: 0,
-    };
-    writer.out.extend_from_slice(&template.header);
-    let at = template.size_at;
-    writer.out[at..at + 2].copy_from_slice(&height.to_be_bytes());
-    writer.out[at + 2..at + 4].copy_from_slice(&width.to_be_bytes());
+    let mut coder = Coder::new(data.len() + data.len() / 4);
     let mut predictions = [0i32; 4];
     if let [turn] = turns.as_slice() {
         // One component: a block per MCU, only those inside the image.
         let (across, down) = out_frame.blocks(&out_frame.components[0]);
         for y in 0..down as usize {
             for x in 0..across as usize {
-                turn.write(x, y, &mut writer, &mut predictions[0]);
+                turn.write(x, y, &mut coder, &mut predictions[0]);
             }
         }
     } else {
@@ -176,14 +169,19 @@ fn turn_kept(
                     let (h, v) = (usize::from(c.h), usize::from(c.v));
                     for y in 0..v {
                         for x in 0..h {
-                            turn.write(mx * h + x, my * v + y, &mut writer, prediction);
+                            turn.write(mx * h + x, my * v + y, &mut coder, prediction);
                         }
                     }
                 }
             }
         }
     }
-    let mut bytes = writer.finish();
+    let mut bytes = Vec::with_capacity(template.header.len() + data.len() + data.len() / 4);
+    bytes.extend_from_slice(&template.header);
+    let at = template.size_at;
+    bytes[at..at + 2].copy_from_slice(&height.to_be_bytes());
+    bytes[at + 2..at + 4].copy_from_slice(&width.to_be_bytes());
+    coder.finish(&mut bytes);
     bytes.extend_from_slice(&[0xFF, 0xD9]);
     Ok(Some(Turned {
         bytes,
@@ -408,24 +406,62 @@ struct Turn<'a> {
 impl Turn<'_> {
     /// Writes the turned block at `x`, `y` of the output grid.
     #[inline]
-    fn write(&self, x: usize, y: usize, writer: &mut BitWriter, prediction: &mut i32) {
+    fn write(&self, x: usize, y: usize, coder: &mut Coder, prediction: &mut i32) {
         let (h, v) = (&self.across.steps[x], &self.down.steps[y]);
         let padding = h.padding || v.padding;
-        if self.across.exact && self.down.exact {
-            let block = &self.plane.blocks[v.from[0] as usize * self.stride + h.from[0] as usize];
-            let (mask, values) = if padding {
-                (0, &[][..])
-            } else {
-                (block.mask, self.plane.values(block))
-            };
-            writer.sparse(block.dc, mask, values, &self.requant, prediction, self.dc, self.ac);
+        if !(self.across.exact && self.down.exact) {
+            let mut block = self.mixed(h, v);
+            if padding {
+                block[1..].fill(0);
+            }
+            let mut put = coder.block();
+            put.dense(&block, prediction, self.dc, self.ac);
+            let state = put.state();
+            coder.done(state);
             return;
         }
-        let mut block = self.mixed(h, v);
-        if padding {
-            block[1..].fill(0);
+        // One input block, its odd frequencies negated.
+        let block = &self.plane.blocks[v.from[0] as usize * self.stride + h.from[0] as usize];
+        let requant = &self.requant;
+        let mut put = coder.block();
+        let dc = if requant.same {
+            i32::from(block.dc)
+        } else {
+            requant.one(0, i32::from(block.dc))
+        };
+        put.dc(i32::from(clamp(dc)), prediction, self.dc);
+        let mut last = 0;
+        if !padding {
+            let mut mask = block.mask;
+            let values = self.plane.values(block);
+            if requant.same {
+                for &value in values {
+                    let k = mask.trailing_zeros();
+                    mask &= mask - 1;
+                    let negate = (ODD >> k & 1) as i32;
+                    let value = (i32::from(value) ^ -negate) + negate;
+                    put.ac(k - last - 1, i32::from(clamp(value)), self.ac);
+                    last = k;
+                }
+            } else {
+                for &value in values {
+                    let k = mask.trailing_zeros();
+                    mask &= mask - 1;
+                    let negate = (ODD >> k & 1) as i32;
+                    let value = (i32::from(value) ^ -negate) + negate;
+                    let value = requant.one(k as usize, value);
+                    if value != 0 {
+                        put.ac(k - last - 1, i32::from(clamp(value)), self.ac);
+                        last = k;
+                    }
+                }
+            }
         }
-        writer.block(&block, prediction, self.dc, self.ac);
+        if last != 63 {
+            put.end_of_block(self.ac);
+        }
+        let state = put.state();
+        coder.done(state);
     }
 
     /// A turned block made from the input blocks it overlaps, each through
@@ -474,48 +510,6 @@ impl Turn<'_> {
             // Rounded half away from zero (`as` truncates, inline).
             clamp((value + 0.5f32.copysign(value)) as i32)
         })
-    }
-}
-
-/// A Huffman table for encoding: each symbol's code and length (0 when the
-/// table has none).
-struct Code {
-    code: [u16; 256],
-    length: [u8; 256],
-}
-
-impl Code {
-    fn new(counts: &[u8], symbols: &[u8]) -> Code {
-        let mut table = Code {
-            code: [0; 256],
-            length: [0; 256],
-        };
-        let mut code = 0u16;
-        let mut symbols = symbols.iter();
-        for (length, &count) in (1..=16u8).zip(counts) {
-            for _ in 0..count {
-                if let Some(&symbol) = symbols.next() {
-                    table.code[usize::from(symbol)] = code;
-                    table.length[usize::from(symbol)] = length;
-                }
-                code = code.wrapping_add(1);
-            }
-            code = code.wrapping_shl(1);
-        }
-        table
-    }
-
-    /// Whether every symbol of the values [`clamp`] lets through has a code.
-    fn is_complete(&self, dc: bool) -> bool {
-        if dc {
-            (0..=11).all(|s| self.length[s] > 0)
-        } else {
-            let ac = (0..16).flat_map(|run| (1..=10).map(move |size| run << 4 | size));
-            [0x00, 0xF0]
-                .into_iter()
-                .chain(ac)
-                .all(|s| self.length[s] > 0)
-        }
     }
 }
 
@@ -666,230 +660,6 @@ impl Template {
     }
 }
 
-/// Bit `k` set where coefficient `k` is not zero.
-#[inline(always)]
-fn nonzero_mask(block: &[i16; 64]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16,
-            _mm_setzero_si128,
-        };
-        let mut mask = 0u64;
-        for (i, pair) in block.chunks_exact(16).enumerate() {
-            // SAFETY: SSE2 is part of x86_64; each load reads eight i16
-            // inside `pair`, which has sixteen.
-            let zeros = unsafe {
-                let zero = _mm_setzero_si128();
-                let a = _mm_loadu_si128(pair.as_ptr().cast::<__m128i>());
-                let b = _mm_loadu_si128(pair.as_ptr().add(8).cast::<__m128i>());
-                let packed = _mm_packs_epi16(_mm_cmpeq_epi16(a, zero), _mm_cmpeq_epi16(b, zero));
-                _mm_movemask_epi8(packed) as u32
-            };
-            mask |= u64::from(!zeros & 0xFFFF) << (16 * i);
-        }
-        mask
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        block
-            .iter()
-            .enumerate()
-            .fold(0u64, |mask, (k, &v)| mask | u64::from(v != 0) << k)
-    }
-}
-
-/// [`BitWriter::put`] on its parts, which a caller can keep in registers.
-#[inline(always)]
-fn put(out: &mut Vec<u8>, acc: &mut u64, filled: &mut u32, bits: u32, length: u32) {
-    *acc = (*acc << length) | u64::from(bits);
-    *filled += length;
-    if *filled >= 32 {
-        *filled -= 32;
-        let word = (*acc >> *filled) as u32;
-        // Whether a byte is 0xFF: whether one of `!word` is zero.
-        if (!word).wrapping_sub(0x0101_0101) & word & 0x8080_8080 == 0 {
-            out.extend_from_slice(&word.to_be_bytes());
-        } else {
-            for byte in word.to_be_bytes() {
-                out.push(byte);
-                if byte == 0xFF {
-                    out.push(0);
-                }
-            }
-        }
-    }
-}
-
-/// Entropy-coded data being written: bits gathered in a word, bytes of
-/// 0xFF followed by a stuffed zero.
-struct BitWriter {
-    out: Vec<u8>,
-    acc: u64,
-    filled: u32,
-}
-
-impl BitWriter {
-    /// Appends the low `length` bits of `bits` (at most 32 at a time).
-    #[inline(always)]
-    fn put(&mut self, bits: u32, length: u32) {
-        put(&mut self.out, &mut self.acc, &mut self.filled, bits, length);
-    }
-
-    /// A value's size category and its bits as JPEG codes them.
-    #[inline(always)]
-    fn magnitude(value: i32) -> (u32, u32) {
-        let size = 32 - value.unsigned_abs().leading_zeros();
-        let bits = if value < 0 { value - 1 } else { value } as u32;
-        (size, bits & ((1u32 << size) - 1))
-    }
-
-    /// One block (zig-zag order): its DC difference from `prediction`,
-    /// then runs of zeros and values up to the end-of-block code.
-    #[inline]
-    fn block(&mut self, block: &[i16; 64], prediction: &mut i32, dc: &Code, ac: &Code) {
-        let (mut acc, mut filled) = (self.acc, self.filled);
-        let out = &mut self.out;
-        let value = i32::from(block[0]);
-        let (size, bits) = Self::magnitude(value - *prediction);
-        *prediction = value;
-        let s = size as usize;
-        put(
-            out,
-            &mut acc,
-            &mut filled,
-            u32::from(dc.code[s]) << size | bits,
-            u32::from(dc.length[s]) + size,
-        );
-        let mut nonzero = nonzero_mask(block) & !1;
-        let mut last = 0u32;
-        while nonzero != 0 {
-            let k = nonzero.trailing_zeros();
-            nonzero &= nonzero - 1;
-            let mut run = k - last - 1;
-            while run >= 16 {
-                let zrl = (u32::from(ac.code[0xF0]), u32::from(ac.length[0xF0]));
-                put(out, &mut acc, &mut filled, zrl.0, zrl.1);
-                run -= 16;
-            }
-            let (size, bits) = Self::magnitude(i32::from(block[k as usize]));
-            let symbol = (run << 4 | size) as usize;
-            put(
-                out,
-                &mut acc,
-                &mut filled,
-                u32::from(ac.code[symbol]) << size | bits,
-                u32::from(ac.length[symbol]) + size,
-            );
-            last = k;
-        }
-        if last != 63 {
-            put(
-                out,
-                &mut acc,
-                &mut filled,
-                u32::from(ac.code[0]),
-                u32::from(ac.length[0]),
-            );
-        }
-        (self.acc, self.filled) = (acc, filled);
-    }
-
-    /// One block of a component that fills whole blocks, turned as it is
-    /// written: the DC coefficient `dc`, the AC ones of `mask` with their
-    /// `values` (see [`Block`]), the signs of the odd frequencies flipped,
-    /// requantised (a coefficient may become zero then).
-    #[inline]
-    #[allow(clippy::too_many_arguments)]
-    fn sparse(
-        &mut self,
-        dc: i16,
-        mask: u64,
-        values: &[i16],
-        requant: &Requant,
-        prediction: &mut i32,
-        dc_code: &Code,
-        ac_code: &Code,
-    ) {
-        let (mut acc, mut filled) = (self.acc, self.filled);
-        let out = &mut self.out;
-        let value = if requant.same {
-            i32::from(dc)
-        } else {
-            requant.one(0, i32::from(dc))
-        };
-        let value = i32::from(clamp(value));
-        let (size, bits) = Self::magnitude(value - *prediction);
-        *prediction = value;
-        let s = size as usize;
-        put(
-            out,
-            &mut acc,
-            &mut filled,
-            u32::from(dc_code.code[s]) << size | bits,
-            u32::from(dc_code.length[s]) + size,
-        );
-        let mut last = 0u32;
-        let mut rest = mask;
-        for &value in values {
-            let k = rest.trailing_zeros();
-            rest &= rest - 1;
-            let mut value = i32::from(value);
-            if ODD >> k & 1 == 1 {
-                value = -value;
-            }
-            if !requant.same {
-                value = requant.one(k as usize, value);
-                if value == 0 {
-                    continue;
-                }
-            }
-            let value = i32::from(clamp(value));
-            let mut run = k - last - 1;
-            while run >= 16 {
-                let zrl = (u32::from(ac_code.code[0xF0]), u32::from(ac_code.length[0xF0]));
-                put(out, &mut acc, &mut filled, zrl.0, zrl.1);
-                run -= 16;
-            }
-            let (size, bits) = Self::magnitude(value);
-            let symbol = (run << 4 | size) as usize;
-            put(
-                out,
-                &mut acc,
-                &mut filled,
-                u32::from(ac_code.code[symbol]) << size | bits,
-                u32::from(ac_code.length[symbol]) + size,
-            );
-            last = k;
-        }
-        if last != 63 {
-            put(
-                out,
-                &mut acc,
-                &mut filled,
-                u32::from(ac_code.code[0]),
-                u32::from(ac_code.length[0]),
-            );
-        }
-        (self.acc, self.filled) = (acc, filled);
-    }
-
-    /// The bytes, the last one padded with ones.
-    fn finish(mut self) -> Vec<u8> {
-        let pad = (8 - self.filled % 8) % 8;
-        self.put((1 << pad) - 1, pad);
-        while self.filled >= 8 {
-            self.filled -= 8;
-            let byte = (self.acc >> self.filled) as u8;
-            self.out.push(byte);
-            if byte == 0xFF {
-                self.out.push(0);
-            }
-        }
-        self.out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1022,18 +792,6 @@ mod tests {
         let mut sorted = ZIGZAG;
         sorted.sort_unstable();
         assert!(sorted.iter().enumerate().all(|(i, &n)| i == n));
-    }
-
-    #[test]
-    fn the_nonzero_mask_marks_every_nonzero_coefficient() {
-        let mut block = [0i16; 64];
-        for k in [0, 5, 15, 16, 33, 63] {
-            block[k] = if k % 2 == 0 { -3 } else { 1024 };
-        }
-        assert_eq!(
-            nonzero_mask(&block),
-            (1 << 0) | (1 << 5) | (1 << 15) | (1 << 16) | (1 << 33) | (1 << 63)
-        );
     }
 
     #[test]

@@ -1,0 +1,285 @@
+//! Huffman coding of quantised blocks for the turn: codes and values are
+//! written without branching into a scratch buffer (eight bytes stored at
+//! every code, the position moved by the whole bytes written), and the
+//! zero bytes that must follow each 0xFF are put in by one pass at the end.
+
+use std::cell::Cell;
+
+thread_local! {
+    /// The scratch buffer of the last [`Coder`], for the next image.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A Huffman table for encoding: each symbol's code and length, as
+/// `code << 8 | length` (0 when the table has no code for it).
+pub(super) struct Code {
+    packed: [u32; 256],
+}
+
+impl Code {
+    pub fn new(counts: &[u8], symbols: &[u8]) -> Code {
+        let mut table = Code { packed: [0; 256] };
+        let mut code = 0u32;
+        let mut symbols = symbols.iter();
+        for (length, &count) in (1..=16u32).zip(counts) {
+            for _ in 0..count {
+                if let Some(&symbol) = symbols.next() {
+                    table.packed[usize::from(symbol)] = (code & 0xFFFF) << 8 | length;
+                }
+                code += 1;
+            }
+            code <<= 1;
+        }
+        table
+    }
+
+    /// Whether every symbol of values within ±1023 has a code (sizes to 11
+    /// for DC differences, to 10 with any run for AC values).
+    pub fn is_complete(&self, dc: bool) -> bool {
+        let has = |s: usize| self.packed[s] & 0xFF > 0;
+        if dc {
+            (0..=11).all(has)
+        } else {
+            let ac = (0..16).flat_map(|run| (1..=10).map(move |size| run << 4 | size));
+            [0x00, 0xF0].into_iter().chain(ac).all(has)
+        }
+    }
+}
+
+/// The most bytes one block's codes take: 64 codes of at most 16 bits
+/// with at most 11 bits of value each, with room for the eight-byte store.
+const BLOCK_BYTES: usize = 64 * 27 / 8 + 16;
+
+/// Entropy-coded data being written.
+pub(super) struct Coder {
+    /// Written bytes, not yet stuffed, and room after them.
+    scratch: Vec<u8>,
+    pos: usize,
+    /// Bits not yet whole bytes, from the top.
+    acc: u64,
+    filled: u32,
+}
+
+impl Coder {
+    /// A coder for about `bytes` bytes of data.
+    pub fn new(bytes: usize) -> Coder {
+        let mut scratch = SCRATCH.take();
+        if scratch.len() < bytes + BLOCK_BYTES {
+            scratch.resize(bytes + BLOCK_BYTES, 0);
+        }
+        Coder {
+            scratch,
+            pos: 0,
+            acc: 0,
+            filled: 0,
+        }
+    }
+
+    /// Room for a block's codes, and the state to write them with.
+    #[inline(always)]
+    pub fn block(&mut self) -> Put<'_> {
+        if self.scratch.len() < self.pos + BLOCK_BYTES {
+            self.grow();
+        }
+        Put {
+            buf: &mut self.scratch,
+            pos: self.pos,
+            acc: self.acc,
+            filled: self.filled,
+        }
+    }
+
+    #[inline(never)]
+    fn grow(&mut self) {
+        let len = (self.scratch.len() * 2).max(self.pos + BLOCK_BYTES);
+        self.scratch.resize(len, 0);
+    }
+
+    /// Takes back the state a [`Put`] left.
+    #[inline(always)]
+    pub fn done(&mut self, (pos, acc, filled): (usize, u64, u32)) {
+        (self.pos, self.acc, self.filled) = (pos, acc, filled);
+    }
+
+    /// Appends the data to `out`, the last byte padded with ones, a zero
+    /// after every 0xFF.
+    pub fn finish(mut self, out: &mut Vec<u8>) {
+        let pad = (8 - self.filled % 8) % 8;
+        if pad > 0 {
+            let mut put = self.block();
+            put.bits((1 << pad) - 1, pad);
+            let state = put.state();
+            self.done(state);
+        }
+        let mut rest = &self.scratch[..self.pos];
+        out.reserve(rest.len() + rest.len() / 128 + 2);
+        while let Some(at) = rest.iter().position(|&b| b == 0xFF) {
+            out.extend_from_slice(&rest[..=at]);
+            out.push(0);
+            rest = &rest[at + 1..];
+        }
+        out.extend_from_slice(rest);
+        SCRATCH.set(self.scratch);
+    }
+}
+
+/// Writing one block: the coder's state, for the compiler to keep in
+/// registers.
+pub(super) struct Put<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    acc: u64,
+    filled: u32,
+}
+
+impl Put<'_> {
+    /// Appends the low `length` bits of `bits` (1 to 32 of them).
+    #[inline(always)]
+    pub fn bits(&mut self, bits: u32, length: u32) {
+        debug_assert!((1..=32).contains(&length) && self.filled < 8);
+        self.acc |= u64::from(bits) << (64 - self.filled - length);
+        self.filled += length;
+        let whole = self.filled >> 3;
+        self.buf[self.pos..self.pos + 8].copy_from_slice(&self.acc.to_be_bytes());
+        self.pos += whole as usize;
+        self.acc <<= whole * 8;
+        self.filled &= 7;
+    }
+
+    /// A value's size category and its bits as JPEG codes them (a negative
+    /// value as its complement).
+    #[inline(always)]
+    fn magnitude(value: i32) -> (u32, u32) {
+        let size = 32 - value.unsigned_abs().leading_zeros();
+        let bits = (value + (value >> 31)) as u32 & ((1u32 << size) - 1);
+        (size, bits)
+    }
+
+    /// A DC coefficient `value`, coded as its difference from `prediction`.
+    #[inline(always)]
+    pub fn dc(&mut self, value: i32, prediction: &mut i32, code: &Code) {
+        let (size, bits) = Self::magnitude(value - *prediction);
+        *prediction = value;
+        let packed = code.packed[size as usize];
+        self.bits((packed >> 8) << size | bits, (packed & 0xFF) + size);
+    }
+
+    /// An AC coefficient `value` (not zero) after `run` zeros.
+    #[inline(always)]
+    pub fn ac(&mut self, mut run: u32, value: i32, code: &Code) {
+        while run >= 16 {
+            let zrl = code.packed[0xF0];
+            self.bits(zrl >> 8, zrl & 0xFF);
+            run -= 16;
+        }
+        let (size, bits) = Self::magnitude(value);
+        let packed = code.packed[(run << 4 | size) as usize];
+        self.bits((packed >> 8) << size | bits, (packed & 0xFF) + size);
+    }
+
+    /// The end-of-block code.
+    #[inline(always)]
+    pub fn end_of_block(&mut self, code: &Code) {
+        let eob = code.packed[0];
+        self.bits(eob >> 8, eob & 0xFF);
+    }
+
+    /// One block in zig-zag order, values within ±1023: its DC difference,
+    /// then runs of zeros and values up to the end-of-block code.
+    #[inline(always)]
+    pub fn dense(&mut self, block: &[i16; 64], prediction: &mut i32, dc: &Code, ac: &Code) {
+        self.dc(i32::from(block[0]), prediction, dc);
+        let mut nonzero = nonzero_mask(block) & !1;
+        let mut last = 0u32;
+        while nonzero != 0 {
+            let k = nonzero.trailing_zeros();
+            nonzero &= nonzero - 1;
+            self.ac(k - last - 1, i32::from(block[k as usize]), ac);
+            last = k;
+        }
+        if last != 63 {
+            self.end_of_block(ac);
+        }
+    }
+
+    /// The state to hand back with [`Coder::done`].
+    #[inline(always)]
+    pub fn state(&self) -> (usize, u64, u32) {
+        (self.pos, self.acc, self.filled)
+    }
+}
+
+/// Bit `k` set where coefficient `k` is not zero.
+#[inline(always)]
+fn nonzero_mask(block: &[i16; 64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16,
+            _mm_setzero_si128,
+        };
+        let mut mask = 0u64;
+        for (i, pair) in block.chunks_exact(16).enumerate() {
+            // SAFETY: SSE2 is part of x86_64; each load reads eight i16
+            // inside `pair`, which has sixteen.
+            let zeros = unsafe {
+                let zero = _mm_setzero_si128();
+                let a = _mm_loadu_si128(pair.as_ptr().cast::<__m128i>());
+                let b = _mm_loadu_si128(pair.as_ptr().add(8).cast::<__m128i>());
+                let packed = _mm_packs_epi16(_mm_cmpeq_epi16(a, zero), _mm_cmpeq_epi16(b, zero));
+                _mm_movemask_epi8(packed) as u32
+            };
+            mask |= u64::from(!zeros & 0xFFFF) << (16 * i);
+        }
+        mask
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block
+            .iter()
+            .enumerate()
+            .fold(0u64, |mask, (k, &v)| mask | u64::from(v != 0) << k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nonzero_mask_marks_every_nonzero_coefficient() {
+        let mut block = [0i16; 64];
+        for k in [0, 5, 15, 16, 33, 63] {
+            block[k] = if k % 2 == 0 { -3 } else { 1024 };
+        }
+        assert_eq!(
+            nonzero_mask(&block),
+            (1 << 0) | (1 << 5) | (1 << 15) | (1 << 16) | (1 << 33) | (1 << 63)
+        );
+    }
+
+    #[test]
+    fn bits_come_out_in_order_padded_with_ones_and_0xff_stuffed() {
+        let mut coder = Coder::new(0);
+        let mut put = coder.block();
+        put.bits(0b101, 3);
+        put.bits(0x1F_FFFF, 21); // 1 0111 1111 ... : 0xBF 0xFF 0xFF
+        put.bits(0, 4);
+        let state = put.state();
+        coder.done(state);
+        let mut out = vec![0xAA];
+        coder.finish(&mut out);
+        assert_eq!(out, [0xAA, 0xBF, 0xFF, 0x00, 0xFF, 0x00, 0x0F]);
+    }
+
+    #[test]
+    fn values_are_coded_as_jpeg_codes_them() {
+        assert_eq!(Put::magnitude(0), (0, 0));
+        assert_eq!(Put::magnitude(1), (1, 1));
+        assert_eq!(Put::magnitude(-1), (1, 0));
+        assert_eq!(Put::magnitude(5), (3, 5));
+        assert_eq!(Put::magnitude(-5), (3, 2));
+        assert_eq!(Put::magnitude(-1023), (10, 0));
+        assert_eq!(Put::magnitude(1023), (10, 1023));
+    }
+}
