@@ -218,6 +218,72 @@ const fn zigzag() -> [usize; 64] {
     order
 }
 
+/// For each zig-zag position, its place in a column-major block
+/// (horizontal frequency times eight plus vertical frequency).
+const ZIGZAG_COLUMNS: [usize; 64] = {
+    let mut order = [0usize; 64];
+    let mut k = 0;
+    while k < 64 {
+        order[k] = (ZIGZAG[k] % 8) * 8 + ZIGZAG[k] / 8;
+        k += 1;
+    }
+    order
+};
+
+/// For each place in a column-major block, its zig-zag position.
+const COLUMN_MAJOR: [usize; 64] = {
+    let mut order = [0usize; 64];
+    let mut k = 0;
+    while k < 64 {
+        order[ZIGZAG_COLUMNS[k]] = k;
+        k += 1;
+    }
+    order
+};
+
+/// `sums` times `reciprocal`, rounded half away from zero, within ±1023.
+#[inline(always)]
+fn quantise(sums: &[f32; 64], reciprocal: &[f32; 64]) -> [i16; 64] {
+    let mut out = [0i16; 64];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            _mm_add_ps, _mm_and_ps, _mm_cvttps_epi32, _mm_loadu_ps, _mm_max_ps, _mm_min_ps,
+            _mm_mul_ps, _mm_or_ps, _mm_packs_epi32, _mm_set1_ps, _mm_storeu_si128,
+        };
+        for ((sums, reciprocal), out) in sums
+            .chunks_exact(8)
+            .zip(reciprocal.chunks_exact(8))
+            .zip(out.chunks_exact_mut(8))
+        {
+            // SAFETY: SSE2 is part of x86_64; the loads read eight floats
+            // of eight-float chunks, the store eight i16 of one.
+            unsafe {
+                let half = _mm_set1_ps(0.5);
+                let sign = _mm_set1_ps(-0.0);
+                let (low, high) = (_mm_set1_ps(-1023.0), _mm_set1_ps(1023.0));
+                let round = |at: usize| {
+                    let x = _mm_mul_ps(
+                        _mm_loadu_ps(sums.as_ptr().add(at)),
+                        _mm_loadu_ps(reciprocal.as_ptr().add(at)),
+                    );
+                    let x = _mm_add_ps(x, _mm_or_ps(half, _mm_and_ps(x, sign)));
+                    // (A NaN, which finite sums never give, would become 1023.)
+                    _mm_cvttps_epi32(_mm_max_ps(_mm_min_ps(x, high), low))
+                };
+                let packed = _mm_packs_epi32(round(0), round(4));
+                _mm_storeu_si128(out.as_mut_ptr().cast(), packed);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for ((o, &s), &r) in out.iter_mut().zip(sums).zip(reciprocal) {
+        let x = s * r;
+        *o = clamp((x + 0.5f32.copysign(x)) as i32);
+    }
+    out
+}
+
 /// Bit `k` set where zig-zag coefficient `k` has an odd horizontal plus
 /// vertical frequency: those change sign when a block turns by 180 degrees.
 const ODD: u64 = odd();
@@ -241,8 +307,9 @@ struct Requant {
     q_in: [i32; 64],
     q_out: [i32; 64],
     same: bool,
-    /// What dequantises the input, and the reciprocal of the output's
-    /// quantiser, as floats.
+    /// What dequantises the input (zig-zag order), and the reciprocal of
+    /// the output's quantiser (in the column-major order of
+    /// [`Turn::mixed`]'s sums), as floats.
     dequantise: [f32; 64],
     reciprocal: [f32; 64],
 }
@@ -254,7 +321,7 @@ impl Requant {
             q_out: q_out.map(i32::from),
             same: q_in == q_out,
             dequantise: q_in.map(f32::from),
-            reciprocal: q_out.map(|q| 1.0 / f32::from(q)),
+            reciprocal: std::array::from_fn(|i| 1.0 / f32::from(q_out[COLUMN_MAJOR[i]])),
         }
     }
 
@@ -504,12 +571,8 @@ impl Turn<'_> {
                 }
             }
         }
-        std::array::from_fn(|k| {
-            let n = ZIGZAG[k];
-            let value = sums[(n % 8) * 8 + n / 8] * self.requant.reciprocal[k];
-            // Rounded half away from zero (`as` truncates, inline).
-            clamp((value + 0.5f32.copysign(value)) as i32)
-        })
+        let quantised = quantise(&sums, &self.requant.reciprocal);
+        std::array::from_fn(|k| quantised[ZIGZAG_COLUMNS[k]])
     }
 }
 
