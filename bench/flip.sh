@@ -18,6 +18,7 @@
 # CPU: Python's CPU time over procpool's, higher is better).
 # BEFORE=/path/to/procpool adds that binary as program "before" (to compare
 # with an earlier build). BUILDS="rust" skips the turbojpeg build (default: both when cmake exists).
+# FORMATS="pdf jpg" picks the formats (default: pdf png jpg).
 # Needs: python3 with Pillow (pip install pillow), GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,7 +76,7 @@ timed() {
 }
 
 printf '\n%-6s %-15s %14s %10s %12s\n' format program "end-to-end/s" "map/s" "cpu ms/img"
-for format in pdf png jpg; do
+for format in ${FORMATS:-pdf png jpg}; do
   for program in "${programs[@]}" python; do
     : >"$work/${program}_wall"; : >"$work/${program}_map"; : >"$work/${program}_cpu"
   done
