@@ -46,9 +46,10 @@ impl Code {
     }
 }
 
-/// The most bytes one block's codes take: 64 codes of at most 16 bits
-/// with at most 11 bits of value each, with room for the eight-byte store.
-const BLOCK_BYTES: usize = 64 * 27 / 8 + 16;
+/// Bytes enough for one block's codes (a DC code and value of at most 27
+/// bits, 63 AC ones of at most 26, three runs of sixteen zeros and the
+/// end-of-block code of at most 16: 217 bytes), a power of two.
+const WINDOW: usize = 256;
 
 /// Entropy-coded data being written.
 pub(super) struct Coder {
@@ -64,8 +65,8 @@ impl Coder {
     /// A coder for about `bytes` bytes of data.
     pub fn new(bytes: usize) -> Coder {
         let mut scratch = SCRATCH.take();
-        if scratch.len() < bytes + BLOCK_BYTES {
-            scratch.resize(bytes + BLOCK_BYTES, 0);
+        if scratch.len() < bytes + WINDOW + 8 {
+            scratch.resize(bytes + WINDOW + 8, 0);
         }
         Coder {
             scratch,
@@ -78,12 +79,13 @@ impl Coder {
     /// Room for a block's codes, and the state to write them with.
     #[inline(always)]
     pub fn block(&mut self) -> Put<'_> {
-        if self.scratch.len() < self.pos + BLOCK_BYTES {
+        if self.scratch.len() < self.pos + WINDOW + 8 {
             self.grow();
         }
+        let window = &mut self.scratch[self.pos..self.pos + WINDOW + 8];
         Put {
-            buf: &mut self.scratch,
-            pos: self.pos,
+            window: window.try_into().expect("a window"),
+            at: 0,
             acc: self.acc,
             filled: self.filled,
         }
@@ -91,14 +93,15 @@ impl Coder {
 
     #[inline(never)]
     fn grow(&mut self) {
-        let len = (self.scratch.len() * 2).max(self.pos + BLOCK_BYTES);
+        let len = (self.scratch.len() * 2).max(self.pos + WINDOW + 8);
         self.scratch.resize(len, 0);
     }
 
     /// Takes back the state a [`Put`] left.
     #[inline(always)]
-    pub fn done(&mut self, (pos, acc, filled): (usize, u64, u32)) {
-        (self.pos, self.acc, self.filled) = (pos, acc, filled);
+    pub fn done(&mut self, (written, acc, filled): (usize, u64, u32)) {
+        self.pos += written;
+        (self.acc, self.filled) = (acc, filled);
     }
 
     /// Appends the data to `out`, the last byte padded with ones, a zero
@@ -126,8 +129,9 @@ impl Coder {
 /// Writing one block: the coder's state, for the compiler to keep in
 /// registers.
 pub(super) struct Put<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
+    /// Where the block's bytes go, and how many are written.
+    window: &'a mut [u8; WINDOW + 8],
+    at: usize,
     acc: u64,
     filled: u32,
 }
@@ -140,8 +144,10 @@ impl Put<'_> {
         self.acc |= u64::from(bits) << (64 - self.filled - length);
         self.filled += length;
         let whole = self.filled >> 3;
-        self.buf[self.pos..self.pos + 8].copy_from_slice(&self.acc.to_be_bytes());
-        self.pos += whole as usize;
+        // `at` stays below WINDOW: the mask only spares the bounds check.
+        let at = self.at & (WINDOW - 1);
+        self.window[at..at + 8].copy_from_slice(&self.acc.to_be_bytes());
+        self.at += whole as usize;
         self.acc <<= whole * 8;
         self.filled &= 7;
     }
@@ -205,7 +211,7 @@ impl Put<'_> {
     /// The state to hand back with [`Coder::done`].
     #[inline(always)]
     pub fn state(&self) -> (usize, u64, u32) {
-        (self.pos, self.acc, self.filled)
+        (self.at, self.acc, self.filled)
     }
 }
 

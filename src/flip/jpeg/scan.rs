@@ -379,7 +379,7 @@ pub(crate) mod spare {
         let mut plane = PLANES.with_borrow_mut(Vec::pop).unwrap_or_default();
         plane.blocks.clear();
         plane.blocks.resize(n, Block::default());
-        plane.values.clear();
+        plane.used = 0;
         plane
     }
 
@@ -417,8 +417,10 @@ pub(crate) struct Sparse {
     /// Its blocks row by row over the grid that whole MCUs cover
     /// (`mcus_x * h` blocks across).
     pub blocks: Vec<Block>,
-    /// The non-zero AC coefficients of every block, in the order read.
+    /// The non-zero AC coefficients of every block, in the order read:
+    /// the first `used`, then room.
     pub values: Vec<i16>,
+    pub used: usize,
 }
 
 impl Sparse {
@@ -427,6 +429,22 @@ impl Sparse {
     pub fn values(&self, block: &Block) -> &[i16] {
         let start = block.start as usize;
         &self.values[start..start + block.mask.count_ones() as usize]
+    }
+
+    /// Room for the values of one more block, at `used`.
+    #[inline(always)]
+    pub fn room(&mut self) -> &mut [i16; 64] {
+        if self.values.len() < self.used + 64 {
+            self.grow();
+        }
+        let room = &mut self.values[self.used..self.used + 64];
+        room.try_into().expect("64 values")
+    }
+
+    #[inline(never)]
+    fn grow(&mut self) {
+        let len = (self.values.len() * 2).max(self.used + 64);
+        self.values.resize(len, 0);
     }
 }
 
@@ -569,7 +587,7 @@ impl Entropy {
                 }
             }
             for plane in &mut coefficients.planes {
-                plane.values.clear();
+                plane.used = 0;
             }
         }
         let mut walk = Walk {
@@ -774,9 +792,10 @@ fn sequential_block_kept(
     }
     bits.consume(length);
     *prediction = prediction.wrapping_add(bits.take_signed(u32::from(size)));
-    let values = &mut plane.values;
-    let start = values.len();
-    values.reserve(63);
+    let start = plane.used;
+    let room = plane.room();
+    // At most 63 values: `k` grows with each.
+    let mut n = 0;
     let mut mask = 0u64;
     let mut k = 1;
     while k < 64 {
@@ -793,11 +812,13 @@ fn sequential_block_kept(
         }
         if size > 0 {
             // 15 bits at most: within i16 once signed, and never zero.
-            values.push(bits.take_signed(u32::from(size)) as i16);
+            room[n & 63] = bits.take_signed(u32::from(size)) as i16;
+            n += 1;
             mask |= 1 << k;
         }
         k += 1;
     }
+    plane.used += n;
     plane.blocks[block] = Block {
         mask,
         start: start as u32,

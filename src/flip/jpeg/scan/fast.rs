@@ -265,9 +265,10 @@ fn block_kept(
     }
     reader.consume(length);
     *prediction = prediction.wrapping_add(reader.signed(u32::from(size)));
-    let values = &mut plane.values;
-    let start = values.len();
-    values.reserve(63);
+    let start = plane.used;
+    let room = plane.room();
+    // At most 63 values: `k` grows with each.
+    let mut n = 0;
     let mut mask = 0u64;
     let mut k = 1u32;
     while k < 64 {
@@ -282,7 +283,8 @@ fn block_kept(
             if k > 63 {
                 return None;
             }
-            values.push((entry >> 16) as i16);
+            room[n & 63] = (entry >> 16) as i16;
+            n += 1;
             mask |= 1 << k;
             k += 1;
             continue;
@@ -298,11 +300,13 @@ fn block_kept(
             return None;
         }
         if size > 0 {
-            values.push(reader.signed(size) as i16);
+            room[n & 63] = reader.signed(size) as i16;
+            n += 1;
             mask |= 1 << k;
         }
         k += 1;
     }
+    plane.used += n;
     *plane.blocks.get_mut(block)? = Block {
         mask,
         start: start as u32,
