@@ -5,6 +5,8 @@
 
 use std::cell::Cell;
 
+use super::find_ff;
+
 thread_local! {
     /// The scratch buffer of the last [`Coder`], for the next image.
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
@@ -116,7 +118,7 @@ impl Coder {
         }
         let mut rest = &self.scratch[..self.pos];
         out.reserve(rest.len() + rest.len() / 128 + 2);
-        while let Some(at) = rest.iter().position(|&b| b == 0xFF) {
+        while let Some(at) = find_ff(rest) {
             out.extend_from_slice(&rest[..=at]);
             out.push(0);
             rest = &rest[at + 1..];

@@ -339,7 +339,7 @@ fn frame_header(code: u8, segment: &[u8], at: usize) -> Result<Frame, Cause> {
 /// 0xFF is followed by 0x00 (a stuffed byte), a restart marker or more fill.
 fn end_of_entropy_data(data: &[u8], mut pos: usize) -> Option<usize> {
     loop {
-        pos += data.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+        pos += find_ff(data.get(pos..)?)?;
         let mut next = pos + 1;
         while data.get(next) == Some(&0xFF) {
             next += 1;
@@ -349,6 +349,30 @@ fn end_of_entropy_data(data: &[u8], mut pos: usize) -> Option<usize> {
             _ => return Some(pos),
         }
     }
+}
+
+/// Where the first 0xFF byte is (which starts every marker and stuffed
+/// byte), sixteen bytes at a time.
+#[inline]
+pub(super) fn find_ff(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(16);
+    #[cfg(target_arch = "x86_64")]
+    for (i, chunk) in (&mut chunks).enumerate() {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of x86_64; the load reads the chunk's 16 bytes.
+        let found = unsafe {
+            let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(-1)))
+        };
+        if found != 0 {
+            return Some(16 * i + found.trailing_zeros() as usize);
+        }
+    }
+    let done = bytes.len() - chunks.remainder().len() - chunks.len() * 16;
+    let rest = &bytes[done..];
+    rest.iter().position(|&b| b == 0xFF).map(|i| done + i)
 }
 
 fn marker_name(code: u8) -> &'static str {
@@ -382,6 +406,21 @@ fn image_from_samples(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_ff_finds_the_first_0xff_anywhere() {
+        for len in [0, 1, 15, 16, 17, 40] {
+            assert_eq!(find_ff(&vec![0xFE; len]), None);
+            for at in 0..len {
+                let mut bytes = vec![0x7F; len];
+                bytes[at] = 0xFF;
+                if at + 3 < len {
+                    bytes[at + 3] = 0xFF;
+                }
+                assert_eq!(find_ff(&bytes), Some(at), "{len} {at}");
+            }
+        }
+    }
 
     /// A tiny but complete JPEG: grey, 8x8.
     fn tiny() -> Vec<u8> {

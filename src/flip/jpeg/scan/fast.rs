@@ -9,6 +9,7 @@
 
 use std::cell::Cell;
 
+use super::super::find_ff;
 use super::{Block, Component, Frame, Huffman, ScanComponent, Sparse};
 
 thread_local! {
@@ -68,7 +69,7 @@ impl Clean {
         let mut ends = Vec::new();
         let mut rest = data;
         let mut expected = 0u8;
-        while let Some(at) = rest.iter().position(|&b| b == 0xFF) {
+        while let Some(at) = find_ff(rest) {
             bytes.extend_from_slice(&rest[..at]);
             let mut next = at + 1;
             while rest.get(next) == Some(&0xFF) {
