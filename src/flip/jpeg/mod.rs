@@ -499,6 +499,72 @@ mod tests {
         }
     }
 
+    /// What a walk keeps of `data`, the fast way or not: the frame, and
+    /// each block's DC value and non-zero AC values, or the error.
+    fn kept(data: &[u8], fast: bool) -> Result<Vec<Vec<(i16, u64, Vec<i16>)>>, Cause> {
+        scan::fast::OFF.set(!fast);
+        let mut kept = Kept::default();
+        let walked = walk(data, u64::MAX, Depth::ImageData, Some(&mut kept));
+        scan::fast::OFF.set(false);
+        walked?;
+        Ok(kept
+            .coefficients
+            .planes
+            .iter()
+            .map(|plane| {
+                plane
+                    .blocks
+                    .iter()
+                    .map(|b| (b.dc, b.mask, plane.values(b).to_vec()))
+                    .collect()
+            })
+            .collect())
+    }
+
+    #[test]
+    fn the_fast_way_keeps_what_the_walk_keeps() {
+        let mut kinds = every_kind();
+        kinds.push(("station-like sample".into(), crate::flip::samples::jpeg(3)));
+        let mut fast = 0;
+        for (name, data) in kinds {
+            let slow = kept(&data, false).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let before = scan::fast::READ.get();
+            assert_eq!(kept(&data, true).unwrap(), slow, "{name}");
+            fast += scan::fast::READ.get() - before;
+        }
+        // Every sequential kind with one scan of all its components (not the
+        // progressive ones, nor jpeg-encoder's optimised tables, 4:1:1 and
+        // 4:2:1, which it codes one component per scan).
+        assert_eq!(fast, 8);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Damaged image data is refused the same way, and anything kept is
+        /// the same, whichever way it was read.
+        #[test]
+        fn damaged_jpegs_are_read_alike_the_fast_way_and_the_walks(
+            edits in proptest::collection::vec((0.5f64..1.0, proptest::prelude::any::<u8>()), 1..4),
+            restarts in proptest::prelude::any::<bool>(),
+        ) {
+            use jpeg_encoder::{ColorType, Encoder};
+            let picture = crate::flip::samples::picture(1, 40, 24);
+            let mut data = Vec::new();
+            let mut encoder = Encoder::new(&mut data, 80);
+            if restarts {
+                encoder.set_restart_interval(1);
+            }
+            encoder.encode(picture.as_raw(), 40, 24, ColorType::Rgb).unwrap();
+            for (at, byte) in edits {
+                let at = (at * (data.len() - 2) as f64) as usize;
+                data[at] = byte;
+            }
+            let fast = kept(&data, true).map_err(|e| e.to_string());
+            let slow = kept(&data, false).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
     #[test]
     fn zeroed_image_data_is_caught_in_every_kind() {
         for (name, mut data) in every_kind() {

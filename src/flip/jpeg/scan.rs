@@ -14,7 +14,7 @@
 
 use super::Cause;
 
-mod fast;
+pub(crate) mod fast;
 
 /// One component of the frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -568,6 +568,7 @@ impl Entropy {
             }
         }
         if kind == Kind::Sequential
+            && fast::on()
             && let Some(coefficients) = keep.as_deref_mut()
         {
             // The fast way first; damaged data is walked again below.

@@ -15,6 +15,21 @@ use super::{Block, Component, Frame, Huffman, ScanComponent, Sparse};
 thread_local! {
     /// The buffer [`Clean`] unstuffs into, kept for the next image.
     pub(super) static CLEAN: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// Tests turn the fast way off to compare it with the walk.
+    #[cfg(test)]
+    pub(crate) static OFF: Cell<bool> = const { Cell::new(false) };
+    /// How many scans were read the fast way, for tests.
+    #[cfg(test)]
+    pub(crate) static READ: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether the fast way is to be tried (always, outside tests).
+pub(super) fn on() -> bool {
+    #[cfg(test)]
+    if OFF.get() {
+        return false;
+    }
+    true
 }
 
 /// Bits of the look-ahead [`Huffman::fast_ac`] is indexed by.
@@ -247,6 +262,8 @@ pub(super) fn sequential(
         }
         start = end;
     }
+    #[cfg(test)]
+    READ.set(READ.get() + 1);
     true
 }
 
