@@ -172,7 +172,8 @@ impl Put<'_> {
         self.bits((packed >> 8) << size | bits, (packed & 0xFF) + size);
     }
 
-    /// An AC coefficient `value` (not zero) after `run` zeros.
+    /// An AC coefficient `value` (not zero; beyond ±1023, which baseline
+    /// JPEG cannot code, it is clamped) after `run` zeros.
     #[inline(always)]
     pub fn ac(&mut self, mut run: u32, value: i32, code: &Code) {
         while run >= 16 {
@@ -180,7 +181,10 @@ impl Put<'_> {
             self.bits(zrl >> 8, zrl & 0xFF);
             run -= 16;
         }
-        let (size, bits) = Self::magnitude(value);
+        let (mut size, mut bits) = Self::magnitude(value);
+        if size > 10 {
+            (size, bits) = Self::magnitude(value.clamp(-1023, 1023));
+        }
         let packed = code.packed[(run << 4 | size) as usize];
         self.bits((packed >> 8) << size | bits, (packed & 0xFF) + size);
     }
@@ -192,7 +196,7 @@ impl Put<'_> {
         self.bits(eob >> 8, eob & 0xFF);
     }
 
-    /// One block in zig-zag order, values within ±1023: its DC difference,
+    /// One block in zig-zag order, the DC value within ±1023: its DC difference,
     /// then runs of zeros and values up to the end-of-block code.
     #[inline(always)]
     pub fn dense(&mut self, block: &[i16; 64], prediction: &mut i32, dc: &Code, ac: &Code) {

@@ -507,7 +507,7 @@ impl Turn<'_> {
                     mask &= mask - 1;
                     let negate = (ODD >> k & 1) as i32;
                     let value = (i32::from(value) ^ -negate) + negate;
-                    put.ac(k - last - 1, i32::from(clamp(value)), self.ac);
+                    put.ac(k - last - 1, value, self.ac);
                     last = k;
                 }
             } else {
@@ -518,7 +518,7 @@ impl Turn<'_> {
                     let value = (i32::from(value) ^ -negate) + negate;
                     let value = requant.one(k as usize, value);
                     if value != 0 {
-                        put.ac(k - last - 1, i32::from(clamp(value)), self.ac);
+                        put.ac(k - last - 1, value, self.ac);
                         last = k;
                     }
                 }
