@@ -243,37 +243,31 @@ const COLUMN_MAJOR: [usize; 64] = {
 
 /// `sums` times `reciprocal`, rounded half away from zero, within ±1023.
 #[inline(always)]
-fn quantise(sums: &[f32; 64], reciprocal: &[f32; 64]) -> [i16; 64] {
-    let mut out = [0i16; 64];
+fn quantise(sums: &[f32; 8], reciprocal: &[f32; 8]) -> [i16; 8] {
+    let mut out = [0i16; 8];
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{
             _mm_add_ps, _mm_and_ps, _mm_cvttps_epi32, _mm_loadu_ps, _mm_max_ps, _mm_min_ps,
             _mm_mul_ps, _mm_or_ps, _mm_packs_epi32, _mm_set1_ps, _mm_storeu_si128,
         };
-        for ((sums, reciprocal), out) in sums
-            .chunks_exact(8)
-            .zip(reciprocal.chunks_exact(8))
-            .zip(out.chunks_exact_mut(8))
-        {
-            // SAFETY: SSE2 is part of x86_64; the loads read eight floats
-            // of eight-float chunks, the store eight i16 of one.
-            unsafe {
-                let half = _mm_set1_ps(0.5);
-                let sign = _mm_set1_ps(-0.0);
-                let (low, high) = (_mm_set1_ps(-1023.0), _mm_set1_ps(1023.0));
-                let round = |at: usize| {
-                    let x = _mm_mul_ps(
-                        _mm_loadu_ps(sums.as_ptr().add(at)),
-                        _mm_loadu_ps(reciprocal.as_ptr().add(at)),
-                    );
-                    let x = _mm_add_ps(x, _mm_or_ps(half, _mm_and_ps(x, sign)));
-                    // (A NaN, which finite sums never give, would become 1023.)
-                    _mm_cvttps_epi32(_mm_max_ps(_mm_min_ps(x, high), low))
-                };
-                let packed = _mm_packs_epi32(round(0), round(4));
-                _mm_storeu_si128(out.as_mut_ptr().cast(), packed);
-            }
+        // SAFETY: SSE2 is part of x86_64; the loads read four floats of
+        // eight-float arrays at 0 and 4, the store eight i16 of `out`.
+        unsafe {
+            let half = _mm_set1_ps(0.5);
+            let sign = _mm_set1_ps(-0.0);
+            let (low, high) = (_mm_set1_ps(-1023.0), _mm_set1_ps(1023.0));
+            let round = |at: usize| {
+                let x = _mm_mul_ps(
+                    _mm_loadu_ps(sums.as_ptr().add(at)),
+                    _mm_loadu_ps(reciprocal.as_ptr().add(at)),
+                );
+                let x = _mm_add_ps(x, _mm_or_ps(half, _mm_and_ps(x, sign)));
+                // (A NaN, which finite sums never give, would become 1023.)
+                _mm_cvttps_epi32(_mm_max_ps(_mm_min_ps(x, high), low))
+            };
+            let packed = _mm_packs_epi32(round(0), round(4));
+            _mm_storeu_si128(out.as_mut_ptr().cast(), packed);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -538,17 +532,20 @@ impl Turn<'_> {
         // vertical frequency v, so that a vertical matrix row adds to eight
         // neighbours.
         let mut sums = [0f32; 64];
+        // The columns anything was added to: the others stay zero.
+        let mut columns = if self.across.exact { 0u8 } else { 0xFF };
         for i in 0..usize::from(v.count) {
             let vertical = &self.down.matrices[v.matrix[i] as usize];
             for j in 0..usize::from(h.count) {
                 let horizontal = &self.across.matrices[h.matrix[j] as usize];
                 let index = v.from[i] as usize * self.stride + h.from[j] as usize;
                 let block = &self.plane.blocks[index];
-                let add = |k: usize, value: i16, sums: &mut [f32; 64]| {
+                let mut add = |k: usize, value: i16, sums: &mut [f32; 64]| {
                     let n = ZIGZAG[k];
                     let (w, u) = (n / 8, n % 8);
                     let value = f32::from(value) * self.requant.dequantise[k];
                     if self.across.exact {
+                        columns |= 1 << u;
                         let value = if u % 2 == 1 { -value } else { value };
                         let column = &mut sums[u * 8..u * 8 + 8];
                         for (s, m) in column.iter_mut().zip(&vertical[w]) {
@@ -571,8 +568,22 @@ impl Turn<'_> {
                 }
             }
         }
-        let quantised = quantise(&sums, &self.requant.reciprocal);
-        std::array::from_fn(|k| quantised[ZIGZAG_COLUMNS[k]])
+        let mut out = [0i16; 64];
+        while columns != 0 {
+            let u = columns.trailing_zeros() as usize;
+            columns &= columns - 1;
+            let at = u * 8;
+            let quantised = quantise(
+                sums[at..at + 8].try_into().expect("a column"),
+                self.requant.reciprocal[at..at + 8]
+                    .try_into()
+                    .expect("a column"),
+            );
+            for (&q, &k) in quantised.iter().zip(&COLUMN_MAJOR[at..at + 8]) {
+                out[k] = q;
+            }
+        }
+        out
     }
 }
 
