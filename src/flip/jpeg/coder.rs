@@ -110,12 +110,13 @@ impl Coder {
     /// after every 0xFF.
     pub fn finish(mut self, out: &mut Vec<u8>) {
         let pad = (8 - self.filled % 8) % 8;
+        let mut put = self.block();
         if pad > 0 {
-            let mut put = self.block();
-            put.bits((1 << pad) - 1, pad);
-            let state = put.state();
-            self.done(state);
+            put.add((1 << pad) - 1, pad);
         }
+        put.flush();
+        let state = put.state();
+        self.done(state);
         let mut rest = &self.scratch[..self.pos];
         out.reserve(rest.len() + rest.len() / 128 + 2);
         while let Some(at) = find_ff(rest) {
@@ -139,12 +140,26 @@ pub(super) struct Put<'a> {
 }
 
 impl Put<'_> {
-    /// Appends the low `length` bits of `bits` (1 to 32 of them).
+    /// Appends the low `length` bits of `bits` (1 to 32 of them) and
+    /// writes out the whole bytes.
     #[inline(always)]
     pub fn bits(&mut self, bits: u32, length: u32) {
-        debug_assert!((1..=32).contains(&length) && self.filled < 8);
+        self.add(bits, length);
+        self.flush();
+    }
+
+    /// Appends the low `length` bits of `bits` (1 to 32 of them), to be
+    /// written out by the next [`Put::bits`]: at most 40 bits may wait.
+    #[inline(always)]
+    fn add(&mut self, bits: u32, length: u32) {
+        debug_assert!((1..=32).contains(&length) && self.filled + length <= 64);
         self.acc |= u64::from(bits) << (64 - self.filled - length);
         self.filled += length;
+    }
+
+    /// Writes out the whole bytes (at most seven).
+    #[inline(always)]
+    fn flush(&mut self) {
         let whole = self.filled >> 3;
         // `at` stays below WINDOW: the mask only spares the bounds check.
         let at = self.at & (WINDOW - 1);
@@ -175,7 +190,24 @@ impl Put<'_> {
     /// An AC coefficient `value` (not zero; beyond ±1023, which baseline
     /// JPEG cannot code, it is clamped) after `run` zeros.
     #[inline(always)]
-    pub fn ac(&mut self, mut run: u32, value: i32, code: &Code) {
+    pub fn ac(&mut self, run: u32, value: i32, code: &Code) {
+        let (bits, length) = self.ac_code(run, value, code);
+        self.bits(bits, length);
+    }
+
+    /// As [`Put::ac`], its bits left to the next [`Put::bits`] (which any
+    /// other method calls, [`Put::ac`] above all): a block's values go in
+    /// pairs, one write for two.
+    #[inline(always)]
+    pub fn ac_waiting(&mut self, run: u32, value: i32, code: &Code) {
+        let (bits, length) = self.ac_code(run, value, code);
+        self.add(bits, length);
+    }
+
+    /// The runs of sixteen zeros before an AC coefficient, written, and its
+    /// code and value bits with their length (at most 26).
+    #[inline(always)]
+    fn ac_code(&mut self, mut run: u32, value: i32, code: &Code) -> (u32, u32) {
         while run >= 16 {
             let zrl = code.packed[0xF0];
             self.bits(zrl >> 8, zrl & 0xFF);
@@ -186,7 +218,7 @@ impl Put<'_> {
             (size, bits) = Self::magnitude(value.clamp(-1023, 1023));
         }
         let packed = code.packed[(run << 4 | size) as usize];
-        self.bits((packed >> 8) << size | bits, (packed & 0xFF) + size);
+        ((packed >> 8) << size | bits, (packed & 0xFF) + size)
     }
 
     /// The end-of-block code.

@@ -496,13 +496,23 @@ impl Turn<'_> {
             let mut mask = block.mask;
             let values = self.plane.values(block);
             if requant.same {
-                for &value in values {
+                let mut next = || {
                     let k = mask.trailing_zeros();
                     mask &= mask - 1;
                     let negate = (ODD >> k & 1) as i32;
-                    let value = (i32::from(value) ^ -negate) + negate;
-                    put.ac(k - last - 1, value, self.ac);
+                    (k, negate)
+                };
+                for pair in values.chunks(2) {
+                    let (k, negate) = next();
+                    let value = (i32::from(pair[0]) ^ -negate) + negate;
+                    put.ac_waiting(k - last - 1, value, self.ac);
                     last = k;
+                    if let Some(&value) = pair.get(1) {
+                        let (k, negate) = next();
+                        let value = (i32::from(value) ^ -negate) + negate;
+                        put.ac(k - last - 1, value, self.ac);
+                        last = k;
+                    }
                 }
             } else {
                 for &value in values {
