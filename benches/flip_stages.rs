@@ -73,7 +73,11 @@ fn main() {
             time("decode", &mut || {
                 image = Some(decode(&data, u64::MAX).unwrap())
             });
-            let mut image = || image.take().unwrap_or_else(|| decode(&data, u64::MAX).unwrap());
+            let mut image = || {
+                image
+                    .take()
+                    .unwrap_or_else(|| decode(&data, u64::MAX).unwrap())
+            };
             if wanted("rotate 180") {
                 let mut image = image();
                 time("rotate 180", &mut || rotate180(&mut image));

@@ -10,7 +10,10 @@
 //! picture silently. Walking the codes costs a fraction of a decode: no
 //! inverse DCT, no colour conversion, no coefficient values kept (for
 //! progressive refinement scans, one bit per coefficient says whether it is
-//! already non-zero).
+//! already non-zero). For the DCT-domain turn, a sequential scan keeps its
+//! non-zero coefficients ([`Sparse`]), read first the fast way ([`fast`]),
+//! which only says whether the data was sound; data that was not is walked
+//! again here, for the error.
 
 use super::Cause;
 

@@ -910,7 +910,10 @@ mod tests {
                     continue; // the DC coefficient of the edge block, by design
                 }
                 for (g, e) in got.iter().zip(&expected) {
-                    assert!((g - e).abs() < 1e-3, "n {n} block {b}: {got:?} {expected:?}");
+                    assert!(
+                        (g - e).abs() < 1e-3,
+                        "n {n} block {b}: {got:?} {expected:?}"
+                    );
                 }
             }
         }
