@@ -499,9 +499,11 @@ mod tests {
         }
     }
 
-    /// What a walk keeps of `data`, the fast way or not: the frame, and
-    /// each block's DC value and non-zero AC values, or the error.
-    fn kept(data: &[u8], fast: bool) -> Result<Vec<Vec<(i16, u64, Vec<i16>)>>, Cause> {
+    /// Per component, each block's DC value, AC mask and AC values.
+    type KeptPlanes = Vec<Vec<(i16, u64, Vec<i16>)>>;
+
+    /// What a walk keeps of `data`, the fast way or not, or the error.
+    fn kept(data: &[u8], fast: bool) -> Result<KeptPlanes, Cause> {
         scan::fast::OFF.set(!fast);
         let mut kept = Kept::default();
         let walked = walk(data, u64::MAX, Depth::ImageData, Some(&mut kept));

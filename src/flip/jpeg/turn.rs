@@ -370,6 +370,10 @@ struct Step {
     padding: bool,
 }
 
+/// Where the eight samples of a turned block come from: each one's input
+/// block (counted back from the first one's) and its row or column there.
+type Shape = [(u32, u8); 8];
+
 /// One axis of a component turned: for each block of the output grid,
 /// where it comes from.
 struct Axis {
@@ -399,7 +403,7 @@ impl Axis {
         };
         // The blocks whose samples come from the same places relative to
         // their first source share their matrices.
-        let mut seen: Vec<([(u32, u8); 8], [u32; 2])> = Vec::new();
+        let mut seen: Vec<(Shape, [u32; 2])> = Vec::new();
         for b in 0..grid {
             let padding = 8 * b >= n;
             if axis.exact {
