@@ -8,7 +8,9 @@
 #   bench/flip.sh [REPEATS] [PHOTOS_DIR]      (defaults: 7, ../shared/data/stations)
 #
 # Each repeat runs every program in turn (interleaved) into fresh output
-# folders. Reported as medians over the repeats:
+# folders, after a sync (so no run pays for writing back an earlier run's
+# files: png's 30 MB slowed the jpg runs after them). Reported as medians
+# over the repeats:
 #   end-to-end: images / wall time of the whole command (start-up included),
 #   map:        images / time inside the map (procpool's --json elapsed_ms,
 #               Python's timing around pool.map; pool start-up excluded),
@@ -97,13 +99,13 @@ for format in ${FORMATS:-pdf png jpg}; do
   done
   for _ in $(seq "$repeats"); do
     for program in "${programs[@]}"; do
-      rm -rf "$work/out" && mkdir "$work/out"
+      rm -rf "$work/out" && mkdir "$work/out" && sync
       timed "$program" "$work/procpool-$program" -p "$processes" --json flip --format "$format" --out "$work/out" "$work/in" >"$work/json"
       tail -n 1 "$work/json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["elapsed_ms"] / 1e3)' >>"$work/${program}_map"
       [ "$(ls "$work/out" | wc -l)" -eq "$images" ] || { echo "procpool ($program) wrote $(ls "$work/out" | wc -l) of $images" >&2; exit 1; }
     done
 
-    rm -rf "$work/out" && mkdir "$work/out"
+    rm -rf "$work/out" && mkdir "$work/out" && sync
     timed python "$python" bench/flip_baseline.py "$format" "$work/out" "$processes" "$work"/in/*.jpg >>"$work/python_map"
     [ "$(ls "$work/out" | wc -l)" -eq "$images" ] || { echo "python wrote $(ls "$work/out" | wc -l) of $images" >&2; exit 1; }
   done
