@@ -2,7 +2,7 @@
 //! way from a sequential JPEG to a turned JPEG (or PDF), in any build.
 //!
 //! The image data is read once, by the same walk that checks it (see
-//! [`walk`](super::walk)), keeping each block's non-zero quantised
+//! [`walk`]), keeping each block's non-zero quantised
 //! coefficients. Turning a block by 180 degrees negates its coefficients of
 //! odd horizontal plus vertical frequency, so a component whose samples
 //! fill whole blocks is turned by reversing its blocks and flipping those
