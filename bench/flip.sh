@@ -8,17 +8,21 @@
 #   bench/flip.sh [REPEATS] [PHOTOS_DIR]      (defaults: 7, ../shared/data/stations)
 #
 # Each repeat runs every program in turn (interleaved) into fresh output
-# folders. Reported as medians over the repeats:
+# folders, after a sync (so no run pays for writing back an earlier run's
+# files: png's 30 MB slowed the jpg runs after them). Reported as medians
+# over the repeats:
 #   end-to-end: images / wall time of the whole command (start-up included),
 #   map:        images / time inside the map (procpool's --json elapsed_ms,
 #               Python's timing around pool.map; pool start-up excluded),
 #   cpu:        user + system milliseconds per image of the whole command,
-#               its worker processes included (GNU time),
+#               its worker processes included (getrusage of the children:
+#               microseconds, where GNU time gives hundredths),
 # then each procpool build's ratio to Python (throughput: higher is better;
 # CPU: Python's CPU time over procpool's, higher is better).
 # BEFORE=/path/to/procpool adds that binary as program "before" (to compare
 # with an earlier build). BUILDS="rust" skips the turbojpeg build (default: both when cmake exists).
-# Needs: python3 with Pillow (pip install pillow), GNU time (/usr/bin/time).
+# FORMATS="pdf jpg" picks the formats (default: pdf png jpg).
+# Needs: python3 with Pillow (pip install pillow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +34,10 @@ processes=2
 builds=${BUILDS:-rust turbo}
 
 python3 -c 'import PIL' 2>/dev/null || { echo "bench/flip.sh needs Pillow: pip install pillow" >&2; exit 2; }
-[ -x /usr/bin/time ] || { echo "bench/flip.sh needs GNU time (/usr/bin/time)" >&2; exit 2; }
+# The interpreter itself, not a launcher such as pyenv's shim (a shell
+# script that runs helpers first: 40 ms of CPU time a run, counted against
+# Python's end-to-end time and CPU time).
+python=$(python3 -c 'import sys; print(sys.executable)')
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -65,30 +72,41 @@ images=$(ls "$work/in" | wc -l)
 echo "$images images from $photos, $processes processes, $repeats repeats, $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# Runs a command under GNU time, appending its wall seconds to $1_wall and
-# its CPU seconds (user + system, children included) to $1_cpu.
+# Runs a command, appending its wall seconds to $1_wall and its CPU seconds
+# (user + system, children included) to $1_cpu, both to the microsecond.
 timed() {
   local name=$1; shift
-  /usr/bin/time -f '%e %U %S' -o "$work/time" "$@"
+  "$python" -c '
+import resource, subprocess, sys, time
+def cpu():  # what this process inherited counts too: take the difference
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+before, start = cpu(), time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+wall, used = time.perf_counter() - start, cpu() - before
+with open(sys.argv[1], "w") as out:
+    print(f"{wall:.6f} {used:.6f}", file=out)
+sys.exit(code)
+' "$work/time" "$@"
   awk '{ print $1 }' "$work/time" >>"$work/${name}_wall"
-  awk '{ print $2 + $3 }' "$work/time" >>"$work/${name}_cpu"
+  awk '{ print $2 }' "$work/time" >>"$work/${name}_cpu"
 }
 
 printf '\n%-6s %-15s %14s %10s %12s\n' format program "end-to-end/s" "map/s" "cpu ms/img"
-for format in pdf png jpg; do
+for format in ${FORMATS:-pdf png jpg}; do
   for program in "${programs[@]}" python; do
     : >"$work/${program}_wall"; : >"$work/${program}_map"; : >"$work/${program}_cpu"
   done
   for _ in $(seq "$repeats"); do
     for program in "${programs[@]}"; do
-      rm -rf "$work/out" && mkdir "$work/out"
+      rm -rf "$work/out" && mkdir "$work/out" && sync
       timed "$program" "$work/procpool-$program" -p "$processes" --json flip --format "$format" --out "$work/out" "$work/in" >"$work/json"
       tail -n 1 "$work/json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["elapsed_ms"] / 1e3)' >>"$work/${program}_map"
       [ "$(ls "$work/out" | wc -l)" -eq "$images" ] || { echo "procpool ($program) wrote $(ls "$work/out" | wc -l) of $images" >&2; exit 1; }
     done
 
-    rm -rf "$work/out" && mkdir "$work/out"
-    timed python python3 bench/flip_baseline.py "$format" "$work/out" "$processes" "$work"/in/*.jpg >>"$work/python_map"
+    rm -rf "$work/out" && mkdir "$work/out" && sync
+    timed python "$python" bench/flip_baseline.py "$format" "$work/out" "$processes" "$work"/in/*.jpg >>"$work/python_map"
     [ "$(ls "$work/out" | wc -l)" -eq "$images" ] || { echo "python wrote $(ls "$work/out" | wc -l) of $images" >&2; exit 1; }
   done
   rate() { echo "$images / $(median <"$1")" | bc -l; }

@@ -10,6 +10,7 @@
 //! which the `turbojpeg` crate turns into errors: a second line of defence
 //! in that build.
 
+mod coder;
 mod scan;
 mod turn;
 
@@ -338,7 +339,7 @@ fn frame_header(code: u8, segment: &[u8], at: usize) -> Result<Frame, Cause> {
 /// 0xFF is followed by 0x00 (a stuffed byte), a restart marker or more fill.
 fn end_of_entropy_data(data: &[u8], mut pos: usize) -> Option<usize> {
     loop {
-        pos += data.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+        pos += find_ff(data.get(pos..)?)?;
         let mut next = pos + 1;
         while data.get(next) == Some(&0xFF) {
             next += 1;
@@ -348,6 +349,30 @@ fn end_of_entropy_data(data: &[u8], mut pos: usize) -> Option<usize> {
             _ => return Some(pos),
         }
     }
+}
+
+/// Where the first 0xFF byte is (which starts every marker and stuffed
+/// byte), sixteen bytes at a time.
+#[inline]
+pub(super) fn find_ff(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(16);
+    #[cfg(target_arch = "x86_64")]
+    for (i, chunk) in (&mut chunks).enumerate() {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of x86_64; the load reads the chunk's 16 bytes.
+        let found = unsafe {
+            let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(-1)))
+        };
+        if found != 0 {
+            return Some(16 * i + found.trailing_zeros() as usize);
+        }
+    }
+    let done = bytes.len() - chunks.remainder().len() - chunks.len() * 16;
+    let rest = &bytes[done..];
+    rest.iter().position(|&b| b == 0xFF).map(|i| done + i)
 }
 
 fn marker_name(code: u8) -> &'static str {
@@ -381,6 +406,21 @@ fn image_from_samples(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_ff_finds_the_first_0xff_anywhere() {
+        for len in [0, 1, 15, 16, 17, 40] {
+            assert_eq!(find_ff(&vec![0xFE; len]), None);
+            for at in 0..len {
+                let mut bytes = vec![0x7F; len];
+                bytes[at] = 0xFF;
+                if at + 3 < len {
+                    bytes[at + 3] = 0xFF;
+                }
+                assert_eq!(find_ff(&bytes), Some(at), "{len} {at}");
+            }
+        }
+    }
 
     /// A tiny but complete JPEG: grey, 8x8.
     fn tiny() -> Vec<u8> {
@@ -456,6 +496,74 @@ mod tests {
                 (info.width, info.height),
                 "{name}"
             );
+        }
+    }
+
+    /// Per component, each block's DC value, AC mask and AC values.
+    type KeptPlanes = Vec<Vec<(i16, u64, Vec<i16>)>>;
+
+    /// What a walk keeps of `data`, the fast way or not, or the error.
+    fn kept(data: &[u8], fast: bool) -> Result<KeptPlanes, Cause> {
+        scan::fast::OFF.set(!fast);
+        let mut kept = Kept::default();
+        let walked = walk(data, u64::MAX, Depth::ImageData, Some(&mut kept));
+        scan::fast::OFF.set(false);
+        walked?;
+        Ok(kept
+            .coefficients
+            .planes
+            .iter()
+            .map(|plane| {
+                plane
+                    .blocks
+                    .iter()
+                    .map(|b| (b.dc, b.mask, plane.values(b).to_vec()))
+                    .collect()
+            })
+            .collect())
+    }
+
+    #[test]
+    fn the_fast_way_keeps_what_the_walk_keeps() {
+        let mut kinds = every_kind();
+        kinds.push(("station-like sample".into(), crate::flip::samples::jpeg(3)));
+        let mut fast = 0;
+        for (name, data) in kinds {
+            let slow = kept(&data, false).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let before = scan::fast::READ.get();
+            assert_eq!(kept(&data, true).unwrap(), slow, "{name}");
+            fast += scan::fast::READ.get() - before;
+        }
+        // Every sequential kind with one scan of all its components (not the
+        // progressive ones, nor jpeg-encoder's optimised tables, 4:1:1 and
+        // 4:2:1, which it codes one component per scan).
+        assert_eq!(fast, 8);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Damaged image data is refused the same way, and anything kept is
+        /// the same, whichever way it was read.
+        #[test]
+        fn damaged_jpegs_are_read_alike_the_fast_way_and_the_walks(
+            edits in proptest::collection::vec((0.5f64..1.0, proptest::prelude::any::<u8>()), 1..4),
+            restarts in proptest::prelude::any::<bool>(),
+        ) {
+            use jpeg_encoder::{ColorType, Encoder};
+            let picture = crate::flip::samples::picture(1, 40, 24);
+            let mut data = Vec::new();
+            let mut encoder = Encoder::new(&mut data, 80);
+            if restarts {
+                encoder.set_restart_interval(1);
+            }
+            encoder.encode(picture.as_raw(), 40, 24, ColorType::Rgb).unwrap();
+            for (at, byte) in edits {
+                let at = (at * (data.len() - 2) as f64) as usize;
+                data[at] = byte;
+            }
+            let fast = kept(&data, true).map_err(|e| e.to_string());
+            let slow = kept(&data, false).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(fast, slow);
         }
     }
 

@@ -10,9 +10,17 @@
 //! picture silently. Walking the codes costs a fraction of a decode: no
 //! inverse DCT, no colour conversion, no coefficient values kept (for
 //! progressive refinement scans, one bit per coefficient says whether it is
-//! already non-zero).
+//! already non-zero). For the DCT-domain turn, a sequential scan keeps its
+//! non-zero coefficients ([`Sparse`]), read first the fast way ([`fast`]),
+//! which only says whether the data was sound; data that was not is walked
+//! again here, for the error.
 
 use super::Cause;
+
+pub(crate) mod fast;
+mod sparse;
+
+pub(crate) use sparse::{Block, Coefficients, Sparse, spare};
 
 /// One component of the frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +92,9 @@ struct Huffman {
     /// What to add to a code of each length to index `symbols`.
     offset: [i32; 17],
     symbols: Vec<u8>,
+    /// For an AC table, codes and values in one look-up (see
+    /// [`fast::fast_ac`]).
+    fast_ac: Option<Box<[i32; 1 << fast::FAST_AC_BITS]>>,
 }
 
 const FAST_BITS: u32 = 10;
@@ -127,6 +138,7 @@ impl Huffman {
             max_code,
             offset,
             symbols: symbols.to_vec(),
+            fast_ac: None,
         })
     }
 
@@ -353,66 +365,6 @@ pub(crate) struct Entropy {
     nonzero: Vec<Vec<u64>>,
 }
 
-/// Buffers kept for the next image of a worker's thread: a flip allocates
-/// the same large buffers image after image, and fresh ones cost a page
-/// fault per 4 KiB (a tenth of the DCT-domain turn's time).
-pub(crate) mod spare {
-    use std::cell::RefCell;
-
-    thread_local! {
-        static BLOCKS: RefCell<Vec<Vec<[i16; 64]>>> = const { RefCell::new(Vec::new()) };
-        static SAMPLES: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// How many buffers of each kind are kept.
-    const KEPT: usize = 8;
-
-    /// `n` zeroed blocks.
-    pub fn blocks(n: usize) -> Vec<[i16; 64]> {
-        let mut v = BLOCKS.with_borrow_mut(Vec::pop).unwrap_or_default();
-        v.clear();
-        v.resize(n, [0; 64]);
-        v
-    }
-
-    /// `n` zeroed samples.
-    pub fn samples(n: usize) -> Vec<f32> {
-        let mut v = SAMPLES.with_borrow_mut(Vec::pop).unwrap_or_default();
-        v.clear();
-        v.resize(n, 0.0);
-        v
-    }
-
-    /// Keeps blocks for [`blocks`].
-    pub fn give_blocks(v: Vec<[i16; 64]>) {
-        BLOCKS.with_borrow_mut(|spare| {
-            if spare.len() < KEPT {
-                spare.push(v);
-            }
-        });
-    }
-
-    /// Keeps samples for [`samples`].
-    pub fn give_samples(v: Vec<f32>) {
-        SAMPLES.with_borrow_mut(|spare| {
-            if spare.len() < KEPT {
-                spare.push(v);
-            }
-        });
-    }
-}
-
-/// The quantised coefficients of a sequential JPEG's scan of all its
-/// components, kept while its image data is checked.
-#[derive(Default)]
-pub(crate) struct Coefficients {
-    /// Per frame component, its blocks row by row over the grid that whole
-    /// MCUs cover (`mcus_x * h` blocks across), each in zig-zag order.
-    pub blocks: Vec<Vec<[i16; 64]>>,
-    /// Whether a scan filled `blocks`.
-    pub complete: bool,
-}
-
 fn corrupt(what: impl Into<String>) -> Cause {
     Cause::CorruptJpeg(what.into())
 }
@@ -432,7 +384,10 @@ impl Entropy {
             if total > 256 {
                 return Err(bad());
             }
-            let table = Huffman::new(counts, symbols).ok_or_else(bad)?;
+            let mut table = Huffman::new(counts, symbols).ok_or_else(bad)?;
+            if class == 1 {
+                table.fast_ac = Some(fast::fast_ac(&table));
+            }
             self.tables[usize::from(class * 4 + id)] = Some(table);
             segment = &rest[16 + total..];
         }
@@ -466,19 +421,26 @@ impl Entropy {
             return Ok(());
         }
         let scan = Scan::parse(frame, header, at)?;
-        // Coefficients are kept from a sequential scan of every component.
+        // Coefficients are kept from a sequential scan of every component
+        // (of an image whose values [`Block::start`] can index).
+        let (mcus_x, mcus_y) = frame.mcus();
+        let most_values = u64::from(mcus_x) * u64::from(mcus_y) * 63 * 16;
         let keep = keep.filter(|_| {
-            frame.coding == Coding::Sequential && scan.components.len() == frame.components.len()
+            frame.coding == Coding::Sequential
+                && scan.components.len() == frame.components.len()
+                && most_values <= u64::from(u32::MAX)
         });
         let mut keep = keep;
         if let Some(coefficients) = keep.as_deref_mut() {
-            let (mcus_x, mcus_y) = frame.mcus();
-            coefficients.blocks = frame
+            for plane in coefficients.planes.drain(..) {
+                spare::give_plane(plane);
+            }
+            coefficients.planes = frame
                 .components
                 .iter()
                 .map(|c| {
                     let (h, v) = (u32::from(c.h), u32::from(c.v));
-                    spare::blocks((mcus_x * h * mcus_y * v) as usize)
+                    spare::plane((mcus_x * h * mcus_y * v) as usize)
                 })
                 .collect();
             coefficients.complete = true;
@@ -510,6 +472,30 @@ impl Entropy {
                         "the scan at byte {at} uses {name} Huffman table {id}, which is not defined"
                     )));
                 }
+            }
+        }
+        if kind == Kind::Sequential
+            && fast::on()
+            && let Some(coefficients) = keep.as_deref_mut()
+        {
+            // The fast way first; damaged data is walked again below.
+            let spare = fast::CLEAN.take();
+            if let Some(clean) = fast::Clean::new(data, spare) {
+                let read = fast::sequential(
+                    frame,
+                    &scan.components,
+                    &self.tables,
+                    self.restart_interval,
+                    &clean,
+                    &mut coefficients.planes,
+                );
+                fast::CLEAN.set(clean.into_bytes());
+                if read {
+                    return Ok(());
+                }
+            }
+            for plane in &mut coefficients.planes {
+                plane.used = 0;
             }
         }
         let mut walk = Walk {
@@ -694,17 +680,18 @@ fn sequential_block(bits: &mut Bits, dc: &Huffman, ac: &Huffman) -> Result<(), B
     Ok(())
 }
 
-/// As [`sequential_block`], keeping the block's coefficients in zig-zag
-/// order in `out` (which starts zeroed), the DC coefficient made absolute
-/// with `prediction`. Values that overflow 16 bits (only damaged data has
-/// them) are clamped.
+/// As [`sequential_block`], keeping the block's coefficients in `plane`
+/// as `block`: the DC coefficient made absolute with `prediction`, the
+/// non-zero AC ones appended to its values. A DC value that overflows 16
+/// bits (only damaged data has them) is clamped.
 #[inline(always)]
 fn sequential_block_kept(
     bits: &mut Bits,
     dc: &Huffman,
     ac: &Huffman,
     prediction: &mut i32,
-    out: &mut [i16; 64],
+    plane: &mut Sparse,
+    block: usize,
 ) -> Result<(), BlockError> {
     bits.refill();
     let (length, size) = dc.peek(bits.acc).ok_or(BlockError::BadCode)?;
@@ -713,7 +700,11 @@ fn sequential_block_kept(
     }
     bits.consume(length);
     *prediction = prediction.wrapping_add(bits.take_signed(u32::from(size)));
-    out[0] = (*prediction).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+    let start = plane.used;
+    let room = plane.room();
+    // At most 63 values: `k` grows with each.
+    let mut n = 0;
+    let mut mask = 0u64;
     let mut k = 1;
     while k < 64 {
         bits.refill();
@@ -728,11 +719,19 @@ fn sequential_block_kept(
             return Err(BlockError::PastTheEnd);
         }
         if size > 0 {
-            // 15 bits at most: within i16 once signed.
-            out[k as usize] = bits.take_signed(u32::from(size)) as i16;
+            // 15 bits at most: within i16 once signed, and never zero.
+            room[n & 63] = bits.take_signed(u32::from(size)) as i16;
+            n += 1;
+            mask |= 1 << k;
         }
         k += 1;
     }
+    plane.used += n;
+    plane.blocks[block] = Block {
+        mask,
+        start: start as u32,
+        dc: (*prediction).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16,
+    };
     Ok(())
 }
 
@@ -809,13 +808,14 @@ impl<'a> Walk<'a, '_> {
         match self.kind {
             Kind::Sequential if self.keep.is_some() => {
                 let mut bits = self.bits;
-                let out = &mut self.keep.as_mut().expect("checked").blocks[c.index][block];
+                let plane = &mut self.keep.as_mut().expect("checked").planes[c.index];
                 let result = sequential_block_kept(
                     &mut bits,
                     self.tables[dc].as_ref().expect("checked before the scan"),
                     self.tables[ac].as_ref().expect("checked before the scan"),
                     &mut self.predictions[c.index],
-                    out,
+                    plane,
+                    block,
                 );
                 self.bits = bits;
                 result.map_err(|e| match e {

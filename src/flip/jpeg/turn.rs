@@ -2,29 +2,37 @@
 //! way from a sequential JPEG to a turned JPEG (or PDF), in any build.
 //!
 //! The image data is read once, by the same walk that checks it (see
-//! [`walk`](super::walk)), keeping each block's quantised coefficients.
-//! Turning a block by 180 degrees negates its coefficients of odd
-//! horizontal plus vertical frequency, so a component whose samples fill
-//! whole blocks is turned by reversing its blocks and flipping those signs,
-//! then requantising to the output quality (nothing is lost where the input
-//! has the same tables: a photo saved at quality 75 and turned at 75 keeps
-//! every coefficient). A component that ends inside a block (4:2:0 chroma of
-//! a photo 360 rows high: 180 rows, 22.5 blocks) would have its blocks
-//! straddle the turned grid: its blocks go through a floating-point inverse
-//! DCT, are turned as samples, and come back through the forward DCT, as
-//! an encoder would; no rounding to 8 bits in between. The header and the
-//! Huffman tables (the standard ones) are those jpeg-encoder writes at the
-//! quality asked, so the output is what the pixel path would give, less
-//! its losses.
+//! [`walk`]), keeping each block's non-zero quantised
+//! coefficients. Turning a block by 180 degrees negates its coefficients of
+//! odd horizontal plus vertical frequency, so a component whose samples
+//! fill whole blocks is turned by reversing its blocks and flipping those
+//! signs, then requantising to the output quality (nothing is lost where
+//! the input has the same tables: a photo saved at quality 75 and turned at
+//! 75 keeps every coefficient). A component that ends inside a block (4:2:0
+//! chroma of a photo 360 rows high: 180 rows, 22.5 blocks) would have its
+//! blocks straddle the turned grid: each turned block is made from the two
+//! blocks it overlaps by one linear map per block (the inverse DCT, the
+//! turn and the shift, and the forward DCT in one 8x8 matrix, in floating
+//! point, with no rounding to 8 bits between), applied to their non-zero
+//! coefficients only, then quantised, as an encoder would. The blocks are
+//! made in the order they are written, straight into the Huffman coder.
+//! The header and the Huffman tables (the standard ones) are those
+//! jpeg-encoder writes at the quality asked, so the output is what the
+//! pixel path would give, less its losses.
 //!
 //! Only baseline and extended sequential 8-bit JPEGs with one scan of grey
 //! or YCbCr (no Adobe segment) whose chroma is not subsampled more than
 //! jpeg-encoder can write are turned here; [`turn180`] says `None` for the
 //! rest, after checking them, and the caller decodes pixels instead.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::LazyLock;
+
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
-use super::scan::{Coding, Component, Frame, spare};
+use super::coder::{Code, Coder};
+use super::scan::{Coding, Component, Frame, Sparse, spare};
 use super::{Cause, Depth, Kept, walk};
 
 /// A JPEG turned by [`turn180`].
@@ -52,6 +60,20 @@ pub struct Turned {
 pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turned>, Cause> {
     let mut kept = Kept::default();
     let frame = walk(data, max_pixels, Depth::ImageData, Some(&mut kept))?;
+    let turned = turn_kept(data, &frame, &kept, quality);
+    for plane in std::mem::take(&mut kept.coefficients.planes) {
+        spare::give_plane(plane);
+    }
+    turned
+}
+
+/// [`turn180`] once the image data is read.
+fn turn_kept(
+    data: &[u8],
+    frame: &Frame,
+    kept: &Kept,
+    quality: u8,
+) -> Result<Option<Turned>, Cause> {
     let grey = match frame.components.len() {
         1 => true,
         3 => false,
@@ -72,6 +94,9 @@ pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turne
     if !grey && (!frame.width.is_multiple_of(hmax) || !frame.height.is_multiple_of(vmax)) {
         return Ok(None);
     }
+    let (Ok(width), Ok(height)) = (u16::try_from(frame.width), u16::try_from(frame.height)) else {
+        return Ok(None);
+    };
     let mut quant_in = Vec::with_capacity(frame.components.len());
     for c in &frame.components {
         let table = kept
@@ -88,7 +113,7 @@ pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turne
             })?;
         quant_in.push(table);
     }
-    let Some(template) = Template::new(&frame, quality) else {
+    let Some(template) = Template::cached(frame, quality) else {
         return Ok(None);
     };
     let out_frame = Frame {
@@ -97,75 +122,66 @@ pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turne
     };
     let (out_mcus_x, out_mcus_y) = out_frame.mcus();
     let (in_mcus_x, _) = frame.mcus();
-    let basis = Basis::new();
-    let turned: Vec<Vec<[i16; 64]>> = frame
+    let turns: Vec<Turn> = frame
         .components
         .iter()
         .zip(&out_frame.components)
         .enumerate()
         .map(|(i, (c, out))| {
-            let plane = Plane {
-                // The component's own samples, across and down.
-                width: (frame.width * u32::from(c.h)).div_ceil(hmax) as usize,
-                height: (frame.height * u32::from(c.v)).div_ceil(vmax) as usize,
-                blocks: &kept.coefficients.blocks[i],
-                stride: (in_mcus_x * u32::from(c.h)) as usize,
-            };
+            // The component's own samples, across and down.
+            let across = (frame.width * u32::from(c.h)).div_ceil(hmax) as usize;
+            let down = (frame.height * u32::from(c.v)).div_ceil(vmax) as usize;
             let grid = (
                 (out_mcus_x * u32::from(out.h)) as usize,
                 (out_mcus_y * u32::from(out.v)) as usize,
             );
-            let requant = Requant::new(&quant_in[i], &template.quant[usize::from(out.tq)]);
-            plane.turn(grid, &requant, &basis)
+            let (dc, ac) = template.scan_tables[i];
+            Turn {
+                plane: &kept.coefficients.planes[i],
+                stride: (in_mcus_x * u32::from(c.h)) as usize,
+                across: Axis::new(across, grid.0),
+                down: Axis::new(down, grid.1),
+                requant: Requant::new(&quant_in[i], &template.quant[usize::from(out.tq)]),
+                dc: &template.codes[dc],
+                ac: &template.codes[4 + ac],
+            }
         })
         .collect();
 
-    let mut writer = BitWriter {
-        out: Vec::with_capacity(data.len() + data.len() / 4 + 1024),
-        acc: 0,
-        filled: 0,
-    };
-    writer.out.extend_from_slice(&template.header);
+    let mut coder = Coder::new(data.len() + data.len() / 4);
     let mut predictions = [0i32; 4];
-    let codes: Vec<(&Code, &Code)> = template
-        .scan_tables
-        .iter()
-        .map(|&(dc, ac)| (&template.codes[dc], &template.codes[4 + ac]))
-        .collect();
-    if let [_] = out_frame.components.as_slice() {
+    if let [turn] = turns.as_slice() {
         // One component: a block per MCU, only those inside the image.
         let (across, down) = out_frame.blocks(&out_frame.components[0]);
-        let stride = (out_mcus_x * u32::from(out_frame.components[0].h)) as usize;
         for y in 0..down as usize {
             for x in 0..across as usize {
-                let (dc, ac) = codes[0];
-                writer.block(&turned[0][y * stride + x], &mut predictions[0], dc, ac);
+                turn.write(x, y, &mut coder, &mut predictions[0]);
             }
         }
     } else {
         for my in 0..out_mcus_y as usize {
             for mx in 0..out_mcus_x as usize {
-                for (i, c) in out_frame.components.iter().enumerate() {
+                for ((turn, c), prediction) in turns
+                    .iter()
+                    .zip(&out_frame.components)
+                    .zip(&mut predictions)
+                {
                     let (h, v) = (usize::from(c.h), usize::from(c.v));
-                    let stride = out_mcus_x as usize * h;
-                    let (dc, ac) = codes[i];
                     for y in 0..v {
                         for x in 0..h {
-                            let block = &turned[i][(my * v + y) * stride + mx * h + x];
-                            writer.block(block, &mut predictions[i], dc, ac);
+                            turn.write(mx * h + x, my * v + y, &mut coder, prediction);
                         }
                     }
                 }
             }
         }
     }
-    for blocks in turned
-        .into_iter()
-        .chain(std::mem::take(&mut kept.coefficients.blocks))
-    {
-        spare::give_blocks(blocks);
-    }
-    let mut bytes = writer.finish();
+    let mut bytes = Vec::with_capacity(template.header.len() + data.len() + data.len() / 4);
+    bytes.extend_from_slice(&template.header);
+    let at = template.size_at;
+    bytes[at..at + 2].copy_from_slice(&height.to_be_bytes());
+    bytes[at + 2..at + 4].copy_from_slice(&width.to_be_bytes());
+    coder.finish(&mut bytes);
     bytes.extend_from_slice(&[0xFF, 0xD9]);
     Ok(Some(Turned {
         bytes,
@@ -202,70 +218,117 @@ const fn zigzag() -> [usize; 64] {
     order
 }
 
+/// For each zig-zag position, its place in a column-major block
+/// (horizontal frequency times eight plus vertical frequency).
+const ZIGZAG_COLUMNS: [usize; 64] = {
+    let mut order = [0usize; 64];
+    let mut k = 0;
+    while k < 64 {
+        order[k] = (ZIGZAG[k] % 8) * 8 + ZIGZAG[k] / 8;
+        k += 1;
+    }
+    order
+};
+
+/// For each place in a column-major block, its zig-zag position.
+const COLUMN_MAJOR: [usize; 64] = {
+    let mut order = [0usize; 64];
+    let mut k = 0;
+    while k < 64 {
+        order[ZIGZAG_COLUMNS[k]] = k;
+        k += 1;
+    }
+    order
+};
+
+/// `sums` times `reciprocal`, rounded half away from zero, within ±1023.
+#[inline(always)]
+fn quantise(sums: &[f32; 8], reciprocal: &[f32; 8]) -> [i16; 8] {
+    let mut out = [0i16; 8];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            _mm_add_ps, _mm_and_ps, _mm_cvttps_epi32, _mm_loadu_ps, _mm_max_ps, _mm_min_ps,
+            _mm_mul_ps, _mm_or_ps, _mm_packs_epi32, _mm_set1_ps, _mm_storeu_si128,
+        };
+        // SAFETY: SSE2 is part of x86_64; the loads read four floats of
+        // eight-float arrays at 0 and 4, the store eight i16 of `out`.
+        unsafe {
+            let half = _mm_set1_ps(0.5);
+            let sign = _mm_set1_ps(-0.0);
+            let (low, high) = (_mm_set1_ps(-1023.0), _mm_set1_ps(1023.0));
+            let round = |at: usize| {
+                let x = _mm_mul_ps(
+                    _mm_loadu_ps(sums.as_ptr().add(at)),
+                    _mm_loadu_ps(reciprocal.as_ptr().add(at)),
+                );
+                let x = _mm_add_ps(x, _mm_or_ps(half, _mm_and_ps(x, sign)));
+                // (A NaN, which finite sums never give, would become 1023.)
+                _mm_cvttps_epi32(_mm_max_ps(_mm_min_ps(x, high), low))
+            };
+            let packed = _mm_packs_epi32(round(0), round(4));
+            _mm_storeu_si128(out.as_mut_ptr().cast(), packed);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for ((o, &s), &r) in out.iter_mut().zip(sums).zip(reciprocal) {
+        let x = s * r;
+        *o = clamp((x + 0.5f32.copysign(x)) as i32);
+    }
+    out
+}
+
+/// Bit `k` set where zig-zag coefficient `k` has an odd horizontal plus
+/// vertical frequency: those change sign when a block turns by 180 degrees.
+const ODD: u64 = odd();
+
+const fn odd() -> u64 {
+    let mut mask = 0u64;
+    let mut k = 0;
+    while k < 64 {
+        let n = ZIGZAG[k];
+        if (n / 8 + n % 8) % 2 == 1 {
+            mask |= 1 << k;
+        }
+        k += 1;
+    }
+    mask
+}
+
 /// From the input's quantisation of a component to the output's, in
-/// zig-zag order, with the signs that turn a block by 180 degrees.
+/// zig-zag order.
 struct Requant {
     q_in: [i32; 64],
     q_out: [i32; 64],
-    /// -1 where horizontal plus vertical frequency is odd, else 1.
-    sign: [i32; 64],
     same: bool,
-    /// In natural order: what dequantises the input, and the reciprocal of
-    /// the output's quantiser.
+    /// What dequantises the input (zig-zag order), and the reciprocal of
+    /// the output's quantiser (in the column-major order of
+    /// [`Turn::mixed`]'s sums), as floats.
     dequantise: [f32; 64],
     reciprocal: [f32; 64],
 }
 
 impl Requant {
     fn new(q_in: &[u16; 64], q_out: &[u16; 64]) -> Requant {
-        let sign = std::array::from_fn(|k| {
-            let n = ZIGZAG[k];
-            if (n / 8 + n % 8) % 2 == 1 { -1 } else { 1 }
-        });
-        let mut dequantise = [0f32; 64];
-        let mut reciprocal = [0f32; 64];
-        for (k, &n) in ZIGZAG.iter().enumerate() {
-            dequantise[n] = f32::from(q_in[k]);
-            reciprocal[n] = 1.0 / f32::from(q_out[k]);
-        }
         Requant {
             q_in: q_in.map(i32::from),
             q_out: q_out.map(i32::from),
-            sign,
             same: q_in == q_out,
-            dequantise,
-            reciprocal,
+            dequantise: q_in.map(f32::from),
+            reciprocal: std::array::from_fn(|i| 1.0 / f32::from(q_out[COLUMN_MAJOR[i]])),
         }
     }
 
-    /// One block turned and requantised.
-    fn turn(&self, block: &[i16; 64]) -> [i16; 64] {
-        if self.same {
-            return std::array::from_fn(|k| (i32::from(block[k]) * self.sign[k]) as i16);
+    /// Coefficient `k` (already turned) requantised.
+    #[inline(always)]
+    fn one(&self, k: usize, value: i32) -> i32 {
+        let value = value * self.q_in[k];
+        let half = self.q_out[k] / 2;
+        if value < 0 {
+            (value - half) / self.q_out[k]
+        } else {
+            (value + half) / self.q_out[k]
         }
-        std::array::from_fn(|k| {
-            let value = i32::from(block[k]) * self.q_in[k] * self.sign[k];
-            let half = self.q_out[k] / 2;
-            let rounded = if value < 0 {
-                (value - half) / self.q_out[k]
-            } else {
-                (value + half) / self.q_out[k]
-            };
-            clamp(rounded)
-        })
-    }
-
-    /// A block of values (natural order, scaled as the orthonormal DCT
-    /// gives them) quantised.
-    fn quantise(&self, values: &[[f32; 8]; 8]) -> [i16; 64] {
-        let values = values.as_flattened();
-        let mut quantised = [0i32; 64];
-        for ((q, &value), &reciprocal) in quantised.iter_mut().zip(values).zip(&self.reciprocal) {
-            let value = value * reciprocal;
-            // Rounded half away from zero (`as` truncates, inline).
-            *q = (value + 0.5f32.copysign(value)) as i32;
-        }
-        std::array::from_fn(|k| clamp(quantised[ZIGZAG[k]]))
     }
 }
 
@@ -275,215 +338,276 @@ fn clamp(value: i32) -> i16 {
     value.clamp(-1023, 1023) as i16
 }
 
-/// One component's coefficients as read.
-struct Plane<'a> {
-    /// Samples across and down.
-    width: usize,
-    height: usize,
-    blocks: &'a [[i16; 64]],
-    /// Blocks across the grid `blocks` covers.
-    stride: usize,
+/// The orthonormal 8-point DCT basis: `A[x][u]` = c(u)/2 cos((2x+1)uπ/16).
+static BASIS: LazyLock<[[f64; 8]; 8]> = LazyLock::new(|| {
+    std::array::from_fn(|x| {
+        std::array::from_fn(|u| {
+            let c = if u == 0 {
+                std::f64::consts::FRAC_1_SQRT_2
+            } else {
+                1.0
+            };
+            let angle = (2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0;
+            c / 2.0 * angle.cos()
+        })
+    })
+});
+
+/// A linear map of one axis of a block's coefficients: `m[w][v]` takes
+/// input frequency `w` to output frequency `v`.
+type Matrix = [[f32; 8]; 8];
+
+/// Where one turned block comes from along one axis.
+#[derive(Clone, Copy, Default)]
+struct Step {
+    /// The input blocks along the axis (one or two), and the matrix (in
+    /// [`Axis::matrices`]) that takes each to this block.
+    from: [u32; 2],
+    matrix: [u32; 2],
+    count: u8,
+    /// Whether the block lies wholly past the samples (padding to whole
+    /// MCUs): its DC coefficient is enough.
+    padding: bool,
 }
 
-impl Plane<'_> {
-    /// The component turned onto an output grid of `grid` blocks across and
-    /// down (the grid whole MCUs cover; blocks past the image repeat the
-    /// edge).
-    fn turn(&self, grid: (usize, usize), requant: &Requant, basis: &Basis) -> Vec<[i16; 64]> {
-        let (across, down) = (self.width.div_ceil(8), self.height.div_ceil(8));
-        let mut out = spare::blocks(0);
-        out.reserve(grid.0 * grid.1);
-        if self.width.is_multiple_of(8) && self.height.is_multiple_of(8) {
-            for y in 0..grid.1 {
-                let from_y = down - 1 - y.min(down - 1);
-                for x in 0..grid.0 {
-                    let from_x = across - 1 - x.min(across - 1);
-                    let mut block = requant.turn(&self.blocks[from_y * self.stride + from_x]);
-                    if x >= across || y >= down {
-                        // Padding: the edge's average is enough.
-                        block[1..].fill(0);
-                    }
-                    out.push(block);
-                }
-            }
-            return out;
-        }
-        // Samples: every block through the inverse DCT. When the columns
-        // fill whole blocks (the usual case: 640 wide, 360 high), only the
-        // vertical one: rows of samples, columns of horizontal frequencies,
-        // turned left to right in the DCT domain.
-        let columns_only = self.width.is_multiple_of(8);
-        let row_len = across * 8;
-        let mut samples = spare::samples(row_len * down * 8);
-        for by in 0..down {
-            for bx in 0..across {
-                let coefficients = &self.blocks[by * self.stride + bx];
-                let mut values = [[0f32; 8]; 8];
-                let flat = values.as_flattened_mut();
-                for (&n, &c) in ZIGZAG.iter().zip(coefficients) {
-                    flat[n] = f32::from(c);
-                }
-                for (v, q) in flat.iter_mut().zip(&requant.dequantise) {
-                    *v *= q;
-                }
-                let pixels = if columns_only {
-                    product(&basis.a, &values)
-                } else {
-                    basis.inverse(&values)
-                };
-                for (y, row) in pixels.iter().enumerate() {
-                    let at = (by * 8 + y) * row_len + bx * 8;
-                    samples[at..at + 8].copy_from_slice(row);
-                }
-            }
-        }
-        // Turned, edges repeated past the image: rows of whole blocks.
-        let last_y = self.height - 1;
-        let turned_len = grid.0 * 8;
-        let mut turned = spare::samples(turned_len * grid.1 * 8);
-        for (y, row) in turned.chunks_exact_mut(turned_len).enumerate() {
-            let from_y = last_y - y.min(last_y);
-            let line = &samples[from_y * row_len..from_y * row_len + self.width];
-            if columns_only {
-                for (x, block) in row.chunks_exact_mut(8).enumerate() {
-                    let from_x = (across - 1 - x.min(across - 1)) * 8;
-                    for (u, (to, from)) in
-                        block.iter_mut().zip(&line[from_x..from_x + 8]).enumerate()
-                    {
-                        *to = if u % 2 == 1 { -*from } else { *from };
-                    }
-                }
-                continue;
-            }
-            let (inside, past) = row.split_at_mut(self.width.min(turned_len));
-            for (pixel, from) in inside.iter_mut().zip(line.iter().rev()) {
-                *pixel = *from;
-            }
-            past.fill(line[0]);
-        }
-        // Through the forward DCT.
-        for by in 0..grid.1 {
-            for bx in 0..grid.0 {
-                let pixels: [[f32; 8]; 8] = std::array::from_fn(|y| {
-                    let at = (by * 8 + y) * turned_len + bx * 8;
-                    turned[at..at + 8].try_into().expect("eight samples")
-                });
-                let coefficients = if columns_only {
-                    product(&basis.t, &pixels)
-                } else {
-                    basis.forward(&pixels)
-                };
-                out.push(requant.quantise(&coefficients));
-            }
-        }
-        spare::give_samples(samples);
-        spare::give_samples(turned);
-        out
-    }
+/// Where the eight samples of a turned block come from: each one's input
+/// block (counted back from the first one's) and its row or column there.
+type Shape = [(u32, u8); 8];
+
+/// One axis of a component turned: for each block of the output grid,
+/// where it comes from.
+struct Axis {
+    /// Whether the samples fill whole blocks: each turned block is one
+    /// input block with the signs of its odd frequencies flipped.
+    exact: bool,
+    steps: Vec<Step>,
+    matrices: Vec<Matrix>,
 }
 
-/// The orthonormal 8-point DCT basis: `a[x][u]` = c(u)/2 cos((2x+1)uπ/16).
-struct Basis {
-    a: [[f32; 8]; 8],
-    /// Its transpose.
-    t: [[f32; 8]; 8],
-}
-
-impl Basis {
-    fn new() -> Basis {
-        let a: [[f32; 8]; 8] = std::array::from_fn(|x| {
-            std::array::from_fn(|u| {
-                let c = if u == 0 {
-                    std::f64::consts::FRAC_1_SQRT_2
-                } else {
-                    1.0
-                };
-                let angle = (2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0;
-                (c / 2.0 * angle.cos()) as f32
+impl Axis {
+    /// The axis of a component `n` samples long turned onto `grid` blocks
+    /// (past the samples, the edge repeats).
+    fn new(n: usize, grid: usize) -> Axis {
+        let blocks = n.div_ceil(8);
+        let sign = std::array::from_fn(|w| {
+            std::array::from_fn(|v| match (v == w, w % 2) {
+                (false, _) => 0.0,
+                (true, 0) => 1.0,
+                (true, _) => -1.0,
             })
         });
-        let t = std::array::from_fn(|u| std::array::from_fn(|x| a[x][u]));
-        Basis { a, t }
-    }
-
-    /// Samples (rows y, columns x) from coefficients (rows v, columns u).
-    fn inverse(&self, f: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
-        sandwich(&self.a, f, &self.t)
-    }
-
-    /// Coefficients (rows v, columns u) from samples (rows y, columns x).
-    fn forward(&self, f: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
-        sandwich(&self.t, f, &self.a)
-    }
-}
-
-/// `l · m · r`.
-#[inline]
-fn sandwich(l: &[[f32; 8]; 8], m: &[[f32; 8]; 8], r: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
-    product(&product(l, m), r)
-}
-
-/// `a · b`, written so that each step works on whole rows of eight.
-#[inline(always)]
-fn product(a: &[[f32; 8]; 8], b: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
-    let mut out = [[0f32; 8]; 8];
-    for (out, weights) in out.iter_mut().zip(a) {
-        for (&w, row) in weights.iter().zip(b) {
-            for (o, v) in out.iter_mut().zip(row) {
-                *o += w * v;
-            }
-        }
-    }
-    out
-}
-
-/// A Huffman table for encoding: each symbol's code and length (0 when the
-/// table has none).
-struct Code {
-    code: [u16; 256],
-    length: [u8; 256],
-}
-
-impl Code {
-    fn new(counts: &[u8], symbols: &[u8]) -> Code {
-        let mut table = Code {
-            code: [0; 256],
-            length: [0; 256],
+        let mut axis = Axis {
+            exact: n.is_multiple_of(8),
+            steps: Vec::with_capacity(grid),
+            matrices: vec![sign],
         };
-        let mut code = 0u16;
-        let mut symbols = symbols.iter();
-        for (length, &count) in (1..=16u8).zip(counts) {
-            for _ in 0..count {
-                if let Some(&symbol) = symbols.next() {
-                    table.code[usize::from(symbol)] = code;
-                    table.length[usize::from(symbol)] = length;
-                }
-                code = code.wrapping_add(1);
+        // The blocks whose samples come from the same places relative to
+        // their first source share their matrices.
+        let mut seen: Vec<(Shape, [u32; 2])> = Vec::new();
+        for b in 0..grid {
+            let padding = 8 * b >= n;
+            if axis.exact {
+                let from = (blocks - 1 - b.min(blocks - 1)) as u32;
+                axis.steps.push(Step {
+                    from: [from, 0],
+                    matrix: [0, 0],
+                    count: 1,
+                    padding,
+                });
+                continue;
             }
-            code = code.wrapping_shl(1);
+            // Output sample 8b + r is input sample n - 1 - (8b + r), the
+            // edge repeated past the end: block i / 8, its row i % 8.
+            let sources: [(usize, usize); 8] = std::array::from_fn(|r| {
+                let i = n - 1 - (8 * b + r).min(n - 1);
+                (i / 8, i % 8)
+            });
+            let first = sources[0].0;
+            let shape = sources.map(|(s, l)| ((first - s) as u32, l as u8));
+            let mut step = Step {
+                from: [first as u32, first.saturating_sub(1) as u32],
+                padding,
+                count: if sources[7].0 == first { 1 } else { 2 },
+                ..Step::default()
+            };
+            if let Some((_, matrix)) = seen.iter().find(|(s, _)| *s == shape) {
+                step.matrix = *matrix;
+            } else {
+                for j in 0..usize::from(step.count) {
+                    let mut m = [[0f64; 8]; 8];
+                    for (r, &(s, l)) in sources.iter().enumerate() {
+                        if s != first - j {
+                            continue;
+                        }
+                        for (w, row) in m.iter_mut().enumerate() {
+                            for (v, value) in row.iter_mut().enumerate() {
+                                *value += BASIS[l][w] * BASIS[r][v];
+                            }
+                        }
+                    }
+                    step.matrix[j] = axis.matrices.len() as u32;
+                    axis.matrices.push(m.map(|row| row.map(|v| v as f32)));
+                }
+                seen.push((shape, step.matrix));
+            }
+            axis.steps.push(step);
         }
-        table
+        axis
+    }
+}
+
+/// One component being turned and written.
+struct Turn<'a> {
+    plane: &'a Sparse,
+    /// Blocks across the input grid.
+    stride: usize,
+    across: Axis,
+    down: Axis,
+    requant: Requant,
+    dc: &'a Code,
+    ac: &'a Code,
+}
+
+impl Turn<'_> {
+    /// Writes the turned block at `x`, `y` of the output grid.
+    #[inline]
+    fn write(&self, x: usize, y: usize, coder: &mut Coder, prediction: &mut i32) {
+        let (h, v) = (&self.across.steps[x], &self.down.steps[y]);
+        let padding = h.padding || v.padding;
+        if !(self.across.exact && self.down.exact) {
+            let mut block = self.mixed(h, v);
+            if padding {
+                block[1..].fill(0);
+            }
+            let mut put = coder.block();
+            put.dense(&block, prediction, self.dc, self.ac);
+            let state = put.state();
+            coder.done(state);
+            return;
+        }
+        // One input block, its odd frequencies negated.
+        let block = &self.plane.blocks[v.from[0] as usize * self.stride + h.from[0] as usize];
+        let requant = &self.requant;
+        let mut put = coder.block();
+        let dc = if requant.same {
+            i32::from(block.dc)
+        } else {
+            requant.one(0, i32::from(block.dc))
+        };
+        put.dc(i32::from(clamp(dc)), prediction, self.dc);
+        let mut last = 0;
+        if !padding {
+            let mut mask = block.mask;
+            let values = self.plane.values(block);
+            if requant.same {
+                let mut next = || {
+                    let k = mask.trailing_zeros();
+                    mask &= mask - 1;
+                    let negate = (ODD >> k & 1) as i32;
+                    (k, negate)
+                };
+                for pair in values.chunks(2) {
+                    let (k, negate) = next();
+                    let value = (i32::from(pair[0]) ^ -negate) + negate;
+                    put.ac_waiting(k - last - 1, value, self.ac);
+                    last = k;
+                    if let Some(&value) = pair.get(1) {
+                        let (k, negate) = next();
+                        let value = (i32::from(value) ^ -negate) + negate;
+                        put.ac(k - last - 1, value, self.ac);
+                        last = k;
+                    }
+                }
+            } else {
+                for &value in values {
+                    let k = mask.trailing_zeros();
+                    mask &= mask - 1;
+                    let negate = (ODD >> k & 1) as i32;
+                    let value = (i32::from(value) ^ -negate) + negate;
+                    let value = requant.one(k as usize, value);
+                    if value != 0 {
+                        put.ac(k - last - 1, value, self.ac);
+                        last = k;
+                    }
+                }
+            }
+        }
+        if last != 63 {
+            put.end_of_block(self.ac);
+        }
+        let state = put.state();
+        coder.done(state);
     }
 
-    /// Whether every symbol of the values [`clamp`] lets through has a code.
-    fn is_complete(&self, dc: bool) -> bool {
-        if dc {
-            (0..=11).all(|s| self.length[s] > 0)
-        } else {
-            let ac = (0..16).flat_map(|run| (1..=10).map(move |size| run << 4 | size));
-            [0x00, 0xF0]
-                .into_iter()
-                .chain(ac)
-                .all(|s| self.length[s] > 0)
+    /// A turned block made from the input blocks it overlaps, each through
+    /// the matrices of both axes, quantised.
+    fn mixed(&self, h: &Step, v: &Step) -> [i16; 64] {
+        // Column-major: `sums[u * 8 + v]` for horizontal frequency u and
+        // vertical frequency v, so that a vertical matrix row adds to eight
+        // neighbours.
+        let mut sums = [0f32; 64];
+        // The columns anything was added to: the others stay zero.
+        let mut columns = if self.across.exact { 0u8 } else { 0xFF };
+        for i in 0..usize::from(v.count) {
+            let vertical = &self.down.matrices[v.matrix[i] as usize];
+            for j in 0..usize::from(h.count) {
+                let horizontal = &self.across.matrices[h.matrix[j] as usize];
+                let index = v.from[i] as usize * self.stride + h.from[j] as usize;
+                let block = &self.plane.blocks[index];
+                let mut add = |k: usize, value: i16, sums: &mut [f32; 64]| {
+                    let n = ZIGZAG[k];
+                    let (w, u) = (n / 8, n % 8);
+                    let value = f32::from(value) * self.requant.dequantise[k];
+                    if self.across.exact {
+                        columns |= 1 << u;
+                        let value = if u % 2 == 1 { -value } else { value };
+                        let column = &mut sums[u * 8..u * 8 + 8];
+                        for (s, m) in column.iter_mut().zip(&vertical[w]) {
+                            *s += value * m;
+                        }
+                    } else {
+                        for (column, &mh) in sums.chunks_exact_mut(8).zip(&horizontal[u]) {
+                            let value = value * mh;
+                            for (s, m) in column.iter_mut().zip(&vertical[w]) {
+                                *s += value * m;
+                            }
+                        }
+                    }
+                };
+                add(0, block.dc, &mut sums);
+                let mut mask = block.mask;
+                for &value in self.plane.values(block) {
+                    add(mask.trailing_zeros() as usize, value, &mut sums);
+                    mask &= mask - 1;
+                }
+            }
         }
+        let mut out = [0i16; 64];
+        while columns != 0 {
+            let u = columns.trailing_zeros() as usize;
+            columns &= columns - 1;
+            let at = u * 8;
+            let quantised = quantise(
+                sums[at..at + 8].try_into().expect("a column"),
+                self.requant.reciprocal[at..at + 8]
+                    .try_into()
+                    .expect("a column"),
+            );
+            for (&q, &k) in quantised.iter().zip(&COLUMN_MAJOR[at..at + 8]) {
+                out[k] = q;
+            }
+        }
+        out
     }
 }
 
 /// What jpeg-encoder writes before the image data, at a quality and
 /// subsampling: the header to copy and the tables to code with.
 struct Template {
-    /// Every byte up to the image data, with the size patched in.
+    /// Every byte up to the image data.
     header: Vec<u8>,
+    /// Where the height and width (two bytes each) are in `header`.
+    size_at: usize,
     components: Vec<Component>,
     /// Quantisation tables 0 to 3, zig-zag order.
     quant: [[u16; 64]; 4],
@@ -493,14 +617,40 @@ struct Template {
     scan_tables: Vec<(usize, usize)>,
 }
 
+/// What identifies a [`Template`]: the quality and each component's
+/// sampling factors.
+type TemplateKey = (u8, Vec<(u8, u8)>);
+
+thread_local! {
+    /// The templates made so far (a run uses one or two).
+    static TEMPLATES: RefCell<Vec<(TemplateKey, Option<Rc<Template>>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
 impl Template {
-    /// The template for turning `frame` at `quality`, or `None` where
-    /// jpeg-encoder cannot write its subsampling.
-    fn new(frame: &Frame, quality: u8) -> Option<Template> {
-        let (width, height) = (
-            u16::try_from(frame.width).ok()?,
-            u16::try_from(frame.height).ok()?,
+    /// [`Template::new`], made once per thread.
+    fn cached(frame: &Frame, quality: u8) -> Option<Rc<Template>> {
+        let key = (
+            quality,
+            frame.components.iter().map(|c| (c.h, c.v)).collect(),
         );
+        TEMPLATES.with_borrow_mut(|templates| {
+            if let Some((_, template)) = templates.iter().find(|(k, _)| *k == key) {
+                return template.clone();
+            }
+            let template = Template::new(frame, quality).map(Rc::new);
+            if templates.len() >= 16 {
+                templates.remove(0);
+            }
+            templates.push((key, template.clone()));
+            template
+        })
+    }
+
+    /// The template for turning `frame` at `quality` (its size left to
+    /// patch in at `size_at`), or `None` where jpeg-encoder cannot write
+    /// its subsampling.
+    fn new(frame: &Frame, quality: u8) -> Option<Template> {
         let mut jpeg = Vec::new();
         let mut encoder = Encoder::new(&mut jpeg, quality);
         match frame.components.as_slice() {
@@ -515,6 +665,7 @@ impl Template {
         }
         let mut template = Template {
             header: Vec::new(),
+            size_at: 0,
             components: Vec::new(),
             quant: [[1; 64]; 4],
             codes: (0..8).map(|_| Code::new(&[], &[])).collect(),
@@ -550,9 +701,7 @@ impl Template {
                             tq: c[2] & 0x03,
                         })
                         .collect();
-                    // The real size, in place of the template's.
-                    jpeg[pos + 5..pos + 7].copy_from_slice(&height.to_be_bytes());
-                    jpeg[pos + 7..pos + 9].copy_from_slice(&width.to_be_bytes());
+                    template.size_at = pos + 5;
                 }
                 0xC4 => {
                     let mut tables = segment;
@@ -596,151 +745,6 @@ impl Template {
                     .zip(&frame.components)
                     .all(|(t, f)| (t.h, t.v) == (f.h, f.v)));
         same_layout.then_some(template)
-    }
-}
-
-/// Bit `k` set where coefficient `k` is not zero.
-#[inline(always)]
-fn nonzero_mask(block: &[i16; 64]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16,
-            _mm_setzero_si128,
-        };
-        let mut mask = 0u64;
-        for (i, pair) in block.chunks_exact(16).enumerate() {
-            // SAFETY: SSE2 is part of x86_64; each load reads eight i16
-            // inside `pair`, which has sixteen.
-            let zeros = unsafe {
-                let zero = _mm_setzero_si128();
-                let a = _mm_loadu_si128(pair.as_ptr().cast::<__m128i>());
-                let b = _mm_loadu_si128(pair.as_ptr().add(8).cast::<__m128i>());
-                let packed = _mm_packs_epi16(_mm_cmpeq_epi16(a, zero), _mm_cmpeq_epi16(b, zero));
-                _mm_movemask_epi8(packed) as u32
-            };
-            mask |= u64::from(!zeros & 0xFFFF) << (16 * i);
-        }
-        mask
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        block
-            .iter()
-            .enumerate()
-            .fold(0u64, |mask, (k, &v)| mask | u64::from(v != 0) << k)
-    }
-}
-
-/// [`BitWriter::put`] on its parts, which a caller can keep in registers.
-#[inline(always)]
-fn put(out: &mut Vec<u8>, acc: &mut u64, filled: &mut u32, bits: u32, length: u32) {
-    *acc = (*acc << length) | u64::from(bits);
-    *filled += length;
-    if *filled >= 32 {
-        *filled -= 32;
-        let word = (*acc >> *filled) as u32;
-        // Whether a byte is 0xFF: whether one of `!word` is zero.
-        if (!word).wrapping_sub(0x0101_0101) & word & 0x8080_8080 == 0 {
-            out.extend_from_slice(&word.to_be_bytes());
-        } else {
-            for byte in word.to_be_bytes() {
-                out.push(byte);
-                if byte == 0xFF {
-                    out.push(0);
-                }
-            }
-        }
-    }
-}
-
-/// Entropy-coded data being written: bits gathered in a word, bytes of
-/// 0xFF followed by a stuffed zero.
-struct BitWriter {
-    out: Vec<u8>,
-    acc: u64,
-    filled: u32,
-}
-
-impl BitWriter {
-    /// Appends the low `length` bits of `bits` (at most 32 at a time).
-    #[inline(always)]
-    fn put(&mut self, bits: u32, length: u32) {
-        put(&mut self.out, &mut self.acc, &mut self.filled, bits, length);
-    }
-
-    /// A value's size category and its bits as JPEG codes them.
-    #[inline(always)]
-    fn magnitude(value: i32) -> (u32, u32) {
-        let size = 32 - value.unsigned_abs().leading_zeros();
-        let bits = if value < 0 { value - 1 } else { value } as u32;
-        (size, bits & ((1u32 << size) - 1))
-    }
-
-    /// One block (zig-zag order): its DC difference from `prediction`,
-    /// then runs of zeros and values up to the end-of-block code.
-    #[inline]
-    fn block(&mut self, block: &[i16; 64], prediction: &mut i32, dc: &Code, ac: &Code) {
-        let (mut acc, mut filled) = (self.acc, self.filled);
-        let out = &mut self.out;
-        let value = i32::from(block[0]);
-        let (size, bits) = Self::magnitude(value - *prediction);
-        *prediction = value;
-        let s = size as usize;
-        put(
-            out,
-            &mut acc,
-            &mut filled,
-            u32::from(dc.code[s]) << size | bits,
-            u32::from(dc.length[s]) + size,
-        );
-        let mut nonzero = nonzero_mask(block) & !1;
-        let mut last = 0u32;
-        while nonzero != 0 {
-            let k = nonzero.trailing_zeros();
-            nonzero &= nonzero - 1;
-            let mut run = k - last - 1;
-            while run >= 16 {
-                let zrl = (u32::from(ac.code[0xF0]), u32::from(ac.length[0xF0]));
-                put(out, &mut acc, &mut filled, zrl.0, zrl.1);
-                run -= 16;
-            }
-            let (size, bits) = Self::magnitude(i32::from(block[k as usize]));
-            let symbol = (run << 4 | size) as usize;
-            put(
-                out,
-                &mut acc,
-                &mut filled,
-                u32::from(ac.code[symbol]) << size | bits,
-                u32::from(ac.length[symbol]) + size,
-            );
-            last = k;
-        }
-        if last != 63 {
-            put(
-                out,
-                &mut acc,
-                &mut filled,
-                u32::from(ac.code[0]),
-                u32::from(ac.length[0]),
-            );
-        }
-        (self.acc, self.filled) = (acc, filled);
-    }
-
-    /// The bytes, the last one padded with ones.
-    fn finish(mut self) -> Vec<u8> {
-        let pad = (8 - self.filled % 8) % 8;
-        self.put((1 << pad) - 1, pad);
-        while self.filled >= 8 {
-            self.filled -= 8;
-            let byte = (self.acc >> self.filled) as u8;
-            self.out.push(byte);
-            if byte == 0xFF {
-                self.out.push(0);
-            }
-        }
-        self.out
     }
 }
 
@@ -879,25 +883,43 @@ mod tests {
     }
 
     #[test]
-    fn the_nonzero_mask_marks_every_nonzero_coefficient() {
-        let mut block = [0i16; 64];
-        for k in [0, 5, 15, 16, 33, 63] {
-            block[k] = if k % 2 == 0 { -3 } else { 1024 };
-        }
-        assert_eq!(
-            nonzero_mask(&block),
-            (1 << 0) | (1 << 5) | (1 << 15) | (1 << 16) | (1 << 33) | (1 << 63)
-        );
-    }
-
-    #[test]
-    fn the_dct_basis_goes_there_and_back() {
-        let basis = Basis::new();
-        let pixels: [[f32; 8]; 8] =
-            std::array::from_fn(|y| std::array::from_fn(|x| ((x * 37 + y * 11) % 256) as f32));
-        let back = basis.inverse(&basis.forward(&pixels));
-        for (a, b) in pixels.iter().flatten().zip(back.iter().flatten()) {
-            assert!((a - b).abs() < 1e-3, "{a} {b}");
+    fn an_axis_maps_blocks_to_the_turned_samples_blocks() {
+        // One axis of 20 samples (2.5 blocks) onto 4 blocks, then 16
+        // samples (whole blocks) onto 3: the DCT of each turned block of
+        // samples, the edge repeated past the end, from the input blocks'.
+        let dct = |x: &[f64]| -> [f64; 8] {
+            std::array::from_fn(|v| (0..8).map(|r| BASIS[r][v] * x[r]).sum())
+        };
+        for (n, grid) in [(20usize, 4usize), (16, 3), (3, 1)] {
+            let x: Vec<f64> = (0..8 * n.div_ceil(8))
+                .map(|i| if i < n { ((i * 37) % 23) as f64 } else { 0.0 })
+                .collect();
+            let input: Vec<[f64; 8]> = x.chunks(8).map(dct).collect();
+            let axis = Axis::new(n, grid);
+            assert_eq!(axis.exact, n % 8 == 0);
+            for (b, step) in axis.steps.iter().enumerate() {
+                let turned: Vec<f64> = (0..8).map(|r| x[n - 1 - (8 * b + r).min(n - 1)]).collect();
+                let expected = dct(&turned);
+                let mut got = [0f64; 8];
+                for j in 0..usize::from(step.count) {
+                    let m = &axis.matrices[step.matrix[j] as usize];
+                    for (w, c) in input[step.from[j] as usize].iter().enumerate() {
+                        for (v, g) in got.iter_mut().enumerate() {
+                            *g += f64::from(m[w][v]) * c;
+                        }
+                    }
+                }
+                assert_eq!(step.padding, 8 * b >= n, "n {n} block {b}");
+                if axis.exact && step.padding {
+                    continue; // the DC coefficient of the edge block, by design
+                }
+                for (g, e) in got.iter().zip(&expected) {
+                    assert!(
+                        (g - e).abs() < 1e-3,
+                        "n {n} block {b}: {got:?} {expected:?}"
+                    );
+                }
+            }
         }
     }
 }
