@@ -187,19 +187,32 @@ pub(crate) fn unpack_values<O: DeserializeOwned>(
     delivery: Delivery,
     values: &mut Vec<O>,
 ) -> Result<(), PoolError> {
-    let mut failed = None;
-    let mut keep = |outcome: Outcome<O>| match outcome.result {
-        Ok(value) if failed.is_none() => values.push(value),
-        Ok(_) => {}
-        Err(error) => {
-            failed.get_or_insert(PoolError::Task {
-                index: outcome.index,
-                error: *error,
-            });
-        }
+    let failed = |index, error| Err(PoolError::Task { index, error });
+    let (frame, start) = match delivery.body {
+        Body::Done(frame, start) => (frame, start),
+        Body::Failed(error) => return failed(delivery.first, error),
     };
-    unpack(delivery, &mut keep);
-    failed.map_or(Ok(()), Err)
+    let broken = |i: u32, message: String| {
+        let error = TaskError::Protocol {
+            pid: delivery.pid,
+            message: format!("result does not decode: {message}"),
+        };
+        failed(delivery.first + u64::from(i), error)
+    };
+    // Only the results: a values-only batch carries no times.
+    let Some(BatchLayout { results, .. }) = BatchLayout::parse(&frame[start..]) else {
+        return broken(0, "no layout trailer".into());
+    };
+    let mut results = codec::Reader::new(results);
+    values.reserve(delivery.count as usize);
+    for i in 0..delivery.count {
+        match read_result::<O>(&mut results) {
+            Ok(Ok(value)) => values.push(value),
+            Ok(Err(error)) => return failed(delivery.first + u64::from(i), *error),
+            Err(e) => return broken(i, e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -250,3 +250,29 @@ fn large_chunks_travel_through_shared_memory_and_come_back_whole() {
     }
     assert!(bytes.len() > procpool::protocol::SHARED_MEMORY_THRESHOLD);
 }
+
+#[test]
+fn map_values_over_many_chunks_gives_values_in_order_or_the_first_failure() {
+    let pool = pool(2);
+    let n = 100_000i64;
+    let values = pool.map_values(Square, 0..n).unwrap();
+    assert_eq!(values.len(), n as usize);
+    assert!(
+        values
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == (i as i64) * (i as i64))
+    );
+    // Two failures in different chunks: the first in input order is the error.
+    let inputs = (0..n).map(|x| match x {
+        70_000 | 90_000 => i64::MAX,
+        x => x,
+    });
+    match pool.map_values(Square, inputs) {
+        Err(PoolError::Task {
+            index: 70_000,
+            error: TaskError::Failed { message },
+        }) => assert!(message.contains("overflows"), "{message}"),
+        other => panic!("expected task 70000 to fail, got {other:?}"),
+    }
+}
