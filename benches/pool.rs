@@ -390,6 +390,18 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             emit("pipeline_ipc", p, n, &samples);
         }
         Row::Program => {
+            // The smallest program on the library (examples/first_result.rs,
+            // 2 workers), as procspawn's side is; and the `procpool` command.
+            let example = worker.with_file_name("examples").join("first_result");
+            anyhow::ensure!(
+                example.is_file(),
+                "{} does not exist: build it with cargo build --release --example first_result",
+                example.display()
+            );
+            let samples = (0..repeats)
+                .map(|_| timed_child(&mut std::process::Command::new(&example)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            emit("program", 2, 1, &samples);
             let samples = (0..repeats)
                 .map(|_| {
                     timed_child(std::process::Command::new(&worker).args([
@@ -400,7 +412,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                     ]))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            emit("program", p, 1, &samples);
+            emit("program_cli", p, 1, &samples);
         }
     }
     Ok(())
