@@ -284,11 +284,7 @@ impl<'a> Bits<'a> {
         }
         let value = (self.acc >> (64 - n)) as i32;
         self.consume(n);
-        if value < 1 << (n - 1) {
-            value - (1 << n) + 1
-        } else {
-            value
-        }
+        extend(value, n)
     }
 
     /// Whether bits past the end of the data were consumed.
@@ -951,6 +947,17 @@ impl<'a> Walk<'a, '_> {
                 "{n} extraneous bytes in the image data before {next}"
             ))),
         }
+    }
+}
+
+/// JPEG's sign extension (EXTEND in T.81) of the `n`-bit value `value`
+/// (n at least 1): a leading 0 bit means negative. Both decoders use it.
+#[inline(always)]
+fn extend(value: i32, n: u32) -> i32 {
+    if value < 1 << (n - 1) {
+        value - (1 << n) + 1
+    } else {
+        value
     }
 }
 

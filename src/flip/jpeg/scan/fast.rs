@@ -154,11 +154,7 @@ impl Reader<'_> {
         }
         let value = (self.acc >> (64 - n)) as i32;
         self.consume(n);
-        if value < 1 << (n - 1) {
-            value - (1 << n) + 1
-        } else {
-            value
-        }
+        super::extend(value, n)
     }
 
     /// Bits consumed since byte `start`.
