@@ -14,7 +14,10 @@
 //! ends the run with status 3 after `--timeout` seconds, so a hang is reported,
 //! never waited for.
 //!
-//! The workers are the release `procpool` binary built next to this bench.
+//! The workers are this program itself, as a library user's would be (and
+//! as procspawn's are on its side): `main` serves tasks first when started
+//! as a worker. `--worker` names another program; the `procpool` command's
+//! own figures are the reference rows `teardown_cli` and `program_cli`.
 //! Raw ping-pong partners are forked while no pool exists (a pool's spawner
 //! thread could hold a lock the child would inherit); the only other thread
 //! then is the watchdog, asleep.
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use ipc_channel::ipc::{self, IpcReceiver, IpcReceiverSet, IpcSelectionResult, IpcSender};
 use procpool::tasks::{ByteSum, Square};
-use procpool::{Outcome, Pool, Task, TaskError};
+use procpool::{Outcome, Pool, Registry, Task, TaskError};
 use serde_bytes::ByteBuf;
 use serde_json::json;
 
@@ -40,7 +43,8 @@ const MESSAGE: usize = 16;
 enum Row {
     /// Build a pool and get its first result (then drop it, untimed).
     Start,
-    /// Drop an idle pool that has run a task: its workers stopped and reaped.
+    /// Drop an idle pool that has run a task: its workers stopped and reaped
+    /// (and the same with the `procpool` command as the worker program).
     Teardown,
     /// Synchronous `apply` round trips, with a raw Unix socket ping-pong and
     /// an ipc-channel ping-pong between two processes in the same run.
@@ -95,7 +99,7 @@ struct Args {
     /// Batches in flight per worker [default: the pool's].
     #[arg(long)]
     in_flight: Option<usize>,
-    /// The worker program [default: the release procpool built with this bench]
+    /// The worker program [default: this program]
     #[arg(long)]
     worker: Option<PathBuf>,
     /// Keep freed heap memory in this (the supervisor's) process instead of
@@ -109,6 +113,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    procpool::serve_if_requested(&Registry::new().register::<Square>().register::<ByteSum>());
+    if std::env::args_os().nth(1).as_deref() == Some(IDLE_CHILD.as_ref()) {
+        idle_child();
+    }
     let args = Args::parse();
     let timeout = Duration::from_secs(args.timeout);
     // A sleeping thread holds no lock, so forking the echo children stays safe.
@@ -138,20 +146,22 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
         }
     }
-    let worker = args
-        .worker
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_procpool")));
+    // The `procpool` command, for the reference rows.
+    let cli = PathBuf::from(env!("CARGO_BIN_EXE_procpool"));
     anyhow::ensure!(
-        worker.is_file(),
-        "worker program {} does not exist: build it with cargo build --release",
-        worker.display()
+        cli.is_file(),
+        "{} does not exist: build it with cargo build --release",
+        cli.display()
     );
-    let pool = || -> anyhow::Result<Pool> {
+    let worker = match &args.worker {
+        Some(worker) => worker.clone(),
+        None => std::env::current_exe()?,
+    };
+    let pool_of = |worker: &PathBuf| -> anyhow::Result<Pool> {
         let mut builder = Pool::builder()
             .processes(args.processes)
             .tune_allocator(true)
-            .worker_program(&worker);
+            .worker_program(worker);
         if let Some(chunksize) = args.chunksize {
             builder = builder.chunksize(chunksize);
         }
@@ -160,6 +170,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
         }
         Ok(builder.build()?)
     };
+    let pool = || pool_of(&worker);
     let repeats = args
         .repeats
         .unwrap_or(if args.row.is_some() { 5 } else { 3 })
@@ -184,26 +195,35 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             emit("start", p, 1, &samples);
         }
         Row::Teardown => {
+            for (name, worker) in [("teardown", &worker), ("teardown_cli", &cli)] {
+                let samples = (0..repeats)
+                    .map(|_| {
+                        let pool = pool_of(worker)?;
+                        let pids = pool.pids();
+                        anyhow::ensure!(pool.apply(Square, 3)?.result == Ok(9), "square(3) failed");
+                        let took = timed(|| {
+                            drop(pool);
+                            Ok(())
+                        })?;
+                        // Reaped: not even a zombie is left.
+                        for pid in pids {
+                            anyhow::ensure!(
+                                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                                "worker {pid} was not reaped"
+                            );
+                        }
+                        Ok(took)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                emit(name, p, 1, &samples);
+            }
+            // The floor: as many idle processes of this program, started
+            // without a pool, killed and reaped.
+            let this = std::env::current_exe()?;
             let samples = (0..repeats)
-                .map(|_| {
-                    let pool = pool()?;
-                    let pids = pool.pids();
-                    anyhow::ensure!(pool.apply(Square, 3)?.result == Ok(9), "square(3) failed");
-                    let took = timed(|| {
-                        drop(pool);
-                        Ok(())
-                    })?;
-                    // Reaped: not even a zombie is left.
-                    for pid in pids {
-                        anyhow::ensure!(
-                            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-                            "worker {pid} was not reaped"
-                        );
-                    }
-                    Ok(took)
-                })
+                .map(|_| idle_children(p, &this))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            emit("teardown", p, 1, &samples);
+            emit("teardown_floor", p, 1, &samples);
         }
         Row::Apply => {
             let n = args.size.unwrap_or(2_000);
@@ -392,7 +412,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
         Row::Program => {
             // The smallest program on the library (examples/first_result.rs,
             // 2 workers), as procspawn's side is; and the `procpool` command.
-            let example = worker.with_file_name("examples").join("first_result");
+            let example = cli.with_file_name("examples").join("first_result");
             anyhow::ensure!(
                 example.is_file(),
                 "{} does not exist: build it with cargo build --release --example first_result",
@@ -404,7 +424,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             emit("program", 2, 1, &samples);
             let samples = (0..repeats)
                 .map(|_| {
-                    timed_child(std::process::Command::new(&worker).args([
+                    timed_child(std::process::Command::new(&cli).args([
                         "-p",
                         &p.to_string(),
                         "square",
@@ -416,6 +436,49 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The hidden argument that makes this program an idle child for the
+/// `teardown_floor` measurement.
+const IDLE_CHILD: &str = "__idle-child";
+
+/// As an idle child: says it is up (one byte on stdout), then waits to be
+/// killed (or for stdin to close).
+fn idle_child() -> ! {
+    let _ = std::io::stdout()
+        .write_all(b"u")
+        .and_then(|()| std::io::stdout().flush());
+    let _ = std::io::stdin().read(&mut [0]);
+    std::process::exit(0)
+}
+
+/// Starts `n` idle children of `program`, waits until each is up, then
+/// times killing and reaping them all: what the kernel alone costs.
+fn idle_children(n: usize, program: &std::path::Path) -> anyhow::Result<Sample> {
+    use std::process::{Command, Stdio};
+    let mut children = (0..n)
+        .map(|_| {
+            Command::new(program)
+                .arg(IDLE_CHILD)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for child in &mut children {
+        let mut up = [0];
+        child.stdout.as_mut().expect("piped").read_exact(&mut up)?;
+    }
+    timed(|| {
+        for child in &children {
+            // SAFETY: kill has no memory effects; the pid is our unreaped child.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+        }
+        for child in &mut children {
+            child.wait()?;
+        }
+        Ok(())
+    })
 }
 
 /// `Outcome<i64>`'s fields, which only the library may build (it is

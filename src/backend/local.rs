@@ -643,9 +643,17 @@ impl Drop for Supervisor {
                     let _ = sys::kill(worker.pid, libc::SIGKILL);
                 }
             }
-            // Reaping a killed worker takes microseconds: wait for it.
-            self.workers
-                .retain(|_, worker| worker.exit_work || worker.child.wait().is_err());
+            // Our side of each killed worker (its channel, its regions) is
+            // released while the kernel tears the process down; then it is
+            // reaped, which takes a fraction of a millisecond.
+            let children: Vec<Child> = self
+                .workers
+                .extract_if(|_, worker| !worker.exit_work)
+                .map(|(_, worker)| worker.child)
+                .collect();
+            for mut child in children {
+                let _ = child.wait();
+            }
             let deadline = Instant::now() + GRACEFUL_EXIT;
             self.workers.retain(|_, worker| {
                 loop {
