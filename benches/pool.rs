@@ -64,9 +64,9 @@ enum Row {
     /// The floor for `imap1`: tasks pipelined over raw Unix stream sockets to
     /// forked workers, eight in flight each, replies read in bulk.
     Pipeline,
-    /// The whole program from exec to exit: `procpool -p P square 3` (the
-    /// worker program) run as a child, output to /dev/null; its CPU is the
-    /// child's and its workers'.
+    /// The whole program from exec to exit, run as a child with its output
+    /// to /dev/null: examples/first_result.rs (2 workers), and for reference
+    /// `procpool -p P square 3`; the CPU is the child's and its workers'.
     Program,
 }
 
