@@ -334,29 +334,14 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             let pid = std::process::id();
             let mut outcomes = Vec::new();
             let mut values = Vec::new();
-            let mut compact = Vec::new();
             for _ in 0..repeats {
                 outcomes.push(timed(|| {
-                    let out: Vec<FullOutcome> = (0..n as i64)
-                        .map(|x| FullOutcome {
+                    let out: Vec<MirrorOutcome> = (0..n as i64)
+                        .map(|x| MirrorOutcome {
                             index: x as u64,
                             pid,
                             attempts: 1,
-                            started: Duration::ZERO,
-                            elapsed: Duration::ZERO,
-                            result: Square::run(x).map_err(|f| TaskError::Failed {
-                                message: f.message().to_string(),
-                            }),
-                        })
-                        .collect();
-                    check_sum(n, out.iter().map(|o| o.result.as_ref().unwrap()).sum())
-                })?);
-                compact.push(timed(|| {
-                    let out: Vec<CompactOutcome> = (0..n as i64)
-                        .map(|x| CompactOutcome {
-                            index: x as u64,
-                            pid,
-                            attempts: 1,
+                            started_ns: 0,
                             elapsed_ns: 0,
                             result: Square::run(x).map_err(|f| {
                                 Box::new(TaskError::Failed {
@@ -373,17 +358,11 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                 })?);
             }
             anyhow::ensure!(
-                std::mem::size_of::<FullOutcome>() == std::mem::size_of::<Outcome<i64>>(),
-                "FullOutcome no longer mirrors Outcome<i64>"
+                std::mem::size_of::<MirrorOutcome>() == std::mem::size_of::<Outcome<i64>>(),
+                "MirrorOutcome no longer mirrors Outcome<i64>"
             );
             emit("local_outcomes", 1, n, &outcomes);
-            emit("local_compact_outcomes", 1, n, &compact);
             emit("local_values", 1, n, &values);
-            eprintln!(
-                "size of Outcome<i64>: {} bytes, of a compact one: {} bytes",
-                std::mem::size_of::<Outcome<i64>>(),
-                std::mem::size_of::<CompactOutcome>()
-            );
         }
         Row::Pipeline => {
             let n = args.size.unwrap_or(20_000);
@@ -484,21 +463,11 @@ fn idle_children(n: usize, program: &std::path::Path) -> anyhow::Result<Sample> 
 /// `Outcome<i64>`'s fields, which only the library may build (it is
 /// `#[non_exhaustive]`): the same size, checked when the row runs.
 #[allow(dead_code)] // built to be measured, never read
-struct FullOutcome {
+struct MirrorOutcome {
     index: u64,
     pid: u32,
     attempts: u32,
-    started: Duration,
-    elapsed: Duration,
-    result: Result<i64, TaskError>,
-}
-
-/// What `Outcome<i64>` could be: the error boxed, the time in nanoseconds.
-#[allow(dead_code)] // built to be measured, never read
-struct CompactOutcome {
-    index: u64,
-    pid: u32,
-    attempts: u32,
+    started_ns: u64,
     elapsed_ns: u64,
     result: Result<i64, Box<TaskError>>,
 }
