@@ -63,10 +63,8 @@ struct Worker {
     pid: u32,
     child: Child,
     requests: IpcSender<Message>,
-    in_flight: VecDeque<u64>,
-    /// The region space of each batch in flight (when its request went
-    /// there), freed when its reply arrives: the worker is done reading.
-    leases: VecDeque<Option<Span>>,
+    /// The batches sent to it, oldest (running) first.
+    in_flight: VecDeque<Sent>,
     /// Requests into messages, large ones through our region for this worker.
     outbox: Outbox,
     /// Replies out of messages, large ones through the worker's region,
@@ -79,6 +77,17 @@ struct Worker {
     /// It has work to finish at exit (a job guard to reap): asked to exit
     /// at the end rather than killed.
     exit_work: bool,
+}
+
+/// A batch out with a worker.
+struct Sent {
+    batch: u64,
+    /// Its inputs and its payload's bytes, as sent.
+    tasks: u64,
+    bytes: usize,
+    /// The region space its request took, freed when this is dropped (its
+    /// reply came: the worker is done reading).
+    _lease: Option<Span>,
 }
 
 pub(crate) struct Supervisor {
@@ -176,7 +185,6 @@ impl Supervisor {
                 child,
                 requests,
                 in_flight: VecDeque::new(),
-                leases: VecDeque::new(),
                 outbox: Outbox::new(Release::OnDrop),
                 inbox: Inbox::new(true),
                 running_since: Instant::now(),
@@ -279,23 +287,12 @@ impl Supervisor {
             while worker.in_flight.len() < level && matches!(worker.state, State::Running) {
                 // Large batches: one more is enough to keep a worker busy,
                 // and its shared-memory ring stays the size it was made.
-                let bytes: usize = worker
-                    .in_flight
-                    .iter()
-                    .filter_map(|&id| self.book.get(id))
-                    .map(|batch| batch.work.payload.len())
-                    .sum();
+                let bytes: usize = worker.in_flight.iter().map(|sent| sent.bytes).sum();
                 if bytes >= WINDOW_BYTES {
                     break;
                 }
                 if let Some(max) = max_tasks {
-                    let planned: u64 = worker
-                        .in_flight
-                        .iter()
-                        .map(|&id| {
-                            self.book.get(id).expect("in-flight batches exist").count() as u64
-                        })
-                        .sum();
+                    let planned: u64 = worker.in_flight.iter().map(|sent| sent.tasks).sum();
                     if worker.tasks_done + planned >= max {
                         break;
                     }
@@ -324,8 +321,12 @@ impl Supervisor {
                 if worker.in_flight.is_empty() {
                     worker.running_since = Instant::now();
                 }
-                worker.in_flight.push_back(id);
-                worker.leases.push_back(lease);
+                worker.in_flight.push_back(Sent {
+                    batch: id,
+                    tasks: u64::from(batch.count()),
+                    bytes: batch.work.payload.len(),
+                    _lease: lease,
+                });
             }
         }
     }
@@ -350,14 +351,13 @@ impl Supervisor {
             } => (batch, exit_work),
             Reply::Refused { batch, .. } => (batch, false),
         };
-        if worker.in_flight.front() != Some(&batch_id) {
+        if worker.in_flight.front().map(|sent| sent.batch) != Some(batch_id) {
             return self.on_malformed(
                 id,
                 format!("reply for batch {batch_id}, which it was not running"),
             );
         }
         worker.in_flight.pop_front();
-        worker.leases.pop_front();
         worker.exit_work |= exit_work;
         let now = Instant::now();
         let elapsed = now - worker.running_since;
@@ -427,7 +427,7 @@ impl Supervisor {
                 cause,
             });
         }
-        let mut in_flight = worker.in_flight.into_iter();
+        let mut in_flight = worker.in_flight.into_iter().map(|sent| sent.batch);
         let running = in_flight.next();
         // Batches that never started go back to the front, uncharged, in order.
         for id in in_flight.rev() {
@@ -560,7 +560,7 @@ impl Supervisor {
 
     fn task_deadline(&self, worker: &Worker) -> Option<Instant> {
         let timeout = self.cfg.timeout?;
-        let front = self.book.get(*worker.in_flight.front()?)?;
+        let front = self.book.get(worker.in_flight.front()?.batch)?;
         Some(worker.running_since + timeout * front.count())
     }
 
