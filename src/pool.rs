@@ -402,10 +402,9 @@ impl Pool {
         }
         // A size hint is a hint: a vector that grows past it stays correct.
         into.reserve_exact(len);
-        // At most four chunks per worker are out, and as many inputs as
-        // four full chunks per worker: large inputs, cut into small chunks
-        // by bytes, are not all encoded before the first result is in.
-        let limit = (feeder.chunksize * self.processes * 4) as u64;
+        // At most four chunks per worker are out (so at most as many inputs
+        // as four full chunks each): large inputs, cut into small chunks by
+        // bytes, are not all encoded before the first result is in.
         let max_chunks = self.processes * 4;
         // Where each chunk out ends (a chunk split after its worker died
         // comes back in several deliveries).
@@ -425,7 +424,7 @@ impl Pool {
         loop {
             let delivery = {
                 let mut sup = self.lock();
-                while !exhausted && feeder.sent - done < limit && ends.len() < max_chunks {
+                while !exhausted && ends.len() < max_chunks {
                     match feeder.next_work()? {
                         Some(work) => {
                             sup.submit(job.id, work);

@@ -166,12 +166,6 @@ impl Ring {
             self.live.pop_front();
         }
     }
-
-    /// Where positions continue after this ring: a later region starts
-    /// there, so a late report about this one frees nothing in the next.
-    fn head(&self) -> u64 {
-        self.head
-    }
 }
 
 /// A mapped region, with its ring on the side that tracks its space.
@@ -440,11 +434,12 @@ impl Outbox {
         if size < 2 * len || size <= full {
             return None;
         }
-        // Positions go on from the last region's: see `Ring::head`.
+        // Positions go on from where the last region's frames ended, so a
+        // late report about that region frees nothing in this one.
         let base = self
             .region
             .as_ref()
-            .and_then(|r| r.ring().map(|ring| ring.head()))
+            .and_then(|r| r.ring().map(|ring| ring.head))
             .unwrap_or(0);
         let region = Arc::new(Region::new(IpcSharedMemory::from_byte(0, size), base, true));
         let offset = region.ring()?.claim(base, len as u64).ok()?;
