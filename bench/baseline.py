@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The Python side of the benchmark: the tutorial's workloads on
-multiprocessing.Pool (fork start method), mirroring benches/pool.rs row by row.
+multiprocessing.Pool (fork start method), mirroring bin/benches/pool.rs row by row.
 
 Each row prints one JSON line per measurement, as the Rust side does:
 {"row": .., "processes": P, "per": N, "samples": [seconds, ..]}, where a sample
@@ -28,7 +28,7 @@ except ImportError:  # the pi row then uses the standard library's generator
     np = None
 
 FORK = multiprocessing.get_context("fork")
-MESSAGE = 16  # bytes per ping-pong message, as in benches/pool.rs
+MESSAGE = 16  # bytes per ping-pong message, as in bin/benches/pool.rs
 
 
 def square(x):

@@ -50,7 +50,7 @@ cp "$target/release/procpool" "$work/procpool-rust"
 programs=(rust)
 if [[ " $builds " == *" turbo "* ]]; then
   if command -v cmake >/dev/null; then
-    cargo build --release --quiet --features turbojpeg
+    cargo build --release --quiet -p procpool-cli --features turbojpeg
     cp "$target/release/procpool" "$work/procpool-turbo"
     programs+=(turbo)
     cargo build --release --quiet   # leave the default build in place

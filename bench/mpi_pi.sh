@@ -2,7 +2,7 @@
 # A procpool subcommand on the MPI backend against the local process pool,
 # with the same number of workers: MPI on this host (shared memory), and, as
 # root, MPI across two hosts simulated with network namespaces (TCP over a
-# veth link, as tests/it/cluster.rs does).
+# veth link, as bin/tests/it/cluster.rs does).
 #
 #   bench/mpi_pi.sh                          # pi --seeds 0..64, 2 workers, 5 repeats
 #   WORKERS=3 REPEATS=7 bench/mpi_pi.sh square 0..200000
@@ -26,7 +26,7 @@ fi
 if [[ -n ${PROCPOOL:-} ]]; then
     bin=$PROCPOOL
 else
-    cargo build --release --quiet --features mpi
+    cargo build --release --quiet -p procpool-cli --features mpi
     bin=$PWD/target/release/procpool
 fi
 mpirun=(mpirun --oversubscribe -n "$((workers + 1))")

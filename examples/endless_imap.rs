@@ -2,10 +2,21 @@
 //! prints the supervisor's resident memory along the way: it stays flat,
 //! because `imap` reads its input only as results are taken.
 //!
-//! `cargo run --release --example endless_imap -- [N] [WORKER_PROGRAM]`
+//! `cargo run --release --example endless_imap -- [N]`
 
-use procpool::Pool;
-use procpool::tasks::Square;
+use procpool::{Failure, Pool, Registry, Task};
+
+/// `x * x`, run by the workers (this same program, see `main`).
+struct Square;
+impl Task for Square {
+    const NAME: &'static str = "square";
+    type Input = i64;
+    type Output = i64;
+    fn run(x: i64) -> Result<i64, Failure> {
+        x.checked_mul(x)
+            .ok_or_else(|| Failure::msg(format!("{x} squared overflows")))
+    }
+}
 
 fn rss_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -17,16 +28,11 @@ fn rss_kib(field: &str) -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().map_or(Ok(10_000_000), |a| a.parse())?;
-    let program = args
-        .next()
-        .map_or_else(procpool::doctest_program, Into::into);
-    let pool = Pool::builder()
-        .processes(2)
-        .worker_program(program)
-        .chunksize(1000)
-        .build()?;
+    procpool::serve_if_requested(&Registry::new().register::<Square>());
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(Ok(10_000_000), |a| a.parse())?;
+    let pool = Pool::builder().processes(2).chunksize(1000).build()?;
     let start_rss = rss_kib("VmRSS:");
     let mut checksum: i128 = 0;
     let mut count = 0u64;

@@ -2,22 +2,29 @@
 //! a task is started, its worker is SIGKILLed, and the retry's completion
 //! time minus the retry's own run time is the detection + re-dispatch latency.
 //!
-//! `cargo run --release --example redispatch_latency -- [REPEATS] [WORKER_PROGRAM]`
+//! `cargo run --release --example redispatch_latency -- [REPEATS]`
 
 use std::time::{Duration, Instant};
 
-use procpool::Pool;
-use procpool::tasks::Sleep;
+use procpool::{Failure, Pool, Registry, Task};
+
+/// Sleeps for its input in milliseconds.
+struct Sleep;
+impl Task for Sleep {
+    const NAME: &'static str = "sleep";
+    type Input = u64;
+    type Output = u64;
+    fn run(ms: u64) -> Result<u64, Failure> {
+        std::thread::sleep(Duration::from_millis(ms));
+        Ok(ms)
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let repeats: usize = args.next().map_or(Ok(15), |a| a.parse())?;
-    let program = args
-        .next()
-        .map_or_else(procpool::doctest_program, Into::into);
+    procpool::serve_if_requested(&Registry::new().register::<Sleep>());
+    let repeats: usize = std::env::args().nth(1).map_or(Ok(15), |a| a.parse())?;
     let pool = Pool::builder()
         .processes(2)
-        .worker_program(program)
         .retries(1)
         .chunksize(1)
         .build()?;
@@ -29,7 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(30));
         let victim = pool.pids().into_iter().find(|&p| is_sleeping_in_task(p));
         let Some(victim) = victim else { continue };
-        procpool::sys::kill(victim, libc::SIGKILL)?;
+        // SAFETY: kill(2) has no memory effects; victim is our own worker.
+        if unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
         let killed = Instant::now();
         let outcome = handle.wait()?;
         if outcome.attempts == 2 && outcome.result.is_ok() {

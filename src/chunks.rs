@@ -106,7 +106,7 @@ fn measure<T: Task>(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::{ByteSum, Square};
+    use crate::task::testing::{ByteSum, Square};
     use serde_bytes::ByteBuf;
 
     #[test]

@@ -1,6 +1,6 @@
 //! What the supervisor sees that no [`Outcome`](crate::Outcome) tells:
 //! workers that start and die, attempts lost with them. A
-//! [`Timeline`](crate::Timeline) draws them; any program can read them with
+//! timeline drawn from them (the `procpool` command's `--timeline`) shows them; any program can read them with
 //! [`Pool::take_events`](crate::Pool::take_events).
 
 use std::time::Duration;

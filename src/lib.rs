@@ -7,12 +7,26 @@
 //! stalls costs one result an error, never the pool.
 //!
 //! ```
-//! use procpool::tasks::Square;
-//! # let pool = procpool::doctest_pool(2);
-//! // In your program: procpool::serve_if_requested(&registry) first thing in
-//! // main, then procpool::Pool::new(4)?.
-//! for outcome in pool.map(Square, [1, 2, 3]).unwrap() {
-//!     println!("{} -> {:?} (pid {})", outcome.index, outcome.result, outcome.pid);
+//! use procpool::{Failure, Pool, Registry, Task};
+//!
+//! struct Square;
+//! impl Task for Square {
+//!     const NAME: &'static str = "square";
+//!     type Input = i64;
+//!     type Output = i64;
+//!     fn run(x: i64) -> Result<i64, Failure> {
+//!         Ok(x * x)
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), procpool::PoolError> {
+//!     // A worker is this program started again: this line serves and exits.
+//!     procpool::serve_if_requested(&Registry::new().register::<Square>());
+//!     let pool = Pool::new(2)?;
+//!     for outcome in pool.map(Square, [1, 2, 3])? {
+//!         println!("{} -> {:?} (pid {})", outcome.index, outcome.result, outcome.pid);
+//!     }
+//!     Ok(())
 //! }
 //! ```
 #![deny(missing_docs, missing_debug_implementations)]
@@ -28,8 +42,6 @@ mod pool;
 // Reusable shared-memory regions for large frames.
 mod region;
 mod task;
-#[cfg(feature = "timeline")]
-pub mod timeline;
 mod worker;
 
 // The wire protocol, the codec and the platform calls are private; this
@@ -51,23 +63,9 @@ pub mod sys;
 #[cfg(not(feature = "test-support"))]
 mod sys;
 
-pub mod signal;
-pub mod tasks;
-
-// The tutorial's domains, each behind its feature (all on by default).
-#[cfg(feature = "flip")]
-pub mod flip;
-#[cfg(feature = "jobs")]
-pub mod jobs;
 #[cfg(feature = "mpi")]
 pub mod mpi;
-#[cfg(feature = "pi")]
-pub mod pi;
-#[cfg(any(feature = "pi", feature = "timeline"))]
-pub mod plot;
-// Files written whole or not at all, for the domains that write them.
-#[cfg(any(feature = "flip", feature = "pi", feature = "timeline"))]
-mod write;
+pub mod signal;
 
 pub use backend::{MpiRank, WorkerInfo};
 pub use chunks::auto_chunksize;
@@ -75,40 +73,55 @@ pub use error::{PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
 pub use pool::{Handle, Imap, Pool, PoolBuilder};
-pub use sys::ExitCause;
+pub use sys::{ExitCause, signal_name};
 pub use task::{Failure, Registry, Task};
-#[cfg(feature = "timeline")]
-pub use timeline::Timeline;
-pub use worker::serve_if_requested;
+pub use worker::{at_exit, serve_if_requested};
 
-/// The `procpool` program built next to this crate, for doctests and tests
-/// that need a worker program knowing the built-in tasks: `$PROCPOOL_WORKER`
-/// if set, else the newest of `target/{debug,release}/procpool` (so both
-/// `cargo test` and `cargo test --release` find theirs).
+/// Tasks and set-up for this crate's doctests: each doctest is its own
+/// program and its own worker, as a user's program is.
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
-pub fn doctest_program() -> std::path::PathBuf {
-    if let Some(program) = std::env::var_os("PROCPOOL_WORKER") {
-        return program.into();
+pub mod doctest {
+    use crate::{Failure, Pool, Registry, Task};
+
+    /// `x * x`; overflow is a failure.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Square;
+    impl Task for Square {
+        const NAME: &'static str = "square";
+        type Input = i64;
+        type Output = i64;
+        fn run(x: i64) -> Result<i64, Failure> {
+            x.checked_mul(x)
+                .ok_or_else(|| Failure::msg(format!("{x} squared overflows")))
+        }
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    ["debug", "release"]
-        .iter()
-        .map(|profile| target.join(profile).join("procpool"))
-        .max_by_key(|p| modified(p))
-        .expect("two candidates")
-}
 
-/// A pool on [`doctest_program`], for doctests.
-#[cfg(feature = "test-support")]
-#[doc(hidden)]
-pub fn doctest_pool(processes: usize) -> Pool {
-    Pool::builder()
-        .processes(processes)
-        .worker_program(doctest_program())
-        .build()
-        .expect("doctests need the procpool binary: run them with cargo test")
+    /// Sleeps for its input in milliseconds and returns it.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Sleep;
+    impl Task for Sleep {
+        const NAME: &'static str = "sleep";
+        type Input = u64;
+        type Output = u64;
+        fn run(ms: u64) -> Result<u64, Failure> {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            Ok(ms)
+        }
+    }
+
+    /// Serves [`Square`] and [`Sleep`] when this doctest runs as a worker.
+    pub fn serve() {
+        crate::serve_if_requested(&Registry::new().register::<Square>().register::<Sleep>());
+    }
+
+    /// Serves when run as a worker, else a pool of `processes` workers that
+    /// are this doctest's program.
+    pub fn pool(processes: usize) -> Pool {
+        serve();
+        Pool::builder()
+            .processes(processes)
+            .build()
+            .expect("a pool for a doctest")
+    }
 }

@@ -17,8 +17,8 @@ use crate::task::BatchLayout;
 /// times in integer nanoseconds), since a `map` makes one per input.
 ///
 /// ```
-/// # let pool = procpool::doctest_pool(2);
-/// let outcome = pool.apply(procpool::tasks::Square, 12).unwrap();
+/// # let pool = procpool::doctest::pool(2);
+/// let outcome = pool.apply(procpool::doctest::Square, 12).unwrap();
 /// assert_eq!(outcome.index, 0);
 /// assert_eq!(outcome.result, Ok(144));
 /// assert_ne!(outcome.pid, std::process::id());
@@ -39,6 +39,26 @@ pub struct Outcome<O> {
 }
 
 impl<O> Outcome<O> {
+    /// An outcome made by hand, for tests of code that reads outcomes.
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub fn for_test(
+        index: u64,
+        pid: u32,
+        attempts: u32,
+        (started_ns, elapsed_ns): (u64, u64),
+        result: Result<O, TaskError>,
+    ) -> Self {
+        Outcome {
+            index,
+            pid,
+            attempts,
+            started_ns,
+            elapsed_ns,
+            result: result.map_err(Box::new),
+        }
+    }
+
     /// When the task (its last attempt) started, as an offset from the
     /// pool's start ([`Pool::clock_zero`](crate::Pool::clock_zero)).
     /// Measured by the worker on the machine's shared monotonic clock (on
@@ -59,8 +79,9 @@ impl<O> Outcome<O> {
     /// for matching.
     ///
     /// ```
-    /// use procpool::{TaskError, tasks::Square};
-    /// # let pool = procpool::doctest_pool(1);
+    /// use procpool::TaskError;
+    /// # use procpool::doctest::Square;
+    /// # let pool = procpool::doctest::pool(1);
     /// let outcome = pool.apply(Square, i64::MAX).unwrap();
     /// assert!(matches!(outcome.error(), Some(TaskError::Failed { .. })));
     /// ```
@@ -71,8 +92,8 @@ impl<O> Outcome<O> {
     /// The output, or the task's error with its index.
     ///
     /// ```
-    /// # let pool = procpool::doctest_pool(1);
-    /// let outcome = pool.apply(procpool::tasks::Square, 7).unwrap();
+    /// # let pool = procpool::doctest::pool(1);
+    /// let outcome = pool.apply(procpool::doctest::Square, 7).unwrap();
     /// assert_eq!(outcome.into_result().unwrap(), 49);
     /// ```
     ///

@@ -18,10 +18,9 @@ use crate::task::Task;
 /// Configures and builds a [`Pool`], as rayon's `ThreadPoolBuilder` does.
 ///
 /// ```
-/// # let program = procpool::doctest_program();
+/// # procpool::doctest::serve();
 /// let pool = procpool::Pool::builder()
 ///     .processes(2)
-///     .worker_program(program)
 ///     .chunksize(4)
 ///     .build()
 ///     .unwrap();
@@ -200,8 +199,8 @@ impl PoolBuilder {
 /// A pool of worker processes, like Python's `multiprocessing.Pool`.
 ///
 /// ```
-/// use procpool::tasks::Square;
-/// # let pool = procpool::doctest_pool(2);
+/// # use procpool::doctest::Square;
+/// # let pool = procpool::doctest::pool(2);
 /// // let pool = procpool::Pool::new(2)?;   // in a program that serves workers
 /// let squares: Vec<i64> = pool
 ///     .map(Square, 0..6)
@@ -261,8 +260,8 @@ impl Pool {
     /// offsets from it.
     ///
     /// ```
-    /// # let pool = procpool::doctest_pool(2);
-    /// let outcome = pool.apply(procpool::tasks::Square, 3).unwrap();
+    /// # let pool = procpool::doctest::pool(2);
+    /// let outcome = pool.apply(procpool::doctest::Square, 3).unwrap();
     /// // The task ran after the pool started, and has ended by now.
     /// let ran_until = pool.clock_zero() + outcome.started() + outcome.elapsed();
     /// assert!(ran_until <= std::time::Instant::now());
@@ -285,8 +284,8 @@ impl Pool {
     /// (at most 100,000 wait between two calls).
     ///
     /// ```
-    /// use procpool::timeline::PoolEvent;
-    /// # let pool = procpool::doctest_pool(2);
+    /// use procpool::PoolEvent;
+    /// # let pool = procpool::doctest::pool(2);
     /// let (events, dropped) = pool.take_events();
     /// let started = events.iter().filter(|e| matches!(e, PoolEvent::WorkerStarted { .. })).count();
     /// assert_eq!((started, dropped), (2, 0));
@@ -336,8 +335,8 @@ impl Pool {
     /// task (in input order) is the error.
     ///
     /// ```
-    /// use procpool::tasks::Square;
-    /// # let pool = procpool::doctest_pool(2);
+    /// # use procpool::doctest::Square;
+    /// # let pool = procpool::doctest::pool(2);
     /// assert_eq!(pool.map_values(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
     /// let error = pool.map_values(Square, [2, i64::MAX, 3]).unwrap_err();
     /// assert!(matches!(error, procpool::PoolError::Task { index: 1, .. }));
@@ -456,9 +455,9 @@ impl Pool {
     /// taken, with a bounded look-ahead, so memory stays flat on endless input.
     ///
     /// ```
-    /// # let pool = procpool::doctest_pool(2);
+    /// # let pool = procpool::doctest::pool(2);
     /// let first: Vec<i64> = pool
-    ///     .imap(procpool::tasks::Square, 0..)
+    ///     .imap(procpool::doctest::Square, 0..)
     ///     .take(3)
     ///     .map(|o| o.unwrap().result.unwrap())
     ///     .collect();
@@ -484,9 +483,9 @@ impl Pool {
     /// Sends one task and returns a handle to wait on, like Python's `apply_async`.
     ///
     /// ```
-    /// # let pool = procpool::doctest_pool(2);
-    /// let a = pool.submit(procpool::tasks::Square, 3).unwrap();
-    /// let b = pool.submit(procpool::tasks::Square, 4).unwrap();
+    /// # let pool = procpool::doctest::pool(2);
+    /// let a = pool.submit(procpool::doctest::Square, 3).unwrap();
+    /// let b = pool.submit(procpool::doctest::Square, 4).unwrap();
     /// assert_eq!(b.wait().unwrap().result, Ok(16));
     /// assert_eq!(a.wait().unwrap().result, Ok(9));
     /// ```
@@ -535,7 +534,7 @@ impl Pool {
     /// worker could be started to finish the queued work.
     ///
     /// ```
-    /// # let pool = procpool::doctest_pool(1);
+    /// # let pool = procpool::doctest::pool(1);
     /// assert!(matches!(pool.join(), Err(procpool::PoolError::NotClosed)));
     /// pool.close();
     /// pool.join().unwrap();

@@ -81,21 +81,6 @@ pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
     check_gone(rc)
 }
 
-#[cfg_attr(not(any(feature = "jobs", feature = "test-support")), allow(dead_code))]
-/// Sends `signal` to every process of group `pgid`.
-pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {
-    // SAFETY: as for kill; a negative pid addresses the group.
-    let rc = unsafe { libc::kill(-(pgid as libc::pid_t), signal) };
-    check_gone(rc)
-}
-
-#[cfg(feature = "jobs")]
-/// Whether process group `pgid` has members (signal 0 sends nothing).
-pub(crate) fn group_exists(pgid: u32) -> bool {
-    // SAFETY: as for kill_group; signal 0 only checks.
-    unsafe { libc::kill(-(pgid as libc::pid_t), 0) == 0 }
-}
-
 fn check_gone(rc: libc::c_int) -> io::Result<()> {
     if rc == 0 {
         return Ok(());

@@ -24,7 +24,8 @@ use crate::task::Registry;
 /// `registry` and exits; otherwise returns at once.
 ///
 /// ```no_run
-/// use procpool::{Registry, tasks::Square};
+/// use procpool::Registry;
+/// # use procpool::doctest::Square;
 ///
 /// fn main() {
 ///     let registry = Registry::new().register::<Square>();
@@ -59,9 +60,17 @@ pub fn serve_if_requested(registry: &Registry) {
 /// processes to reap, say); see [`at_exit`].
 static EXIT_HOOKS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
 
-#[cfg(feature = "jobs")]
-/// Registers `hook` to run once when this worker exits normally.
-pub(crate) fn at_exit(hook: fn()) {
+/// Registers `hook` to run once when this worker process exits normally
+/// (its supervisor closed the pool), for work a task leaves behind: helper
+/// processes to reap, files to flush. A worker with hooks is given time to
+/// run them instead of being killed at teardown.
+///
+/// ```
+/// fn reap_helpers() { /* wait for the processes a task started */ }
+/// // Inside a task, the first time it starts a helper:
+/// procpool::at_exit(reap_helpers);
+/// ```
+pub fn at_exit(hook: fn()) {
     EXIT_HOOKS
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -49,7 +49,7 @@ pub(crate) struct Config {
 /// to learn where that PID runs.
 ///
 /// ```
-/// # let pool = procpool::doctest_pool(2);
+/// # let pool = procpool::doctest::pool(2);
 /// let workers = pool.workers();
 /// assert_eq!(workers.len(), 2);
 /// // Local workers run on this machine and have no rank.

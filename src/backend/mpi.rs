@@ -14,16 +14,17 @@
 //! a rank that dies ends the whole job (mpirun's rule), never with a hang.
 //!
 //! ```no_run
-//! use procpool::backend::mpi::MpiRoot;
-//! use procpool::{Pool, tasks};
+//! use procpool::mpi::MpiRoot;
+//! use procpool::{Pool, Registry};
+//! # use procpool::doctest::Square;
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     // Ranks 1..n-1 serve tasks in here until rank 0's pool is done.
-//!     let Some(root) = MpiRoot::init(&tasks::builtin())? else {
+//!     let Some(root) = MpiRoot::init(&Registry::new().register::<Square>())? else {
 //!         return Ok(());
 //!     };
 //!     let pool = Pool::builder().mpi(root).build()?;
-//!     for outcome in pool.map(tasks::Square, 0..6)? {
+//!     for outcome in pool.map(Square, 0..6)? {
 //!         println!("{} -> {:?} (PID {})", outcome.index, outcome.result, outcome.pid);
 //!     }
 //!     Ok(())

@@ -1,10 +1,10 @@
-//! The procspawn side of procpool's benchmark: the rows of benches/pool.rs
+//! The procspawn side of procpool's benchmark: the rows of bin/benches/pool.rs
 //! on `procspawn::Pool`, the nearest Rust peer (worker processes re-executed
 //! from this binary, one pair of ipc-channel channels per call).
 //!
-//! `bench/run` builds this in release and runs it beside benches/pool.rs and
+//! `bench/run` builds this in release and runs it beside bin/benches/pool.rs and
 //! bench/baseline.py. Run alone, each row prints one JSON line per
-//! measurement, as benches/pool.rs does:
+//! measurement, as bin/benches/pool.rs does:
 //! `{"row": .., "processes": P, "per": N, "samples": [seconds, ..], "cpu": [seconds, ..]}`,
 //! where a sample is the wall time of `per` operations and `cpu` the CPU time
 //! of this (the supervising) process over it.
@@ -18,7 +18,7 @@
 //! --bytes N --timeout S`. A watchdog ends the run with status 3 after
 //! `--timeout` seconds, so a hang is reported, never waited for.
 //!
-//! Rows of benches/pool.rs this has no counterpart for: `local` and
+//! Rows of bin/benches/pool.rs this has no counterpart for: `local` and
 //! `pipeline` (procpool's own floors), and `map_values` (procspawn has no
 //! map; the `map` row here already returns plain values).
 

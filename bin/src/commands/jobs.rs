@@ -1,0 +1,504 @@
+//! `procpool jobs JOBFILE`: each line of a job file runs with `sh -c` on the
+//! pool, and a status TSV records each job as it ends (dSQ's columns).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use procpool::PoolError;
+use procpool::signal::signal_name;
+use procpool_cli::jobs::{
+    self, Job, JobFile, JobRecord, RunError, RunOptions, SlurmOptions, SlurmScript, StatusError,
+    StatusFile, StatusWriter,
+};
+use serde_json::json;
+
+use crate::cli::{BackendKind, Global, parse_seconds};
+use crate::output::Printer;
+use crate::run::{build_pool, exit};
+use crate::warn;
+
+/// The arguments of `procpool jobs`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+For jobs, -p N runs N jobs at once; --timeout SECONDS stops a job's whole process group \
+(SIGTERM, then SIGKILL after --grace) and its worker goes on; --retries K reruns a job \
+that exits non-zero up to K more times.
+
+An earlier run's record is never replaced unasked: if the status file holds rows, or a job's \
+log file exists, jobs refuses to start (exit 2, nothing written) unless --resume (run what did \
+not succeed, append rows, replace those jobs' logs) or --force (start over: replace the status \
+file and the logs). --only appends too.
+
+Status TSV columns (dSQ's, plus a header row): Job_ID, Exit_Code, Hostname, Time_Started, \
+Time_Ended, Time_Elapsed, Job. A job killed by signal N records 128+N; one that could not \
+start records 126, one whose worker failed under it 125. Each job gets PROCPOOL_JOB_ID \
+in its environment. Exit status: 0 if every job succeeded, 1 if some failed, 2 on bad \
+usage, 128+N if stopped by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP).")]
+pub struct JobsArgs {
+    /// The job file: one shell command per line; blank lines and lines
+    /// starting with # are skipped but counted, so a job's Job_ID is its
+    /// zero-based line number
+    #[arg(value_name = "JOBFILE")]
+    job_file: PathBuf,
+    /// The status TSV, one row per finished job
+    /// [default: JOBFILE's name + _status.tsv, in the current directory]
+    #[arg(long, value_name = "FILE")]
+    status: Option<PathBuf>,
+    /// The directory of each job's stdout and stderr, <Job_ID>.out and <Job_ID>.err
+    /// [default: JOBFILE's name + _logs, in the current directory]
+    #[arg(long, value_name = "DIR")]
+    logs: Option<PathBuf>,
+    /// Discard the jobs' stdout and stderr instead of writing log files
+    /// (for jobs that write their own results, and file systems where
+    /// creating two files per job is dear)
+    #[arg(long, conflicts_with = "logs")]
+    no_logs: bool,
+    /// Run only the jobs without a row of Exit_Code 0 and the same Job_ID and
+    /// command in the status file (all of them if it does not exist yet), and
+    /// append to it
+    #[arg(long)]
+    resume: bool,
+    /// Start over: replace a status file that holds rows, and the logs of the
+    /// jobs that run, which jobs otherwise refuses to do
+    #[arg(long, conflicts_with_all = ["resume", "only"])]
+    force: bool,
+    /// Run only these Job_IDs (e.g. 4 or 0-9,12) and append to the status file,
+    /// as each task of a Slurm array does
+    #[arg(long, value_name = "IDS", value_parser = |s: &str| jobs::parse_array(s).map(JobIds))]
+    only: Option<JobIds>,
+    /// Seconds between SIGTERM and SIGKILL when a job's process group is stopped
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
+    grace: Duration,
+    /// Print a Slurm job-array script whose array tasks run one line each
+    /// through procpool, instead of running the jobs
+    #[arg(long)]
+    slurm: bool,
+    #[command(flatten)]
+    sbatch: SbatchArgs,
+}
+
+/// The `Job_ID`s of `--only`, sorted and distinct.
+#[derive(Debug, Clone)]
+struct JobIds(Vec<u64>);
+
+/// `#SBATCH` settings for `--slurm`.
+#[derive(Debug, Args)]
+struct SbatchArgs {
+    /// With --slurm: the partition(s), e.g. day or day,week
+    #[arg(long, value_name = "P", requires = "slurm")]
+    partition: Option<String>,
+    /// With --slurm: the time limit of each array task, e.g. 30 (minutes), 2:00:00, 1-00:00:00
+    #[arg(long, value_name = "T", requires = "slurm")]
+    time: Option<String>,
+    /// With --slurm: memory per CPU, e.g. 4G
+    #[arg(long, value_name = "M", requires = "slurm")]
+    mem_per_cpu: Option<String>,
+    /// With --slurm: CPUs per array task
+    #[arg(long, value_name = "C", requires = "slurm", value_parser = clap::value_parser!(u32).range(1..))]
+    cpus_per_task: Option<u32>,
+    /// With --slurm: the job name [default: procpool- + JOBFILE's name]
+    #[arg(long, value_name = "NAME", requires = "slurm")]
+    job_name: Option<String>,
+    /// With --slurm: at most this many array tasks at once
+    #[arg(long, value_name = "N", requires = "slurm", value_parser = clap::value_parser!(u32).range(1..))]
+    max_running: Option<u32>,
+}
+
+pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
+    if global.chunksize.is_some() {
+        bail!(
+            "jobs sends one job per message so that each row is written as its job ends; --chunksize does not apply"
+        );
+    }
+    let file = JobFile::read(&args.job_file)?;
+    let status_path = args
+        .status
+        .clone()
+        .unwrap_or_else(|| jobs::default_status_path(&args.job_file));
+    let logs = match (&args.logs, args.no_logs) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir.clone()),
+        (None, false) => Some(jobs::default_logs_path(&args.job_file)),
+    };
+
+    let selected: Vec<&Job> = match &args.only {
+        None => file.jobs.iter().collect(),
+        Some(JobIds(ids)) => file.select(ids)?,
+    };
+    // Read (and check) the old status before anything may write to it.
+    let pending = if args.resume {
+        match StatusFile::read(&status_path) {
+            Ok(old) => old.pending(selected.iter().copied()),
+            // Nothing ran yet: everything is pending.
+            Err(StatusError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                selected.clone()
+            }
+            Err(e) => return Err(anyhow!(e).context("cannot resume")),
+        }
+    } else {
+        selected.clone()
+    };
+    let skipped = selected.len() - pending.len();
+
+    if args.slurm {
+        return print_slurm(
+            global,
+            &args,
+            &file,
+            &pending,
+            &status_path,
+            logs.as_deref(),
+        );
+    }
+    let mut printer = Printer::new(global.json);
+    if pending.is_empty() {
+        if printer.json {
+            printer.line(json!({ "summary": {
+                "jobs": skipped, "succeeded": 0, "failed": 0, "failed_job_ids": [],
+                "skipped": skipped, "not_run": 0, "status": status_path, "logs": logs,
+                "exit_code": exit::OK,
+            } }));
+        } else {
+            printer.line(format_args!(
+                "all {skipped} job(s) already succeeded in {}; nothing to run",
+                status_path.display()
+            ));
+        }
+        return Ok(exit::OK);
+    }
+    let appending = args.resume || args.only.is_some();
+    if !appending && !args.force {
+        refuse_to_replace(&status_path, logs.as_deref(), &pending)?;
+    }
+
+    // The job timeout is the worker's business: it stops the job's process
+    // group and goes on. The pool's own timeout would stop the worker instead,
+    // and its retries are for dead workers, so the pool gets neither.
+    // Locally no more workers than jobs; on MPI the workers are the job's
+    // ranks (as many as mpirun made, whatever the cores), unless -p says.
+    let processes = match global.backend {
+        BackendKind::Mpi => global.processes,
+        BackendKind::Local => {
+            let wanted = global.processes.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+            });
+            Some(wanted.min(pending.len() as u32).max(1))
+        }
+    };
+    let pool_options = Global {
+        timeout: None,
+        retries: 0,
+        processes,
+        ..*global
+    };
+    let (pool, _) = build_pool(&pool_options)?;
+    // Only now is anything written: the log directory, then the status file
+    // (and if that fails, the directories just made are removed again).
+    let made = match &logs {
+        Some(dir) => make_dirs(dir)?,
+        None => None,
+    };
+    let opened = if appending {
+        StatusWriter::append(&status_path)
+    } else {
+        StatusWriter::create(&status_path)
+    };
+    let mut status = match opened {
+        Ok(status) => status,
+        Err(e) => {
+            if let (Some(dir), Some(top)) = (&logs, &made) {
+                remove_dirs(dir, top);
+            }
+            return Err(e.into());
+        }
+    };
+    let options = RunOptions {
+        logs: logs.clone(),
+        timeout: global.timeout,
+        grace: args.grace,
+        retries: global.retries,
+    };
+    let to_run: Vec<Job> = pending.into_iter().cloned().collect();
+    let report = jobs::run(&pool, &to_run, &options, &mut status, |record| {
+        if crate::recording::active() {
+            crate::recording::record_attempt(
+                record.worker_pid,
+                record.row.job_id,
+                record.attempts,
+                record.ran,
+                job_status(record),
+                &format!("job {}", record.row.job_id),
+            );
+        }
+        if printer.json {
+            printer.line(record_json(record));
+        }
+        if !record.succeeded() {
+            warn!("procpool: {}", describe_failure(record));
+        }
+    })?;
+    let processes = pool.processes();
+    crate::recording::record_events(&pool);
+    drop(pool);
+
+    let failed: Vec<u64> = report.failed.iter().map(|r| r.row.job_id).collect();
+    let code = match &report.stopped {
+        Some(RunError::Pool(PoolError::Interrupted { signal })) => exit::signal(*signal),
+        Some(_) => exit::SETUP,
+        None if failed.is_empty() => exit::OK,
+        None => exit::TASKS_FAILED,
+    };
+    let succeeded = report.succeeded();
+    if printer.json {
+        let mut summary = json!({
+            "jobs": report.total + skipped,
+            "succeeded": succeeded,
+            "failed": failed.len(),
+            "failed_job_ids": sorted(&failed),
+            "skipped": skipped,
+            "not_run": report.total - report.finished,
+            "stopped_running": report.stopped_running,
+            "processes": processes,
+            "elapsed_ms": report.elapsed.as_secs_f64() * 1e3,
+            "status": status_path,
+            "logs": logs,
+            "exit_code": code,
+        });
+        if let Some(stopped) = &report.stopped {
+            summary["stopped"] = json!(crate::output::causes(stopped));
+        }
+        printer.line(json!({ "summary": summary }));
+    } else {
+        let mut line = format!(
+            "{} of {} job(s) ran: {succeeded} succeeded, {} failed",
+            report.finished,
+            report.total,
+            failed.len()
+        );
+        if skipped > 0 {
+            line += &format!("; {skipped} skipped, having succeeded before");
+        }
+        let output = logs.as_ref().map_or_else(
+            || "output discarded".to_string(),
+            |dir| format!("logs in {}", dir.display()),
+        );
+        printer.line(format_args!(
+            "{line}; status in {}, {output}",
+            status_path.display()
+        ));
+    }
+    if !failed.is_empty() {
+        warn!(
+            "procpool: failed Job_IDs: {}",
+            jobs::format_array(&sorted(&failed))
+        );
+    }
+    if let Some(stopped) = &report.stopped {
+        let not_run = report.total - report.finished;
+        let unfinished = match report.stopped_running {
+            Some(running) => format!(
+                "{running} stopped while running and {} never started",
+                not_run.saturating_sub(running)
+            ),
+            None => format!("{not_run} stopped or never started"),
+        };
+        warn!(
+            "procpool: {}; {} of {} job(s) finished and are in {}; {unfinished} (no row: --resume runs them)",
+            crate::output::causes(stopped),
+            report.finished,
+            report.total,
+            status_path.display()
+        );
+    }
+    Ok(code)
+}
+
+fn sorted(ids: &[u64]) -> Vec<u64> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids
+}
+
+/// `job 3 exited with 1: false`, `job 5 timed out after 2 attempts (exit 143): sleep 9`.
+fn describe_failure(record: &JobRecord) -> String {
+    let row = &record.row;
+    let how = if record.timed_out {
+        format!("timed out and was stopped (Exit_Code {})", row.exit_code)
+    } else if let Some(error) = &record.error {
+        format!("{error} (Exit_Code {})", row.exit_code)
+    } else if row.exit_code > 128 {
+        format!(
+            "was killed by {} (Exit_Code {})",
+            signal_name(row.exit_code - 128),
+            row.exit_code
+        )
+    } else {
+        format!("exited with {}", row.exit_code)
+    };
+    let attempts = match record.attempts {
+        0 | 1 => String::new(),
+        n => format!(" after {n} attempts"),
+    };
+    format!("job {} {how}{attempts}: {}", row.job_id, shorten(&row.job))
+}
+
+/// The longest command echoed whole in a message, in bytes.
+const ECHO_LIMIT: usize = 200;
+
+/// A command as a one-line message shows it: tabs and line breaks escaped as
+/// in the status file, cut after [`ECHO_LIMIT`] bytes with its length said.
+fn shorten(command: &str) -> String {
+    let line = jobs::escape(command);
+    if line.len() <= ECHO_LIMIT {
+        return line;
+    }
+    let mut end = ECHO_LIMIT;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &line[..end], command.len())
+}
+
+/// Refuses to start a fresh run over an earlier one's record: a status file
+/// holding rows, or a log file of a job about to run.
+fn refuse_to_replace(status: &Path, logs: Option<&Path>, pending: &[&Job]) -> anyhow::Result<()> {
+    let how = "pass --resume to run only the jobs that did not succeed and append, \
+               or --force to start over and replace it";
+    if StatusFile::holds_rows(status)? {
+        bail!(
+            "status file {} holds the rows of an earlier run; {how}",
+            status.display()
+        );
+    }
+    let Some(dir) = logs.filter(|d| d.is_dir()) else {
+        return Ok(());
+    };
+    for job in pending {
+        for stream in ["out", "err"] {
+            let path = procpool_cli::tasks::log_path(dir, job.id, stream);
+            if path.symlink_metadata().is_ok() {
+                bail!(
+                    "log file {} of an earlier run exists; {how}",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` and its missing parents; returns the topmost directory it
+/// created, if any, for [`remove_dirs`].
+fn make_dirs(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let top = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| a.symlink_metadata().is_err())
+        .last()
+        .map(Path::to_path_buf);
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        if let Some(top) = &top {
+            remove_dirs(dir, top);
+        }
+        return Err(anyhow!(e).context(format!("cannot create log directory {}", dir.display())));
+    }
+    Ok(top)
+}
+
+/// Removes the empty directories from `dir` up to `top`, as [`make_dirs`]
+/// made them.
+fn remove_dirs(dir: &Path, top: &Path) {
+    for a in dir.ancestors() {
+        if std::fs::remove_dir(a).is_err() || a == top {
+            break;
+        }
+    }
+}
+
+fn record_json(record: &JobRecord) -> serde_json::Value {
+    let row = &record.row;
+    let mut object = json!({
+        "job_id": row.job_id,
+        "exit_code": row.exit_code,
+        "hostname": row.hostname,
+        "time_started": row.time_started,
+        "time_ended": row.time_ended,
+        "time_elapsed": row.time_elapsed,
+        "job": row.job,
+        "attempts": record.attempts,
+        "timed_out": record.timed_out,
+        "pid": record.worker_pid,
+    });
+    if let Some(error) = &record.error {
+        object["error"] = json!(error);
+    }
+    object
+}
+
+fn print_slurm(
+    global: &Global,
+    args: &JobsArgs,
+    file: &JobFile,
+    pending: &[&Job],
+    status: &Path,
+    logs: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let mut printer = Printer::new(false);
+    if pending.is_empty() {
+        warn!(
+            "procpool: every job already succeeded in {}; no array to submit",
+            status.display()
+        );
+        return Ok(exit::OK);
+    }
+    let absolute = |p: &Path| {
+        std::path::absolute(p).with_context(|| format!("cannot make {} absolute", p.display()))
+    };
+    let mut pass_on = Vec::new();
+    if let Some(t) = global.timeout {
+        pass_on.extend(["--timeout".to_string(), t.as_secs_f64().to_string()]);
+    }
+    if global.retries > 0 {
+        pass_on.extend(["--retries".to_string(), global.retries.to_string()]);
+    }
+    if args.grace != Duration::from_secs(1) {
+        pass_on.extend(["--grace".to_string(), args.grace.as_secs_f64().to_string()]);
+    }
+    let ids: Vec<u64> = pending.iter().map(|j| j.id).collect();
+    let s = &args.sbatch;
+    let script = SlurmScript {
+        program: std::env::current_exe().context("cannot find the procpool program")?,
+        job_file: std::fs::canonicalize(&file.path)
+            .with_context(|| format!("cannot resolve {}", file.path.display()))?,
+        ids: &ids,
+        status: absolute(status)?,
+        logs: logs.map(absolute).transpose()?,
+        pass_on,
+        options: SlurmOptions {
+            job_name: s.job_name.clone(),
+            partition: s.partition.clone(),
+            time: s.time.clone(),
+            mem_per_cpu: s.mem_per_cpu.clone(),
+            cpus_per_task: s.cpus_per_task,
+            max_running: s.max_running,
+        },
+    }
+    .render()?;
+    printer.line(script.trim_end());
+    Ok(exit::OK)
+}
+
+/// How a job ended, for its bar in a `--timeline` chart.
+fn job_status(record: &JobRecord) -> procpool_cli::timeline::Status {
+    use procpool_cli::timeline::Status;
+    match record.row.exit_code {
+        0 => Status::Ok,
+        _ if record.timed_out => Status::TimedOut,
+        jobs::WORKER_FAILED if record.error.is_some() => Status::WorkerDied,
+        _ => Status::Failed,
+    }
+}
