@@ -30,7 +30,14 @@
 //! }
 //! ```
 #![deny(missing_docs, missing_debug_implementations)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The pool stands on Linux: workers die with their supervisor by the
+// parent-death signal (prctl), and it reads /proc and the monotonic clock
+// every process of the machine shares.
+#[cfg(not(target_os = "linux"))]
+compile_error!("procpool runs on Linux only: it needs prctl(PR_SET_PDEATHSIG) and /proc");
 
 // The pool core: private modules, exported through the list below.
 mod backend;

@@ -6,6 +6,11 @@ use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
+use nix::errno::Errno;
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::signal::{SigHandler, Signal};
+use nix::unistd::Pid;
+
 /// How a process ended.
 ///
 /// ```
@@ -76,39 +81,23 @@ pub fn signal_name(signal: i32) -> String {
 
 /// Sends `signal` to process `pid`; a process that is already gone is not an error.
 pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
-    // SAFETY: kill(2) has no memory effects; pid comes from a child we spawned.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
-    check_gone(rc)
-}
-
-fn check_gone(rc: libc::c_int) -> io::Result<()> {
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::ESRCH) {
-        Ok(())
-    } else {
-        Err(err)
+    let signal = Signal::try_from(signal).map_err(io::Error::from)?;
+    match nix::sys::signal::kill(Pid::from_raw(pid as i32), signal) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Asks the kernel to send `signal` to this process when the thread that
 /// created it exits. Call it first thing in a child process.
 pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
-    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointers.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let signal = Signal::try_from(signal).map_err(io::Error::from)?;
+    nix::sys::prctl::set_pdeathsig(signal).map_err(io::Error::from)
 }
 
 /// The parent process id of this process.
 pub fn parent_pid() -> u32 {
-    // SAFETY: getppid cannot fail.
-    unsafe { libc::getppid() as u32 }
+    nix::unistd::getppid().as_raw() as u32
 }
 
 /// Nanoseconds on `CLOCK_MONOTONIC`, the clock every process of this
@@ -121,16 +110,12 @@ pub fn parent_pid() -> u32 {
 /// assert!(a > 0 && b >= a);
 /// ```
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec we own; CLOCK_MONOTONIC
-    // always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
+    // CLOCK_MONOTONIC always exists on Linux.
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC exists");
+    (ts.tv_sec() as u64)
         .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+        .wrapping_add(ts.tv_nsec() as u64)
 }
 
 /// A point in time as both an [`Instant`](std::time::Instant) and
@@ -195,11 +180,17 @@ impl Epoch {
 
 /// Sets the disposition of `signal` to ignored (`true`) or default (`false`).
 pub fn ignore_signal(signal: i32, ignore: bool) {
-    let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
-    // SAFETY: SIG_IGN and SIG_DFL are valid dispositions; no handler code runs.
-    unsafe {
-        libc::signal(signal, handler);
-    }
+    let Ok(signal) = Signal::try_from(signal) else {
+        return;
+    };
+    let handler = if ignore {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::SigDfl
+    };
+    // SAFETY: SIG_IGN and SIG_DFL are dispositions, not handler code, so
+    // nothing can run in signal context.
+    let _ = unsafe { nix::sys::signal::signal(signal, handler) };
 }
 
 /// Keeps freed heap memory (up to 64 MiB) instead of returning it to the
@@ -226,53 +217,37 @@ pub fn keep_freed_memory() {
 /// limit (`ulimit -n`) up to the hard one if it is lower, as Go's runtime
 /// and most servers do. Returns the limit in force when it stays too low.
 pub(crate) fn ensure_open_files(needed: u64) -> Result<(), u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(());
     };
-    // SAFETY: getrlimit writes one rlimit into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    if soft >= needed {
         return Ok(());
     }
-    if limit.rlim_cur >= needed {
+    let raised = needed.min(hard);
+    if setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_ok() && raised >= needed {
         return Ok(());
     }
-    let raised = libc::rlimit {
-        rlim_cur: needed.min(limit.rlim_max),
-        rlim_max: limit.rlim_max,
-    };
-    // SAFETY: setrlimit reads one rlimit; a soft limit up to the hard one is allowed.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 && raised.rlim_cur >= needed {
-        return Ok(());
-    }
-    Err(limit.rlim_cur.max(raised.rlim_cur.min(limit.rlim_max)))
+    Err(soft.max(raised))
 }
 
-/// Makes descriptor `to` a copy of `from` (`dup2`); whether it worked.
-pub(crate) fn redirect(from: i32, to: i32) -> bool {
-    // SAFETY: dup2 on two descriptor numbers; `to` is replaced atomically.
-    unsafe { libc::dup2(from, to) >= 0 }
+/// Makes this process's standard output a copy of its standard error, so
+/// nothing printed can reach the descriptor the protocol started on;
+/// whether it worked.
+pub(crate) fn stdout_to_stderr() -> bool {
+    nix::unistd::dup2_stdout(io::stderr()).is_ok()
 }
 
-/// Whether descriptor `fd` is a pipe.
-pub(crate) fn is_pipe(fd: i32) -> bool {
-    // SAFETY: fstat writes one stat struct we own.
-    unsafe {
-        let mut stat: libc::stat = std::mem::zeroed();
-        libc::fstat(fd, &mut stat) == 0 && (stat.st_mode & libc::S_IFMT) == libc::S_IFIFO
-    }
+/// Whether this process's standard input is a pipe.
+pub(crate) fn stdin_is_pipe() -> bool {
+    nix::sys::stat::fstat(io::stdin()).is_ok_and(|stat| {
+        nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT
+            == nix::sys::stat::SFlag::S_IFIFO
+    })
 }
 
 /// The soft limit on this process's address space (`ulimit -v`) in bytes,
 /// if there is one.
 pub(crate) fn address_space_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0 {
-        return None;
-    }
-    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+    let (soft, _) = getrlimit(Resource::RLIMIT_AS).ok()?;
+    (soft != nix::sys::resource::RLIM_INFINITY).then_some(soft)
 }

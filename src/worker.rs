@@ -125,7 +125,7 @@ fn handshake(registry: &Registry) -> Result<Hello, String> {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{name}").and_then(|()| stdout.flush())
     };
-    if said.is_err() || !sys::redirect(libc::STDERR_FILENO, libc::STDOUT_FILENO) {
+    if said.is_err() || !sys::stdout_to_stderr() {
         protocol::remove_handshake_dir(&name);
         return Err(format!("{USAGE} (stdout is not a supervisor's pipe)"));
     }
@@ -178,7 +178,7 @@ fn watch_stdin(name: String, through: Arc<AtomicBool>) {
             protocol::remove_handshake_dir(&name);
             // A supervisor that closes our pipe has given up on us and
             // needs no message; anyone else does.
-            if !sys::is_pipe(libc::STDIN_FILENO) {
+            if !sys::stdin_is_pipe() {
                 let line = format!(
                     "procpool worker {}: no supervisor completed the handshake ({USAGE})\n",
                     std::process::id()

@@ -195,8 +195,13 @@ impl MpiWorld {
         self.universe.world()
     }
 
-    /// An error if the job has fewer than `need` ranks.
-    pub(crate) fn require(&self, what: &'static str, need: u32) -> Result<(), MpiError> {
+    /// An error if the job has fewer than `need` ranks; `what` names what
+    /// needs them.
+    ///
+    /// # Errors
+    ///
+    /// [`MpiError::TooFewRanks`], with a hint when a Slurm step gave one rank.
+    pub fn require(&self, what: &'static str, need: u32) -> Result<(), MpiError> {
         if self.size < need {
             return Err(MpiError::TooFewRanks {
                 what,

@@ -57,7 +57,7 @@ pub fn run(_global: &Global, args: MpiArgs) -> anyhow::Result<u8> {
 pub fn run(global: &Global, args: MpiArgs) -> anyhow::Result<u8> {
     use anyhow::Context;
     use procpool::mpi::MpiWorld;
-    use procpool_cli::mpi_demos::{self, Exchange};
+    use procpool_cli::mpi_demos::{self as demos, Exchange};
     use serde_json::json;
 
     use crate::output::Printer;
