@@ -106,7 +106,7 @@ fn measure<T: Task>(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::testing::{ByteSum, Square};
+    use crate::doctest::{ByteSum, Square};
     use serde_bytes::ByteBuf;
 
     #[test]

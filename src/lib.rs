@@ -117,9 +117,26 @@ pub mod doctest {
         }
     }
 
-    /// Serves [`Square`] and [`Sleep`] when this doctest runs as a worker.
+    /// The sum of a buffer's bytes: a task whose input is large.
+    #[derive(Debug, Clone, Copy)]
+    pub struct ByteSum;
+    impl Task for ByteSum {
+        const NAME: &'static str = "bytesum";
+        type Input = serde_bytes::ByteBuf;
+        type Output = u64;
+        fn run(bytes: serde_bytes::ByteBuf) -> Result<u64, Failure> {
+            Ok(bytes.iter().map(|&b| b as u64).sum())
+        }
+    }
+
+    /// Serves these tasks when this doctest runs as a worker.
     pub fn serve() {
-        crate::serve_if_requested(&Registry::new().register::<Square>().register::<Sleep>());
+        crate::serve_if_requested(
+            &Registry::new()
+                .register::<Square>()
+                .register::<Sleep>()
+                .register::<ByteSum>(),
+        );
     }
 
     /// Serves when run as a worker, else a pool of `processes` workers that

@@ -320,7 +320,7 @@ mod tests {
             if let Ok((Request::Run { count, timed, .. }, rest)) = unframe::<Request>(&bytes) {
                 // Decoding hostile inputs in the worker is just as safe. (Only
                 // tasks that cannot sleep or crash on purpose are run here.)
-                let registry = crate::Registry::new().register::<crate::task::testing::Square>();
+                let registry = crate::Registry::new().register::<crate::doctest::Square>();
                 let mut out = Vec::new();
                 let _ = registry.handler("square").unwrap()(rest, count.min(64), timed, &mut out);
             }

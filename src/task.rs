@@ -278,32 +278,3 @@ pub(crate) fn panic_failure(payload: Box<dyn Any + Send>) -> WireFailure {
     let location = LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
     WireFailure::Panicked { message, location }
 }
-
-/// Tasks for this crate's unit tests.
-#[cfg(test)]
-pub(crate) mod testing {
-    use super::{Failure, Task};
-
-    /// `x * x`; overflow is a failure.
-    pub(crate) struct Square;
-    impl Task for Square {
-        const NAME: &'static str = "square";
-        type Input = i64;
-        type Output = i64;
-        fn run(x: i64) -> Result<i64, Failure> {
-            x.checked_mul(x)
-                .ok_or_else(|| Failure::msg(format!("{x} squared overflows")))
-        }
-    }
-
-    /// The sum of a buffer's bytes.
-    pub(crate) struct ByteSum;
-    impl Task for ByteSum {
-        const NAME: &'static str = "bytesum";
-        type Input = serde_bytes::ByteBuf;
-        type Output = u64;
-        fn run(bytes: serde_bytes::ByteBuf) -> Result<u64, Failure> {
-            Ok(bytes.iter().map(|&b| b as u64).sum())
-        }
-    }
-}

@@ -204,7 +204,7 @@ mod tests {
             panic!("expected a run request, got {request:?}");
         };
         assert_eq!(count, 1);
-        let registry = crate::Registry::new().register::<crate::task::testing::Square>();
+        let registry = crate::Registry::new().register::<crate::doctest::Square>();
         let mut out = Vec::new();
         let started_ns =
             registry.handler("square").unwrap()(payload, count, timed, &mut out).unwrap();
