@@ -80,7 +80,7 @@ pub use error::{PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
 pub use pool::{Handle, Imap, Pool, PoolBuilder};
-pub use sys::{ExitCause, signal_name};
+pub use sys::ExitCause;
 pub use task::{Failure, Registry, Task};
 pub use worker::{at_exit, serve_if_requested};
 

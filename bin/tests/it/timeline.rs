@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use procpool_cli::timeline::Status;
 use serde_json::Value;
@@ -411,11 +410,17 @@ fn a_stopped_run_still_draws_what_finished() {
             "--timeline",
         ])
         .arg(&file)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // The signal comes once both short tasks are printed, so both are done
+    // however slow the machine is.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    for expected in ["task 0 slept 10 ms", "task 1 slept 10 ms"] {
+        let line = lines.next().expect("a result line").unwrap();
+        assert!(line.starts_with(expected), "{line}");
+    }
     // SAFETY: kill on the child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
