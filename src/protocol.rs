@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::codec::{self, CodecError};
-use crate::region::Span;
 
 /// The hidden first argument that turns a program into a worker.
 pub const WORKER_ARG: &str = "__procpool-worker";
@@ -85,49 +84,27 @@ pub enum Carrier {
     },
 }
 
-/// A frame's bytes, wherever they came: a buffer, a segment, or a span of
-/// a region that is freed for reuse when the frame is dropped.
+/// A frame's bytes, copied out of whatever carried them (the message, a
+/// segment, or a span of the peer's region, freed for reuse at once): the
+/// peer can still write shared memory, so nothing here refers into it.
 ///
 /// ```
 /// use procpool::protocol::Frame;
 /// let frame = Frame::from(vec![1, 2, 3]);
 /// assert_eq!(&frame[..], &[1u8, 2, 3][..]);
 /// ```
-pub struct Frame(Held);
-
-/// Where a [`Frame`]'s bytes are held.
-enum Held {
-    Inline(Vec<u8>),
-    Shared(IpcSharedMemory),
-    Region(Span),
-}
-
-impl Frame {
-    /// A frame in a segment of its own.
-    pub(crate) fn shared(memory: IpcSharedMemory) -> Frame {
-        Frame(Held::Shared(memory))
-    }
-
-    /// A frame in a region.
-    pub(crate) fn region(span: Span) -> Frame {
-        Frame(Held::Region(span))
-    }
-}
+pub struct Frame(Vec<u8>);
 
 impl From<Vec<u8>> for Frame {
     fn from(bytes: Vec<u8>) -> Frame {
-        Frame(Held::Inline(bytes))
+        Frame(bytes)
     }
 }
 
 impl Deref for Frame {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match &self.0 {
-            Held::Inline(bytes) => bytes,
-            Held::Shared(memory) => memory,
-            Held::Region(span) => span,
-        }
+        &self.0
     }
 }
 

@@ -3,8 +3,10 @@
 //! Each direction of a worker's channel pair gets one region, made by its
 //! writer (the supervisor for requests, the worker for replies) the first
 //! time a large frame goes that way, sent once, and reused for every large
-//! frame after. A frame then costs one copy into pages both sides mapped
-//! long ago, and the channel carries only where it is; a segment per
+//! frame after. A frame then costs a copy into pages both sides mapped
+//! long ago and a copy out of them by its reader (who makes no reference
+//! into memory the other process can write), and the channel carries only
+//! where it is; a segment per
 //! message cost a memfd, a truncate, a map and an unmap on each side, and a
 //! page fault per 4 KiB on each side for every message.
 //!
@@ -14,9 +16,8 @@
 //! itself. The supervisor's request space is free again when the worker's
 //! reply to that batch arrives (a worker runs its batches in order, and is
 //! done reading when it replies); the worker's reply space is free again
-//! when the supervisor has dropped the reply's [`Frame`], possibly much
-//! later (imap's look-ahead), and each request tells the worker how far
-//! that is ([`Message::freed`]). Correctness never depends on room: a frame
+//! as soon as the supervisor has copied the reply out into its [`Frame`],
+//! and each request tells the worker how far that is ([`Message::freed`]). Correctness never depends on room: a frame
 //! that finds none goes in a segment of its own, as before regions.
 //!
 //! The supervisor trusts nothing a worker says about its region: every
@@ -29,7 +30,6 @@
 //! guards against bytes, not system calls.)
 
 use std::collections::VecDeque;
-use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ipc_channel::ipc::IpcSharedMemory;
@@ -268,14 +268,31 @@ pub(crate) struct Span {
     len: usize,
 }
 
-impl Deref for Span {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        // SAFETY: `offset..offset + len` was checked to lie in the mapping,
-        // which `region` keeps alive; the writer does not reuse it until
-        // this span is freed (see `Region::new` for a writer that does).
-        unsafe { std::slice::from_raw_parts(self.region.start.add(self.offset), self.len) }
+impl Span {
+    /// A copy of the frame's bytes. The copy reads the mapping through its
+    /// raw pointer and makes no reference into it: the peer may write these
+    /// bytes at any moment (a buggy or hostile worker), and a `&[u8]` over
+    /// them would promise Rust they cannot change.
+    fn copy_out(&self) -> Vec<u8> {
+        copy_from(self.region.start.wrapping_add(self.offset), self.len)
     }
+}
+
+/// Copies `len` bytes from `source`, memory of a mapping that another
+/// process may write meanwhile, into a new buffer of this process.
+fn copy_from(source: *const u8, len: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(len);
+    // SAFETY: `source..source + len` lies in a live mapping (the callers
+    // check the bounds and hold the mapping), and the buffer has room for
+    // `len` bytes. Bytes written concurrently by the peer can only be
+    // copied torn, which the decoder after this rejects or reads as data;
+    // every bit pattern is a valid `u8`, so `set_len` exposes initialised
+    // bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(source, bytes.as_mut_ptr(), len);
+        bytes.set_len(len);
+    }
+    bytes
 }
 
 impl Drop for Span {
@@ -486,7 +503,13 @@ impl Inbox {
     pub fn open(&mut self, message: Message) -> Result<Frame, String> {
         let (region, at, len) = match message.bytes {
             Carrier::Inline(bytes) => return Ok(Frame::from(bytes.into_vec())),
-            Carrier::Shared(memory) => return Ok(Frame::shared(memory)),
+            Carrier::Shared(mut memory) => {
+                // SAFETY: as in `Region::new`: only the raw pointer is kept,
+                // and read once, by `copy_from`.
+                let bytes = unsafe { memory.deref_mut() };
+                let (source, len) = (bytes.as_mut_ptr().cast_const(), bytes.len());
+                return Ok(Frame::from(copy_from(source, len)));
+            }
             Carrier::Region { at, len } => {
                 let region = self
                     .region
@@ -507,12 +530,14 @@ impl Inbox {
             Some(mut ring) => ring.claim(at, len)?,
             None => region.bounds(at, len)?,
         };
-        Ok(Frame::region(Span {
+        // The span is freed as soon as its bytes are copied out.
+        let span = Span {
             region,
             at,
             offset,
             len: len as usize,
-        }))
+        };
+        Ok(Frame::from(span.copy_out()))
     }
 
     /// Every position of the peer's region before this one is free again
@@ -729,30 +754,23 @@ mod tests {
         let err = reader.open(region_frame(0, 10)).err().unwrap();
         assert!(err.contains("before any region"), "{err}");
         let (message, _) = writer.pack(&0u8, &data).unwrap();
-        let kept = reader.open(message).unwrap();
-        for (at, len) in [
-            (0, 10),
-            (u64::MAX, 2),
-            (size - 5, 10),
-            (size, 10),
-            (1 << 40, 1),
-        ] {
+        let first = reader.open(message).unwrap();
+        for (at, len) in [(0, 10), (u64::MAX, 2), (size - 5, 10), (1 << 40, 1)] {
             assert!(reader.open(region_frame(at, len)).is_err(), "{at}+{len}");
         }
-        // Two fit; the third needs the first's space, which the supervisor
-        // has not freed: the worker does not reuse it.
+        // The supervisor frees a frame's space as soon as it has copied the
+        // bytes out, before the frame itself is dropped: the worker may
+        // reuse it at once, and what the supervisor holds stays intact.
+        assert_eq!(reader.freed(), len);
         let (message, _) = writer.pack(&0u8, &data).unwrap();
         assert_eq!(carrier(&message), "region");
         drop(reader.open(message).unwrap());
-        assert_eq!(reader.freed(), 0);
-        let (message, _) = writer.pack(&0u8, &data).unwrap();
-        assert_eq!(carrier(&message), "shared");
-        drop(kept);
         assert_eq!(reader.freed(), 2 * len);
         writer.free_to(reader.freed());
         let (message, _) = writer.pack(&1u8, &data).unwrap();
         assert_eq!(carrier(&message), "region");
         assert_eq!(&reader.open(message).unwrap()[1..], &data[..]);
+        assert_eq!(&first[1..], &data[..]);
         // An untracked reader checks bounds only, and refuses an empty region.
         let mut worker = Inbox::new(false);
         let empty = Message {
