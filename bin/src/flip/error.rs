@@ -142,6 +142,29 @@ impl Cause {
     }
 }
 
+/// The JPEG codec's errors, as the flip command words them.
+impl From<procpool_jpeg::Error> for Cause {
+    fn from(error: procpool_jpeg::Error) -> Self {
+        use procpool_jpeg::Error as E;
+        match error {
+            E::Truncated { bytes, detail } => Cause::Truncated { bytes, detail },
+            E::Corrupt(detail) => Cause::CorruptJpeg(detail),
+            E::TooManyPixels {
+                width,
+                height,
+                limit,
+            } => Cause::TooManyPixels {
+                width,
+                height,
+                limit,
+            },
+            E::Decode(detail) => Cause::Decode(detail),
+            E::Encode(detail) => Cause::Encode(detail),
+            other => Cause::Decode(other.to_string()),
+        }
+    }
+}
+
 /// Refuses an image of more than `limit` pixels.
 pub(crate) fn check_pixels(width: u32, height: u32, limit: u64) -> Result<(), Cause> {
     if u64::from(width) * u64::from(height) > limit {

@@ -25,11 +25,11 @@
 //! ```
 
 mod error;
-mod jpeg;
 mod pdf;
 mod pixels;
 mod plan;
-pub mod samples;
+
+use procpool_jpeg as jpeg;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -39,10 +39,12 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::write::atomically as write_atomically;
 pub use error::{Cause, FlipError};
-pub use jpeg::{JpegInfo, Planes, Turned, decode_planes, inspect as inspect_jpeg, turn180};
 pub use pdf::one_page as one_page_pdf;
 pub use pixels::{Encoded, decode, encode, flip_bytes, rotate180};
 pub use plan::{Collision, Plan, PlanError, Rejected, output_path};
+pub use procpool_jpeg::{
+    JpegInfo, Planes, Turned, decode_planes, inspect as inspect_jpeg, samples, turn180,
+};
 
 /// Pillow's limit: it refuses images over `2 * Image.MAX_IMAGE_PIXELS`
 /// (about 179 megapixels) as decompression bombs.

@@ -23,7 +23,7 @@ use super::{Format, jpeg, pdf};
 pub fn decode(data: &[u8], max_pixels: u64) -> Result<DynamicImage, Cause> {
     if jpeg::looks_like_jpeg(data) {
         jpeg::check(data, max_pixels)?;
-        return jpeg::decode(data);
+        return Ok(jpeg::decode(data)?);
     }
     decode_other(data, max_pixels)
 }
@@ -236,12 +236,13 @@ pub fn encode(image: &DynamicImage, format: Format, quality: u8) -> Result<Vec<u
 /// The image as 8-bit grey or RGB JPEG data; alpha is dropped, as JPEG has none.
 fn jpeg_stream(image: &DynamicImage, quality: u8) -> Result<Vec<u8>, Cause> {
     let (w, h) = (image.width(), image.height());
-    match image {
+    let encoded = match image {
         DynamicImage::ImageLuma8(i) => jpeg::encode(i, w, h, 1, quality),
         DynamicImage::ImageRgb8(i) => jpeg::encode(i, w, h, 3, quality),
         other if !other.color().has_color() => jpeg::encode(&other.to_luma8(), w, h, 1, quality),
         other => jpeg::encode(&other.to_rgb8(), w, h, 3, quality),
-    }
+    };
+    Ok(encoded?)
 }
 
 /// The image with 8-bit samples, keeping grey, colour and alpha.

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use image::DynamicImage;
 use turbojpeg::{Colorspace, Compressor, Decompressor, Image, PixelFormat, Subsamp, YuvImage};
 
-use super::Cause;
+use crate::Error;
 
 thread_local! {
     // One libjpeg-turbo instance of each kind per worker, reused across tasks.
@@ -18,10 +18,10 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's libjpeg-turbo decompressor.
-fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> Result<T, Cause>) -> Result<T, Cause> {
+fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> Result<T, Error>) -> Result<T, Error> {
     DECOMPRESSOR.with_borrow_mut(|slot| match slot {
         Some(d) => f(d),
-        None => f(slot.insert(Decompressor::new().map_err(|e| Cause::Decode(tj_message(e)))?)),
+        None => f(slot.insert(Decompressor::new().map_err(|e| Error::Decode(tj_message(e)))?)),
     })
 }
 
@@ -29,8 +29,8 @@ fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> Result<T, Cause>) -
 fn with_compressor<T>(
     quality: u8,
     f: impl FnOnce(&mut Compressor) -> Result<T, turbojpeg::Error>,
-) -> Result<T, Cause> {
-    let fail = |e: turbojpeg::Error| Cause::Encode(format!("JPEG: {}", tj_message(e)));
+) -> Result<T, Error> {
+    let fail = |e: turbojpeg::Error| Error::Encode(format!("JPEG: {}", tj_message(e)));
     COMPRESSOR.with_borrow_mut(|slot| {
         let compressor = match slot {
             Some(c) => c,
@@ -43,12 +43,12 @@ fn with_compressor<T>(
 
 /// libjpeg-turbo's message for bad data, warnings included (such as
 /// "premature end of data segment").
-fn corrupt(e: turbojpeg::Error) -> Cause {
+fn corrupt(e: turbojpeg::Error) -> Error {
     let message = tj_message(e);
     let message = message
         .strip_prefix("Corrupt JPEG data: ")
         .unwrap_or(&message);
-    Cause::CorruptJpeg(message.to_string())
+    Error::Corrupt(message.to_string())
 }
 
 /// Decodes a JPEG whose structure was checked (see
@@ -58,15 +58,15 @@ fn corrupt(e: turbojpeg::Error) -> Cause {
 ///
 /// # Errors
 ///
-/// [`Cause::CorruptJpeg`] with libjpeg-turbo's message.
-pub fn decode(data: &[u8]) -> Result<DynamicImage, Cause> {
+/// [`Error::Corrupt`] with libjpeg-turbo's message.
+pub fn decode(data: &[u8]) -> Result<DynamicImage, Error> {
     with_decompressor(|decompressor| {
         let header = decompressor.read_header(data).map_err(corrupt)?;
         let (format, channels) = match header.colorspace {
             Colorspace::Gray => (PixelFormat::GRAY, 1),
             Colorspace::CMYK | Colorspace::YCCK => {
                 return image::load_from_memory_with_format(data, image::ImageFormat::Jpeg)
-                    .map_err(|e| Cause::CorruptJpeg(e.to_string()));
+                    .map_err(|e| Error::Corrupt(e.to_string()));
             }
             _ => (PixelFormat::RGB, 3),
         };
@@ -90,14 +90,14 @@ pub fn decode(data: &[u8]) -> Result<DynamicImage, Cause> {
 ///
 /// # Errors
 ///
-/// [`Cause::Encode`] with libjpeg-turbo's message.
+/// [`Error::Encode`] with libjpeg-turbo's message.
 pub fn encode(
     pixels: &[u8],
     width: u32,
     height: u32,
     channels: usize,
     quality: u8,
-) -> Result<Vec<u8>, Cause> {
+) -> Result<Vec<u8>, Error> {
     let (format, subsamp) = if channels == 1 {
         (PixelFormat::GRAY, Subsamp::Gray)
     } else {
@@ -163,8 +163,8 @@ impl Planes {
     ///
     /// # Errors
     ///
-    /// [`Cause::Encode`] with libjpeg-turbo's message.
-    pub fn encode(&self, quality: u8) -> Result<Vec<u8>, Cause> {
+    /// [`Error::Encode`] with libjpeg-turbo's message.
+    pub fn encode(&self, quality: u8) -> Result<Vec<u8>, Error> {
         with_compressor(quality, |c| {
             c.set_subsamp(self.0.subsamp)?;
             c.compress_yuv_to_vec(self.0.as_deref())
@@ -180,8 +180,8 @@ impl Planes {
 ///
 /// # Errors
 ///
-/// [`Cause::CorruptJpeg`] with libjpeg-turbo's message.
-pub fn decode_planes(data: &[u8]) -> Result<Option<Planes>, Cause> {
+/// [`Error::Corrupt`] with libjpeg-turbo's message.
+pub fn decode_planes(data: &[u8]) -> Result<Option<Planes>, Error> {
     with_decompressor(|decompressor| {
         let header = decompressor.read_header(data).map_err(corrupt)?;
         let sub = header.subsamp;
@@ -226,7 +226,7 @@ mod tests {
     /// markers (jpeg-encoder).
     fn jpegs() -> Vec<(String, Vec<u8>)> {
         use jpeg_encoder::{ColorType, Encoder};
-        let picture = crate::flip::samples::picture(4, 96, 72);
+        let picture = crate::samples::picture(4, 96, 72);
         let with = |progressive: bool, restart: u16| {
             let mut out = Vec::new();
             let mut encoder = Encoder::new(&mut out, 80);
@@ -238,7 +238,7 @@ mod tests {
             out
         };
         vec![
-            ("sample".into(), crate::flip::samples::jpeg(1)),
+            ("sample".into(), crate::samples::jpeg(1)),
             ("turbo".into(), encode(&picture, 96, 72, 3, 80).unwrap()),
             ("progressive".into(), with(true, 0)),
             ("restarts".into(), with(false, 5)),
@@ -254,7 +254,7 @@ mod tests {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(4);
         let (mut both, mut ours_only, mut neither) = (0, 0, 0);
         for (name, jpeg) in jpegs() {
-            assert!(super::super::inspect(&jpeg, u64::MAX).is_ok(), "{name}");
+            assert!(crate::inspect(&jpeg, u64::MAX).is_ok(), "{name}");
             assert!(decode(&jpeg).is_ok(), "{name}");
             // The image data: from the first start-of-scan to the end.
             let first_scan = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap() + 14;
@@ -269,7 +269,7 @@ mod tests {
                         bad[at..end].fill(0);
                     }
                 }
-                let ours = super::super::inspect(&bad, u64::MAX);
+                let ours = crate::inspect(&bad, u64::MAX);
                 let theirs = decode(&bad);
                 match (ours.is_err(), theirs.is_err()) {
                     (true, true) => both += 1,

@@ -1,6 +1,7 @@
 //! Deterministic sample pictures: a city skyline under a sky, with a sun and
 //! the sample's number in the top-left corner, so a flip shows at a glance.
-//! `cargo run --example make_samples` writes the ten in `data/`; tests make
+//! `cargo run -p procpool-cli --example make_samples` writes the ten in
+//! `data/`; tests make
 //! pictures of any size with [`picture`].
 
 use image::codecs::jpeg::JpegEncoder;
@@ -16,7 +17,7 @@ pub const HEIGHT: u32 = 360;
 /// The file name of sample `index` (from 0): `sample_01.jpg` to `sample_10.jpg`.
 ///
 /// ```
-/// assert_eq!(procpool_cli::flip::samples::file_name(0), "sample_01.jpg");
+/// assert_eq!(procpool_jpeg::samples::file_name(0), "sample_01.jpg");
 /// ```
 pub fn file_name(index: usize) -> String {
     format!("sample_{:02}.jpg", index + 1)
@@ -26,7 +27,7 @@ pub fn file_name(index: usize) -> String {
 /// on every machine (the `image` crate's encoder is pure integer Rust).
 ///
 /// ```
-/// let jpeg = procpool_cli::flip::samples::jpeg(3);
+/// let jpeg = procpool_jpeg::samples::jpeg(3);
 /// assert!(jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.ends_with(&[0xFF, 0xD9]));
 /// ```
 pub fn jpeg(index: usize) -> Vec<u8> {

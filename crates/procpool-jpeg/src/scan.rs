@@ -15,7 +15,7 @@
 //! which only says whether the data was sound; data that was not is walked
 //! again here, for the error.
 
-use super::Cause;
+use crate::Error;
 
 pub(crate) mod fast;
 mod sparse;
@@ -361,13 +361,13 @@ pub(crate) struct Entropy {
     nonzero: Vec<Vec<u64>>,
 }
 
-fn corrupt(what: impl Into<String>) -> Cause {
-    Cause::CorruptJpeg(what.into())
+fn corrupt(what: impl Into<String>) -> Error {
+    Error::Corrupt(what.into())
 }
 
 impl Entropy {
     /// Reads a DHT segment (after its length) at byte `at`.
-    pub fn define_tables(&mut self, mut segment: &[u8], at: usize) -> Result<(), Cause> {
+    pub fn define_tables(&mut self, mut segment: &[u8], at: usize) -> Result<(), Error> {
         let bad = || corrupt(format!("bad Huffman table at byte {at}"));
         while let [class_id, rest @ ..] = segment {
             let (class, id) = (class_id >> 4, class_id & 0x0F);
@@ -391,7 +391,7 @@ impl Entropy {
     }
 
     /// Reads a DRI segment (after its length) at byte `at`.
-    pub fn define_restart_interval(&mut self, segment: &[u8], at: usize) -> Result<(), Cause> {
+    pub fn define_restart_interval(&mut self, segment: &[u8], at: usize) -> Result<(), Error> {
         let [high, low] = *segment else {
             return Err(corrupt(format!(
                 "bad restart interval segment at byte {at}"
@@ -412,7 +412,7 @@ impl Entropy {
         data: &[u8],
         offset: usize,
         keep: Option<&mut Coefficients>,
-    ) -> Result<(), Cause> {
+    ) -> Result<(), Error> {
         if let Coding::Other(_) = frame.coding {
             return Ok(());
         }
@@ -581,7 +581,7 @@ struct Scan {
 }
 
 impl Scan {
-    fn parse(frame: &Frame, header: &[u8], at: usize) -> Result<Scan, Cause> {
+    fn parse(frame: &Frame, header: &[u8], at: usize) -> Result<Scan, Error> {
         let bad = |what: &str| corrupt(format!("scan header at byte {at}: {what}"));
         let (&count, rest) = header.split_first().ok_or_else(|| bad("too short"))?;
         let count = usize::from(count);
@@ -757,7 +757,7 @@ struct Walk<'a, 'd> {
 }
 
 impl<'a> Walk<'a, '_> {
-    fn bad_code(&self) -> Cause {
+    fn bad_code(&self) -> Error {
         corrupt(format!(
             "bad Huffman code in the image data near byte {}",
             self.offset + self.bits.pos
@@ -765,14 +765,14 @@ impl<'a> Walk<'a, '_> {
     }
 
     /// libjpeg's words for image data that stops before its last block.
-    fn premature_end(&self) -> Cause {
+    fn premature_end(&self) -> Error {
         corrupt(format!(
             "premature end of data segment (the image data stops at byte {} with blocks to go)",
             self.offset + self.bits.marker_position()
         ))
     }
 
-    fn past_the_block(&self) -> Cause {
+    fn past_the_block(&self) -> Error {
         corrupt(format!(
             "coefficients past the end of a block in the image data near byte {}",
             self.offset + self.bits.pos
@@ -783,7 +783,7 @@ impl<'a> Walk<'a, '_> {
     /// follow it (a DC size, or an AC coefficient's size): at most 16 + 15
     /// bits, which one refill provides.
     #[inline(always)]
-    fn symbol(&mut self, table: &Huffman, extra: impl Fn(u8) -> u32) -> Result<u8, Cause> {
+    fn symbol(&mut self, table: &Huffman, extra: impl Fn(u8) -> u32) -> Result<u8, Error> {
         self.bits.refill();
         let (length, symbol) = table.peek(self.bits.acc).ok_or_else(|| self.bad_code())?;
         self.bits.consume(length + extra(symbol));
@@ -798,7 +798,7 @@ impl<'a> Walk<'a, '_> {
 
     /// Reads the codes of one block of component `c`, the `block`th of its
     /// (MCU-padded) grid.
-    fn block(&mut self, c: &ScanComponent, block: usize) -> Result<(), Cause> {
+    fn block(&mut self, c: &ScanComponent, block: usize) -> Result<(), Error> {
         let dc = usize::from(c.dc);
         let ac = 4 + usize::from(c.ac);
         match self.kind {
@@ -839,7 +839,7 @@ impl<'a> Walk<'a, '_> {
     }
 
     /// A DC difference: its size category, then that many bits.
-    fn dc(&mut self, table: usize) -> Result<(), Cause> {
+    fn dc(&mut self, table: usize) -> Result<(), Error> {
         let size = self.symbol(self.table(table), |s| u32::from(s.min(15)))?;
         if size > 15 {
             return Err(self.bad_code());
@@ -847,7 +847,7 @@ impl<'a> Walk<'a, '_> {
         Ok(())
     }
 
-    fn ac_first(&mut self, ac: usize, component: usize, block: usize) -> Result<(), Cause> {
+    fn ac_first(&mut self, ac: usize, component: usize, block: usize) -> Result<(), Error> {
         if self.eob_run > 0 {
             self.eob_run -= 1;
             return Ok(());
@@ -875,7 +875,7 @@ impl<'a> Walk<'a, '_> {
 
     /// A refinement scan: one correction bit for every coefficient already
     /// non-zero, and the positions of those that become non-zero.
-    fn ac_refine(&mut self, ac: usize, component: usize, block: usize) -> Result<(), Cause> {
+    fn ac_refine(&mut self, ac: usize, component: usize, block: usize) -> Result<(), Error> {
         let mut nonzero = self.nonzero[component][block];
         let table = self.table(ac);
         let mut k = self.ss;
@@ -934,7 +934,7 @@ impl<'a> Walk<'a, '_> {
 
     /// At the end of a restart interval or of the scan: the data must end
     /// here, give or take the padding of the last byte.
-    fn end_of_interval(&self, next: &str) -> Result<(), Cause> {
+    fn end_of_interval(&self, next: &str) -> Result<(), Error> {
         if self.bits.overran() {
             return Err(self.premature_end());
         }

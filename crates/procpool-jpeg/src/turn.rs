@@ -33,7 +33,7 @@ use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
 use super::coder::{Code, Coder};
 use super::scan::{Coding, Component, Frame, Sparse, spare};
-use super::{Cause, Depth, Kept, walk};
+use super::{Depth, Error, Kept, walk};
 
 /// A JPEG turned by [`turn180`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +55,9 @@ pub struct Turned {
 ///
 /// # Errors
 ///
-/// As [`inspect`](super::inspect); [`Cause::CorruptJpeg`] for a component
+/// As [`inspect`](super::inspect); [`Error::Corrupt`] for a component
 /// whose quantisation table is missing or holds a zero.
-pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turned>, Cause> {
+pub fn turn180(data: &[u8], quality: u8, max_pixels: u64) -> Result<Option<Turned>, Error> {
     let mut kept = Kept::default();
     let frame = walk(data, max_pixels, Depth::ImageData, Some(&mut kept))?;
     let turned = turn_kept(data, &frame, &kept, quality);
@@ -73,7 +73,7 @@ fn turn_kept(
     frame: &Frame,
     kept: &Kept,
     quality: u8,
-) -> Result<Option<Turned>, Cause> {
+) -> Result<Option<Turned>, Error> {
     let grey = match frame.components.len() {
         1 => true,
         3 => false,
@@ -106,7 +106,7 @@ fn turn_kept(
             .flatten()
             .filter(|t| !t.contains(&0))
             .ok_or_else(|| {
-                Cause::CorruptJpeg(format!(
+                Error::Corrupt(format!(
                     "component {} uses quantisation table {}, which is not defined or holds a zero",
                     c.id, c.tq
                 ))
@@ -753,12 +753,11 @@ mod tests {
     use super::*;
     use image::GenericImageView;
 
-    use crate::flip::error::Cause;
     use jpeg_encoder::SamplingFactor as F;
 
     /// A picture of `w` x `h` as a JPEG made by jpeg-encoder at `quality`.
     fn jpeg(w: u16, h: u16, sampling: F, quality: u8, grey: bool) -> Vec<u8> {
-        let picture = crate::flip::samples::picture(3, w.into(), h.into());
+        let picture = crate::samples::picture(3, w.into(), h.into());
         let mut out = Vec::new();
         let mut encoder = Encoder::new(&mut out, quality);
         encoder.set_sampling_factor(sampling);
@@ -801,7 +800,7 @@ mod tests {
         // Sizes that end inside blocks and MCUs, restart markers, grey,
         // another quality.
         let mut restarts = Vec::new();
-        let picture = crate::flip::samples::picture(3, 38, 30);
+        let picture = crate::samples::picture(3, 38, 30);
         let mut encoder = Encoder::new(&mut restarts, 90);
         encoder.set_restart_interval(2);
         encoder
@@ -816,9 +815,8 @@ mod tests {
             (restarts, 90),
         ];
         for (i, (data, quality)) in cases.into_iter().enumerate() {
-            let mut expected = super::super::decode(&data).unwrap();
-            crate::flip::rotate180(&mut expected);
-            let got = super::super::decode(&turned(&data, quality)).unwrap();
+            let expected = crate::decode(&data).unwrap().rotate180();
+            let got = crate::decode(&turned(&data, quality)).unwrap();
             assert_eq!(got.dimensions(), expected.dimensions(), "case {i}");
             assert_eq!(got.color(), expected.color(), "case {i}");
             let (a, b) = (got.as_bytes(), expected.as_bytes());
@@ -831,9 +829,8 @@ mod tests {
             };
             // No further from the turned picture than encoding it again.
             let channels = if expected.color().has_color() { 3 } else { 1 };
-            let again =
-                super::super::encode(b, got.width(), got.height(), channels, quality).unwrap();
-            let again = super::super::decode(&again).unwrap();
+            let again = crate::encode(b, got.width(), got.height(), channels, quality).unwrap();
+            let again = crate::decode(&again).unwrap();
             let (ours, reencoded) = (mean(a, b), mean(again.as_bytes(), b));
             assert!(
                 ours <= reencoded * 1.1,
@@ -844,13 +841,10 @@ mod tests {
 
     #[test]
     fn progressive_jpegs_and_odd_sizes_of_subsampled_ones_are_left_to_the_pixel_path() {
-        let progressive = include_bytes!("../../../tests/data/progressive.jpg");
+        let progressive = include_bytes!("../tests/data/progressive.jpg");
         assert_eq!(turn180(progressive, 75, u64::MAX).unwrap(), None);
         let odd = jpeg(37, 30, F::F_2_2, 75, false);
         assert_eq!(turn180(&odd, 75, u64::MAX).unwrap(), None);
-        let flipped =
-            crate::flip::flip_bytes(&odd, crate::flip::Format::Jpg, 75, u64::MAX).unwrap();
-        assert_eq!((flipped.width, flipped.height), (37, 30));
     }
 
     #[test]
@@ -861,15 +855,15 @@ mod tests {
         zeroed[middle..middle + 2000].fill(0);
         assert!(matches!(
             turn180(&zeroed, 75, u64::MAX),
-            Err(Cause::CorruptJpeg(_))
+            Err(Error::Corrupt(_))
         ));
         assert!(matches!(
             turn180(&data[..data.len() / 2], 75, u64::MAX),
-            Err(Cause::Truncated { .. })
+            Err(Error::Truncated { .. })
         ));
         assert!(matches!(
             turn180(&data, 75, 640 * 360 - 1),
-            Err(Cause::TooManyPixels { .. })
+            Err(Error::TooManyPixels { .. })
         ));
     }
 

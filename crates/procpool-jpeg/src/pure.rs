@@ -15,8 +15,8 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::errors::DecodeErrors;
 
-use super::Cause;
 use super::scan::{Coding, Frame};
+use crate::Error;
 
 type Decoder<'a> = JpegDecoder<ZCursor<&'a [u8]>>;
 
@@ -24,7 +24,7 @@ type Decoder<'a> = JpegDecoder<ZCursor<&'a [u8]>>;
 /// about what it notices, and no size limit of its own (the pixel limit was
 /// checked from the header already); and the frame header. zune-jpeg
 /// decodes baseline, extended and progressive Huffman-coded JPEGs only.
-fn decoder(data: &[u8]) -> Result<(Decoder<'_>, Frame), Cause> {
+fn decoder(data: &[u8]) -> Result<(Decoder<'_>, Frame), Error> {
     let frame = super::frame(data)?;
     if let Coding::Other(code) = frame.coding {
         let coding = match code {
@@ -34,7 +34,7 @@ fn decoder(data: &[u8]) -> Result<(Decoder<'_>, Frame), Cause> {
             0xCB => "lossless arithmetic coding",
             _ => "hierarchical arithmetic coding",
         };
-        return Err(Cause::Decode(format!(
+        return Err(Error::Decode(format!(
             "JPEG with {coding} is not supported by the pure-Rust decoder \
              (build with -p procpool-cli --features turbojpeg for libjpeg-turbo)"
         )));
@@ -49,15 +49,15 @@ fn decoder(data: &[u8]) -> Result<(Decoder<'_>, Frame), Cause> {
 }
 
 /// Decodes to `out` samples: the bytes, the width and the height.
-fn decode_to(mut decoder: Decoder<'_>, out: ColorSpace) -> Result<(Vec<u8>, u32, u32), Cause> {
+fn decode_to(mut decoder: Decoder<'_>, out: ColorSpace) -> Result<(Vec<u8>, u32, u32), Error> {
     decoder.set_options(decoder.options().jpeg_set_out_colorspace(out));
     let samples = decoder.decode().map_err(corrupt)?;
     let (width, height) = decoder
         .dimensions()
-        .ok_or_else(|| Cause::Decode("JPEG: no dimensions after decoding".into()))?;
+        .ok_or_else(|| Error::Decode("JPEG: no dimensions after decoding".into()))?;
     let expected = width * height * out.num_components();
     if samples.len() != expected {
-        return Err(Cause::Decode(format!(
+        return Err(Error::Decode(format!(
             "JPEG: decoded {} bytes, expected {expected}",
             samples.len()
         )));
@@ -65,8 +65,8 @@ fn decode_to(mut decoder: Decoder<'_>, out: ColorSpace) -> Result<(Vec<u8>, u32,
     Ok((samples, width as u32, height as u32))
 }
 
-fn corrupt(e: DecodeErrors) -> Cause {
-    Cause::CorruptJpeg(e.to_string())
+fn corrupt(e: DecodeErrors) -> Error {
+    Error::Corrupt(e.to_string())
 }
 
 /// Decodes a JPEG that passed [`inspect`](super::inspect) to 8-bit grey or
@@ -74,8 +74,8 @@ fn corrupt(e: DecodeErrors) -> Cause {
 ///
 /// # Errors
 ///
-/// [`Cause::CorruptJpeg`] with zune-jpeg's message.
-pub fn decode(data: &[u8]) -> Result<DynamicImage, Cause> {
+/// [`Error::Corrupt`] with zune-jpeg's message.
+pub fn decode(data: &[u8]) -> Result<DynamicImage, Error> {
     let (decoder, _) = decoder(data)?;
     let grey = decoder.input_colorspace() == Some(ColorSpace::Luma);
     let out = if grey {
@@ -93,7 +93,7 @@ pub fn decode(data: &[u8]) -> Result<DynamicImage, Cause> {
 ///
 /// # Errors
 ///
-/// [`Cause::Encode`] with jpeg-encoder's message, or for an image over
+/// [`Error::Encode`] with jpeg-encoder's message, or for an image over
 /// JPEG's 65,535 pixels a side.
 pub fn encode(
     pixels: &[u8],
@@ -101,7 +101,7 @@ pub fn encode(
     height: u32,
     channels: usize,
     quality: u8,
-) -> Result<Vec<u8>, Cause> {
+) -> Result<Vec<u8>, Error> {
     let colour = if channels == 1 {
         ColorType::Luma
     } else {
@@ -124,7 +124,7 @@ fn write(
     colour: ColorType,
     sampling: SamplingFactor,
     quality: u8,
-) -> Result<Vec<u8>, Cause> {
+) -> Result<Vec<u8>, Error> {
     let (w, h) = jpeg_size(width, height)?;
     with_encoder(samples.len(), sampling, quality, |encoder| {
         encoder.encode(samples, w, h, colour)
@@ -132,10 +132,10 @@ fn write(
 }
 
 /// The size as JPEG's 16-bit numbers.
-fn jpeg_size(width: u32, height: u32) -> Result<(u16, u16), Cause> {
+fn jpeg_size(width: u32, height: u32) -> Result<(u16, u16), Error> {
     match (u16::try_from(width), u16::try_from(height)) {
         (Ok(w), Ok(h)) => Ok((w, h)),
-        _ => Err(Cause::Encode(format!(
+        _ => Err(Error::Encode(format!(
             "JPEG: the image is {width}x{height}, over JPEG's 65535 pixels a side"
         ))),
     }
@@ -148,13 +148,13 @@ fn with_encoder(
     sampling: SamplingFactor,
     quality: u8,
     f: impl FnOnce(Encoder<&mut Vec<u8>>) -> Result<(), jpeg_encoder::EncodingError>,
-) -> Result<Vec<u8>, Cause> {
+) -> Result<Vec<u8>, Error> {
     // Photos at high quality take about a byte per pixel at most.
     let mut out = Vec::with_capacity(samples / 4 + 1024);
     let mut encoder = Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(sampling);
     encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
-    f(encoder).map_err(|e| Cause::Encode(format!("JPEG: {e}")))?;
+    f(encoder).map_err(|e| Error::Encode(format!("JPEG: {e}")))?;
     Ok(out)
 }
 
@@ -214,8 +214,8 @@ impl Planes {
     ///
     /// # Errors
     ///
-    /// [`Cause::Encode`] with jpeg-encoder's message.
-    pub fn encode(&self, quality: u8) -> Result<Vec<u8>, Cause> {
+    /// [`Error::Encode`] with jpeg-encoder's message.
+    pub fn encode(&self, quality: u8) -> Result<Vec<u8>, Error> {
         let (width, height) = jpeg_size(self.width, self.height)?;
         with_encoder(self.samples.len(), self.sampling, quality, |encoder| {
             encoder.encode_image(Rows {
@@ -286,8 +286,8 @@ impl ImageBuffer for Rows<'_> {
 ///
 /// # Errors
 ///
-/// [`Cause::CorruptJpeg`] with zune-jpeg's message.
-pub fn decode_planes(data: &[u8]) -> Result<Option<Planes>, Cause> {
+/// [`Error::Corrupt`] with zune-jpeg's message.
+pub fn decode_planes(data: &[u8]) -> Result<Option<Planes>, Error> {
     let (decoder, frame) = decoder(data)?;
     let (grey, out) = match decoder.input_colorspace() {
         Some(ColorSpace::Luma) => (true, ColorSpace::Luma),

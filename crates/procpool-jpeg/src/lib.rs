@@ -1,14 +1,27 @@
-//! JPEG: our own check of a file's structure and image data ([`inspect`]),
-//! then decoding and encoding through one of two back ends: pure Rust by
-//! default (zune-jpeg decodes, jpeg-encoder encodes), or libjpeg-turbo with
-//! the `turbojpeg` feature (faster, but built from C source with cmake).
+//! JPEG for procpool's `flip`: our own check of a file's structure and
+//! image data ([`inspect`]), turning a baseline JPEG by 180 degrees in the
+//! DCT domain without decoding it ([`turn180`]), and decoding and encoding
+//! through one of two back ends: pure Rust by default (zune-jpeg decodes,
+//! jpeg-encoder encodes), or libjpeg-turbo with the `turbojpeg` feature
+//! (faster, but built from C source with cmake).
 //!
 //! The check exists because decoders fill in what is missing: the `image`
 //! crate and zune-jpeg decode a JPEG cut to 9 KB of 60 KB as a whole image,
 //! grey at the bottom, and image data zeroed in the middle as a damaged
 //! picture, without complaint. libjpeg-turbo reports such data as warnings,
 //! which the `turbojpeg` crate turns into errors: a second line of defence
-//! in that build.
+//! in that build. Every function here takes untrusted bytes: none panics on
+//! any input (a fuzz target in `fuzz/` holds it to that).
+//!
+//! ```
+//! use procpool_jpeg::{inspect, samples, turn180};
+//! let jpeg = samples::jpeg(0);
+//! let info = inspect(&jpeg, u64::MAX).unwrap();
+//! assert_eq!((info.width, info.height, info.components), (640, 360, 3));
+//! let turned = turn180(&jpeg, 75, u64::MAX).unwrap().expect("a baseline 4:2:0 JPEG turns");
+//! assert_eq!(inspect(&turned.bytes, u64::MAX).unwrap().width, 640);
+//! ```
+#![deny(missing_docs, missing_debug_implementations)]
 
 mod coder;
 mod scan;
@@ -26,7 +39,12 @@ pub use turbo::{Planes, decode, decode_planes, encode};
 
 pub use turn::{Turned, turn180};
 
-use super::error::{Cause, check_pixels};
+mod error;
+#[cfg(feature = "samples")]
+pub mod samples;
+
+pub use error::Error;
+use error::check_pixels;
 use scan::{Coding, Coefficients, Component, Entropy, Frame};
 
 /// What the frame header says.
@@ -56,20 +74,20 @@ pub fn looks_like_jpeg(data: &[u8]) -> bool {
 /// read, before any of its data is looked at.
 ///
 /// ```
-/// use procpool_cli::flip::{Cause, inspect_jpeg, samples};
+/// use procpool_jpeg::{Error, inspect, samples};
 /// let jpeg = samples::jpeg(0);
-/// assert_eq!(inspect_jpeg(&jpeg, u64::MAX).unwrap().width, 640);
+/// assert_eq!(inspect(&jpeg, u64::MAX).unwrap().width, 640);
 /// let mut zeroed = jpeg.clone();
 /// zeroed[20_000..23_000].fill(0);
-/// assert!(matches!(inspect_jpeg(&zeroed, u64::MAX), Err(Cause::CorruptJpeg(_))));
+/// assert!(matches!(inspect(&zeroed, u64::MAX), Err(Error::Corrupt(_))));
 /// ```
 ///
 /// # Errors
 ///
-/// [`Cause::Truncated`] when the data stops early, [`Cause::CorruptJpeg`]
-/// when the structure or the image data is wrong, [`Cause::TooManyPixels`]
+/// [`Error::Truncated`] when the data stops early, [`Error::Corrupt`]
+/// when the structure or the image data is wrong, [`Error::TooManyPixels`]
 /// over the limit.
-pub fn inspect(data: &[u8], max_pixels: u64) -> Result<JpegInfo, Cause> {
+pub fn inspect(data: &[u8], max_pixels: u64) -> Result<JpegInfo, Error> {
     let frame = walk(data, max_pixels, Depth::ImageData, None)?;
     Ok(JpegInfo {
         width: frame.width,
@@ -81,7 +99,7 @@ pub fn inspect(data: &[u8], max_pixels: u64) -> Result<JpegInfo, Cause> {
 /// What a flip checks before decoding: as [`inspect`] in the default build;
 /// with libjpeg-turbo, which reports bad image data itself, the structure
 /// alone.
-pub(super) fn check(data: &[u8], max_pixels: u64) -> Result<(), Cause> {
+pub fn check(data: &[u8], max_pixels: u64) -> Result<(), Error> {
     let depth = if cfg!(feature = "turbojpeg") {
         Depth::Structure
     } else {
@@ -92,7 +110,7 @@ pub(super) fn check(data: &[u8], max_pixels: u64) -> Result<(), Cause> {
 
 /// The frame header alone, without checking what follows it.
 #[cfg_attr(feature = "turbojpeg", allow(dead_code))]
-fn frame(data: &[u8]) -> Result<Frame, Cause> {
+fn frame(data: &[u8]) -> Result<Frame, Error> {
     walk(data, u64::MAX, Depth::Header, None)
 }
 
@@ -129,8 +147,8 @@ impl Kept {
     }
 
     /// Reads a DQT segment (after its length) at byte `at`.
-    fn define_quant(&mut self, mut segment: &[u8], at: usize) -> Result<(), Cause> {
-        let bad = || Cause::CorruptJpeg(format!("bad quantisation table at byte {at}"));
+    fn define_quant(&mut self, mut segment: &[u8], at: usize) -> Result<(), Error> {
+        let bad = || Error::Corrupt(format!("bad quantisation table at byte {at}"));
         while let [pq_tq, rest @ ..] = segment {
             let (precision, id) = (pq_tq >> 4, usize::from(pq_tq & 0x0F));
             let size = if precision == 0 { 64 } else { 128 };
@@ -159,13 +177,13 @@ fn walk(
     max_pixels: u64,
     depth: Depth,
     mut keep: Option<&mut Kept>,
-) -> Result<Frame, Cause> {
+) -> Result<Frame, Error> {
     let len = data.len();
-    let truncated = |where_: &str| Cause::Truncated {
+    let truncated = |where_: &str| Error::Truncated {
         bytes: len as u64,
         detail: where_.to_string(),
     };
-    let corrupt = |what: String| Cause::CorruptJpeg(what);
+    let corrupt = |what: String| Error::Corrupt(what);
     if !looks_like_jpeg(data) {
         return Err(corrupt("no start-of-image marker".into()));
     }
@@ -287,8 +305,8 @@ fn walk(
 }
 
 /// Parses a start-of-frame segment (after its length) with marker `code`.
-fn frame_header(code: u8, segment: &[u8], at: usize) -> Result<Frame, Cause> {
-    let bad = |what: String| Cause::CorruptJpeg(format!("frame header at byte {at} {what}"));
+fn frame_header(code: u8, segment: &[u8], at: usize) -> Result<Frame, Error> {
+    let bad = |what: String| Error::Corrupt(format!("frame header at byte {at} {what}"));
     let [precision, h1, h0, w1, w0, count, ref rest @ ..] = *segment else {
         return Err(bad("is too short".into()));
     };
@@ -354,7 +372,7 @@ fn end_of_entropy_data(data: &[u8], mut pos: usize) -> Option<usize> {
 /// Where the first 0xFF byte is (which starts every marker and stuffed
 /// byte), sixteen bytes at a time.
 #[inline]
-pub(super) fn find_ff(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn find_ff(bytes: &[u8]) -> Option<usize> {
     let mut chunks = bytes.chunks_exact(16);
     #[cfg(target_arch = "x86_64")]
     for (i, chunk) in (&mut chunks).enumerate() {
@@ -394,13 +412,13 @@ fn image_from_samples(
     height: u32,
     channels: usize,
     samples: Vec<u8>,
-) -> Result<image::DynamicImage, Cause> {
+) -> Result<image::DynamicImage, Error> {
     let image = if channels == 1 {
         image::GrayImage::from_raw(width, height, samples).map(image::DynamicImage::ImageLuma8)
     } else {
         image::RgbImage::from_raw(width, height, samples).map(image::DynamicImage::ImageRgb8)
     };
-    image.ok_or_else(|| Cause::Decode("decoded buffer has the wrong size".into()))
+    image.ok_or_else(|| Error::Decode("decoded buffer has the wrong size".into()))
 }
 
 #[cfg(test)]
@@ -430,13 +448,13 @@ mod tests {
 
     /// Made by Pillow (libjpeg): 75x45, 4:2:0, progressive with successive
     /// approximation (DC and AC refinement scans), restart markers.
-    const PROGRESSIVE: &[u8] = include_bytes!("../../../tests/data/progressive.jpg");
+    const PROGRESSIVE: &[u8] = include_bytes!("../tests/data/progressive.jpg");
 
     /// JPEGs of every kind the check walks, each with a name.
     fn every_kind() -> Vec<(String, Vec<u8>)> {
         use jpeg_encoder::{ColorType, Encoder, SamplingFactor as F};
         let (w, h) = (37u16, 29u16);
-        let picture = crate::flip::samples::picture(2, w.into(), h.into());
+        let picture = crate::samples::picture(2, w.into(), h.into());
         let grey: Vec<u8> = picture.pixels().map(|p| p[1]).collect();
         let jpeg = |name: &str, set: &dyn Fn(&mut Encoder<&mut Vec<u8>>), grey_too: bool| {
             let mut out = Vec::new();
@@ -452,10 +470,7 @@ mod tests {
         };
         let mut kinds = vec![
             ("pillow progressive".to_string(), PROGRESSIVE.to_vec()),
-            (
-                "image crate baseline".to_string(),
-                crate::flip::samples::jpeg(0),
-            ),
+            ("image crate baseline".to_string(), crate::samples::jpeg(0)),
             jpeg("grey", &|_| {}, true),
             jpeg("grey progressive", &|e| e.set_progressive(true), true),
             jpeg("progressive", &|e| e.set_progressive(true), false),
@@ -503,7 +518,7 @@ mod tests {
     type KeptPlanes = Vec<Vec<(i16, u64, Vec<i16>)>>;
 
     /// What a walk keeps of `data`, the fast way or not, or the error.
-    fn kept(data: &[u8], fast: bool) -> Result<KeptPlanes, Cause> {
+    fn kept(data: &[u8], fast: bool) -> Result<KeptPlanes, Error> {
         scan::fast::OFF.set(!fast);
         let mut kept = Kept::default();
         let walked = walk(data, u64::MAX, Depth::ImageData, Some(&mut kept));
@@ -526,7 +541,7 @@ mod tests {
     #[test]
     fn the_fast_way_keeps_what_the_walk_keeps() {
         let mut kinds = every_kind();
-        kinds.push(("station-like sample".into(), crate::flip::samples::jpeg(3)));
+        kinds.push(("station-like sample".into(), crate::samples::jpeg(3)));
         let mut fast = 0;
         for (name, data) in kinds {
             let slow = kept(&data, false).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -550,7 +565,7 @@ mod tests {
             restarts in proptest::prelude::any::<bool>(),
         ) {
             use jpeg_encoder::{ColorType, Encoder};
-            let picture = crate::flip::samples::picture(1, 40, 24);
+            let picture = crate::samples::picture(1, 40, 24);
             let mut data = Vec::new();
             let mut encoder = Encoder::new(&mut data, 80);
             if restarts {
@@ -576,7 +591,7 @@ mod tests {
             let quarter = (data.len() - scan) / 4;
             data[middle..middle + quarter].fill(0);
             match inspect(&data, u64::MAX) {
-                Err(Cause::CorruptJpeg(_)) => {}
+                Err(Error::Corrupt(_)) => {}
                 other => panic!("{name}: {other:?}"),
             }
         }
@@ -601,11 +616,11 @@ mod tests {
 
     #[test]
     fn the_pixel_limit_is_checked_before_the_image_data() {
-        let mut data = crate::flip::samples::jpeg(0);
+        let mut data = crate::samples::jpeg(0);
         let last = data.len() - 3;
         data[last] ^= 0xFF; // also damage the image data
         match inspect(&data, 640 * 360 - 1) {
-            Err(Cause::TooManyPixels {
+            Err(Error::TooManyPixels {
                 width: 640,
                 height: 360,
                 ..
@@ -641,7 +656,7 @@ mod tests {
         let data = tiny();
         for cut in 2..data.len() {
             match inspect(&data[..cut], u64::MAX) {
-                Err(Cause::Truncated { bytes, .. }) => assert_eq!(bytes, cut as u64),
+                Err(Error::Truncated { bytes, .. }) => assert_eq!(bytes, cut as u64),
                 other => panic!("cut at {cut} of {}: {other:?}", data.len()),
             }
         }
@@ -653,10 +668,7 @@ mod tests {
         // The first segment after SOI: its length field at bytes 4..6.
         data[4] = 0;
         data[5] = 1;
-        assert!(matches!(
-            inspect(&data, u64::MAX),
-            Err(Cause::CorruptJpeg(_))
-        ));
+        assert!(matches!(inspect(&data, u64::MAX), Err(Error::Corrupt(_))));
     }
 
     #[test]
