@@ -163,10 +163,55 @@ macro_rules! register {
     };
 }
 
+/// Lets the `#[test]` functions of this crate (a library with no binary
+/// included) build pools: the test harness is then the worker program, run
+/// with only the hidden test `procpool_test_worker` that this adds, which
+/// serves. Write it once, at the crate's root or in a test module; outside
+/// `cfg(test)` it adds nothing. (The tests below run in a crate's `cargo
+/// test`, not here: see `.ci/library-test-support`.)
+///
+/// ```
+/// #[cfg(test)]
+/// mod tests {
+///     procpool::test_support!();
+///
+///     #[procpool::task]
+///     fn square(x: i64) -> i64 {
+///         x * x
+///     }
+///
+///     #[test]
+///     fn squares_on_a_pool() {
+///         let pool = procpool::Pool::new(2).unwrap();
+///         assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
+///     }
+/// }
+/// ```
+#[macro_export]
+#[allow(clippy::test_attr_in_doctest)]
+macro_rules! test_support {
+    () => {
+        /// Serves as a pool's worker when the harness runs it as one; passes
+        /// at once otherwise.
+        #[cfg(test)]
+        #[test]
+        fn procpool_test_worker() {
+            $crate::init();
+        }
+
+        #[cfg(test)]
+        const _: () = {
+            #[$crate::__private::linkme::distributed_slice($crate::__private::TEST_WORKERS)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static WORKER: &'static str = ::core::module_path!();
+        };
+    };
+}
+
 /// What the macros expand to; not an API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{TASKS, TaskEntry};
+    pub use crate::registry::{TASKS, TEST_WORKERS, TaskEntry};
     pub use linkme;
 }
 

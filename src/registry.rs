@@ -53,6 +53,30 @@ impl fmt::Debug for TaskEntry {
 #[distributed_slice]
 pub static TASKS: [TaskEntry];
 
+/// The test that serves as a worker in a test harness, by its path in the
+/// harness (`procpool::test_support!()` adds it): at most one.
+#[doc(hidden)]
+#[distributed_slice]
+pub static TEST_WORKERS: [&'static str];
+
+/// The arguments that make this program's test harness run only its
+/// worker test, if it is a harness with one (`procpool::test_support!()`);
+/// `module` is the macro's `module_path!()`, whose first part (the crate)
+/// the harness leaves out of its test names.
+pub(crate) fn test_worker_args() -> Option<Vec<String>> {
+    let module = TEST_WORKERS.first()?;
+    let name = match module.split_once("::") {
+        Some((_, path)) => format!("{path}::procpool_test_worker"),
+        None => "procpool_test_worker".to_string(),
+    };
+    Some(vec![
+        name,
+        "--exact".into(),
+        "--nocapture".into(),
+        "--test-threads=1".into(),
+    ])
+}
+
 /// The linked tasks by name, checked once: two tasks of one name are an
 /// error, since a worker could not tell which one a supervisor means.
 pub(crate) struct Registry {

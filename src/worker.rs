@@ -164,15 +164,15 @@ fn handshake(registry: &Registry, fd: RawFd) -> Result<Hello, String> {
         use std::io::Write as _;
         writeln!(pipe, "{name}").and_then(|()| pipe.flush())
     };
-    // Started by hand with fd 1, stdout becomes stderr once the name is
-    // through, for whatever tasks print.
-    let stdout_moved = if fd == libc::STDOUT_FILENO {
+    // Whatever tasks print goes to stderr: stdout is the supervisor's
+    // stderr already, or nowhere (a test harness's), or was the handshake's
+    // (fd 1, started by hand).
+    if fd == libc::STDOUT_FILENO {
         std::mem::forget(pipe);
-        sys::stdout_to_stderr()
     } else {
         drop(pipe);
-        true
-    };
+    }
+    let stdout_moved = sys::stdout_to_stderr();
     if said.is_err() || !stdout_moved {
         protocol::remove_handshake_dir(&name);
         return Err(format!(

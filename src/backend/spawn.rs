@@ -73,12 +73,18 @@ impl Spawner {
         crate::registry::Registry::linked()?;
         check_handshake_dir()?;
         let (tx, rx) = mpsc::channel::<SpawnJob>();
+        // A test harness with `test_support!()` is its own worker program,
+        // run with just its worker test.
+        let harness = std::env::current_exe().is_ok_and(|me| me == program);
+        let args = harness.then(crate::registry::test_worker_args).flatten();
         let thread_program = program.clone();
         let thread = thread::Builder::new()
             .name("procpool-spawner".into())
             .spawn(move || {
                 for (count, reply) in rx {
-                    let started = (0..count).map(|_| start(&thread_program)).collect();
+                    let started = (0..count)
+                        .map(|_| start(&thread_program, args.as_deref()))
+                        .collect();
                     let _ = reply.send(started);
                 }
             })
@@ -198,24 +204,28 @@ fn check_handshake_dir() -> Result<(), PoolError> {
 /// us, a pipe of its own for the handshake, and its stdout and stderr on
 /// our stderr (what tasks print never mixes with the program's output). The
 /// parent-death signal is armed before the program runs, so even one that
-/// never reaches the handshake dies with us.
-fn start(program: &Path) -> Result<Started, PoolError> {
+/// never reaches the handshake dies with us. `harness`: the arguments that
+/// make a test harness run its worker test; its stdout, where the harness
+/// reports, goes nowhere (the worker moves its own to stderr).
+fn start(program: &Path, harness: Option<&[String]>) -> Result<Started, PoolError> {
     let failed = |source| PoolError::Spawn {
         program: program.to_path_buf(),
         source,
     };
     let (reader, writer) = std::io::pipe().map_err(failed)?;
-    let stdout = std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(failed)?;
     let fd = writer.as_raw_fd();
     let parent = std::process::id();
     let mut command = Command::new(program);
     command
         .env(WORKER_ENV, format!("{parent}:{fd}"))
-        .stdin(Stdio::piped())
-        .stdout(stdout);
+        .stdin(Stdio::piped());
+    match harness {
+        Some(args) => command.args(args).stdout(Stdio::null()),
+        None => {
+            let stderr = std::io::stderr().as_fd().try_clone_to_owned();
+            command.stdout(stderr.map_err(failed)?)
+        }
+    };
     // SAFETY: the closure runs in the child between fork and exec, and
     // makes only async-signal-safe system calls on plain integers.
     unsafe {
