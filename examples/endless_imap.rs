@@ -4,18 +4,13 @@
 //!
 //! `cargo run --release --example endless_imap -- [N]`
 
-use procpool::{Failure, Pool, Registry, Task};
+use procpool::Pool;
 
 /// `x * x`, run by the workers (this same program, see `main`).
-struct Square;
-impl Task for Square {
-    const NAME: &'static str = "square";
-    type Input = i64;
-    type Output = i64;
-    fn run(x: i64) -> Result<i64, Failure> {
-        x.checked_mul(x)
-            .ok_or_else(|| Failure::msg(format!("{x} squared overflows")))
-    }
+#[procpool::task]
+fn square(x: i64) -> Result<i64, String> {
+    x.checked_mul(x)
+        .ok_or_else(|| format!("{x} squared overflows"))
 }
 
 fn rss_kib(field: &str) -> u64 {
@@ -28,7 +23,7 @@ fn rss_kib(field: &str) -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    procpool::serve_if_requested(&Registry::new().register::<Square>());
+    procpool::init();
     let n: u64 = std::env::args()
         .nth(1)
         .map_or(Ok(10_000_000), |a| a.parse())?;
@@ -37,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut checksum: i128 = 0;
     let mut count = 0u64;
     // An endless iterator, cut by take() only on the consuming side.
-    for outcome in pool.imap(Square, 0i64..).take(n as usize) {
+    for outcome in pool.imap(square, 0i64..).take(n as usize) {
         let outcome = outcome?;
         assert_eq!(outcome.index, count, "results come in input order");
         checksum += outcome.result? as i128;

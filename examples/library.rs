@@ -3,25 +3,20 @@
 //!
 //! `cargo run --example library`
 
-use procpool::{Failure, Pool, Registry, Task};
+use procpool::Pool;
 
-struct Square;
-impl Task for Square {
-    const NAME: &'static str = "square";
-    type Input = i64;
-    type Output = i64;
-    fn run(x: i64) -> Result<i64, Failure> {
-        Ok(x * x)
-    }
+#[procpool::task]
+fn square(x: i64) -> i64 {
+    x * x
 }
 
 fn main() -> Result<(), procpool::PoolError> {
-    // A worker is this same program, started with a hidden first argument:
-    // this line serves tasks and exits when the program runs as a worker.
-    procpool::serve_if_requested(&Registry::new().register::<Square>());
+    // A worker is this same program, started again: this line serves tasks
+    // and exits when the program runs as a worker.
+    procpool::init();
 
     let pool = Pool::builder().processes(4).retries(1).build()?;
-    for outcome in pool.map(Square, 0..6)? {
+    for outcome in pool.map(square, 0..6)? {
         println!(
             "{} -> {:?} on {}",
             outcome.index, outcome.result, outcome.pid
@@ -29,14 +24,14 @@ fn main() -> Result<(), procpool::PoolError> {
     }
     // Lazy and bounded, in input order or as completed:
     let total: i64 = pool
-        .imap(Square, 0..1_000_000)
+        .imap(square, 0..1_000_000)
         .map(|o| o.unwrap().result.unwrap())
         .sum();
     println!("sum of squares below 1,000,000: {total}");
-    let first_done = pool.imap_unordered(Square, [5, 6, 7]).next();
+    let first_done = pool.imap_unordered(square, [5, 6, 7]).next();
     println!("first done: {:?}", first_done.map(|o| o.map(|o| o.index)));
     // One task, like apply_async:
-    let handle = pool.submit(Square, 12)?;
+    let handle = pool.submit(square, 12)?;
     assert_eq!(handle.wait()?.result, Ok(144));
     Ok(())
 }

@@ -6,22 +6,17 @@
 
 use std::time::{Duration, Instant};
 
-use procpool::{Failure, Pool, Registry, Task};
+use procpool::Pool;
 
 /// Sleeps for its input in milliseconds.
-struct Sleep;
-impl Task for Sleep {
-    const NAME: &'static str = "sleep";
-    type Input = u64;
-    type Output = u64;
-    fn run(ms: u64) -> Result<u64, Failure> {
-        std::thread::sleep(Duration::from_millis(ms));
-        Ok(ms)
-    }
+#[procpool::task]
+fn sleep(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    procpool::serve_if_requested(&Registry::new().register::<Sleep>());
+    procpool::init();
     let repeats: usize = std::env::args().nth(1).map_or(Ok(15), |a| a.parse())?;
     let pool = Pool::builder()
         .processes(2)
@@ -30,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let mut latencies = Vec::new();
     for _ in 0..repeats {
-        let handle = pool.submit(Sleep, 100)?;
+        let handle = pool.submit(sleep, 100)?;
         // The task goes to one of the two workers; kill both candidates' chance
         // by killing whichever is running it: the one whose CPU state shows it sleeping.
         std::thread::sleep(Duration::from_millis(30));

@@ -1,6 +1,6 @@
 //! A worker that misbehaves at a chosen stage of the protocol, for the
-//! resilience tests: `rogue_worker __procpool-worker PID` with
-//! `ROGUE=STAGE:HOW` in the environment.
+//! resilience tests: started by a pool as its worker program
+//! (`PROCPOOL_WORKER=PID:FD`), with `ROGUE=STAGE:HOW` in the environment.
 //!
 //! STAGE: `handshake` (before its socket is named), `receive` (on reading the first
 //! request), `run` (after decoding it), `send` (after running, instead of the
@@ -47,16 +47,23 @@ fn main() {
         die(how);
     }
     let _ = args;
-    // The handshake as a worker does it: name a one-shot server on stdout,
-    // take the supervisor's channels, answer Ready.
+    // The handshake as a worker does it: name a one-shot server on the pipe
+    // the supervisor gave, take the supervisor's channels, answer Ready.
+    let marker = std::env::var(protocol::WORKER_ENV).expect("started by a pool");
+    let (_, fd) = marker.split_once(':').unwrap();
     let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "{name}").unwrap();
-    stdout.flush().unwrap();
+    // SAFETY: the supervisor gave this descriptor for the handshake alone.
+    let mut pipe =
+        unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd.parse().unwrap()) };
+    writeln!(pipe, "{name}").unwrap();
+    drop(pipe);
     let (_, Hello { requests, replies }) = server.accept().unwrap();
     let ready = protocol::Ready {
         pid: std::process::id(),
-        tasks: vec!["square".into()],
+        tasks: vec![protocol::TaskSignature {
+            name: "square".into(),
+            types: "i64 -> i64".into(),
+        }],
     };
     replies.send(protocol::message(&ready).unwrap()).unwrap();
     let send = |frame: protocol::Frame| replies.send(Message::inline(frame.to_vec())).unwrap();

@@ -122,6 +122,45 @@ pub enum PoolError {
         /// The tasks it does know.
         known: Vec<String>,
     },
+    /// The worker program has a task of this name with other input or
+    /// output types (a stale worker program, or two tasks of one name):
+    /// found in the handshake, before any input is sent.
+    #[error("task {name:?} has types {here} here but {there} in worker program {}", program.display())]
+    TaskTypes {
+        /// The task's name.
+        name: String,
+        /// Its types in this program.
+        here: String,
+        /// Its types in the worker program.
+        there: String,
+        /// The worker program.
+        program: PathBuf,
+    },
+    /// Two tasks of this program have one name, so a worker could not tell
+    /// which one is meant (give one a `name = "..."` of its own).
+    ///
+    /// ```standalone_crate
+    /// #[procpool::task(name = "twin")]
+    /// fn first(x: i64) -> i64 { x }
+    /// #[procpool::task(name = "twin")]
+    /// fn second(x: u8) -> u8 { x }
+    ///
+    /// procpool::init();
+    /// let error = procpool::Pool::new(1).unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "two tasks are named \"twin\": one takes i64 -> i64, the other u8 -> u8"
+    /// );
+    /// ```
+    #[error("two tasks are named {name:?}: one takes {first}, the other {second}")]
+    DuplicateTask {
+        /// The name.
+        name: String,
+        /// The types of the first.
+        first: String,
+        /// The types of the second.
+        second: String,
+    },
     /// An input could not be encoded.
     #[error("input {index} cannot be encoded")]
     Encode {

@@ -7,23 +7,15 @@
 //! stalls costs one result an error, never the pool.
 //!
 //! ```
-//! use procpool::{Failure, Pool, Registry, Task};
-//!
-//! struct Square;
-//! impl Task for Square {
-//!     const NAME: &'static str = "square";
-//!     type Input = i64;
-//!     type Output = i64;
-//!     fn run(x: i64) -> Result<i64, Failure> {
-//!         Ok(x * x)
-//!     }
+//! #[procpool::task]
+//! fn square(x: i64) -> i64 {
+//!     x * x
 //! }
 //!
 //! fn main() -> Result<(), procpool::PoolError> {
-//!     // A worker is this program started again: this line serves and exits.
-//!     procpool::serve_if_requested(&Registry::new().register::<Square>());
-//!     let pool = Pool::new(2)?;
-//!     for outcome in pool.map(Square, [1, 2, 3])? {
+//!     procpool::init(); // a worker is this program started again: it serves here
+//!     let pool = procpool::Pool::new(2)?;
+//!     for outcome in pool.map(square, [1, 2, 3])? {
 //!         println!("{} -> {:?} (pid {})", outcome.index, outcome.result, outcome.pid);
 //!     }
 //!     Ok(())
@@ -46,6 +38,7 @@ mod error;
 mod events;
 mod outcome;
 mod pool;
+mod registry;
 // Reusable shared-memory regions for large frames.
 mod region;
 mod task;
@@ -81,62 +74,183 @@ pub use events::PoolEvent;
 pub use outcome::Outcome;
 pub use pool::{Handle, Imap, Pool, PoolBuilder};
 pub use sys::ExitCause;
-pub use task::{Failure, Registry, Task};
-pub use worker::{at_exit, serve_if_requested};
+pub use task::{Failure, Task};
+pub use worker::{at_exit, init};
+
+/// Makes a plain function a task: `#[procpool::task] fn square(x: i64) ->
+/// i64` defines `square`, a value that [`Pool::map`] and the other calls
+/// take (`pool.map(square, 0..6)`), registered at link time under its module
+/// path and name.
+///
+/// - Several parameters make the input a tuple, as Python's `starmap`.
+/// - A function returning `Result<T, E>` with `E: Display` fails that input
+///   with the error's message ([`TaskError::Failed`]); a panic is
+///   [`TaskError::Panicked`], as for any task.
+/// - `#[procpool::task(name = "square")]` gives it a name of its own (a
+///   stable name for another program's workers).
+/// - `square.call(x)` runs the function here, as a plain call.
+///
+/// ```
+/// #[procpool::task]
+/// fn add(a: i64, b: i64) -> i64 {
+///     a + b
+/// }
+///
+/// #[procpool::task(name = "parse")]
+/// fn parse(text: String) -> Result<u32, std::num::ParseIntError> {
+///     text.parse()
+/// }
+///
+/// procpool::init();
+/// let pool = procpool::Pool::new(2).unwrap();
+/// assert_eq!(pool.map_values(add, [(1, 2), (3, 4)]).unwrap(), [3, 7]);
+/// let outcomes = pool.map(parse, ["7".to_string(), "x".to_string()]).unwrap();
+/// assert_eq!(outcomes[0].result, Ok(7));
+/// assert_eq!(
+///     outcomes[1].result.as_ref().unwrap_err().to_string(),
+///     "failed: invalid digit found in string"
+/// );
+/// assert_eq!(add.call(2, 3), 5);
+/// ```
+pub use procpool_macros::task;
+
+/// Makes `main` begin with [`init`], so a worker runs none of it.
+///
+/// ```
+/// #[procpool::task]
+/// fn square(x: i64) -> i64 {
+///     x * x
+/// }
+///
+/// #[procpool::main]
+/// fn main() {
+///     let pool = procpool::Pool::new(2).unwrap();
+///     assert_eq!(pool.map_values(square, 0..3).unwrap(), [0, 1, 4]);
+/// }
+/// ```
+pub use procpool_macros::main;
+
+/// Registers a [`Task`] implemented by hand, so this program's workers
+/// serve it (`#[procpool::task]` functions are registered by the macro).
+///
+/// ```
+/// use procpool::{Failure, Task};
+///
+/// struct Cube;
+/// impl Task for Cube {
+///     const NAME: &'static str = "cube";
+///     type Input = i64;
+///     type Output = i64;
+///     fn run(x: i64) -> Result<i64, Failure> {
+///         Ok(x * x * x)
+///     }
+/// }
+/// procpool::register!(Cube);
+///
+/// procpool::init();
+/// let pool = procpool::Pool::new(1).unwrap();
+/// assert_eq!(pool.map_values(Cube, [2, 3]).unwrap(), [8, 27]);
+/// ```
+#[macro_export]
+macro_rules! register {
+    ($task:ty) => {
+        const _: () = {
+            #[$crate::__private::linkme::distributed_slice($crate::__private::TASKS)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static ENTRY: $crate::__private::TaskEntry =
+                $crate::__private::TaskEntry::of::<$task>();
+        };
+    };
+}
+
+/// Lets the `#[test]` functions of this crate (a library with no binary
+/// included) build pools: the test harness is then the worker program, run
+/// with only the hidden test `procpool_test_worker` that this adds, which
+/// serves. Write it once, at the crate's root or in a test module; outside
+/// `cfg(test)` it adds nothing. (The tests below run in a crate's `cargo
+/// test`, not here: see `.ci/library-test-support`.)
+///
+/// ```
+/// #[cfg(test)]
+/// mod tests {
+///     procpool::test_support!();
+///
+///     #[procpool::task]
+///     fn square(x: i64) -> i64 {
+///         x * x
+///     }
+///
+///     #[test]
+///     fn squares_on_a_pool() {
+///         let pool = procpool::Pool::new(2).unwrap();
+///         assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
+///     }
+/// }
+/// ```
+#[macro_export]
+#[allow(clippy::test_attr_in_doctest)]
+macro_rules! test_support {
+    () => {
+        /// Serves as a pool's worker when the harness runs it as one; passes
+        /// at once otherwise.
+        #[cfg(test)]
+        #[test]
+        fn procpool_test_worker() {
+            $crate::init();
+        }
+
+        #[cfg(test)]
+        const _: () = {
+            #[$crate::__private::linkme::distributed_slice($crate::__private::TEST_WORKERS)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static WORKER: &'static str = ::core::module_path!();
+        };
+    };
+}
+
+/// What the macros expand to; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::{TASKS, TEST_WORKERS, TaskEntry};
+    pub use linkme;
+}
+
+// The macros name this crate `::procpool`, here too.
+extern crate self as procpool;
 
 /// Tasks and set-up for this crate's doctests: each doctest is its own
 /// program and its own worker, as a user's program is.
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod doctest {
-    use crate::{Failure, Pool, Registry, Task};
+    use crate::Pool;
+
+    // The names the crate's doctests and tests use.
+    pub use self::{bytesum as ByteSum, sleep as Sleep, square as Square};
 
     /// `x * x`; overflow is a failure.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Square;
-    impl Task for Square {
-        const NAME: &'static str = "square";
-        type Input = i64;
-        type Output = i64;
-        fn run(x: i64) -> Result<i64, Failure> {
-            x.checked_mul(x)
-                .ok_or_else(|| Failure::msg(format!("{x} squared overflows")))
-        }
+    #[crate::task]
+    pub fn square(x: i64) -> Result<i64, String> {
+        x.checked_mul(x)
+            .ok_or_else(|| format!("{x} squared overflows"))
     }
 
     /// Sleeps for its input in milliseconds and returns it.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Sleep;
-    impl Task for Sleep {
-        const NAME: &'static str = "sleep";
-        type Input = u64;
-        type Output = u64;
-        fn run(ms: u64) -> Result<u64, Failure> {
-            std::thread::sleep(std::time::Duration::from_millis(ms));
-            Ok(ms)
-        }
+    #[crate::task]
+    pub fn sleep(ms: u64) -> u64 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        ms
     }
 
     /// The sum of a buffer's bytes: a task whose input is large.
-    #[derive(Debug, Clone, Copy)]
-    pub struct ByteSum;
-    impl Task for ByteSum {
-        const NAME: &'static str = "bytesum";
-        type Input = serde_bytes::ByteBuf;
-        type Output = u64;
-        fn run(bytes: serde_bytes::ByteBuf) -> Result<u64, Failure> {
-            Ok(bytes.iter().map(|&b| b as u64).sum())
-        }
+    #[crate::task]
+    pub fn bytesum(bytes: serde_bytes::ByteBuf) -> u64 {
+        bytes.iter().map(|&b| b as u64).sum()
     }
 
-    /// Serves these tasks when this doctest runs as a worker.
+    /// Serves when this doctest runs as a worker.
     pub fn serve() {
-        crate::serve_if_requested(
-            &Registry::new()
-                .register::<Square>()
-                .register::<Sleep>()
-                .register::<ByteSum>(),
-        );
+        crate::init();
     }
 
     /// Serves when run as a worker, else a pool of `processes` workers that

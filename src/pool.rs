@@ -71,7 +71,7 @@ impl PoolBuilder {
 
     /// The program to run as a worker; default: this program
     /// (`std::env::current_exe`). It must call
-    /// [`serve_if_requested`](crate::serve_if_requested) first thing in `main`.
+    /// [`init`](crate::init) first thing in `main`.
     /// Under `cargo test` the current program is the test harness, so tests
     /// name a real worker program here.
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {

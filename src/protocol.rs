@@ -16,8 +16,15 @@ use serde_bytes::ByteBuf;
 
 use crate::codec::{self, CodecError};
 
-/// The hidden first argument that turns a program into a worker.
-pub const WORKER_ARG: &str = "__procpool-worker";
+/// The environment variable that makes a program a worker, set by its
+/// supervisor: `SUPERVISOR-PID:FD`, FD the descriptor on which the worker
+/// names its handshake socket (a pipe of its own, or 1 for its stdout when
+/// started by hand in a test).
+pub const WORKER_ENV: &str = "PROCPOOL_WORKER";
+
+/// The exit status of a program started as a worker that built a pool
+/// without calling `procpool::init` first.
+pub const NO_INIT_EXIT: i32 = 117;
 
 /// Frames at least this large travel through shared memory (the sender's
 /// region, or a segment of their own: `src/region.rs`) instead of being
@@ -123,8 +130,17 @@ pub struct Hello {
 pub struct Ready {
     /// The worker's process id, checked against the one spawned.
     pub pid: u32,
-    /// The task names this worker program knows.
-    pub tasks: Vec<String>,
+    /// The tasks this worker program knows.
+    pub tasks: Vec<TaskSignature>,
+}
+
+/// A task's identity, as a worker reports it in the handshake.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskSignature {
+    /// The task's name.
+    pub name: String,
+    /// Its input and output types ([`Task::types`](crate::Task::types)).
+    pub types: String,
 }
 
 /// What a worker writes on stdout, followed by the cause, when it cannot
@@ -297,9 +313,9 @@ mod tests {
             if let Ok((Request::Run { count, timed, .. }, rest)) = unframe::<Request>(&bytes) {
                 // Decoding hostile inputs in the worker is just as safe. (Only
                 // tasks that cannot sleep or crash on purpose are run here.)
-                let registry = crate::Registry::new().register::<crate::doctest::Square>();
+                let square = crate::task::run_batch::<crate::doctest::square>;
                 let mut out = Vec::new();
-                let _ = registry.handler("square").unwrap()(rest, count.min(64), timed, &mut out);
+                let _ = square(rest, count.min(64), timed, &mut out);
             }
             let _ = unframe::<Reply>(&bytes);
         }

@@ -95,6 +95,12 @@ pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
     nix::sys::prctl::set_pdeathsig(signal).map_err(io::Error::from)
 }
 
+/// Disarms the parent-death signal: a starting worker that owns a socket
+/// directory must live to remove it (its stdin tells it the parent is gone).
+pub(crate) fn clear_parent_death_signal() -> io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(None).map_err(io::Error::from)
+}
+
 /// The parent process id of this process.
 pub fn parent_pid() -> u32 {
     nix::unistd::getppid().as_raw() as u32

@@ -1,13 +1,13 @@
-//! The [`Task`] trait and the [`Registry`] that maps task names to handlers.
+//! The [`Task`] trait, and how a worker runs a batch of one task's inputs.
 //!
-//! A task is a plain function from a serde `Input` to a serde `Output`, known
-//! by a stable name. The supervisor sends only the name and the encoded input;
-//! the worker looks the name up in its registry, decodes, runs and encodes the
-//! result. The same registry type serves library users and the CLI.
+//! A task is a function from a serde `Input` to a serde `Output`, known by a
+//! name. The supervisor sends only the name and the encoded inputs; the
+//! worker looks the name up among its linked tasks (`src/registry.rs`),
+//! decodes, runs and encodes the results. `#[procpool::task]` writes the
+//! trait's implementation for a plain function.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
@@ -19,9 +19,12 @@ use crate::protocol::WireFailure;
 
 /// A unit of work that a worker process can run, known by [`Task::NAME`].
 ///
-/// Implement it on a unit struct and register it with [`Registry::register`].
-/// The struct value is what you pass to [`Pool::map`](crate::Pool::map), so
-/// calls read like Python's `pool.map(square, xs)`.
+/// `#[procpool::task]` implements it for a plain function; implement it by
+/// hand for what needs more (a value with its own name for MPI worker
+/// programs, a hand-written input type), on a unit struct, and register it
+/// with [`register!`](crate::register). The struct value is what you pass to
+/// [`Pool::map`](crate::Pool::map), so calls read like Python's
+/// `pool.map(square, xs)`.
 ///
 /// ```
 /// use procpool::{Failure, Task};
@@ -35,10 +38,13 @@ use crate::protocol::WireFailure;
 ///         x.checked_mul(2).ok_or_else(|| Failure::msg(format!("{x} * 2 overflows")))
 ///     }
 /// }
+/// procpool::register!(Double);
+///
 /// assert_eq!(Double::run(21).unwrap(), 42);
+/// assert_eq!(Double::types(), "i64 -> i64");
 /// ```
 pub trait Task: 'static {
-    /// The name the supervisor sends to the worker; unique in a registry.
+    /// The name the supervisor sends to the worker; unique in a program.
     const NAME: &'static str;
     /// What one task receives.
     type Input: Serialize + DeserializeOwned;
@@ -51,6 +57,17 @@ pub trait Task: 'static {
     /// A [`Failure`] becomes [`TaskError::Failed`](crate::TaskError::Failed)
     /// for this input only; the worker and the pool go on.
     fn run(input: Self::Input) -> Result<Self::Output, Failure>;
+
+    /// The task's input and output types, as `input -> output`: with
+    /// [`NAME`](Self::NAME), its identity, compared between supervisor and
+    /// worker before any input is sent.
+    fn types() -> String {
+        format!(
+            "{} -> {}",
+            std::any::type_name::<Self::Input>(),
+            std::any::type_name::<Self::Output>()
+        )
+    }
 }
 
 /// Why a task failed, as its own code says. Any `std::error::Error` converts
@@ -96,72 +113,13 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Runs a batch of encoded inputs and appends encoded results to `out`
-/// (timed or not); returns when the batch started, in
-/// [`monotonic_ns`](crate::sys::monotonic_ns).
-type BatchFn = fn(&[u8], u32, bool, &mut Vec<u8>) -> Result<u64, CodecError>;
-
-/// The tasks a worker program knows, by name.
-///
-/// ```
-/// use procpool::Registry;
-/// # use procpool::doctest::Square;
-/// let registry = Registry::new().register::<Square>();
-/// assert!(registry.contains("square"));
-/// assert!(!registry.contains("cube"));
-/// ```
-#[derive(Clone, Default)]
-pub struct Registry {
-    handlers: BTreeMap<&'static str, BatchFn>,
-}
-
-impl Registry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds `T` under `T::NAME`.
-    ///
-    /// # Panics
-    ///
-    /// If another task already has that name: two handlers for one name is a
-    /// programming error that would otherwise surface as wrong results.
-    #[must_use]
-    pub fn register<T: Task>(mut self) -> Self {
-        let previous = self.handlers.insert(T::NAME, run_batch::<T>);
-        assert!(previous.is_none(), "task {:?} registered twice", T::NAME);
-        self
-    }
-
-    /// Whether a task of this name is registered.
-    pub fn contains(&self, name: &str) -> bool {
-        self.handlers.contains_key(name)
-    }
-
-    /// The registered names, sorted.
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.handlers.keys().copied()
-    }
-
-    pub(crate) fn handler(&self, name: &str) -> Option<BatchFn> {
-        self.handlers.get(name).copied()
-    }
-}
-
-impl fmt::Debug for Registry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.handlers.keys()).finish()
-    }
-}
-
 /// Decodes `count` inputs of `T` from `payload`, runs each (catching panics),
 /// and appends to `out` the results, then (when `timed`) each task's time,
 /// then the trailer: see [`BatchLayout`]. Returns the batch's start on the
 /// machine's shared clock: input `i` started at that start plus the times of
 /// the inputs before it, so one timestamp per batch places every task on a
 /// timeline.
-fn run_batch<T: Task>(
+pub(crate) fn run_batch<T: Task>(
     payload: &[u8],
     count: u32,
     timed: bool,

@@ -1,13 +1,19 @@
 //! The worker's side: the handshake and the serve loop.
 //!
-//! A program becomes a worker when its first argument is
-//! [`WORKER_ARG`](crate::protocol::WORKER_ARG); call [`serve_if_requested`]
-//! first thing in `main`. The worker dies with its supervisor (parent-death
+//! A program is a worker when its supervisor started it with
+//! [`WORKER_ENV`](crate::protocol::WORKER_ENV) in its environment; [`init`],
+//! first thing in `main`, then serves the program's linked tasks and exits.
+//! One that builds a pool instead stops at once, with one line and
+//! [`NO_INIT_EXIT`](crate::protocol::NO_INIT_EXIT): a worker never becomes a
+//! supervisor by accident. The worker names its handshake socket on a pipe
+//! of its own, so nothing the program prints can break the protocol. The worker dies with its supervisor (parent-death
 //! signal, and the request channel closing), ignores the terminal's signals
 //! (SIGINT, SIGHUP, SIGQUIT) so the supervisor decides how to shut down, and
 //! never prints a panic: it reports it.
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::{FromRawFd, RawFd};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,31 +21,42 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ipc_channel::ipc::IpcOneShotServer;
 
 use crate::codec::CodecError;
-use crate::protocol::{self, Hello, Ready, Reply, Request, WORKER_ARG};
+use crate::protocol::{self, Hello, NO_INIT_EXIT, Ready, Reply, Request, WORKER_ENV};
 use crate::region::{Inbox, Outbox, Release};
+use crate::registry::Registry;
 use crate::sys;
-use crate::task::Registry;
 
-/// If this process was started as a procpool worker, serves tasks from
-/// `registry` and exits; otherwise returns at once.
+/// Serves and exits if this process was started as a procpool worker;
+/// otherwise returns at once. Call it first thing in `main` (or put
+/// `#[procpool::main]` on `main`): a worker must run none of the program's
+/// own code.
 ///
-/// ```no_run
-/// use procpool::Registry;
-/// # use procpool::doctest::Square;
+/// ```
+/// #[procpool::task]
+/// fn square(x: i64) -> i64 {
+///     x * x
+/// }
 ///
 /// fn main() {
-///     let registry = Registry::new().register::<Square>();
-///     procpool::serve_if_requested(&registry);
-///     // ... the program's own work, which may build a Pool ...
+///     procpool::init();
+///     let pool = procpool::Pool::new(2).unwrap();
+///     assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
 /// }
 /// ```
-pub fn serve_if_requested(registry: &Registry) {
-    let mut args = std::env::args_os();
-    args.next();
-    if args.next().as_deref() != Some(WORKER_ARG.as_ref()) {
+pub fn init() {
+    let Some(marker) = std::env::var_os(WORKER_ENV) else {
         return;
-    }
-    let code = match serve(registry, args.collect()) {
+    };
+    // The program's own children (a task's helpers) are no workers.
+    // SAFETY: init runs first in `main`, before the program starts threads
+    // that could read the environment (in a test harness, the only other
+    // thread waits for this test).
+    unsafe { std::env::remove_var(WORKER_ENV) };
+    SERVING.store(true, Ordering::SeqCst);
+    let code = match Registry::linked()
+        .map_err(|e| e.to_string())
+        .and_then(|registry| serve(registry, &marker))
+    {
         Ok(()) => 0,
         Err(message) => {
             // A stderr that cannot be written (`2>/dev/full`) must not panic.
@@ -54,6 +71,27 @@ pub fn serve_if_requested(registry: &Registry) {
     };
     run_exit_hooks();
     std::process::exit(code);
+}
+
+/// This process is a worker serving tasks: a pool one of its tasks builds is
+/// built on purpose.
+static SERVING: AtomicBool = AtomicBool::new(false);
+
+/// Stops, with one line and [`NO_INIT_EXIT`], a process that was started as
+/// a worker but builds a pool instead of serving: its `main` never called
+/// [`init`]. Without this, each worker would start workers of its own.
+pub(crate) fn refuse_unserved_worker() {
+    if SERVING.load(Ordering::SeqCst) || std::env::var_os(WORKER_ENV).is_none() {
+        return;
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "procpool worker {}: this program was started as a worker but built a pool without \
+         calling procpool::init() first (make it the first line of main)",
+        std::process::id()
+    );
+    std::process::exit(NO_INIT_EXIT);
 }
 
 /// Work to finish when the worker exits normally (a task module's helper
@@ -96,11 +134,14 @@ fn run_exit_hooks() {
 const USAGE: &str = "worker mode is started by a procpool supervisor, not by hand";
 
 /// The worker's side of the handshake (see the supervisor's side in `backend/spawn.rs`): a
-/// one-shot server whose name goes to the supervisor on stdout, the
+/// one-shot server whose name goes to the supervisor on `fd`, the
 /// supervisor's [`Hello`], and [`Ready`] on the reply channel. Until it is
 /// through, a watcher removes the server's directory and exits the process
 /// if stdin closes (the supervisor gave up on us, or died).
-fn handshake(registry: &Registry) -> Result<Hello, String> {
+fn handshake(registry: &Registry, fd: RawFd) -> Result<Hello, String> {
+    // SAFETY: the supervisor gave us this descriptor for the handshake
+    // alone (checked to be 1 or above 2 by `serve`); nothing else uses it.
+    let mut pipe = unsafe { File::from_raw_fd(fd) };
     // ipc-channel panics on some errors in TMPDIR: a panic is an error too.
     // ipc-channel panics on some errors (it loses their cause): then a
     // directory of our own, made and removed, says what is wrong.
@@ -112,29 +153,38 @@ fn handshake(registry: &Registry) -> Result<Hello, String> {
             // The supervisor reports it, as its own error, in one line.
             let e = e.to_string();
             let cause = e.split(" at path ").next().unwrap_or(&e);
-            println!("{}{cause}", protocol::NO_SOCKET);
+            use std::io::Write as _;
+            let _ = writeln!(pipe, "{}{cause}", protocol::NO_SOCKET);
             std::process::exit(2);
         }
     };
     let through = Arc::new(AtomicBool::new(false));
     watch_stdin(name.clone(), Arc::clone(&through));
-    // Our stdout is the supervisor's pipe until the name is through; then it
-    // is the supervisor's stderr, for whatever tasks print.
     let said = {
         use std::io::Write as _;
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{name}").and_then(|()| stdout.flush())
+        writeln!(pipe, "{name}").and_then(|()| pipe.flush())
     };
-    if said.is_err() || !sys::stdout_to_stderr() {
+    // Whatever tasks print goes to stderr: stdout is the supervisor's
+    // stderr already, or nowhere (a test harness's), or was the handshake's
+    // (fd 1, started by hand).
+    if fd == libc::STDOUT_FILENO {
+        std::mem::forget(pipe);
+    } else {
+        drop(pipe);
+    }
+    let stdout_moved = sys::stdout_to_stderr();
+    if said.is_err() || !stdout_moved {
         protocol::remove_handshake_dir(&name);
-        return Err(format!("{USAGE} (stdout is not a supervisor's pipe)"));
+        return Err(format!(
+            "{USAGE} (descriptor {fd} is not a supervisor's pipe)"
+        ));
     }
     let accepted = server.accept();
     through.store(true, Ordering::SeqCst);
     let (_, hello) = accepted.map_err(|e| format!("handshake failed: {e}"))?;
     let ready = Ready {
         pid: std::process::id(),
-        tasks: registry.names().map(String::from).collect(),
+        tasks: registry.signatures(),
     };
     let message = protocol::message(&ready).map_err(|e| e.to_string())?;
     hello
@@ -195,11 +245,17 @@ fn watch_stdin(name: String, through: Arc<AtomicBool>) {
         .spawn(watch);
 }
 
-fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
-    let [parent] = args.as_slice() else {
-        return Err(format!("{USAGE} (expected the supervisor's pid)"));
-    };
-    let parent: u32 = parent.to_str().and_then(|p| p.parse().ok()).ok_or(USAGE)?;
+fn serve(registry: &Registry, marker: &OsStr) -> Result<(), String> {
+    let bad = || format!("{USAGE} ({WORKER_ENV} is not SUPERVISOR-PID:FD)");
+    let (parent, fd) = marker
+        .to_str()
+        .and_then(|m| m.split_once(':'))
+        .ok_or_else(bad)?;
+    let parent: u32 = parent.parse().map_err(|_| bad())?;
+    let fd: RawFd = fd.parse().map_err(|_| bad())?;
+    if fd != libc::STDOUT_FILENO && fd <= libc::STDERR_FILENO {
+        return Err(bad());
+    }
     if sys::parent_pid() != parent {
         return Err(format!(
             "{USAGE} (supervisor {parent} is not this process's parent)"
@@ -208,9 +264,18 @@ fn serve(registry: &Registry, args: Vec<OsString>) -> Result<(), String> {
     // From here on a panic is reported, never printed: ipc-channel's own
     // (a TMPDIR it cannot use) becomes the handshake's one-line error.
     crate::task::install_panic_hook();
-    let Hello { requests, replies } = handshake(registry)?;
+    // The supervisor armed the death signal (SIGKILL) before we ran, so a
+    // program that never gets here dies with it. The handshake makes a
+    // socket directory that a killed worker would leave behind: while it is
+    // under way, the closing of stdin says the supervisor is gone instead.
+    sys::clear_parent_death_signal().map_err(|e| format!("prctl: {e}"))?;
+    if sys::parent_pid() != parent {
+        return Err(format!("supervisor {parent} is gone"));
+    }
+    let Hello { requests, replies } = handshake(registry, fd)?;
 
-    // The death signal is missed if the parent is already gone: check after setting it.
+    // The death signal is missed if the parent is already gone: check
+    // after setting it.
     sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
     if sys::parent_pid() != parent {
         return Err(format!("supervisor {parent} is gone"));

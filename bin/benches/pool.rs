@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use ipc_channel::ipc::{self, IpcReceiver, IpcReceiverSet, IpcSelectionResult, IpcSender};
-use procpool::{Outcome, Pool, Registry, Task, TaskError};
+use procpool::{Outcome, Pool, Task, TaskError};
 use procpool_cli::tasks::{ByteSum, Square};
 use serde_bytes::ByteBuf;
 use serde_json::json;
@@ -113,7 +113,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    procpool::serve_if_requested(&Registry::new().register::<Square>().register::<ByteSum>());
+    procpool::init();
     if std::env::args_os().nth(1).as_deref() == Some(IDLE_CHILD.as_ref()) {
         idle_child();
     }

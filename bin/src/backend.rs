@@ -25,7 +25,7 @@ pub fn builder(global: &Global) -> anyhow::Result<PoolBuilder> {
 #[cfg(feature = "mpi")]
 fn mpi() -> anyhow::Result<PoolBuilder> {
     use anyhow::Context;
-    match procpool::mpi::MpiRoot::init(&procpool_cli::tasks::builtin()).context("--backend mpi")? {
+    match procpool::mpi::MpiRoot::init().context("--backend mpi")? {
         Some(root) => Ok(Pool::builder().mpi(root)),
         // A worker rank: it served until rank 0 was done, and MPI is finalized.
         None => std::process::exit(i32::from(crate::run::exit::OK)),

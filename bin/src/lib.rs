@@ -19,10 +19,10 @@ pub mod timeline;
 mod write;
 
 /// A pool for this package's doctests: the doctest's own program is the
-/// worker, serving the command's tasks ([`tasks::builtin`]).
+/// worker, serving the command's tasks ([`tasks`]).
 #[doc(hidden)]
 pub fn doctest_pool(processes: usize) -> procpool::Pool {
-    procpool::serve_if_requested(&tasks::builtin());
+    procpool::init();
     procpool::Pool::builder()
         .processes(processes)
         .build()

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    procpool::serve_if_requested(&procpool_cli::tasks::builtin());
+    procpool::init();
     quiet_panics();
     let cli = cli::Cli::parse();
     if let Err(e) = run::install_signals() {

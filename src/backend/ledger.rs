@@ -204,10 +204,9 @@ mod tests {
             panic!("expected a run request, got {request:?}");
         };
         assert_eq!(count, 1);
-        let registry = crate::Registry::new().register::<crate::doctest::Square>();
+        let square = crate::task::run_batch::<crate::doctest::Square>;
         let mut out = Vec::new();
-        let started_ns =
-            registry.handler("square").unwrap()(payload, count, timed, &mut out).unwrap();
+        let started_ns = square(payload, count, timed, &mut out).unwrap();
         protocol::frame(
             &Reply::Done {
                 batch,

@@ -6,7 +6,7 @@
 //! forwards the few calls the typed API needs: jobs, batches of encoded
 //! inputs in, deliveries of encoded results out. Both take the same
 //! [`Config`], keep their jobs in the same [`Book`](book::Book), and use the
-//! same codec, frames and [`Registry`](crate::Registry) handlers, so a task
+//! same codec, frames and linked task handlers (`src/registry.rs`), so a task
 //! gives the same result wherever it runs.
 
 pub(crate) mod book;

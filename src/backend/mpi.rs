@@ -5,7 +5,7 @@
 //! Nothing about tasks changes: the supervisor sends the same frames as to a
 //! local worker ([`Request::Run`] with the inputs encoded by
 //! [`codec`]), and a worker rank answers with the same
-//! [`Reply`] its [`Registry`] handler produces. Each worker rank holds one
+//! [`Reply`] its linked task produces. Each worker rank holds one
 //! batch at a time and gets the next when it replies (see the ledger), so
 //! faster ranks and hosts take more of the work.
 //!
@@ -15,12 +15,12 @@
 //!
 //! ```no_run
 //! use procpool::mpi::MpiRoot;
-//! use procpool::{Pool, Registry};
+//! use procpool::Pool;
 //! # use procpool::doctest::Square;
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     // Ranks 1..n-1 serve tasks in here until rank 0's pool is done.
-//!     let Some(root) = MpiRoot::init(&Registry::new().register::<Square>())? else {
+//!     let Some(root) = MpiRoot::init()? else {
 //!         return Ok(());
 //!     };
 //!     let pool = Pool::builder().mpi(root).build()?;
@@ -49,8 +49,8 @@ use super::{MpiRank, WorkerInfo};
 use crate::codec;
 use crate::error::PoolError;
 use crate::protocol::{self, Request};
+use crate::registry::Registry;
 use crate::signal::InterruptFlag;
-use crate::task::Registry;
 
 /// A worker rank's first message: who it is and what it can run.
 const TAG_HELLO: Tag = 1;
@@ -235,8 +235,8 @@ pub struct MpiRoot {
 }
 
 impl MpiRoot {
-    /// Joins the MPI job as a pool. On ranks 1..n-1, serves tasks from
-    /// `registry` until rank 0's pool is done, and returns `None`: return from
+    /// Joins the MPI job as a pool. On ranks 1..n-1, serves this program's
+    /// tasks until rank 0's pool is done, and returns `None`: return from
     /// `main` then. On rank 0, returns the root for the pool's builder.
     ///
     /// # Errors
@@ -245,11 +245,11 @@ impl MpiRoot {
     /// one rank: rank 0 supervises, so a pool needs at least two. A worker rank
     /// that cannot go on (a request that does not decode) prints why and
     /// aborts the job: rank 0 would otherwise wait for it forever.
-    pub fn init(registry: &Registry) -> Result<Option<MpiRoot>, MpiError> {
+    pub fn init() -> Result<Option<MpiRoot>, MpiError> {
         let world = MpiWorld::init()?;
         world.require("a pool (rank 0 supervises, the others work)", 2)?;
         if world.rank > 0 {
-            serve(&world, registry);
+            serve(&world);
             return Ok(None);
         }
         Ok(Some(MpiRoot {
@@ -350,9 +350,12 @@ impl Backoff {
 }
 
 /// A worker rank's life: hello, then run batches until told to stop.
-fn serve(world: &MpiWorld, registry: &Registry) {
+fn serve(world: &MpiWorld) {
     crate::task::install_panic_hook();
-    if let Err(message) = serve_loop(world, registry) {
+    let served = Registry::linked()
+        .map_err(|e| e.to_string())
+        .and_then(|registry| serve_loop(world, registry));
+    if let Err(message) = served {
         eprintln!(
             "procpool: rank {} (PID {}) on {}: {message}; ending the MPI job",
             world.rank,

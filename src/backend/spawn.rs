@@ -5,8 +5,8 @@
 //! exits: tied to that thread, workers live exactly as long as their pool.
 //!
 //! The handshake: the worker makes an `IpcOneShotServer` (a socket in a
-//! fresh private directory under `TMPDIR`) and writes its name on its stdout,
-//! a pipe to us; we connect and send it the ends of two new channels; it
+//! fresh private directory under `TMPDIR`) and writes its name on a pipe of
+//! its own to us (its stdout is free for the program); we connect and send it the ends of two new channels; it
 //! answers on the reply channel with [`Ready`]. The worker owns the socket's
 //! directory, and whichever side outlives the other removes it: a worker
 //! whose supervisor dies (its stdin pipe closes) removes it and exits, and
@@ -19,12 +19,14 @@
 //! [`Spawner::new`] checks that location first and turns an unusable one into
 //! one clear error.
 
+use std::io::PipeReader;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
 use crate::error::PoolError;
-use crate::protocol::{self, Carrier, Hello, Message, NO_SOCKET, Ready, WORKER_ARG};
+use crate::protocol::{self, Carrier, Hello, Message, NO_INIT_EXIT, NO_SOCKET, Ready, WORKER_ENV};
 use crate::signal::InterruptFlag;
 use crate::sys::ExitCause;
 
@@ -45,7 +47,9 @@ pub(crate) struct WorkerProcess {
     pub tasks: Vec<String>,
 }
 
-type SpawnJob = (usize, mpsc::Sender<Vec<Result<Child, PoolError>>>);
+/// A started worker and the read end of its handshake pipe.
+type Started = (Child, PipeReader);
+type SpawnJob = (usize, mpsc::Sender<Vec<Result<Started, PoolError>>>);
 
 /// Owns the spawner thread; dropping it ends the thread.
 pub(crate) struct Spawner {
@@ -62,14 +66,25 @@ impl Spawner {
         startup_timeout: Duration,
         interrupt: Option<InterruptFlag>,
     ) -> Result<Self, PoolError> {
+        // A worker whose program never called init stops here, before it
+        // starts workers of its own.
+        crate::worker::refuse_unserved_worker();
+        // Two tasks of one name are an error here, not in every worker.
+        crate::registry::Registry::linked()?;
         check_handshake_dir()?;
         let (tx, rx) = mpsc::channel::<SpawnJob>();
+        // A test harness with `test_support!()` is its own worker program,
+        // run with just its worker test.
+        let harness = std::env::current_exe().is_ok_and(|me| me == program);
+        let args = harness.then(crate::registry::test_worker_args).flatten();
         let thread_program = program.clone();
         let thread = thread::Builder::new()
             .name("procpool-spawner".into())
             .spawn(move || {
                 for (count, reply) in rx {
-                    let started = (0..count).map(|_| start(&thread_program)).collect();
+                    let started = (0..count)
+                        .map(|_| start(&thread_program, args.as_deref()))
+                        .collect();
                     let _ = reply.send(started);
                 }
             })
@@ -145,7 +160,7 @@ impl Drop for Spawner {
 /// directory exists, we may create in it, and the path fits a socket
 /// address. Nothing is created that a kill could leave behind: the test file
 /// is unnamed (`O_TMPFILE`). A worker that still cannot make its socket (a
-/// full disk) says why on its stdout, and that is the pool's error.
+/// full disk) says why on its pipe, and that is the pool's error.
 fn check_handshake_dir() -> Result<(), PoolError> {
     let base = std::env::temp_dir();
     let fail = |cause: std::io::Error| PoolError::HandshakeDir {
@@ -185,26 +200,59 @@ fn check_handshake_dir() -> Result<(), PoolError> {
     }
 }
 
-/// Runs on the spawner thread: starts a worker with its stdin and stdout
-/// piped to us (stderr is shared).
-fn start(program: &Path) -> Result<Child, PoolError> {
-    Command::new(program)
-        .arg(WORKER_ARG)
-        .arg(std::process::id().to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|source| PoolError::Spawn {
-            program: program.to_path_buf(),
-            source,
+/// Runs on the spawner thread: starts a worker with its stdin piped from
+/// us, a pipe of its own for the handshake, and its stdout and stderr on
+/// our stderr (what tasks print never mixes with the program's output). The
+/// parent-death signal is armed before the program runs, so even one that
+/// never reaches the handshake dies with us. `harness`: the arguments that
+/// make a test harness run its worker test; its stdout, where the harness
+/// reports, goes nowhere (the worker moves its own to stderr).
+fn start(program: &Path, harness: Option<&[String]>) -> Result<Started, PoolError> {
+    let failed = |source| PoolError::Spawn {
+        program: program.to_path_buf(),
+        source,
+    };
+    let (reader, writer) = std::io::pipe().map_err(failed)?;
+    let fd = writer.as_raw_fd();
+    let parent = std::process::id();
+    let mut command = Command::new(program);
+    command
+        .env(WORKER_ENV, format!("{parent}:{fd}"))
+        .stdin(Stdio::piped());
+    match harness {
+        Some(args) => command.args(args).stdout(Stdio::null()),
+        None => {
+            let stderr = std::io::stderr().as_fd().try_clone_to_owned();
+            command.stdout(stderr.map_err(failed)?)
+        }
+    };
+    // SAFETY: the closure runs in the child between fork and exec, and
+    // makes only async-signal-safe system calls on plain integers.
+    unsafe {
+        command.pre_exec(move || {
+            // The handshake pipe survives exec; nothing else of ours does.
+            if libc::fcntl(fd, libc::F_SETFD, 0) == -1
+                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The signal is missed if the supervisor is already gone.
+            if libc::getppid() as u32 != parent {
+                libc::_exit(2);
+            }
+            Ok(())
         })
+    };
+    let child = command.spawn().map_err(failed)?;
+    drop(writer);
+    Ok((child, reader))
 }
 
 /// A handshake under way, in its steps.
 struct Handshake {
     child: Child,
-    /// The worker's stdout, until it has given its socket's name.
-    stdout: Option<ChildStdout>,
+    /// The worker's handshake pipe, until it has given its socket's name.
+    pipe: Option<PipeReader>,
     said: Vec<u8>,
     /// The worker's socket, once named.
     name: Option<String>,
@@ -218,14 +266,11 @@ const POLL: Duration = Duration::from_millis(5);
 const STOP_GRACE: Duration = Duration::from_millis(100);
 
 impl Handshake {
-    fn new(mut child: Child) -> Self {
-        let stdout = child.stdout.take();
-        if let Some(out) = &stdout {
-            set_nonblocking(out);
-        }
+    fn new((child, pipe): Started) -> Self {
+        set_nonblocking(&pipe);
         Handshake {
             child,
-            stdout,
+            pipe: Some(pipe),
             said: Vec::new(),
             name: None,
             sent: None,
@@ -247,6 +292,13 @@ impl Handshake {
         loop {
             match self.step() {
                 Ok(Some(ready)) if ready.pid == pid => {
+                    // A task both programs know must mean the same types.
+                    let checked = crate::registry::Registry::linked()
+                        .and_then(|ours| ours.check(&ready.tasks, program));
+                    if let Err(e) = checked {
+                        self.abort();
+                        return Err(e);
+                    }
                     let (requests, replies) = self.sent.take().expect("ready after sending");
                     // The worker no longer watches its stdin.
                     drop(self.child.stdin.take());
@@ -255,7 +307,7 @@ impl Handshake {
                         child: self.child,
                         requests,
                         replies,
-                        tasks: ready.tasks,
+                        tasks: ready.tasks.into_iter().map(|task| task.name).collect(),
                     });
                 }
                 Ok(Some(ready)) => {
@@ -281,8 +333,13 @@ impl Handshake {
                         thread::sleep(Duration::from_millis(1));
                     }
                     let reason = match self.child.try_wait() {
+                        Ok(Some(status)) if status.code() == Some(NO_INIT_EXIT) => {
+                            "it built a pool of its own instead of serving: its main never \
+                             called procpool::init()"
+                                .to_string()
+                        }
                         Ok(Some(status)) => format!(
-                            "{} before the handshake (is it a procpool worker program?)",
+                            "{} before the handshake (does its main begin with procpool::init()?)",
                             ExitCause::from_status(status)
                         ),
                         _ => reason,
@@ -342,11 +399,11 @@ impl Handshake {
         }
         // Wait for the name (or the pipe's end) to arrive, not a fixed
         // time: a worker is usually up within a millisecond or two.
-        match &self.stdout {
-            Some(stdout) => {
+        match &self.pipe {
+            Some(pipe) => {
                 use std::os::fd::AsRawFd as _;
                 let mut fd = libc::pollfd {
-                    fd: stdout.as_raw_fd(),
+                    fd: pipe.as_raw_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 };
@@ -358,9 +415,9 @@ impl Handshake {
         Ok(None)
     }
 
-    /// The socket name the worker writes on its stdout, once a whole line is in.
+    /// The socket name the worker writes on its pipe, once a whole line is in.
     fn read_name(&mut self) -> Result<Option<String>, String> {
-        let Some(stdout) = self.stdout.as_mut() else {
+        let Some(pipe) = self.pipe.as_mut() else {
             return Ok(None);
         };
         let mut buffer = [0u8; 512];
@@ -369,23 +426,23 @@ impl Handshake {
                 break end;
             }
             if self.said.len() > 4096 {
-                return Err("it wrote something else than a handshake on stdout".to_string());
+                return Err("it wrote something else than a handshake on its pipe".to_string());
             }
-            match stdout.read(&mut buffer) {
-                Ok(0) => return Err("it closed its stdout before the handshake".to_string()),
+            match pipe.read(&mut buffer) {
+                Ok(0) => return Err("it closed its handshake pipe".to_string()),
                 Ok(n) => self.said.extend_from_slice(&buffer[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("cannot read its stdout: {e}")),
+                Err(e) => return Err(format!("cannot read its handshake pipe: {e}")),
             }
         };
         let name = String::from_utf8(self.said[..end].to_vec())
-            .map_err(|_| "it wrote something else than a handshake on stdout".to_string())?;
+            .map_err(|_| "it wrote something else than a handshake on its pipe".to_string())?;
         if let Some(why) = name.strip_prefix(NO_SOCKET) {
-            self.stdout = None;
+            self.pipe = None;
             return Err(format!("{NO_SOCKET}{why}"));
         }
-        self.stdout = None;
+        self.pipe = None;
         self.name = Some(name.clone());
         Ok(Some(name))
     }

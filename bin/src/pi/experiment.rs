@@ -240,7 +240,7 @@ impl Experiment {
     /// Each pool comes from `make_pool` and is dropped before the next.
     ///
     /// ```
-    /// # procpool::serve_if_requested(&procpool_cli::tasks::builtin());
+    /// # procpool::init();
     /// let experiment = procpool_cli::pi::Experiment::new(0..4, 10_000).unwrap();
     /// let make_pool = |n| {
     ///     let builder = procpool::Pool::builder().processes(n);

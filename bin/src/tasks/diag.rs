@@ -25,6 +25,7 @@ impl Task for Sleep {
         Ok(ms)
     }
 }
+procpool::register!(Sleep);
 
 /// One way for a task to go wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,3 +93,4 @@ impl Task for Misbehave {
         }
     }
 }
+procpool::register!(Misbehave);

@@ -32,3 +32,4 @@ impl Task for Flip {
         flip_file(&job).map_err(Failure::from)
     }
 }
+procpool::register!(Flip);

@@ -17,25 +17,7 @@ pub use pi::{Pi, PiInput, PiOutput};
 
 use serde::{Deserialize, Serialize};
 
-use procpool::{Failure, Registry, Task};
-
-/// Every task the `procpool` program knows (those of the enabled features).
-///
-/// ```
-/// let names: Vec<_> = procpool_cli::tasks::builtin().names().collect();
-/// assert!(names.contains(&"square") && names.contains(&"whoami"));
-/// ```
-pub fn builtin() -> Registry {
-    Registry::new()
-        .register::<Square>()
-        .register::<Whoami>()
-        .register::<Sleep>()
-        .register::<Misbehave>()
-        .register::<ByteSum>()
-        .register::<Pi>()
-        .register::<Flip>()
-        .register::<ShellJob>()
-}
+use procpool::{Failure, Task};
 
 /// `x * x`, the tutorial's `pool.map(np.square, foo)`; overflow is a failure.
 ///
@@ -57,6 +39,7 @@ impl Task for Square {
             .ok_or_else(|| Failure::msg(format!("{x} squared overflows a 64-bit integer")))
     }
 }
+procpool::register!(Square);
 
 /// The tutorial's `parallel_test`: reports `x` and the worker's PID after a
 /// short random pause, so completion order visibly differs from input order.
@@ -103,6 +86,7 @@ impl Task for Whoami {
         })
     }
 }
+procpool::register!(Whoami);
 
 /// A pause that differs from task to task and run to run (a hash of the
 /// input, the process and the clock), so no two runs complete alike; it

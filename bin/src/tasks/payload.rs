@@ -25,3 +25,4 @@ impl Task for ByteSum {
         Ok(bytes.iter().map(|&b| b as u64).sum())
     }
 }
+procpool::register!(ByteSum);

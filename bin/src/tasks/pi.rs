@@ -57,3 +57,4 @@ impl Task for Pi {
         Ok(input.run())
     }
 }
+procpool::register!(Pi);

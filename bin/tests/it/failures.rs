@@ -367,7 +367,7 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
     use std::io::BufRead;
 
     use ipc_channel::ipc::{self, IpcSender, IpcSharedMemory};
-    use procpool::protocol::{Carrier, Hello, Message, Ready, WORKER_ARG};
+    use procpool::protocol::{Carrier, Hello, Message, Ready, WORKER_ENV};
 
     // A 9-byte message that claims a 1 TiB string, then a truncated request,
     // then frames in shared memory that is not there.
@@ -390,7 +390,7 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
     for case in 0..5 {
         // The supervisor's side of the handshake, by hand.
         let mut child = std::process::Command::new(bin())
-            .args([WORKER_ARG, &std::process::id().to_string()])
+            .env(WORKER_ENV, format!("{}:1", std::process::id()))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -127,7 +127,7 @@ fn a_supervisor_killed_with_sigkill_takes_its_workers_with_it() {
 #[test]
 fn worker_mode_by_hand_or_with_a_stale_name_exits_with_a_clear_message() {
     let by_hand = Command::new(bin())
-        .arg("__procpool-worker")
+        .env("PROCPOOL_WORKER", "")
         .output()
         .unwrap();
     assert_eq!(by_hand.status.code(), Some(2));
@@ -142,7 +142,7 @@ fn worker_mode_by_hand_or_with_a_stale_name_exits_with_a_clear_message() {
     let me = std::process::id().to_string();
     let tmp = tempfile::tempdir().unwrap();
     let alone = Command::new(bin())
-        .args(["__procpool-worker", &me])
+        .env("PROCPOOL_WORKER", format!("{me}:1"))
         .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
@@ -155,7 +155,7 @@ fn worker_mode_by_hand_or_with_a_stale_name_exits_with_a_clear_message() {
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 
     let foreign = Command::new(bin())
-        .args(["__procpool-worker", "1"])
+        .env("PROCPOOL_WORKER", "1:1")
         .output()
         .unwrap();
     assert_eq!(foreign.status.code(), Some(2));

@@ -188,6 +188,7 @@ impl Task for ShellJob {
         })
     }
 }
+procpool::register!(ShellJob);
 
 /// This machine's name, as `uname -n` gives it.
 pub fn hostname() -> &'static str {

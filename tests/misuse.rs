@@ -1,0 +1,147 @@
+//! Programs that misuse the library (tests/programs/hostile.rs), run as a
+//! user runs them: each ends with a clear result and leaves no process.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const HOSTILE: &str = env!("CARGO_BIN_EXE_procpool-hostile");
+
+/// The processes whose environment holds `token` (a run's own mark, which
+/// its workers inherit).
+fn marked(token: &str) -> Vec<u32> {
+    let needle = format!("HOSTILE_RUN={token}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+        })
+        // A zombie has exited: only its parent can reap it.
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        })
+        .collect()
+}
+
+/// Runs the hostile program in `mode` and waits for it (a hang fails the
+/// test after 60 s); then no process of that run may be left.
+fn run(mode: &str) -> Output {
+    let token = format!("{}-{mode}", std::process::id());
+    let mut child = Command::new(HOSTILE)
+        .env("HOSTILE", mode)
+        .env("HOSTILE_RUN", &token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{mode}: still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    // Workers die with their supervisor: give the kernel a moment to reap them.
+    let until = Instant::now() + Duration::from_secs(5);
+    while !marked(&token).is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(marked(&token), Vec::<u32>::new(), "{mode}: processes left");
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A worker that reaches pool construction stops at once with one line,
+/// and the supervisor's error says what the program did instead.
+fn check_no_fork_bomb(mode: &str) {
+    let output = run(mode);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{mode}: {stderr}");
+    assert!(output.stdout.is_empty(), "{mode}: {}", text(&output.stdout));
+    let supervisor: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.starts_with("hostile: "))
+        .collect();
+    assert_eq!(supervisor.len(), 1, "{stderr}");
+    assert!(
+        supervisor[0].contains(&format!("({HOSTILE}) did not start"))
+            && supervisor[0].ends_with(
+                "it built a pool of its own instead of serving: its main never called procpool::init()"
+            ),
+        "{stderr}"
+    );
+    // Every other line is a worker's, one each: the few the top pool started
+    // before it gave up (it retries a failed start), none of them any more.
+    let workers: Vec<_> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("hostile: "))
+        .collect();
+    assert!(!workers.is_empty() && workers.len() <= 16, "{stderr}");
+    for line in workers {
+        assert!(line.starts_with("procpool worker "), "{stderr}");
+        assert!(
+            line.ends_with(
+                "this program was started as a worker but built a pool without calling \
+                 procpool::init() first (make it the first line of main)"
+            ),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_program_that_forgets_init_fails_at_once_with_no_fork_bomb() {
+    check_no_fork_bomb("forget-init");
+}
+
+#[test]
+fn a_program_that_calls_init_after_building_a_pool_fails_the_same_way() {
+    check_no_fork_bomb("late-init");
+}
+
+#[test]
+fn a_banner_on_stdout_before_init_breaks_nothing() {
+    let output = run("banner");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // The workers' banners go to stderr, never into the handshake.
+    assert_eq!(
+        text(&output.stdout),
+        "hostile 1.0, starting\n[0, 1, 4, 9]\n"
+    );
+}
+
+/// The worker program's `nested` task, which builds a pool of its own.
+#[procpool::task(name = "nested")]
+fn nested(n: i64) -> i64 {
+    (0..n).map(|x| x * x).sum()
+}
+
+#[test]
+fn a_task_may_build_a_pool_of_its_own_on_purpose() {
+    let pool = procpool::Pool::builder()
+        .processes(1)
+        .worker_program(HOSTILE)
+        .build()
+        .unwrap();
+    let worker = pool.pids()[0];
+    let outcome = pool.apply(nested, 5).unwrap();
+    assert_eq!(outcome.pid, worker);
+    assert_eq!(outcome.result, Ok(nested.call(5)));
+    assert!(Path::new(HOSTILE).exists());
+}
