@@ -281,7 +281,11 @@ fn an_interrupted_run_keeps_finished_rows_and_leaves_no_job_behind() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let ready = || s.path("sh.pid").exists() && s.read("jobs_status.tsv").lines().count() == 3;
+        // The shell creates sh.pid before it writes the pid: wait for the pid.
+        let ready = || {
+            s.read("sh.pid").trim().parse::<u32>().is_ok()
+                && s.read("jobs_status.tsv").lines().count() == 3
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !ready() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
