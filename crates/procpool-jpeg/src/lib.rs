@@ -10,8 +10,8 @@
 //! grey at the bottom, and image data zeroed in the middle as a damaged
 //! picture, without complaint. libjpeg-turbo reports such data as warnings,
 //! which the `turbojpeg` crate turns into errors: a second line of defence
-//! in that build. Every function here takes untrusted bytes: none panics on
-//! any input (a fuzz target in `fuzz/` holds it to that).
+//! in that build. Every function here takes untrusted bytes and answers bad
+//! data with an [`Error`], never a panic.
 //!
 //! ```
 //! use procpool_jpeg::{inspect, samples, turn180};
