@@ -175,6 +175,7 @@ fn replacements_that_keep_dying_fail_the_pool_with_one_error() {
 /// marker exists (it does once the pool is built).
 fn pool_that_cannot_replace(dir: &Path) -> Pool {
     let marker = dir.join("broken");
+    let _ = std::fs::remove_file(&marker);
     let script = wrapper(
         dir,
         "flaky",
