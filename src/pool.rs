@@ -352,6 +352,10 @@ impl Pool {
     /// A [`MapError`] with every outcome that came in, in input order, when
     /// the pool cannot go on (interrupted, closed, workers that cannot be
     /// started).
+    #[allow(
+        clippy::type_complexity,
+        reason = "the outcomes, or what finished of them"
+    )]
     pub fn map_outcomes<T: Task>(
         &self,
         task: T,

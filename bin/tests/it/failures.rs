@@ -135,42 +135,6 @@ fn a_worker_that_dies_before_the_handshake_fails_the_build_clearly() {
     );
 }
 
-#[test]
-fn replacements_that_keep_dying_fail_the_pool_with_one_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("broken");
-    let script = wrapper(
-        dir.path(),
-        "flaky",
-        &format!(
-            "[ -e {} ] && exit 3\nexec {} \"$@\"",
-            marker.display(),
-            bin().display()
-        ),
-    );
-    let pool = Pool::builder()
-        .processes(1)
-        .worker_program(script)
-        .build()
-        .unwrap();
-    std::fs::write(&marker, "").unwrap();
-    let victim = pool.pids()[0];
-    procpool::sys::kill(victim, libc::SIGKILL).unwrap();
-    let start = Instant::now();
-    let err = pool
-        .map_outcomes(Sleep, [1, 2, 3])
-        .expect_err("the pool gives up")
-        .error;
-    assert!(start.elapsed() < Duration::from_secs(10));
-    match &err {
-        PoolError::WorkersKeepDying { attempts, last } => {
-            assert_eq!(*attempts, 5);
-            assert!(last.to_string().contains("exited with status 3"), "{err}");
-        }
-        other => panic!("expected WorkersKeepDying, got {other}"),
-    }
-}
-
 /// A pool of one worker whose replacements all fail to start once the
 /// marker exists (it does once the pool is built).
 fn pool_that_cannot_replace(dir: &Path) -> Pool {
@@ -193,6 +157,27 @@ fn pool_that_cannot_replace(dir: &Path) -> Pool {
         .unwrap();
     std::fs::write(&marker, "").unwrap();
     pool
+}
+
+#[test]
+fn replacements_that_keep_dying_fail_the_pool_with_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_that_cannot_replace(dir.path());
+    let victim = pool.pids()[0];
+    procpool::sys::kill(victim, libc::SIGKILL).unwrap();
+    let start = Instant::now();
+    let err = pool
+        .map_outcomes(Sleep, [1, 2, 3])
+        .expect_err("the pool gives up")
+        .error;
+    assert!(start.elapsed() < Duration::from_secs(10));
+    match &err {
+        PoolError::WorkersKeepDying { attempts, last } => {
+            assert_eq!(*attempts, 5);
+            assert!(last.to_string().contains("exited with status 3"), "{err}");
+        }
+        other => panic!("expected WorkersKeepDying, got {other}"),
+    }
 }
 
 #[test]
@@ -567,7 +552,10 @@ fn workers_killed_and_replacements_broken_and_healed_at_random_every_call_return
         let inputs: Vec<u64> = (0..rng.random_range(1..2000))
             .map(|_| u64::from(rng.random_range(0..64) == 0))
             .collect();
-        match pool.map(Sleep, inputs.clone()) {
+        match pool
+            .map_outcomes(Sleep, inputs.clone())
+            .map_err(|e| e.error)
+        {
             Ok(outcomes) => {
                 assert_eq!(outcomes.len(), inputs.len(), "round {round}");
                 for (outcome, input) in outcomes.iter().zip(&inputs) {
@@ -588,8 +576,7 @@ fn workers_killed_and_replacements_broken_and_healed_at_random_every_call_return
         done.send(()).unwrap();
     }
     let _ = std::fs::remove_file(&marker);
-    let outcomes = pool.map(Sleep, [0, 1, 2]).expect("healed");
-    assert!(outcomes.iter().all(|o| o.result.is_ok()));
+    assert_eq!(pool.map(Sleep, [0, 1, 2]).expect("healed"), [0, 1, 2]);
     seen.extend(pool.pids());
     drop(done);
     watchdog.join().unwrap();
