@@ -268,8 +268,20 @@ impl Book {
         self.mailbox.get_mut(&job)?.pop_front()
     }
 
+    /// Drops `job` if none of its work has started (all of it is queued, and
+    /// nothing delivered): whether it was dropped.
+    pub fn withdraw(&mut self, job: JobId) -> bool {
+        let queued: std::collections::HashSet<&u64> = self.queue.iter().collect();
+        let mut mine = self.batches.iter().filter(|(_, b)| b.job == job).peekable();
+        let untouched = mine.peek().is_some() && mine.all(|(id, _)| queued.contains(id));
+        let undelivered = self.mailbox.get(&job).is_some_and(VecDeque::is_empty);
+        if untouched && undelivered {
+            self.abandon(job);
+        }
+        untouched && undelivered
+    }
+
     /// Whether `job` has batches queued or out.
-    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
     pub fn outstanding(&self, job: JobId) -> bool {
         self.batches.values().any(|b| b.job == job)
     }

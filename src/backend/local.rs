@@ -18,7 +18,7 @@ use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
 use super::Config;
 use super::book::Book;
-use super::book::{Body, Delivery, JobId};
+use super::book::Body;
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
@@ -94,6 +94,8 @@ pub(crate) struct Supervisor {
     cfg: Config,
     spawner: Spawner,
     set: IpcReceiverSet,
+    /// A channel in `set` that only wakes the loop (see [`waker`](Self::waker)).
+    wake: (u64, IpcSender<()>),
     workers: HashMap<u64, Worker>,
     /// The jobs, batches and deliveries (the pool's backend reaches them here).
     pub(crate) book: Book,
@@ -129,11 +131,17 @@ impl Supervisor {
             cfg.startup_timeout,
             cfg.interrupt.clone(),
         )?;
-        let set =
+        let mut set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
+        let (waker, woken) =
+            ipc_channel::ipc::channel().map_err(|e| PoolError::os("cannot create a channel", e))?;
+        let wake = set
+            .add(woken)
+            .map_err(|e| PoolError::os("cannot watch a channel", e))?;
         let mut sup = Supervisor {
             spawner,
             set,
+            wake: (wake, waker),
             workers: HashMap::new(),
             book: Book::default(),
             batch_time: None,
@@ -202,18 +210,14 @@ impl Supervisor {
         pids
     }
 
-    /// Runs the loop until the next delivery for `job` is ready.
-    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
-        loop {
-            if let Some(delivery) = self.book.take(job) {
-                return Ok(delivery);
-            }
-            self.turn()?;
-        }
+    /// What ends the loop's wait at once, so work given from another
+    /// thread goes out without waiting for a reply or a tick.
+    pub fn waker(&self) -> IpcSender<()> {
+        self.wake.1.clone()
     }
 
     /// One turn of the loop: dispatch, wait for replies or a tick, react.
-    fn turn(&mut self) -> Result<(), PoolError> {
+    pub fn turn(&mut self) -> Result<(), PoolError> {
         if let Some(signal) = self.interrupted() {
             self.stop_and_collect();
             return Err(PoolError::Interrupted { signal });
@@ -241,6 +245,7 @@ impl Supervisor {
         let mut failed = None;
         for event in events {
             match event {
+                IpcSelectionResult::MessageReceived(id, _) if id == self.wake.0 => {}
                 IpcSelectionResult::MessageReceived(id, message) => match message.to::<Message>() {
                     Ok(message) => self.on_message(id, message),
                     Err(e) => self.on_malformed(id, format!("malformed reply frame: {e}")),
