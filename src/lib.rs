@@ -75,7 +75,9 @@ pub use chunks::auto_chunksize;
 pub use error::{MapError, PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
-pub use pool::{AsCompleted, Handle, Imap, ImapOutcomes, Pool, PoolBuilder, as_completed, wait_any};
+pub use pool::{
+    AsCompleted, Handle, Imap, ImapOutcomes, Pool, PoolBuilder, as_completed, wait_any,
+};
 pub use sys::ExitCause;
 pub use task::{Failure, Task};
 pub use worker::{at_exit, init};

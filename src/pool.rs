@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Choice, WorkerInfo};
 use crate::backend::{Body, Config, Delivery, JobId, Work};
-use crate::driver::{Link, READY, Settled};
 use crate::chunks::{AUTO_CHUNK_BYTES, Chunk, Feeder, auto_chunksize};
+use crate::driver::{Link, READY, Settled};
 use crate::error::{MapError, PoolError, TaskError};
 use crate::outcome::{Outcome, unpack, unpack_values};
 use crate::signal::InterruptFlag;
@@ -512,6 +512,10 @@ impl Pool {
 
     /// A new job for `task`, once the workers are known to have it.
     fn new_job<T: Task>(&self) -> Result<Job, PoolError> {
+        // A stopped pool takes no new work.
+        if let Some(signal) = self.interrupt.received() {
+            return Err(PoolError::Interrupted { signal });
+        }
         let (id, deliveries) = self.link.new_job(T::NAME)?;
         Ok(Job {
             link: Arc::clone(&self.link),
@@ -793,6 +797,10 @@ impl<T: Task> Handle<T> {
     /// # Errors
     ///
     /// The handle itself while the task has not settled.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the handle itself comes back, not an error"
+    )]
     pub fn try_wait(mut self) -> Result<Result<T::Output, PoolError>, Self> {
         match self.is_ready() {
             true => Ok(self.wait()),
