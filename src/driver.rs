@@ -5,13 +5,13 @@
 //! on a task owns its channel and can move to any thread.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::backend::{Backend, Delivery, JobId};
+use crate::backend::{Backend, Delivery, JobId, Work};
 use crate::error::PoolError;
 
 /// What a job's channel carries: a delivery, or why the pool stopped.
@@ -30,10 +30,15 @@ enum Message {
 pub(crate) struct Driver {
     pub backend: Backend,
     /// Where each job's deliveries go.
-    jobs: HashMap<JobId, Sender<Settled>>,
-    /// Set when a call was posted and the waker sent since the thread last
-    /// looked at its calls: one wake-up for many calls.
-    woken: Arc<AtomicBool>,
+    jobs: HashMap<JobId, Watch>,
+    /// Set while the thread waits in a turn, when a call must wake it.
+    waiting: Arc<AtomicBool>,
+}
+
+/// A job's channel, and whether the job is one batch (done once delivered).
+struct Watch {
+    sink: Sender<Settled>,
+    single: bool,
 }
 
 /// The pool's side of the supervisor thread: shared by the pool and every
@@ -42,7 +47,8 @@ pub(crate) struct Link {
     calls: Sender<Message>,
     /// Ends the supervisor's wait in a turn, so a call is served at once.
     waker: Option<ipc_channel::ipc::IpcSender<()>>,
-    woken: Arc<AtomicBool>,
+    waiting: Arc<AtomicBool>,
+    next_job: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -51,11 +57,11 @@ impl Link {
     pub fn start(backend: Backend) -> Result<Link, PoolError> {
         let (calls, inbox) = mpsc::channel();
         let waker = backend.waker();
-        let woken = Arc::new(AtomicBool::new(false));
+        let waiting = Arc::new(AtomicBool::new(false));
         let driver = Driver {
             backend,
             jobs: HashMap::new(),
-            woken: Arc::clone(&woken),
+            waiting: Arc::clone(&waiting),
         };
         let thread = std::thread::Builder::new()
             .name("procpool-supervisor".into())
@@ -64,7 +70,8 @@ impl Link {
         Ok(Link {
             calls,
             waker,
-            woken,
+            waiting,
+            next_job: AtomicU64::new(1),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -89,23 +96,44 @@ impl Link {
     pub fn post(&self, call: impl FnOnce(&mut Driver) + Send + 'static) {
         if self.calls.send(Message::Call(Box::new(call))).is_ok()
             && let Some(waker) = &self.waker
-            && !self.woken.swap(true, Ordering::AcqRel)
+            && self.waiting.swap(false, Ordering::SeqCst)
         {
             let _ = waker.send(());
         }
     }
 
-    /// A new job for `task`, once the workers are known to have it, and the
-    /// channel its deliveries come on.
-    pub fn new_job(&self, task: &'static str) -> Result<(JobId, Receiver<Settled>), PoolError> {
+    /// A new job for `task` and the channel its deliveries come on; `work`
+    /// goes with it (a single job, forgotten once delivered). If the
+    /// workers do not know the task, or the pool is closed, that error is
+    /// the channel's first message.
+    pub fn open(&self, task: &'static str, work: Option<Work>) -> (JobId, Receiver<Settled>) {
+        let id = self.next_job.fetch_add(1, Ordering::Relaxed);
         let (sink, deliveries) = mpsc::channel();
-        let id = self.run(move |driver| {
-            driver.backend.check_task(task)?;
-            let id = driver.backend.new_job()?;
-            driver.jobs.insert(id, sink);
-            Ok::<_, PoolError>(id)
-        })??;
-        Ok((id, deliveries))
+        self.post(move |driver| {
+            let opened = driver
+                .backend
+                .check_task(task)
+                .and_then(|()| driver.backend.open_job(id));
+            if let Err(error) = opened {
+                let _ = sink.send(Err(error));
+                return;
+            }
+            let single = work.is_some();
+            driver.jobs.insert(id, Watch { sink, single });
+            if let Some(work) = work {
+                driver.backend.submit(id, work);
+            }
+        });
+        (id, deliveries)
+    }
+
+    /// Queues `work` for the open job `id` (none if its opening failed).
+    pub fn submit(&self, id: JobId, work: Work) {
+        self.post(move |driver| {
+            if driver.jobs.contains_key(&id) {
+                driver.backend.submit(id, work);
+            }
+        });
     }
 
     /// Drops what `job` still has queued, and its deliveries to come.
@@ -132,31 +160,35 @@ impl Driver {
     /// work), then one turn of the backend, then the deliveries handed out.
     fn serve(mut self, inbox: &Receiver<Message>) {
         loop {
-            self.woken.store(false, Ordering::Release);
-            loop {
-                let message = if self.backend.has_work() {
-                    match inbox.try_recv() {
-                        Ok(message) => message,
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => return,
+            let message = if self.backend.has_work() {
+                // Posted calls wake the turn's wait from now on; one posted
+                // before is seen here (each side looks after it writes).
+                self.waiting.store(true, Ordering::SeqCst);
+                match inbox.try_recv() {
+                    Ok(message) => message,
+                    Err(TryRecvError::Empty) => {
+                        let turn = self.backend.turn();
+                        self.waiting.store(false, Ordering::SeqCst);
+                        self.hand_out();
+                        if let Err(error) = turn {
+                            self.fail(&error);
+                        }
+                        continue;
                     }
-                } else {
-                    match inbox.recv() {
-                        Ok(message) => message,
-                        Err(_) => return,
-                    }
-                };
-                match message {
-                    Message::Call(call) => call(&mut self),
-                    Message::Stop => return,
+                    Err(TryRecvError::Disconnected) => return,
                 }
-                self.hand_out();
+            } else {
+                match inbox.recv() {
+                    Ok(message) => message,
+                    Err(_) => return,
+                }
+            };
+            self.waiting.store(false, Ordering::SeqCst);
+            match message {
+                Message::Call(call) => call(&mut self),
+                Message::Stop => return,
             }
-            let turn = self.backend.turn();
             self.hand_out();
-            if let Err(error) = turn {
-                self.fail(&error);
-            }
         }
     }
 
@@ -165,13 +197,14 @@ impl Driver {
     fn hand_out(&mut self) {
         let mut sent = false;
         let mut gone = Vec::new();
-        for (&job, sink) in &self.jobs {
+        for (&job, watch) in &self.jobs {
             while let Some(delivery) = self.backend.take_delivered(job) {
-                if sink.send(Ok(delivery)).is_err() {
+                let taken = watch.sink.send(Ok(delivery)).is_ok();
+                sent |= taken;
+                if !taken || watch.single {
                     gone.push(job);
                     break;
                 }
-                sent = true;
             }
         }
         for job in gone {
@@ -193,8 +226,8 @@ impl Driver {
             .filter(|&job| self.backend.outstanding(job))
             .collect();
         for job in stopped {
-            if let Some(sink) = self.jobs.remove(&job) {
-                let _ = sink.send(Err(error.duplicate()));
+            if let Some(watch) = self.jobs.remove(&job) {
+                let _ = watch.sink.send(Err(error.duplicate()));
             }
             self.backend.abandon(job);
         }

@@ -455,7 +455,7 @@ impl Pool {
         // Where each chunk out ends (a chunk split after its worker died
         // comes back in several deliveries).
         let mut ends = VecDeque::new();
-        let job = self.new_job::<T>()?;
+        let mut job = self.new_job::<T>(None)?;
         // Deliveries that came before their turn, by first index.
         let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
         let mut done = 0u64;
@@ -510,17 +510,22 @@ impl Pool {
         }
     }
 
-    /// A new job for `task`, once the workers are known to have it.
-    fn new_job<T: Task>(&self) -> Result<Job, PoolError> {
+    /// A new job for `task`, with its one batch of `work` if it has one
+    /// batch only. (A task the workers lack, or a closed pool, is the error
+    /// of its first wait.)
+    fn new_job<T: Task>(&self, work: Option<Work>) -> Result<Job, PoolError> {
         // A stopped pool takes no new work.
         if let Some(signal) = self.interrupt.received() {
             return Err(PoolError::Interrupted { signal });
         }
-        let (id, deliveries) = self.link.new_job(T::NAME)?;
+        let single = work.is_some();
+        let (id, deliveries) = self.link.open(T::NAME, work);
         Ok(Job {
             link: Arc::clone(&self.link),
             id,
             deliveries,
+            single,
+            delivered: false,
         })
     }
 
@@ -582,16 +587,16 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// If the pool is closed or the task unknown.
+    /// If the pool was interrupted. (If it is closed or its workers lack
+    /// the task, waiting says so.)
     pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<T>, PoolError> {
         let _ = task;
-        let job = self.new_job::<T>()?;
-        let settled = match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk() {
-            Some(Chunk::Work(work)) => {
-                job.submit(work);
-                None
+        let (job, settled) = match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk()
+        {
+            Some(Chunk::Work(work)) => (self.new_job::<T>(Some(work))?, None),
+            Some(Chunk::Failed(index, why)) => {
+                (self.new_job::<T>(None)?, Some(Ok(unencodable(index, why))))
             }
-            Some(Chunk::Failed(index, why)) => Some(Ok(unencodable(index, why))),
             None => unreachable!("one input makes one chunk"),
         };
         Ok(Handle {
@@ -674,24 +679,35 @@ struct Job {
     link: Arc<Link>,
     id: JobId,
     deliveries: Receiver<Settled>,
+    /// One batch only, which the supervisor forgets once it is delivered.
+    single: bool,
+    delivered: bool,
 }
 
 impl Job {
     /// Queues `work` for this job.
     fn submit(&self, work: Work) {
-        let id = self.id;
-        self.link.post(move |d| d.backend.submit(id, work));
+        self.link.submit(self.id, work);
     }
 
     /// Waits for the job's next delivery.
-    fn next(&self) -> Result<Delivery, PoolError> {
-        self.deliveries.recv().unwrap_or(Err(PoolError::Closed))
+    fn next(&mut self) -> Result<Delivery, PoolError> {
+        let settled = self.deliveries.recv().unwrap_or(Err(PoolError::Closed));
+        self.note(settled)
+    }
+
+    /// Notes what came: after a single job's delivery there is nothing to abandon.
+    fn note(&mut self, settled: Settled) -> Settled {
+        self.delivered |= settled.is_ok();
+        settled
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        self.link.abandon(self.id);
+        if !(self.single && self.delivered) {
+            self.link.abandon(self.id);
+        }
     }
 }
 
@@ -758,7 +774,7 @@ impl<T: Task> Handle<T> {
     pub fn is_ready(&mut self) -> bool {
         if self.settled.is_none() {
             self.settled = match self.job.deliveries.try_recv() {
-                Ok(settled) => Some(settled),
+                Ok(settled) => Some(self.job.note(settled)),
                 Err(TryRecvError::Empty) => None,
                 Err(TryRecvError::Disconnected) => Some(Err(PoolError::Closed)),
             };
@@ -771,7 +787,7 @@ impl<T: Task> Handle<T> {
     pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
         if self.settled.is_none() {
             self.settled = match self.job.deliveries.recv_timeout(timeout) {
-                Ok(settled) => Some(settled),
+                Ok(settled) => Some(self.job.note(settled)),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => Some(Err(PoolError::Closed)),
             };
@@ -1086,16 +1102,16 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
     }
 
     fn step(&mut self) -> Result<Option<Outcome<T::Output>>, PoolError> {
-        let job = match self.job.take() {
+        let mut job = match self.job.take() {
             Some(job) => job,
-            None => self.pool.new_job::<T>()?,
+            None => self.pool.new_job::<T>(None)?,
         };
-        let step = self.step_with(&job);
+        let step = self.step_with(&mut job);
         self.job = Some(job);
         step
     }
 
-    fn step_with(&mut self, job: &Job) -> Result<Option<Outcome<T::Output>>, PoolError> {
+    fn step_with(&mut self, job: &mut Job) -> Result<Option<Outcome<T::Output>>, PoolError> {
         loop {
             if let Some(outcome) = self.pop_ready() {
                 return Ok(Some(outcome));

@@ -133,13 +133,23 @@ pub(crate) struct Book {
 }
 
 impl Book {
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the pool opens jobs of ids it chose")
+    )]
     pub fn new_job(&mut self) -> Result<JobId, PoolError> {
+        self.next_job += 1;
+        self.open_job(self.next_job)?;
+        Ok(self.next_job)
+    }
+
+    /// Opens the job `id` (chosen by the caller, unused so far).
+    pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
         if self.closed {
             return Err(PoolError::Closed);
         }
-        self.next_job += 1;
-        self.mailbox.insert(self.next_job, VecDeque::new());
-        Ok(self.next_job)
+        self.mailbox.insert(id, VecDeque::new());
+        Ok(())
     }
 
     /// Records what the workers of `program` can run.

@@ -189,8 +189,8 @@ impl Backend {
         }
     }
 
-    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
-        self.book_mut().new_job()
+    pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
+        self.book_mut().open_job(id)
     }
 
     pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
