@@ -60,6 +60,11 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
         }
     }
 
+    /// The size hint of the inputs not yet read.
+    pub fn unread(&self) -> (usize, Option<usize>) {
+        self.inputs.size_hint()
+    }
+
     /// The next chunk of inputs, encoded; `None` when the inputs are done.
     ///
     /// # Errors

@@ -38,6 +38,7 @@ mod error;
 mod events;
 mod outcome;
 mod pool;
+mod progress;
 mod registry;
 // Reusable shared-memory regions for large frames.
 mod region;
@@ -73,6 +74,7 @@ pub use error::{PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
 pub use pool::{Handle, Imap, Pool, PoolBuilder};
+pub use progress::Progress;
 pub use sys::ExitCause;
 pub use task::{Failure, Task};
 pub use worker::{at_exit, init};

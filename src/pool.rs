@@ -12,6 +12,7 @@ use crate::backend::{Config, Delivery, JobId};
 use crate::chunks::{AUTO_CHUNK_BYTES, Feeder, auto_chunksize};
 use crate::error::PoolError;
 use crate::outcome::{Outcome, unpack, unpack_values};
+use crate::progress::{Progress, Report, Tally};
 use crate::signal::InterruptFlag;
 use crate::task::Task;
 
@@ -40,6 +41,7 @@ pub struct PoolBuilder {
     max_tasks_per_child: Option<u64>,
     chunksize: Option<usize>,
     interrupt: Option<InterruptFlag>,
+    progress: Option<Report>,
     backend: Choice,
 }
 
@@ -57,6 +59,7 @@ impl Default for PoolBuilder {
             max_tasks_per_child: None,
             chunksize: None,
             interrupt: None,
+            progress: None,
             backend: Choice::Local,
         }
     }
@@ -135,6 +138,31 @@ impl PoolBuilder {
         self
     }
 
+    /// Calls `report` as the results of each `map`, `map_values`, `imap` or
+    /// `imap_unordered` call come in (once per chunk of results), with how
+    /// many are in, how many failed and the call's total when it is known:
+    /// enough to draw a progress bar without writing the loop.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// # procpool::doctest::serve();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let pool = procpool::Pool::builder()
+    ///     .processes(2)
+    ///     .chunksize(2)
+    ///     .on_progress(move |p| log.lock().unwrap().push(p))
+    ///     .build()
+    ///     .unwrap();
+    /// pool.map(procpool::doctest::Square, [1, 2, i64::MAX, 4]).unwrap();
+    /// let last = *seen.lock().unwrap().last().unwrap();
+    /// assert_eq!(last, procpool::Progress { done: 4, failed: 1, total: Some(4) });
+    /// ```
+    pub fn on_progress(mut self, report: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Report(std::sync::Arc::new(report)));
+        self
+    }
+
     /// Runs the workers on the other ranks of this MPI job instead of local
     /// processes (feature `mpi`); see
     /// [`MpiRoot::init`](crate::backend::mpi::MpiRoot::init). The number of
@@ -192,6 +220,7 @@ impl PoolBuilder {
             sup: Mutex::new(sup),
             processes,
             chunksize: self.chunksize,
+            progress: self.progress,
         })
     }
 }
@@ -222,6 +251,7 @@ pub struct Pool {
     sup: Mutex<Backend>,
     processes: usize,
     chunksize: Option<usize>,
+    progress: Option<Report>,
 }
 
 impl Pool {
@@ -323,8 +353,12 @@ impl Pool {
         let _ = task;
         let mut outcomes = Vec::new();
         self.map_in_order::<T, _>(inputs, true, &mut outcomes, |delivery, outcomes| {
-            unpack(delivery, &mut |outcome| outcomes.push(outcome));
-            Ok(())
+            let mut failed = 0;
+            unpack(delivery, &mut |outcome: Outcome<T::Output>| {
+                failed += u64::from(outcome.result.is_err());
+                outcomes.push(outcome);
+            });
+            Ok(failed)
         })?;
         Ok(outcomes)
     }
@@ -353,19 +387,22 @@ impl Pool {
     ) -> Result<Vec<T::Output>, PoolError> {
         let _ = task;
         let mut values = Vec::new();
-        self.map_in_order::<T, _>(inputs, false, &mut values, unpack_values)?;
+        self.map_in_order::<T, _>(inputs, false, &mut values, |delivery, values| {
+            unpack_values(delivery, values).map(|()| 0)
+        })?;
         Ok(values)
     }
 
     /// The loop of `map` and `map_values`: sends the inputs in chunks,
     /// keeping a bounded number out, and hands each delivery to `take` in
-    /// input order, with `into` (sized for every input) to fill.
+    /// input order, with `into` (sized for every input) to fill; `take`
+    /// says how many of the delivery's tasks failed.
     fn map_in_order<T: Task, R>(
         &self,
         inputs: impl IntoIterator<Item = T::Input>,
         timed: bool,
         into: &mut Vec<R>,
-        mut take: impl FnMut(Delivery, &mut Vec<R>) -> Result<(), PoolError>,
+        mut take: impl FnMut(Delivery, &mut Vec<R>) -> Result<u64, PoolError>,
     ) -> Result<(), PoolError> {
         let inputs = inputs.into_iter();
         // The size of an iterator that knows it (a range, a vector) sets
@@ -389,7 +426,7 @@ impl Pool {
         len: usize,
         timed: bool,
         into: &mut Vec<R>,
-        take: &mut impl FnMut(Delivery, &mut Vec<R>) -> Result<(), PoolError>,
+        take: &mut impl FnMut(Delivery, &mut Vec<R>) -> Result<u64, PoolError>,
     ) -> Result<(), PoolError> {
         let mut feeder = Feeder::<T, _>::new(inputs, 1, timed);
         match self.chunksize {
@@ -418,6 +455,7 @@ impl Pool {
         };
         // Deliveries that came before their turn, by first index.
         let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
+        let mut tally = Tally::new(self.progress.clone(), Some(len as u64));
         let mut done = 0u64;
         let mut exhausted = false;
         loop {
@@ -442,11 +480,13 @@ impl Pool {
                 && *entry.key() == done
             {
                 let delivery = entry.remove();
-                done += u64::from(delivery.count);
+                let count = u64::from(delivery.count);
+                done += count;
                 while ends.front().is_some_and(|&end| end <= done) {
                     ends.pop_front();
                 }
-                take(delivery, into)?;
+                let failed = take(delivery, into)?;
+                tally.add(count, failed);
             }
         }
     }
@@ -628,12 +668,19 @@ pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
     /// Why the pool stopped; yielded after the outcomes that came in before.
     stopped: Option<PoolError>,
     failed: bool,
+    /// What the progress callback is told.
+    tally: Tally,
 }
 
 impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     fn new(pool: &'p Pool, task: T, inputs: I, ordered: bool) -> Self {
         let _ = task;
+        let total = match inputs.size_hint() {
+            (low, Some(high)) if low == high => Some(low as u64),
+            _ => None,
+        };
         Imap {
+            tally: Tally::new(pool.progress.clone(), total),
             pool,
             job: None,
             feeder: Feeder::new(inputs, pool.chunksize.unwrap_or(1), true),
@@ -726,6 +773,10 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
         let first = delivery.first;
         let mut chunk = Vec::with_capacity(delivery.count as usize);
         unpack(delivery, &mut |o| chunk.push(o));
+        if self.tally.wanted() {
+            let failed = chunk.iter().filter(|o| o.result.is_err()).count();
+            self.tally.add(chunk.len() as u64, failed as u64);
+        }
         if self.ordered {
             self.reorder.insert(first, chunk);
         } else {
@@ -797,7 +848,32 @@ impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
         self.failed = true;
         self.stopped.take().map(Err)
     }
+
+    /// Exact when the inputs' length is known (a range, a vector), so a
+    /// progress bar shows a total: one outcome per input. If the pool stops
+    /// (a signal, a worker that cannot be started) the call ends early, and
+    /// the hint is then exact again: the outcomes that came in, and the error.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            return (0, Some(0));
+        }
+        if self.stopped.is_some() {
+            let chunks = self.reorder.values().chain(&self.ready);
+            let left = self.current.len() + chunks.map(Vec::len).sum::<usize>() + 1;
+            return (left, Some(left));
+        }
+        // Sent or buffered but not yet yielded, and not yet read.
+        let out = usize::try_from(self.feeder.sent - self.yielded).unwrap_or(usize::MAX);
+        let (low, high) = self.feeder.unread();
+        (
+            low.saturating_add(out),
+            high.and_then(|h| h.checked_add(out)),
+        )
+    }
 }
+
+/// `pool.imap(task, 0..n).progress()` (indicatif) shows `n` as the total.
+impl<T: Task, I: ExactSizeIterator<Item = T::Input>> ExactSizeIterator for Imap<'_, T, I> {}
 
 #[cfg(test)]
 mod tests {
