@@ -29,14 +29,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let results = pool.imap(square, inputs);
     assert_eq!(results.len(), n as usize, "imap knows its length");
     let mut sum: i128 = 0;
-    for outcome in results.progress_with_style(style.clone()) {
-        sum += i128::from(outcome?.into_result()?);
+    for value in results.progress_with_style(style.clone()) {
+        sum += i128::from(value?);
     }
     // An `i64` range knows its length too, through its size hint.
     let results = pool.imap_unordered(square, 0..n).try_progress();
     let bar = results.expect("a range has a length");
     let again: i128 = bar
-        .map(|o| Ok(i128::from(o?.into_result()?)))
+        .map(|value| value.map(i128::from))
         .sum::<Result<_, procpool::PoolError>>()?;
     assert_eq!(again, sum);
     drop(pool);
@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             shown.set_position(p.done);
         })
         .build()?;
-    let squares = pool.map_values(square, 0..n)?;
+    let squares = pool.map(square, 0..n)?;
     bar.finish_and_clear();
     assert_eq!(bar.position(), n as u64, "the callback saw every result");
     assert_eq!(squares.iter().map(|&s| i128::from(s)).sum::<i128>(), sum);

@@ -21,9 +21,10 @@ fn imap_counts_down_its_exact_length_as_it_yields() {
     let pool = Pool::builder().processes(2).chunksize(3).build().unwrap();
     for ordered in [true, false] {
         let mut results = if ordered {
-            pool.imap(square, vec![1i64, 2, 3, 4, 5, 6, 7])
+            pool.imap(square, vec![1i64, 2, 3, 4, 5, 6, 7]).outcomes()
         } else {
             pool.imap_unordered(square, vec![1i64, 2, 3, 4, 5, 6, 7])
+                .outcomes()
         };
         for left in (1..=7).rev() {
             assert_eq!(results.len(), left);
@@ -88,7 +89,7 @@ fn the_progress_callback_sees_every_result_and_failure_of_each_call() {
     let last = |calls: &[Progress]| *calls.last().unwrap();
 
     let inputs = [3i64, -1, 4, -1, 5, 9, 2, 6, 5, 3];
-    pool.map(square, inputs).unwrap();
+    pool.map_outcomes(square, inputs).unwrap();
     let calls = take();
     assert_eq!(
         last(&calls),
@@ -102,7 +103,7 @@ fn the_progress_callback_sees_every_result_and_failure_of_each_call() {
     assert_eq!(calls.len(), 3, "{calls:?}");
     assert!(calls.windows(2).all(|w| w[0].done < w[1].done), "{calls:?}");
 
-    assert_eq!(pool.map_values(square, 0i64..9).unwrap().len(), 9);
+    assert_eq!(pool.map(square, 0i64..9).unwrap().len(), 9);
     assert_eq!(
         last(&take()),
         Progress {
@@ -112,9 +113,7 @@ fn the_progress_callback_sees_every_result_and_failure_of_each_call() {
         }
     );
 
-    let failed = pool
-        .imap_unordered(square, inputs)
-        .filter(|o| o.as_ref().unwrap().result.is_err());
+    let failed = pool.imap_unordered(square, inputs).filter(Result::is_err);
     assert_eq!(failed.count(), 2);
     assert_eq!(
         last(&take()),
