@@ -10,11 +10,11 @@ use std::time::Duration;
 use crate::backend::{Backend, Choice, WorkerInfo};
 use crate::backend::{Config, Delivery, JobId};
 use crate::chunks::{AUTO_CHUNK_BYTES, Feeder, auto_chunksize};
+use crate::codec;
 use crate::error::PoolError;
 use crate::outcome::{Outcome, unpack, unpack_values};
-use crate::signal::InterruptFlag;
-use crate::codec;
 use crate::protocol::InitCall;
+use crate::signal::InterruptFlag;
 use crate::task::{Initializer, Task};
 
 /// Configures and builds a [`Pool`], as rayon's `ThreadPoolBuilder` does.

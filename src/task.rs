@@ -349,11 +349,11 @@ pub fn worker_state<S: 'static>() -> Result<&'static S, Failure> {
     match STATE.get() {
         Some((state, made)) => state.downcast_ref::<S>().ok_or_else(|| {
             Failure::msg(format!(
-                "this task borrows a {wanted}, but the pool's initializer makes a {made}"
+                "this task borrows a state of type {wanted}, but the pool's initializer makes a {made}"
             ))
         }),
         None => Err(Failure::msg(format!(
-            "this task borrows a {wanted}, but the pool has no initializer to make one \
+            "this task borrows a state of type {wanted}, but the pool has no initializer to make one \
              (Pool::builder().initializer(...))"
         ))),
     }
