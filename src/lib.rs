@@ -126,7 +126,7 @@ pub use procpool_macros::task;
 ///
 /// ```
 /// #[procpool::initializer]
-/// fn greeting(word: String, times: usize) -> String {
+/// fn make_greeting(word: String, times: usize) -> String {
 ///     word.repeat(times)
 /// }
 ///
@@ -138,7 +138,7 @@ pub use procpool_macros::task;
 /// procpool::init();
 /// let pool = procpool::Pool::builder()
 ///     .processes(1)
-///     .initializer(greeting, ("ho".to_string(), 2))
+///     .initializer(make_greeting, ("ho".to_string(), 2))
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(pool.map_values(greet, ["Ann".to_string()]).unwrap(), ["hoho, Ann"]);
