@@ -57,7 +57,12 @@ fn main() {
         unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd.parse().unwrap()) };
     writeln!(pipe, "{name}").unwrap();
     drop(pipe);
-    let (_, Hello { requests, replies, .. }) = server.accept().unwrap();
+    let (
+        _,
+        Hello {
+            requests, replies, ..
+        },
+    ) = server.accept().unwrap();
     let ready = protocol::Ready {
         pid: std::process::id(),
         tasks: vec![protocol::TaskSignature {

@@ -15,7 +15,9 @@
 //! fn main() -> Result<(), procpool::PoolError> {
 //!     procpool::init(); // a worker is this program started again: it serves here
 //!     let pool = procpool::Pool::new(2)?;
-//!     for outcome in pool.map(square, [1, 2, 3])? {
+//!     assert_eq!(pool.map(square, [1, 2, 3])?, [1, 4, 9]);
+//!     // Each output tagged with its index and the worker that ran it:
+//!     for outcome in pool.map_outcomes(square, [1, 2, 3])? {
 //!         println!("{} -> {:?} (pid {})", outcome.index, outcome.result, outcome.pid);
 //!     }
 //!     Ok(())
@@ -69,10 +71,10 @@ pub mod signal;
 
 pub use backend::{MpiRank, WorkerInfo};
 pub use chunks::auto_chunksize;
-pub use error::{PoolError, TaskError};
+pub use error::{MapError, PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
-pub use pool::{Handle, Imap, Pool, PoolBuilder};
+pub use pool::{Handle, Imap, ImapOutcomes, Pool, PoolBuilder};
 pub use sys::ExitCause;
 pub use task::{Failure, Initializer, Task};
 pub use worker::{at_exit, init};
@@ -106,8 +108,8 @@ pub use worker::{at_exit, init};
 ///
 /// procpool::init();
 /// let pool = procpool::Pool::new(2).unwrap();
-/// assert_eq!(pool.map_values(add, [(1, 2), (3, 4)]).unwrap(), [3, 7]);
-/// let outcomes = pool.map(parse, ["7".to_string(), "x".to_string()]).unwrap();
+/// assert_eq!(pool.map(add, [(1, 2), (3, 4)]).unwrap(), [3, 7]);
+/// let outcomes = pool.map_outcomes(parse, ["7".to_string(), "x".to_string()]).unwrap();
 /// assert_eq!(outcomes[0].result, Ok(7));
 /// assert_eq!(
 ///     outcomes[1].result.as_ref().unwrap_err().to_string(),
@@ -141,7 +143,7 @@ pub use procpool_macros::task;
 ///     .initializer(make_greeting, ("ho".to_string(), 2))
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(pool.map_values(greet, ["Ann".to_string()]).unwrap(), ["hoho, Ann"]);
+/// assert_eq!(pool.map(greet, ["Ann".to_string()]).unwrap(), ["hoho, Ann"]);
 /// assert_eq!(greet.call(&"hi".to_string(), "Bo".to_string()), "hi, Bo");
 /// ```
 pub use procpool_macros::initializer;
@@ -157,7 +159,7 @@ pub use procpool_macros::initializer;
 /// #[procpool::main]
 /// fn main() {
 ///     let pool = procpool::Pool::new(2).unwrap();
-///     assert_eq!(pool.map_values(square, 0..3).unwrap(), [0, 1, 4]);
+///     assert_eq!(pool.map(square, 0..3).unwrap(), [0, 1, 4]);
 /// }
 /// ```
 pub use procpool_macros::main;
@@ -181,7 +183,7 @@ pub use procpool_macros::main;
 ///
 /// procpool::init();
 /// let pool = procpool::Pool::new(1).unwrap();
-/// assert_eq!(pool.map_values(Cube, [2, 3]).unwrap(), [8, 27]);
+/// assert_eq!(pool.map(Cube, [2, 3]).unwrap(), [8, 27]);
 /// ```
 #[macro_export]
 macro_rules! register {
@@ -243,7 +245,7 @@ macro_rules! register_initializer {
 ///     #[test]
 ///     fn squares_on_a_pool() {
 ///         let pool = procpool::Pool::new(2).unwrap();
-///         assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
+///         assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9]);
 ///     }
 /// }
 /// ```

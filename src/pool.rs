@@ -8,10 +8,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::backend::{Backend, Choice, WorkerInfo};
-use crate::backend::{Config, Delivery, JobId};
-use crate::chunks::{AUTO_CHUNK_BYTES, Feeder, auto_chunksize};
+use crate::backend::{Body, Config, Delivery, JobId};
+use crate::chunks::{AUTO_CHUNK_BYTES, Chunk, Feeder, auto_chunksize};
 use crate::codec;
-use crate::error::PoolError;
+use crate::error::{MapError, PoolError, TaskError};
 use crate::outcome::{Outcome, unpack, unpack_values};
 use crate::protocol::InitCall;
 use crate::signal::InterruptFlag;
@@ -170,7 +170,7 @@ impl PoolBuilder {
     ///     .build()
     ///     .unwrap();
     /// let items = ["pear".to_string(), "apple".to_string()];
-    /// assert_eq!(pool.map_values(price, items).unwrap(), [0.75, 0.5]);
+    /// assert_eq!(pool.map(price, items).unwrap(), [0.75, 0.5]);
     ///
     /// let error = procpool::Pool::builder()
     ///     .initializer(load_prices, "USD".to_string())
@@ -275,13 +275,7 @@ impl PoolBuilder {
 /// # use procpool::doctest::Square;
 /// # let pool = procpool::doctest::pool(2);
 /// // let pool = procpool::Pool::new(2)?;   // in a program that serves workers
-/// let squares: Vec<i64> = pool
-///     .map(Square, 0..6)
-///     .unwrap()
-///     .into_iter()
-///     .map(|o| o.result.unwrap())
-///     .collect();
-/// assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
+/// assert_eq!(pool.map(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
 /// ```
 ///
 /// The calling thread drives the pool: there is no background thread, so a
@@ -334,7 +328,7 @@ impl Pool {
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(2);
-    /// let outcome = pool.apply(procpool::doctest::Square, 3).unwrap();
+    /// let outcome = pool.submit(procpool::doctest::Square, 3).unwrap().wait_outcome().unwrap();
     /// // The task ran after the pool started, and has ended by now.
     /// let ran_until = pool.clock_zero() + outcome.started() + outcome.elapsed();
     /// assert!(ran_until <= std::time::Instant::now());
@@ -374,65 +368,93 @@ impl Pool {
         self.sup.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `task` over every input and returns the outcomes in input order.
-    /// The chunk size is the pool's, or else automatic: Python's, at most
-    /// 16,384 inputs and about 1 MiB of encoded inputs a chunk
-    /// ([`auto_chunksize`](crate::auto_chunksize)). (Python's `starmap` is
-    /// this `map` with a task whose input is a tuple.)
-    ///
-    /// Each reply is decoded straight into the returned vector when its turn
-    /// comes, so a million outcomes are written once.
-    ///
-    /// # Errors
-    ///
-    /// A [`PoolError`] when the pool cannot go on (interrupted, closed, workers
-    /// that cannot be started). A failing task is not an error here: it is an
-    /// `Err` in its [`Outcome`].
-    pub fn map<T: Task>(
-        &self,
-        task: T,
-        inputs: impl IntoIterator<Item = T::Input>,
-    ) -> Result<Vec<Outcome<T::Output>>, PoolError> {
-        let _ = task;
-        let mut outcomes = Vec::new();
-        self.map_in_order::<T, _>(inputs, true, &mut outcomes, |delivery, outcomes| {
-            unpack(delivery, &mut |outcome| outcomes.push(outcome));
-            Ok(())
-        })?;
-        Ok(outcomes)
-    }
-
-    /// Runs `task` over every input and returns just the outputs, in input
-    /// order, like Python's `pool.map`: for callers who need no PIDs or
-    /// timings (the workers then do not time each input). The first failed
-    /// task (in input order) is the error.
+    /// Runs `task` over every input and returns the outputs in input order,
+    /// like Python's `pool.map`; the first input (in input order) whose task
+    /// failed is the error. The chunk size is the pool's, or else automatic:
+    /// Python's, at most 16,384 inputs and about 1 MiB of encoded inputs a
+    /// chunk ([`auto_chunksize`](crate::auto_chunksize)). A task of several
+    /// parameters maps over tuples (Python's `starmap`).
     ///
     /// ```
     /// # use procpool::doctest::Square;
     /// # let pool = procpool::doctest::pool(2);
-    /// assert_eq!(pool.map_values(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
-    /// let error = pool.map_values(Square, [2, i64::MAX, 3]).unwrap_err();
+    /// assert_eq!(pool.map(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
+    /// let error = pool.map(Square, [2, i64::MAX, 3]).unwrap_err().error;
     /// assert!(matches!(error, procpool::PoolError::Task { index: 1, .. }));
     /// ```
     ///
     /// # Errors
     ///
-    /// As [`map`](Self::map), and [`PoolError::Task`] for the first task that
-    /// failed.
-    pub fn map_values<T: Task>(
+    /// A [`MapError`] with the outputs before the first input that has
+    /// none: [`PoolError::Task`] for a task that failed, or why the pool
+    /// could not go on (interrupted, closed, workers that cannot be started).
+    pub fn map<T: Task>(
         &self,
         task: T,
         inputs: impl IntoIterator<Item = T::Input>,
-    ) -> Result<Vec<T::Output>, PoolError> {
+    ) -> Result<Vec<T::Output>, MapError<T::Output>> {
         let _ = task;
         let mut values = Vec::new();
-        self.map_in_order::<T, _>(inputs, false, &mut values, unpack_values)?;
-        Ok(values)
+        match self.map_in_order::<T, _>(inputs, false, &mut values, unpack_values) {
+            Ok(()) => Ok(values),
+            Err(error) => Err(MapError {
+                finished: values,
+                error,
+            }),
+        }
     }
 
-    /// The loop of `map` and `map_values`: sends the inputs in chunks,
+    /// Like [`map`](Self::map), but every input's [`Outcome`]: its output
+    /// or error, the PID of the worker that ran it, its attempts and times.
+    /// A failing task is not an error here but an `Err` in its outcome.
+    ///
+    /// Each reply is decoded straight into the returned vector when its turn
+    /// comes, so a million outcomes are written once.
+    ///
+    /// ```
+    /// # use procpool::doctest::Square;
+    /// # let pool = procpool::doctest::pool(2);
+    /// let outcomes = pool.map_outcomes(Square, [3, i64::MAX]).unwrap();
+    /// assert_eq!(outcomes[0].result, Ok(9));
+    /// assert!(outcomes[1].error().is_some());
+    /// assert!(pool.pids().contains(&outcomes[0].pid));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`MapError`] with every outcome that came in, in input order, when
+    /// the pool cannot go on (interrupted, closed, workers that cannot be
+    /// started).
+    #[allow(
+        clippy::type_complexity,
+        reason = "the outcomes, or what finished of them"
+    )]
+    pub fn map_outcomes<T: Task>(
+        &self,
+        task: T,
+        inputs: impl IntoIterator<Item = T::Input>,
+    ) -> Result<Vec<Outcome<T::Output>>, MapError<Outcome<T::Output>>> {
+        let _ = task;
+        let mut outcomes = Vec::new();
+        let result =
+            self.map_in_order::<T, _>(inputs, true, &mut outcomes, |delivery, outcomes| {
+                unpack(delivery, &mut |outcome| outcomes.push(outcome));
+                Ok(())
+            });
+        match result {
+            Ok(()) => Ok(outcomes),
+            Err(error) => Err(MapError {
+                finished: outcomes,
+                error,
+            }),
+        }
+    }
+
+    /// The loop of `map` and `map_outcomes`: sends the inputs in chunks,
     /// keeping a bounded number out, and hands each delivery to `take` in
-    /// input order, with `into` (sized for every input) to fill.
+    /// input order, with `into` (sized for every input) to fill. When the
+    /// pool stops, what came in is taken too: for outcomes (`timed`) past
+    /// the gaps, for bare values up to the first gap.
     fn map_in_order<T: Task, R>(
         &self,
         inputs: impl IntoIterator<Item = T::Input>,
@@ -481,26 +503,22 @@ impl Pool {
         // Where each chunk out ends (a chunk split after its worker died
         // comes back in several deliveries).
         let mut ends = VecDeque::new();
-        let job = {
-            let mut sup = self.lock();
-            sup.check_task(T::NAME)?;
-            Job {
-                pool: self,
-                id: sup.new_job()?,
-            }
-        };
+        let job = self.new_job::<T>()?;
         // Deliveries that came before their turn, by first index.
         let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
         let mut done = 0u64;
         let mut exhausted = false;
         loop {
-            let delivery = {
+            let next = {
                 let mut sup = self.lock();
                 while !exhausted && ends.len() < max_chunks {
-                    match feeder.next_work()? {
-                        Some(work) => {
+                    match feeder.next_chunk() {
+                        Some(Chunk::Work(work)) => {
                             sup.submit(job.id, work);
                             ends.push_back(feeder.sent);
+                        }
+                        Some(Chunk::Failed(index, why)) => {
+                            early.insert(index, unencodable(index, why));
                         }
                         None => exhausted = true,
                     }
@@ -508,9 +526,32 @@ impl Pool {
                 if exhausted && done == feeder.sent {
                     return Ok(());
                 }
-                sup.next_delivery(job.id)?
+                match early.first_key_value() {
+                    Some((&first, _)) if first == done => None,
+                    _ => Some(sup.next_delivery(job.id)),
+                }
             };
-            early.insert(delivery.first, delivery);
+            match next {
+                None => {}
+                Some(Ok(delivery)) => {
+                    early.insert(delivery.first, delivery);
+                }
+                Some(Err(error)) => {
+                    let mut sup = self.lock();
+                    while let Some(delivery) = sup.take_delivered(job.id) {
+                        early.insert(delivery.first, delivery);
+                    }
+                    drop(sup);
+                    for (first, delivery) in early {
+                        if first != done && !timed {
+                            break;
+                        }
+                        done = first + u64::from(delivery.count);
+                        take(delivery, into)?;
+                    }
+                    return Err(error);
+                }
+            }
             while let Some(entry) = early.first_entry()
                 && *entry.key() == done
             {
@@ -524,15 +565,28 @@ impl Pool {
         }
     }
 
-    /// A lazy, ordered map: inputs are read and sent only as results are
-    /// taken, with a bounded look-ahead, so memory stays flat on endless input.
+    /// A new job for `task`, once the workers are known to have it.
+    fn new_job<T: Task>(&self) -> Result<Job<'_>, PoolError> {
+        let mut sup = self.lock();
+        sup.check_task(T::NAME)?;
+        Ok(Job {
+            pool: self,
+            id: sup.new_job()?,
+        })
+    }
+
+    /// A lazy, ordered map, like Python's `imap`: inputs are read and sent
+    /// only as results are taken, with a bounded look-ahead, so memory stays
+    /// flat on endless input. Yields each output, or [`PoolError::Task`] for
+    /// an input whose task failed (and the iteration goes on);
+    /// [`outcomes`](Imap::outcomes) yields the [`Outcome`]s instead.
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(2);
     /// let first: Vec<i64> = pool
     ///     .imap(procpool::doctest::Square, 0..)
     ///     .take(3)
-    ///     .map(|o| o.unwrap().result.unwrap())
+    ///     .map(Result::unwrap)
     ///     .collect();
     /// assert_eq!(first, [0, 1, 4]);
     /// ```
@@ -541,16 +595,26 @@ impl Pool {
         task: T,
         inputs: I,
     ) -> Imap<'_, T, I::IntoIter> {
-        Imap::new(self, task, inputs.into_iter(), true)
+        Imap(Stream::new(self, task, inputs.into_iter(), true))
     }
 
-    /// Like [`imap`](Self::imap), but yields outcomes as they complete.
+    /// Like [`imap`](Self::imap), but yields outputs as they complete.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(2);
+    /// let mut squares: Vec<i64> = pool
+    ///     .imap_unordered(procpool::doctest::Square, 0..4)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// squares.sort();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// ```
     pub fn imap_unordered<T: Task, I: IntoIterator<Item = T::Input>>(
         &self,
         task: T,
         inputs: I,
     ) -> Imap<'_, T, I::IntoIter> {
-        Imap::new(self, task, inputs.into_iter(), false)
+        Imap(Stream::new(self, task, inputs.into_iter(), false))
     }
 
     /// Sends one task and returns a handle to wait on, like Python's `apply_async`.
@@ -559,36 +623,42 @@ impl Pool {
     /// # let pool = procpool::doctest::pool(2);
     /// let a = pool.submit(procpool::doctest::Square, 3).unwrap();
     /// let b = pool.submit(procpool::doctest::Square, 4).unwrap();
-    /// assert_eq!(b.wait().unwrap().result, Ok(16));
-    /// assert_eq!(a.wait().unwrap().result, Ok(9));
+    /// assert_eq!(b.wait().unwrap(), 16);
+    /// assert_eq!(a.wait_outcome().unwrap().result, Ok(9));
     /// ```
     ///
     /// # Errors
     ///
-    /// If the pool is closed, the task unknown, or the input cannot be encoded.
+    /// If the pool is closed or the task unknown.
     pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<'_, T>, PoolError> {
         let _ = task;
-        let work = Feeder::<T, _>::new(std::iter::once(input), 1, true).next_work()?;
-        let mut sup = self.lock();
-        sup.check_task(T::NAME)?;
-        let id = sup.new_job()?;
-        sup.submit(id, work.expect("one input makes one chunk"));
+        let job = self.new_job::<T>()?;
+        let early = match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk() {
+            Some(Chunk::Work(work)) => {
+                self.lock().submit(job.id, work);
+                None
+            }
+            Some(Chunk::Failed(index, why)) => Some(unencodable(index, why)),
+            None => unreachable!("one input makes one chunk"),
+        };
         Ok(Handle {
-            job: Job { pool: self, id },
+            job,
+            early,
             task: PhantomData,
         })
     }
 
-    /// Runs one task and waits for it, like Python's `apply`.
+    /// Runs one task and waits for its output, like Python's `apply`.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// assert_eq!(pool.apply(procpool::doctest::Square, 7).unwrap(), 49);
+    /// ```
     ///
     /// # Errors
     ///
     /// As [`submit`](Self::submit) and [`Handle::wait`].
-    pub fn apply<T: Task>(
-        &self,
-        task: T,
-        input: T::Input,
-    ) -> Result<Outcome<T::Output>, PoolError> {
+    pub fn apply<T: Task>(&self, task: T, input: T::Input) -> Result<T::Output, PoolError> {
         self.submit(task, input)?.wait()
     }
 
@@ -655,17 +725,39 @@ impl Drop for Job<'_> {
 #[must_use = "a submitted task's result is lost unless the handle is waited on"]
 pub struct Handle<'p, T: Task> {
     job: Job<'p>,
+    /// Its outcome when it was settled without a worker (its input does not encode).
+    early: Option<Delivery>,
     task: PhantomData<T>,
 }
 
 impl<T: Task> Handle<'_, T> {
-    /// Waits for the task's outcome.
+    /// Waits for the task's output, like Python's `AsyncResult.get`.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let handle = pool.submit(procpool::doctest::Square, i64::MAX).unwrap();
+    /// assert!(matches!(handle.wait(), Err(procpool::PoolError::Task { index: 0, .. })));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Task`] if the task failed; if the pool was interrupted
+    /// or cannot replace a dead worker.
+    pub fn wait(self) -> Result<T::Output, PoolError> {
+        self.wait_outcome()?.into_result()
+    }
+
+    /// Waits for the task's [`Outcome`]: its output or error, and the worker
+    /// that ran it.
     ///
     /// # Errors
     ///
     /// If the pool was interrupted or cannot replace a dead worker.
-    pub fn wait(self) -> Result<Outcome<T::Output>, PoolError> {
-        let delivery = self.job.pool.lock().next_delivery(self.job.id)?;
+    pub fn wait_outcome(mut self) -> Result<Outcome<T::Output>, PoolError> {
+        let delivery = match self.early.take() {
+            Some(delivery) => delivery,
+            None => self.job.pool.lock().next_delivery(self.job.id)?,
+        };
         let mut outcome = None;
         unpack(delivery, &mut |o| outcome = Some(o));
         Ok(outcome.expect("a delivery of one input yields one outcome"))
@@ -681,9 +773,102 @@ impl<T: Task> std::fmt::Debug for Handle<'_, T> {
     }
 }
 
-/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`].
+/// The outcome of an input that cannot be encoded, settled without a worker.
+fn unencodable(index: u64, message: String) -> Delivery {
+    Delivery {
+        first: index,
+        count: 1,
+        pid: 0,
+        attempts: 0,
+        started: Duration::ZERO,
+        elapsed: Duration::ZERO,
+        body: Body::Failed(TaskError::Encode { message }),
+    }
+}
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each
+/// input's output, or [`PoolError::Task`] for one whose task failed.
 #[must_use = "imap does nothing until its iterator is consumed"]
-pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
+pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>>(Stream<'p, T, I>);
+
+/// An [`Imap`] that yields [`Outcome`]s; see [`Imap::outcomes`].
+#[must_use = "imap does nothing until its iterator is consumed"]
+pub struct ImapOutcomes<'p, T: Task, I: Iterator<Item = T::Input>>(Stream<'p, T, I>);
+
+impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
+    /// Inputs per message (default: the pool's chunk size, else 1).
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let squares = pool.imap(procpool::doctest::Square, 0..10).chunksize(4);
+    /// assert_eq!(squares.count(), 10);
+    /// ```
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.0.feeder.chunksize = chunksize.max(1);
+        self
+    }
+
+    /// The most inputs sent or buffered but not yet yielded; default: four
+    /// chunks per worker. This bounds the supervisor's memory.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let squares = pool.imap(procpool::doctest::Square, 0..10).lookahead(2);
+    /// assert_eq!(squares.count(), 10);
+    /// ```
+    pub fn lookahead(mut self, inputs: usize) -> Self {
+        self.0.lookahead = Some(inputs.max(1));
+        self
+    }
+
+    /// Yields every input's [`Outcome`] (output or error, PID, times)
+    /// instead of bare outputs.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let outcome = pool.imap(procpool::doctest::Square, [5]).outcomes().next();
+    /// assert_eq!(outcome.unwrap().unwrap().result, Ok(25));
+    /// ```
+    pub fn outcomes(mut self) -> ImapOutcomes<'p, T, I> {
+        self.0.feeder.timed = true;
+        ImapOutcomes(self.0)
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
+    type Item = Result<T::Output, PoolError>;
+
+    /// After a stop (a signal, workers that cannot be started), the outputs
+    /// that had already come back are still yielded, then the error once.
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.0.next()?.and_then(Outcome::into_result))
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> Iterator for ImapOutcomes<'_, T, I> {
+    type Item = Result<Outcome<T::Output>, PoolError>;
+
+    /// After a stop (a signal, workers that cannot be started), the outcomes
+    /// that had already come back are still yielded, then the error once.
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Imap<'_, T, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for ImapOutcomes<'_, T, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The engine of [`Imap`] and [`ImapOutcomes`].
+struct Stream<'p, T: Task, I: Iterator<Item = T::Input>> {
     pool: &'p Pool,
     job: Option<Job<'p>>,
     /// The inputs, read and encoded a chunk at a time.
@@ -703,13 +888,13 @@ pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
     failed: bool,
 }
 
-impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
+impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
     fn new(pool: &'p Pool, task: T, inputs: I, ordered: bool) -> Self {
         let _ = task;
-        Imap {
+        Stream {
             pool,
             job: None,
-            feeder: Feeder::new(inputs, pool.chunksize.unwrap_or(1), true),
+            feeder: Feeder::new(inputs, pool.chunksize.unwrap_or(1), false),
             ordered,
             lookahead: None,
             yielded: 0,
@@ -721,19 +906,6 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
         }
     }
 
-    /// Inputs per message (default: the pool's chunk size, else 1).
-    pub fn chunksize(mut self, chunksize: usize) -> Self {
-        self.feeder.chunksize = chunksize.max(1);
-        self
-    }
-
-    /// The most inputs sent or buffered but not yet yielded; default: four
-    /// chunks per worker. This bounds the supervisor's memory.
-    pub fn lookahead(mut self, inputs: usize) -> Self {
-        self.lookahead = Some(inputs.max(1));
-        self
-    }
-
     fn limit(&self) -> u64 {
         let chunksize = self.feeder.chunksize;
         let default = chunksize * self.pool.processes * 4;
@@ -741,14 +913,14 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     }
 
     /// Sends chunks while the look-ahead allows.
-    fn fill(&mut self, sup: &mut Backend, job: JobId) -> Result<(), PoolError> {
+    fn fill(&mut self, sup: &mut Backend, job: JobId) {
         while self.feeder.sent - self.yielded + self.feeder.chunksize as u64 <= self.limit() {
-            let Some(work) = self.feeder.next_work()? else {
-                break;
-            };
-            sup.submit(job, work);
+            match self.feeder.next_chunk() {
+                Some(Chunk::Work(work)) => sup.submit(job, work),
+                Some(Chunk::Failed(index, why)) => self.receive(unencodable(index, why)),
+                None => break,
+            }
         }
-        Ok(())
     }
 
     fn pop_ready(&mut self) -> Option<Outcome<T::Output>> {
@@ -773,20 +945,19 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
 
     fn step(&mut self) -> Result<Option<Outcome<T::Output>>, PoolError> {
         let pool = self.pool;
-        let mut sup = pool.lock();
         let job = match &self.job {
             Some(job) => job.id,
-            None => {
-                sup.check_task(T::NAME)?;
-                let id = sup.new_job()?;
-                self.job.insert(Job { pool, id }).id
-            }
+            None => self.job.insert(pool.new_job::<T>()?).id,
         };
+        let mut sup = pool.lock();
         loop {
             if let Some(outcome) = self.pop_ready() {
                 return Ok(Some(outcome));
             }
-            self.fill(&mut sup, job)?;
+            self.fill(&mut sup, job);
+            if let Some(outcome) = self.pop_ready() {
+                return Ok(Some(outcome));
+            }
             if self.feeder.sent == self.yielded {
                 return Ok(None);
             }
@@ -832,26 +1003,8 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
             self.current = chunk.into_iter();
         }
     }
-}
 
-impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Imap<'_, T, I> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Imap")
-            .field("task", &T::NAME)
-            .field("ordered", &self.ordered)
-            .field("chunksize", &self.feeder.chunksize)
-            .field("sent", &self.feeder.sent)
-            .field("yielded", &self.yielded)
-            .finish()
-    }
-}
-
-impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
-    type Item = Result<Outcome<T::Output>, PoolError>;
-
-    /// After a stop (a signal, workers that cannot be started), the outcomes
-    /// that had already come back are still yielded, then the error once.
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next(&mut self) -> Option<Result<Outcome<T::Output>, PoolError>> {
         if self.failed {
             return None;
         }
@@ -869,6 +1022,18 @@ impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
         }
         self.failed = true;
         self.stopped.take().map(Err)
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Stream<'_, T, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Imap")
+            .field("task", &T::NAME)
+            .field("ordered", &self.ordered)
+            .field("chunksize", &self.feeder.chunksize)
+            .field("sent", &self.feeder.sent)
+            .field("yielded", &self.yielded)
+            .finish()
     }
 }
 

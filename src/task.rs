@@ -272,7 +272,7 @@ pub(crate) fn panic_failure(payload: Box<dyn Any + Send>) -> WireFailure {
 ///     .initializer(Offset, 100)
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(pool.map_values(shift, [1, 2]).unwrap(), [101, 102]);
+/// assert_eq!(pool.map(shift, [1, 2]).unwrap(), [101, 102]);
 /// assert_eq!(Offset::types(), "i64 -> i64");
 /// ```
 pub trait Initializer: 'static {

@@ -40,7 +40,7 @@ use crate::sys;
 /// fn main() {
 ///     procpool::init();
 ///     let pool = procpool::Pool::new(2).unwrap();
-///     assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
+///     assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9]);
 /// }
 /// ```
 pub fn init() {

@@ -57,7 +57,7 @@ fn each_worker_runs_the_initializer_once_before_its_tasks() {
         .build()
         .unwrap();
     let workers = pool.pids();
-    let outcomes = pool.map_values(predict, 0..20).unwrap();
+    let outcomes = pool.map(predict, 0..20).unwrap();
     for (x, (scaled, made_by, loads, ran_in)) in (0..).zip(outcomes) {
         assert_eq!(scaled, 3 * x);
         // The state was made in the process that ran the task, once.
@@ -76,7 +76,7 @@ fn replacements_run_the_initializer_too() {
         .initializer(load, (2, nowhere(), String::new()))
         .build()
         .unwrap();
-    let outcomes = pool.map_values(predict, 0..4).unwrap();
+    let outcomes = pool.map(predict, 0..4).unwrap();
     let mut pids: Vec<u32> = outcomes.iter().map(|o| o.3).collect();
     for (scaled, made_by, loads, ran_in) in &outcomes {
         assert_eq!((*made_by, *loads), (*ran_in, 1));
@@ -148,16 +148,23 @@ fn an_initializer_that_starts_failing_in_replacements_stops_the_pool() {
         )
         .build()
         .unwrap();
-    assert_eq!(pool.map_values(predict, [1]).unwrap()[0].0, 1);
+    assert_eq!(pool.map(predict, [1]).unwrap()[0].0, 1);
     std::fs::write(&stop, b"").unwrap();
-    let error = pool.map_values(predict, 0..10).unwrap_err();
+    let error = pool.map(predict, 0..10).unwrap_err();
     std::fs::remove_file(&stop).unwrap();
     let message = error.to_string();
     assert!(
-        message.contains("initializer initializer::load failed in worker ")
+        matches!(error.error, PoolError::Initializer { pid: Some(_), .. })
+            && message.contains("initializer initializer::load failed in worker ")
             && message.ends_with(": the model server is down"),
         "{message}"
     );
+    // What finished before the failure is kept: the workers already up ran
+    // one task each (the failure may come before either reply is in).
+    assert!(error.finished.len() <= 2, "{:?}", error.finished);
+    for (x, (scaled, ..)) in (0..).zip(&error.finished) {
+        assert_eq!(*scaled, x);
+    }
     // One failed replacement stopped it: no worker started after that one.
     let (events, _) = pool.take_events();
     let started = events
@@ -165,20 +172,17 @@ fn an_initializer_that_starts_failing_in_replacements_stops_the_pool() {
         .filter(|e| matches!(e, PoolEvent::WorkerStarted { .. }))
         .count();
     assert!(started <= 3, "{started} workers started: {events:?}");
-    assert!(pool.pids().is_empty(), "{:?}", pool.pids());
-    assert!(matches!(
-        pool.map_values(predict, [1]),
-        Err(PoolError::Closed)
-    ));
+    let after = pool.map(predict, [1]).unwrap_err();
+    assert!(matches!(after.error, PoolError::Closed), "{after}");
 }
 
 #[test]
 fn a_task_that_borrows_state_the_pool_does_not_make_fails_that_input() {
     let pool = Pool::new(1).unwrap();
-    let outcome = pool.apply(predict, 1).unwrap();
+    let error = pool.apply(predict, 1).unwrap_err();
     assert_eq!(
-        outcome.result.unwrap_err().to_string(),
-        "failed: this task borrows a state of type initializer::Model, but the pool has no \
+        error.to_string(),
+        "task 0 failed: this task borrows a state of type initializer::Model, but the pool has no \
          initializer to make one (Pool::builder().initializer(...))"
     );
 }

@@ -554,9 +554,10 @@ impl Supervisor {
             match started {
                 Ok(process) => return self.adopt(process),
                 // An initializer that fails in a replacement would fail in
-                // every one: the pool stops, and this call says why.
+                // every one: the pool takes no new work, and this call says
+                // why (with what finished).
                 Err(e @ PoolError::Initializer { .. }) => {
-                    self.terminate();
+                    self.book.close();
                     return Err(e);
                 }
                 Err(e) if no_retry(&e) => return Err(e),

@@ -24,7 +24,7 @@
 //!         return Ok(());
 //!     };
 //!     let pool = Pool::builder().mpi(root).build()?;
-//!     for outcome in pool.map(Square, 0..6)? {
+//!     for outcome in pool.map_outcomes(Square, 0..6)? {
 //!         println!("{} -> {:?} (PID {})", outcome.index, outcome.result, outcome.pid);
 //!     }
 //!     Ok(())
