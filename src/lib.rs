@@ -40,6 +40,7 @@ mod error;
 mod events;
 mod outcome;
 mod pool;
+mod progress;
 mod registry;
 // Reusable shared-memory regions for large frames.
 mod region;
@@ -75,6 +76,7 @@ pub use error::{MapError, PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
 pub use pool::{Handle, Imap, ImapOutcomes, Pool, PoolBuilder};
+pub use progress::Progress;
 pub use sys::ExitCause;
 pub use task::{Failure, Initializer, Task};
 pub use worker::{at_exit, init};
