@@ -10,11 +10,13 @@ use std::time::Duration;
 use crate::backend::{Backend, Choice, WorkerInfo};
 use crate::backend::{Body, Config, Delivery, JobId};
 use crate::chunks::{AUTO_CHUNK_BYTES, Chunk, Feeder, auto_chunksize};
+use crate::codec;
 use crate::error::{MapError, PoolError, TaskError};
 use crate::outcome::{Outcome, unpack, unpack_values};
 use crate::progress::{Progress, Report, Tally};
+use crate::protocol::InitCall;
 use crate::signal::InterruptFlag;
-use crate::task::Task;
+use crate::task::{Initializer, Task};
 
 /// Configures and builds a [`Pool`], as rayon's `ThreadPoolBuilder` does.
 ///
@@ -41,6 +43,7 @@ pub struct PoolBuilder {
     max_tasks_per_child: Option<u64>,
     chunksize: Option<usize>,
     interrupt: Option<InterruptFlag>,
+    initializer: Option<Result<InitCall, (String, String)>>,
     progress: Option<Report>,
     backend: Choice,
 }
@@ -59,6 +62,7 @@ impl Default for PoolBuilder {
             max_tasks_per_child: None,
             chunksize: None,
             interrupt: None,
+            initializer: None,
             progress: None,
             backend: Choice::Local,
         }
@@ -138,6 +142,63 @@ impl PoolBuilder {
         self
     }
 
+    /// Runs `init` with `args` once in each worker, replacements included,
+    /// before its first task (Python's `initializer` and `initargs`); tasks
+    /// borrow what it makes as their first parameter. The start-up timeout
+    /// covers it. If it fails, `build()` fails with
+    /// [`PoolError::Initializer`] (the worker's PID and the message); if it
+    /// starts failing in a replacement, the pool stops and the call under
+    /// way returns that error, instead of starting workers without end.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// #[procpool::initializer]
+    /// fn load_prices(currency: String) -> Result<HashMap<String, f64>, String> {
+    ///     match currency.as_str() {
+    ///         "EUR" => Ok(HashMap::from([("apple".into(), 0.5), ("pear".into(), 0.75)])),
+    ///         other => Err(format!("no price list for {other}")),
+    ///     }
+    /// }
+    ///
+    /// #[procpool::task]
+    /// fn price(prices: &HashMap<String, f64>, item: String) -> Result<f64, String> {
+    ///     prices.get(&item).copied().ok_or(format!("no price for {item}"))
+    /// }
+    ///
+    /// procpool::init();
+    /// let pool = procpool::Pool::builder()
+    ///     .processes(2)
+    ///     .initializer(load_prices, "EUR".to_string())
+    ///     .build()
+    ///     .unwrap();
+    /// let items = ["pear".to_string(), "apple".to_string()];
+    /// assert_eq!(pool.map(price, items).unwrap(), [0.75, 0.5]);
+    ///
+    /// let error = procpool::Pool::builder()
+    ///     .initializer(load_prices, "USD".to_string())
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(error.to_string().ends_with(": no price list for USD"), "{error}");
+    /// ```
+    pub fn initializer<I: Initializer>(mut self, init: I, args: I::Args) -> Self {
+        let _ = init;
+        let mut bytes = Vec::new();
+        let call = match codec::encode_into(&args, &mut bytes) {
+            Ok(()) => Ok(InitCall {
+                name: I::NAME.to_string(),
+                types: I::types(),
+                args: serde_bytes::ByteBuf::from(bytes),
+            }),
+            Err(e) => Err((
+                I::NAME.to_string(),
+                format!("its arguments cannot be encoded: {e}"),
+            )),
+        };
+        self.initializer = Some(call);
+        self
+    }
+
     /// Calls `report` as the results of each `map`, `map_outcomes`, `imap`
     /// or `imap_unordered` call come in (once per chunk of results), with
     /// how many are in, how many failed and the call's total when it is
@@ -204,6 +265,17 @@ impl PoolBuilder {
                 std::env::current_exe().map_err(|e| PoolError::os("cannot find this program", e))?
             }
         };
+        let initializer = match self.initializer {
+            Some(Err((name, message))) => {
+                return Err(PoolError::Initializer {
+                    name,
+                    pid: None,
+                    message,
+                });
+            }
+            Some(Ok(call)) => Some(call),
+            None => None,
+        };
         let config = Config {
             processes,
             program,
@@ -215,6 +287,7 @@ impl PoolBuilder {
             retries: self.retries,
             max_tasks_per_child: self.max_tasks_per_child,
             interrupt: self.interrupt,
+            initializer,
         };
         let sup = Backend::start(self.backend, config)?;
         Ok(Pool {
