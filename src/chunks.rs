@@ -71,6 +71,11 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
         }
     }
 
+    /// The size hint of the inputs not yet read.
+    pub fn unread(&self) -> (usize, Option<usize>) {
+        self.inputs.size_hint()
+    }
+
     /// The next chunk of inputs, encoded (or one that cannot be); `None`
     /// when the inputs are done.
     pub fn next_chunk(&mut self) -> Option<Chunk> {

@@ -110,6 +110,18 @@ pub enum PoolError {
         /// The resource.
         name: &'static str,
     },
+    /// The pool's initializer failed in a worker: at `build()`, or in a
+    /// replacement, which stops the pool (it would fail in every one).
+    #[error("initializer {name} failed{}: {message}", pid.map(|p| format!(" in worker {p}")).unwrap_or_default())]
+    Initializer {
+        /// The initializer's name.
+        name: String,
+        /// The worker's process id; `None` when its arguments could not be
+        /// encoded, before any worker started.
+        pid: Option<u32>,
+        /// Its message, or its panic's.
+        message: String,
+    },
     /// Replacement workers kept dying before they could take work.
     #[error("workers keep dying at start ({attempts} in a row); last: {last}")]
     WorkersKeepDying {
@@ -240,6 +252,11 @@ impl PoolError {
                 needed: *needed,
                 limit: *limit,
                 name,
+            },
+            PoolError::Initializer { name, pid, message } => PoolError::Initializer {
+                name: name.clone(),
+                pid: *pid,
+                message: message.clone(),
             },
             PoolError::WorkersKeepDying { attempts, last } => PoolError::WorkersKeepDying {
                 attempts: *attempts,

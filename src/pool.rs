@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, Choice, WorkerInfo};
 use crate::backend::{Body, Config, Delivery, JobId, Work};
 use crate::chunks::{AUTO_CHUNK_BYTES, Chunk, Feeder, auto_chunksize};
+use crate::codec;
 use crate::driver::{Link, READY, Settled};
 use crate::error::{MapError, PoolError, TaskError};
 use crate::outcome::{Outcome, unpack, unpack_values};
+use crate::progress::{Progress, Report, Tally};
+use crate::protocol::InitCall;
 use crate::signal::InterruptFlag;
-use crate::task::Task;
+use crate::task::{Initializer, Task};
 
 /// Configures and builds a [`Pool`], as rayon's `ThreadPoolBuilder` does.
 ///
@@ -42,6 +45,8 @@ pub struct PoolBuilder {
     max_tasks_per_child: Option<u64>,
     chunksize: Option<usize>,
     interrupt: Option<InterruptFlag>,
+    initializer: Option<Result<InitCall, (String, String)>>,
+    progress: Option<Report>,
     backend: Choice,
 }
 
@@ -59,6 +64,8 @@ impl Default for PoolBuilder {
             max_tasks_per_child: None,
             chunksize: None,
             interrupt: None,
+            initializer: None,
+            progress: None,
             backend: Choice::Local,
         }
     }
@@ -137,6 +144,89 @@ impl PoolBuilder {
         self
     }
 
+    /// Runs `init` with `args` once in each worker, replacements included,
+    /// before its first task (Python's `initializer` and `initargs`); tasks
+    /// borrow what it makes as their first parameter. The start-up timeout
+    /// covers it. If it fails, `build()` fails with
+    /// [`PoolError::Initializer`] (the worker's PID and the message); if it
+    /// starts failing in a replacement, the pool stops and the call under
+    /// way returns that error, instead of starting workers without end.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// #[procpool::initializer]
+    /// fn load_prices(currency: String) -> Result<HashMap<String, f64>, String> {
+    ///     match currency.as_str() {
+    ///         "EUR" => Ok(HashMap::from([("apple".into(), 0.5), ("pear".into(), 0.75)])),
+    ///         other => Err(format!("no price list for {other}")),
+    ///     }
+    /// }
+    ///
+    /// #[procpool::task]
+    /// fn price(prices: &HashMap<String, f64>, item: String) -> Result<f64, String> {
+    ///     prices.get(&item).copied().ok_or(format!("no price for {item}"))
+    /// }
+    ///
+    /// procpool::init();
+    /// let pool = procpool::Pool::builder()
+    ///     .processes(2)
+    ///     .initializer(load_prices, "EUR".to_string())
+    ///     .build()
+    ///     .unwrap();
+    /// let items = ["pear".to_string(), "apple".to_string()];
+    /// assert_eq!(pool.map(price, items).unwrap(), [0.75, 0.5]);
+    ///
+    /// let error = procpool::Pool::builder()
+    ///     .initializer(load_prices, "USD".to_string())
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(error.to_string().ends_with(": no price list for USD"), "{error}");
+    /// ```
+    pub fn initializer<I: Initializer>(mut self, init: I, args: I::Args) -> Self {
+        let _ = init;
+        let mut bytes = Vec::new();
+        let call = match codec::encode_into(&args, &mut bytes) {
+            Ok(()) => Ok(InitCall {
+                name: I::NAME.to_string(),
+                types: I::types(),
+                args: serde_bytes::ByteBuf::from(bytes),
+            }),
+            Err(e) => Err((
+                I::NAME.to_string(),
+                format!("its arguments cannot be encoded: {e}"),
+            )),
+        };
+        self.initializer = Some(call);
+        self
+    }
+
+    /// Calls `report` as the results of each `map`, `map_outcomes`, `imap`
+    /// or `imap_unordered` call come in (once per chunk of results), with
+    /// how many are in, how many failed and the call's total when it is
+    /// known: enough to draw a progress bar without writing the loop. It is
+    /// called from inside the call, so it must not call the pool itself.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// # procpool::doctest::serve();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let pool = procpool::Pool::builder()
+    ///     .processes(2)
+    ///     .chunksize(2)
+    ///     .on_progress(move |p| log.lock().unwrap().push(p))
+    ///     .build()
+    ///     .unwrap();
+    /// pool.map_outcomes(procpool::doctest::Square, [1, 2, i64::MAX, 4]).unwrap();
+    /// let last = *seen.lock().unwrap().last().unwrap();
+    /// assert_eq!(last, procpool::Progress { done: 4, failed: 1, running: 0, total: Some(4) });
+    /// ```
+    pub fn on_progress(mut self, report: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Report(std::sync::Arc::new(report)));
+        self
+    }
+
     /// Runs the workers on the other ranks of this MPI job instead of local
     /// processes (feature `mpi`); see
     /// [`MpiRoot::init`](crate::backend::mpi::MpiRoot::init). The number of
@@ -178,6 +268,17 @@ impl PoolBuilder {
                 std::env::current_exe().map_err(|e| PoolError::os("cannot find this program", e))?
             }
         };
+        let initializer = match self.initializer {
+            Some(Err((name, message))) => {
+                return Err(PoolError::Initializer {
+                    name,
+                    pid: None,
+                    message,
+                });
+            }
+            Some(Ok(call)) => Some(call),
+            None => None,
+        };
         let config = Config {
             processes,
             program,
@@ -189,6 +290,7 @@ impl PoolBuilder {
             retries: self.retries,
             max_tasks_per_child: self.max_tasks_per_child,
             interrupt: Some(interrupt.clone()),
+            initializer,
         };
         let backend = Backend::start(self.backend, config)?;
         let clock_zero = backend.book().epoch.instant;
@@ -198,6 +300,7 @@ impl PoolBuilder {
             clock_zero,
             processes,
             chunksize: self.chunksize,
+            progress: self.progress,
         })
     }
 }
@@ -225,6 +328,7 @@ pub struct Pool {
     clock_zero: Instant,
     processes: usize,
     chunksize: Option<usize>,
+    progress: Option<Report>,
 }
 
 impl Pool {
@@ -347,7 +451,8 @@ impl Pool {
     ) -> Result<Vec<T::Output>, MapError<T::Output>> {
         let _ = task;
         let mut values = Vec::new();
-        match self.map_in_order::<T, _>(inputs, false, &mut values, unpack_values) {
+        let take = |delivery, values: &mut _| unpack_values(delivery, values).map(|()| 0);
+        match self.map_in_order::<T, _>(inputs, false, &mut values, take) {
             Ok(()) => Ok(values),
             Err(error) => Err(MapError {
                 finished: values,
@@ -390,8 +495,12 @@ impl Pool {
         let mut outcomes = Vec::new();
         let result =
             self.map_in_order::<T, _>(inputs, true, &mut outcomes, |delivery, outcomes| {
-                unpack(delivery, &mut |outcome| outcomes.push(outcome));
-                Ok(())
+                let mut failed = 0;
+                unpack(delivery, &mut |outcome: Outcome<T::Output>| {
+                    failed += u64::from(outcome.result.is_err());
+                    outcomes.push(outcome);
+                });
+                Ok(failed)
             });
         match result {
             Ok(()) => Ok(outcomes),
@@ -404,7 +513,8 @@ impl Pool {
 
     /// The loop of `map` and `map_outcomes`: sends the inputs in chunks,
     /// keeping a bounded number out, and hands each delivery to `take` in
-    /// input order, with `into` (sized for every input) to fill. When the
+    /// input order, with `into` (sized for every input) to fill; `take` says
+    /// how many of the delivery's tasks failed. When the
     /// pool stops, what came in is taken too: for outcomes (`timed`) past
     /// the gaps, for bare values up to the first gap.
     fn map_in_order<T: Task, R>(
@@ -412,7 +522,7 @@ impl Pool {
         inputs: impl IntoIterator<Item = T::Input>,
         timed: bool,
         into: &mut Vec<R>,
-        mut take: impl FnMut(Delivery, &mut Vec<R>) -> Result<(), PoolError>,
+        mut take: impl FnMut(Delivery, &mut Vec<R>) -> Result<u64, PoolError>,
     ) -> Result<(), PoolError> {
         let inputs = inputs.into_iter();
         // The size of an iterator that knows it (a range, a vector) sets
@@ -436,7 +546,7 @@ impl Pool {
         len: usize,
         timed: bool,
         into: &mut Vec<R>,
-        take: &mut impl FnMut(Delivery, &mut Vec<R>) -> Result<(), PoolError>,
+        take: &mut impl FnMut(Delivery, &mut Vec<R>) -> Result<u64, PoolError>,
     ) -> Result<(), PoolError> {
         let mut feeder = Feeder::<T, _>::new(inputs, 1, timed);
         match self.chunksize {
@@ -458,6 +568,7 @@ impl Pool {
         let mut job = self.new_job::<T>(None)?;
         // Deliveries that came before their turn, by first index.
         let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
+        let mut tally = Tally::new(self.progress.clone(), Some(len as u64));
         let mut done = 0u64;
         let mut exhausted = false;
         loop {
@@ -491,8 +602,10 @@ impl Pool {
                         if first != done && !timed {
                             break;
                         }
-                        done = first + u64::from(delivery.count);
-                        take(delivery, into)?;
+                        let count = u64::from(delivery.count);
+                        done = first + count;
+                        let failed = take(delivery, into)?;
+                        tally.add(count, failed, feeder.sent);
                     }
                     return Err(error);
                 }
@@ -501,11 +614,13 @@ impl Pool {
                 && *entry.key() == done
             {
                 let delivery = entry.remove();
-                done += u64::from(delivery.count);
+                let count = u64::from(delivery.count);
+                done += count;
                 while ends.front().is_some_and(|&end| end <= done) {
                     ends.pop_front();
                 }
-                take(delivery, into)?;
+                let failed = take(delivery, into)?;
+                tally.add(count, failed, feeder.sent);
             }
         }
     }
@@ -946,6 +1061,12 @@ fn settled_here(index: u64, error: TaskError) -> Delivery {
 
 /// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each
 /// input's output, or [`PoolError::Task`] for one whose task failed.
+///
+/// Its length is exact when the inputs' is, so a progress bar shows a total
+/// (indicatif's `.progress()`, or `.try_progress()` for inputs such as an
+/// `i64` range that std gives an exact size hint but no `ExactSizeIterator`).
+/// If the pool stops early (a signal, workers that cannot be started), it
+/// ends before that length: the outputs that came in, then the error.
 #[must_use = "imap does nothing until its iterator is consumed"]
 pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>>(Stream<'p, T, I>);
 
@@ -1001,7 +1122,15 @@ impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
     fn next(&mut self) -> Option<Self::Item> {
         Some(self.0.next()?.and_then(Outcome::into_result))
     }
+
+    /// Exact when the inputs' length is known (a range, a vector).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
 }
+
+/// `pool.imap(task, inputs).progress()` (indicatif) shows the total.
+impl<T: Task, I: ExactSizeIterator<Item = T::Input>> ExactSizeIterator for Imap<'_, T, I> {}
 
 impl<T: Task, I: Iterator<Item = T::Input>> Iterator for ImapOutcomes<'_, T, I> {
     type Item = Result<Outcome<T::Output>, PoolError>;
@@ -1011,7 +1140,15 @@ impl<T: Task, I: Iterator<Item = T::Input>> Iterator for ImapOutcomes<'_, T, I> 
     fn next(&mut self) -> Option<Self::Item> {
         self.0.next()
     }
+
+    /// Exact when the inputs' length is known (a range, a vector).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
 }
+
+/// `pool.imap(task, inputs).outcomes().progress()` (indicatif) shows the total.
+impl<T: Task, I: ExactSizeIterator<Item = T::Input>> ExactSizeIterator for ImapOutcomes<'_, T, I> {}
 
 impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Imap<'_, T, I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1044,12 +1181,19 @@ struct Stream<'p, T: Task, I: Iterator<Item = T::Input>> {
     /// Why the pool stopped; yielded after the outcomes that came in before.
     stopped: Option<PoolError>,
     failed: bool,
+    /// What the progress callback is told.
+    tally: Tally,
 }
 
 impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
     fn new(pool: &'p Pool, task: T, inputs: I, ordered: bool) -> Self {
         let _ = task;
+        let total = match inputs.size_hint() {
+            (low, Some(high)) if low == high => Some(low as u64),
+            _ => None,
+        };
         Stream {
+            tally: Tally::new(pool.progress.clone(), total),
             pool,
             job: None,
             feeder: Feeder::new(inputs, pool.chunksize.unwrap_or(1), false),
@@ -1132,6 +1276,11 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
         let first = delivery.first;
         let mut chunk = Vec::with_capacity(delivery.count as usize);
         unpack(delivery, &mut |o| chunk.push(o));
+        if self.tally.wanted() {
+            let failed = chunk.iter().filter(|o| o.result.is_err()).count();
+            self.tally
+                .add(chunk.len() as u64, failed as u64, self.feeder.sent);
+        }
         if self.ordered {
             self.reorder.insert(first, chunk);
         } else {
@@ -1171,6 +1320,29 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
         }
         self.failed = true;
         self.stopped.take().map(Err)
+    }
+
+    /// Exact when the inputs' length is known (a range, a vector), so a
+    /// progress bar shows a total: one item per input. If the pool stops
+    /// (a signal, a worker that cannot be started) the call ends early, and
+    /// the hint is exact again once the stop is seen: the outcomes that came
+    /// in, and the error.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            return (0, Some(0));
+        }
+        if self.stopped.is_some() {
+            let chunks = self.reorder.values().chain(&self.ready);
+            let left = self.current.len() + chunks.map(Vec::len).sum::<usize>() + 1;
+            return (left, Some(left));
+        }
+        // Read but not yet yielded, and not yet read.
+        let out = usize::try_from(self.feeder.sent - self.yielded).unwrap_or(usize::MAX);
+        let (low, high) = self.feeder.unread();
+        (
+            low.saturating_add(out),
+            high.and_then(|h| h.checked_add(out)),
+        )
     }
 }
 

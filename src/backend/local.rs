@@ -130,6 +130,7 @@ impl Supervisor {
             cfg.program.clone(),
             cfg.startup_timeout,
             cfg.interrupt.clone(),
+            cfg.initializer.clone(),
         )?;
         let mut set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
@@ -557,6 +558,13 @@ impl Supervisor {
                 .expect("one spawn asked, one answered");
             match started {
                 Ok(process) => return self.adopt(process),
+                // An initializer that fails in a replacement would fail in
+                // every one: the pool takes no new work, and this call says
+                // why (with what finished).
+                Err(e @ PoolError::Initializer { .. }) => {
+                    self.book.close();
+                    return Err(e);
+                }
                 Err(e) if no_retry(&e) => return Err(e),
                 Err(e) => {
                     failures += 1;
@@ -699,12 +707,15 @@ impl Drop for Supervisor {
     }
 }
 
-/// A start that must not be tried again: a signal stopped it, or no worker
-/// can make its handshake socket.
+/// A start that must not be tried again: a signal stopped it, no worker
+/// can make its handshake socket, or the initializer failed (it would fail
+/// in every replacement: CPython's pool respawns such workers forever).
 fn no_retry(e: &PoolError) -> bool {
     matches!(
         e,
-        PoolError::Interrupted { .. } | PoolError::HandshakeDir { .. }
+        PoolError::Interrupted { .. }
+            | PoolError::HandshakeDir { .. }
+            | PoolError::Initializer { .. }
     )
 }
 

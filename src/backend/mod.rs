@@ -42,6 +42,8 @@ pub(crate) struct Config {
     pub retries: u32,
     pub max_tasks_per_child: Option<u64>,
     pub interrupt: Option<InterruptFlag>,
+    /// The initializer every worker runs before its first task.
+    pub initializer: Option<crate::protocol::InitCall>,
 }
 
 /// One worker of a pool: its process id and, on the MPI backend, its rank and
@@ -162,6 +164,10 @@ impl Backend {
     pub fn start(choice: Choice, cfg: Config) -> Result<Backend, PoolError> {
         match choice {
             Choice::Local => Supervisor::start(cfg).map(|s| Backend::Local(Box::new(s))),
+            #[cfg(feature = "mpi")]
+            Choice::Mpi(_) if cfg.initializer.is_some() => Err(mpi::backend_error(
+                "an initializer is not supported on MPI workers yet",
+            )),
             #[cfg(feature = "mpi")]
             Choice::Mpi(root) => {
                 let root = root.take().ok_or_else(|| {

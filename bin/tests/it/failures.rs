@@ -462,6 +462,7 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
             .send(Hello {
                 requests: requests_rx,
                 replies: replies_tx,
+                initializer: None,
             })
             .unwrap();
         let Carrier::Inline(frame) = replies.recv().unwrap().bytes else {
