@@ -297,6 +297,7 @@ impl PoolBuilder {
         Ok(Pool {
             link: Arc::new(Link::start(backend)?),
             interrupt,
+            closed: false.into(),
             clock_zero,
             processes,
             chunksize: self.chunksize,
@@ -325,6 +326,8 @@ impl PoolBuilder {
 pub struct Pool {
     link: Arc<Link>,
     interrupt: InterruptFlag,
+    /// Set by `close` and `terminate`: new calls are refused at once.
+    closed: std::sync::atomic::AtomicBool,
     clock_zero: Instant,
     processes: usize,
     chunksize: Option<usize>,
@@ -633,6 +636,9 @@ impl Pool {
         if let Some(signal) = self.interrupt.received() {
             return Err(PoolError::Interrupted { signal });
         }
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PoolError::Closed);
+        }
         let single = work.is_some();
         let (id, deliveries) = self.link.open(T::NAME, work);
         Ok(Job {
@@ -702,8 +708,8 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// If the pool was interrupted. (If it is closed or its workers lack
-    /// the task, waiting says so.)
+    /// If the pool was closed or interrupted. (If its workers lack the
+    /// task, waiting says so.)
     pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<T>, PoolError> {
         let _ = task;
         let (job, settled) = match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk()
@@ -737,6 +743,8 @@ impl Pool {
 
     /// Takes no new work; work already given still runs. Like Python's `close`.
     pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.link.run(|d| d.backend.close());
     }
 
@@ -767,6 +775,8 @@ impl Pool {
     /// Kills every worker now; unfinished tasks end as
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled). Like Python's `terminate`.
     pub fn terminate(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.link.run(|d| d.backend.terminate());
     }
 }
