@@ -43,7 +43,6 @@ use mpi::traits::{Communicator, Destination, Source};
 use serde::{Deserialize, Serialize};
 
 use super::Config;
-use super::book::{Delivery, JobId};
 use super::ledger::Ledger;
 use super::{MpiRank, WorkerInfo};
 use crate::codec;
