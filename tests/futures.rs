@@ -5,7 +5,7 @@
 //! only turn a hang into a failure.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use procpool::{Pool, PoolError, TaskError};
@@ -57,6 +57,16 @@ fn step(what: Step) -> i64 {
 /// Long enough that only a hang reaches it.
 const HANG: Duration = Duration::from_secs(30);
 
+/// Runs `call` on a thread of its own and waits at most [`HANG`] for it,
+/// so that a call that hangs fails the test instead of hanging it.
+fn within<R: Send + 'static>(call: impl FnOnce() -> R + Send + 'static) -> R {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(call());
+    });
+    result.recv_timeout(HANG).expect("the call returned")
+}
+
 fn wait_for(path: &Path) {
     for _ in 0..30_000 {
         if path.exists() {
@@ -101,18 +111,21 @@ fn open(dir: &Dir) {
 fn a_short_apply_is_not_held_behind_another_threads_long_one() {
     let pool = Pool::new(2).unwrap();
     let (dir, hold) = gate();
-    std::thread::scope(|s| {
-        let long = s.spawn(|| pool.apply(step, hold));
-        wait_for(&dir.path().join("started"));
-        let (done, short) = mpsc::channel();
-        let pool = &pool;
-        s.spawn(move || done.send(pool.apply(step, Step::Square(7))).unwrap());
-        // The long task still holds: the short one returned beside it.
-        assert_eq!(short.recv_timeout(HANG).unwrap().unwrap(), 49);
-        assert!(!long.is_finished());
-        open(&dir);
-        assert_eq!(long.join().unwrap().unwrap(), -1);
+    let pool = Arc::new(pool);
+    let long = std::thread::spawn({
+        let pool = Arc::clone(&pool);
+        move || pool.apply(step, hold)
     });
+    wait_for(&dir.path().join("started"));
+    let short = within({
+        let pool = Arc::clone(&pool);
+        move || pool.apply(step, Step::Square(7))
+    });
+    // The long task still holds: the short one returned beside it.
+    assert_eq!(short.unwrap(), 49);
+    assert!(!long.is_finished());
+    open(&dir);
+    assert_eq!(long.join().unwrap().unwrap(), -1);
 }
 
 #[test]
@@ -178,10 +191,40 @@ fn dropped_handles_never_run_and_the_next_call_goes_on() {
     for x in 0..4 {
         drop(pool.submit(step, Step::Record(log.clone(), x)).unwrap());
     }
+    // The held task is dropped too, its gate never opened: its worker is
+    // replaced, and the next call does not wait for it.
+    let held = pool.pids();
     drop(running);
-    open(&dir);
-    assert_eq!(pool.apply(step, Step::Record(log.clone(), 9)).unwrap(), 9);
+    let pool = Arc::new(pool);
+    let next = within({
+        let (pool, log) = (Arc::clone(&pool), log.clone());
+        move || pool.apply(step, Step::Record(log, 9))
+    });
+    assert_eq!(next.unwrap(), 9);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "9\n");
+    assert_ne!(pool.pids(), held);
+}
+
+#[test]
+fn a_dropped_imap_stops_its_running_work_and_the_next_call_goes_on() {
+    let pool = Pool::builder().processes(1).in_flight(4).build().unwrap();
+    let (dir, hold) = gate();
+    let mut squares = pool.imap(step, [Step::Square(3), hold, Step::Square(4)]);
+    assert_eq!(squares.next().unwrap().unwrap(), 9);
+    wait_for(&dir.path().join("started"));
+    drop(squares);
+    let pool = Arc::new(pool);
+    let next = within({
+        let pool = Arc::clone(&pool);
+        move || pool.apply(step, Step::Square(5))
+    });
+    assert_eq!(next.unwrap(), 25);
+    let (events, _) = pool.take_events();
+    let died = events
+        .iter()
+        .filter(|e| matches!(e, procpool::PoolEvent::WorkerDied { .. }))
+        .count();
+    assert_eq!(died, 1, "{events:?}");
 }
 
 #[test]

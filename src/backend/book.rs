@@ -204,6 +204,15 @@ impl Book {
     /// Puts a batch that went out but never started back at the front of the
     /// queue, uncharged; a batch no longer in the table is left alone.
     pub fn unsend(&mut self, id: u64) {
+        // An abandoned job's batch is dropped, not run for nobody.
+        if self
+            .batches
+            .get(&id)
+            .is_some_and(|batch| !self.mailbox.contains_key(&batch.job))
+        {
+            self.batches.remove(&id);
+            return;
+        }
         if let Some(batch) = self.batches.get_mut(&id) {
             batch.attempts -= 1;
             self.queue.push_front(id);

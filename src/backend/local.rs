@@ -17,8 +17,8 @@ use ipc_channel::TrySelectError;
 use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
 use super::Config;
-use super::book::Body;
 use super::book::Book;
+use super::book::{Body, JobId};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
@@ -209,6 +209,26 @@ impl Supervisor {
         let mut pids: Vec<u32> = self.workers.values().map(|w| w.pid).collect();
         pids.sort_unstable();
         pids
+    }
+
+    /// Drops `job`: its queued batches go, and a worker running one of its
+    /// batches is killed (and replaced), so that no later call waits behind
+    /// work nobody wants; its batches behind that are dropped with it.
+    pub fn abandon(&mut self, job: JobId) {
+        self.book.abandon(job);
+        for worker in self.workers.values_mut() {
+            let running = worker.in_flight.front().map(|sent| sent.batch);
+            let theirs = running
+                .and_then(|id| self.book.get(id))
+                .is_some_and(|b| b.job == job);
+            if theirs && !matches!(worker.state, State::Stopping { .. }) {
+                let _ = sys::kill(worker.pid, libc::SIGKILL);
+                worker.state = State::Stopping {
+                    why: TaskError::Cancelled,
+                    kill_at: Instant::now(),
+                };
+            }
+        }
     }
 
     /// What ends the loop's wait at once, so work given from another

@@ -254,8 +254,14 @@ impl Backend {
         self.book_mut().take(job)
     }
 
+    /// Drops `job`'s queued work and its deliveries to come; local workers
+    /// running its batches are replaced (MPI ranks finish them).
     pub fn abandon(&mut self, job: JobId) {
-        self.book_mut().abandon(job)
+        match self {
+            Backend::Local(s) => s.abandon(job),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => s.ledger.book.abandon(job),
+        }
     }
 
     pub fn pids(&self) -> Vec<u32> {
