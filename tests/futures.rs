@@ -313,3 +313,36 @@ fn interrupt_from_another_thread_stops_a_map_which_keeps_what_finished() {
         Err(PoolError::Interrupted { .. })
     ));
 }
+
+#[test]
+fn map_async_gives_what_map_gives_on_any_thread_and_dropping_it_stops_its_work() {
+    let pool = Pool::new(2).unwrap();
+    let squares = pool.map_async(step, (0..100).map(Step::Square)).unwrap();
+    let squares = std::thread::spawn(move || squares.wait());
+    let want: Vec<i64> = (0..100).map(|x| x * x).collect();
+    assert_eq!(squares.join().unwrap().unwrap(), want);
+    assert!(pool.map_async(step, []).unwrap().wait().unwrap().is_empty());
+    let failing = pool
+        .map_async(step, [Step::Square(2), Step::Panic, Step::Square(3)])
+        .unwrap();
+    let stopped = failing.wait().unwrap_err();
+    assert_eq!(stopped.finished, [4]);
+    assert!(matches!(stopped.error, PoolError::Task { index: 1, .. }));
+    // Dropped while one input holds: its worker is replaced, and the next
+    // call does not wait for it.
+    let (dir, hold) = gate();
+    let log = dir.path().join("ran");
+    let mut held = pool
+        .map_async(step, [hold, Step::Record(log.clone(), 1)])
+        .unwrap();
+    wait_for(&dir.path().join("started"));
+    assert!(!held.is_ready());
+    assert!(!held.wait_timeout(Duration::from_millis(1)));
+    drop(held);
+    let pool = Arc::new(pool);
+    let next = within({
+        let pool = Arc::clone(&pool);
+        move || pool.map(step, [Step::Square(5), Step::Square(6)])
+    });
+    assert_eq!(next.unwrap(), [25, 36]);
+}
