@@ -346,3 +346,29 @@ fn map_async_gives_what_map_gives_on_any_thread_and_dropping_it_stops_its_work()
     });
     assert_eq!(next.unwrap(), [25, 36]);
 }
+
+#[test]
+fn a_panicking_progress_callback_fails_its_own_call_and_the_pool_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let panicked = Arc::new(AtomicBool::new(false));
+    let once = Arc::clone(&panicked);
+    let pool = Pool::builder()
+        .processes(1)
+        .on_progress(move |_| {
+            if !once.swap(true, Ordering::Relaxed) {
+                panic!("the callback panics");
+            }
+        })
+        .build()
+        .unwrap();
+    let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.map(step, [Step::Square(2), Step::Square(3)])
+    }));
+    assert!(call.is_err() && panicked.load(Ordering::Relaxed));
+    let pool = Arc::new(pool);
+    let next = within({
+        let pool = Arc::clone(&pool);
+        move || pool.map(step, [Step::Square(4)])
+    });
+    assert_eq!(next.unwrap(), [16]);
+}
