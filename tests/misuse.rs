@@ -54,13 +54,18 @@ fn run(mode: &str) -> Output {
         std::thread::sleep(Duration::from_millis(10));
     }
     let output = child.wait_with_output().unwrap();
+    assert_none_left(&token, mode);
+    output
+}
+
+/// No process of the run marked `token` is left.
+fn assert_none_left(token: &str, mode: &str) {
     // Workers die with their supervisor: give the kernel a moment to reap them.
     let until = Instant::now() + Duration::from_secs(5);
-    while !marked(&token).is_empty() && Instant::now() < until {
+    while !marked(token).is_empty() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(marked(&token), Vec::<u32>::new(), "{mode}: processes left");
-    output
+    assert_eq!(marked(token), Vec::<u32>::new(), "{mode}: processes left");
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -174,9 +179,5 @@ fn a_program_with_its_own_sigint_handler_stops_its_map_and_keeps_what_finished()
         "hostile: interrupted by signal 2 (SIGINT)\n"
     );
     assert_eq!(output.status.code(), Some(1));
-    let until = Instant::now() + Duration::from_secs(5);
-    while !marked(&token).is_empty() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(marked(&token), Vec::<u32>::new(), "processes left");
+    assert_none_left(&token, "own-sigint");
 }
