@@ -639,6 +639,7 @@ impl Pool {
         if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(PoolError::Closed);
         }
+        self.link.check_owner()?;
         let single = work.is_some();
         let (id, deliveries) = self.link.open(T::NAME, work);
         Ok(Job {

@@ -372,3 +372,37 @@ fn a_panicking_progress_callback_fails_its_own_call_and_the_pool_goes_on() {
     });
     assert_eq!(next.unwrap(), [16]);
 }
+
+#[test]
+fn a_pool_used_in_a_forked_child_says_so_instead_of_waiting_forever() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, fork};
+    let pool = Pool::new(1).unwrap();
+    // SAFETY: the child only calls what allocates nothing before it fails
+    // (the owner check comes first), then _exit.
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Child => {
+            let forked =
+                matches!(pool.join(), Err(PoolError::Forked { .. })) && pool.pids().is_empty();
+            // SAFETY: ends the child without running the harness's exit code.
+            unsafe { libc::_exit(if forked { 0 } else { 1 }) }
+        }
+        ForkResult::Parent { child } => {
+            let mut status = WaitStatus::StillAlive;
+            for _ in 0..30_000 {
+                status = waitpid(child, Some(WaitPidFlag::WNOHANG)).unwrap();
+                if status != WaitStatus::StillAlive {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if status == WaitStatus::StillAlive {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::SIGKILL);
+                let _ = waitpid(child, None);
+            }
+            assert_eq!(status, WaitStatus::Exited(child, 0));
+        }
+    }
+    // The parent's pool is untouched.
+    assert_eq!(pool.apply(step, Step::Square(3)).unwrap(), 9);
+}
