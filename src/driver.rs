@@ -49,6 +49,8 @@ pub(crate) struct Link {
     waker: Option<ipc_channel::ipc::IpcSender<()>>,
     waiting: Arc<AtomicBool>,
     next_job: AtomicU64,
+    /// The process the thread runs in: a child forked since has no such thread.
+    owner: u32,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -72,19 +74,39 @@ impl Link {
             waker,
             waiting,
             next_job: AtomicU64::new(1),
+            owner: std::process::id(),
             thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// Whether this is the process whose thread serves the pool (not a
+    /// child forked since).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Forked`] in a forked child, which has no supervisor
+    /// thread: a call there would wait forever.
+    pub fn check_owner(&self) -> Result<(), PoolError> {
+        match std::process::id() {
+            pid if pid == self.owner => Ok(()),
+            pid => Err(PoolError::Forked {
+                owner: self.owner,
+                pid,
+            }),
+        }
     }
 
     /// Runs `call` on the supervisor thread and waits for its answer.
     ///
     /// # Errors
     ///
-    /// [`PoolError::Closed`] when the pool was dropped.
+    /// [`PoolError::Closed`] when the pool was dropped, and
+    /// [`PoolError::Forked`] in a forked child.
     pub fn run<R: Send + 'static>(
         &self,
         call: impl FnOnce(&mut Driver) -> R + Send + 'static,
     ) -> Result<R, PoolError> {
+        self.check_owner()?;
         let (answer, answered) = mpsc::sync_channel(1);
         self.post(move |driver| {
             let _ = answer.send(call(driver));
@@ -146,6 +168,11 @@ impl Link {
 
     /// Stops the supervisor thread, which stops the workers, and waits for it.
     pub fn stop(&self) {
+        // A forked child has no supervisor thread to stop, and its workers
+        // are not its own: it leaves them to the parent.
+        if self.check_owner().is_err() {
+            return;
+        }
         let _ = self.calls.send(Message::Stop);
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = thread {
