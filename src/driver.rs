@@ -219,24 +219,31 @@ impl Driver {
         }
     }
 
-    /// Sends every job its deliveries; a job whose caller is gone is
-    /// abandoned.
+    /// Sends the jobs delivered to their deliveries; a job whose caller is
+    /// gone is abandoned.
     fn hand_out(&mut self) {
         let mut sent = false;
         let mut gone = Vec::new();
-        for (&job, watch) in &self.jobs {
+        for job in self.backend.take_ready() {
+            let Some(watch) = self.jobs.get(&job) else {
+                continue;
+            };
             while let Some(delivery) = self.backend.take_delivered(job) {
                 let taken = watch.sink.send(Ok(delivery)).is_ok();
                 sent |= taken;
                 if !taken || watch.single {
-                    gone.push(job);
+                    gone.push((job, taken));
                     break;
                 }
             }
         }
-        for job in gone {
+        for (job, done) in gone {
             self.jobs.remove(&job);
-            self.backend.abandon(job);
+            match done {
+                // A single job's one delivery is taken: nothing of it is left.
+                true => self.backend.forget(job),
+                false => self.backend.abandon(job),
+            }
         }
         if sent {
             READY.notify();
