@@ -49,7 +49,10 @@ fn as_many_workers_as_cpus_each_get_one_and_a_replacement_takes_the_freed_one() 
         }
         assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
     }
-    assert!(!pool.pids().contains(&victim), "{victim} was never replaced");
+    assert!(
+        !pool.pids().contains(&victim),
+        "{victim} was never replaced"
+    );
     assert_eq!(pool.pids().len(), pool.processes());
     assert_one_cpu_each(&pool);
 }
@@ -57,7 +60,10 @@ fn as_many_workers_as_cpus_each_get_one_and_a_replacement_takes_the_freed_one() 
 #[test]
 fn workers_are_left_free_when_asked_or_when_there_are_more_than_cpus() {
     let ours = allowed(std::process::id());
-    let free = procpool::Pool::builder().pin_workers(false).build().unwrap();
+    let free = procpool::Pool::builder()
+        .pin_workers(false)
+        .build()
+        .unwrap();
     let crowded = procpool::Pool::new(cpus() + 1).unwrap();
     for pid in free.pids().into_iter().chain(crowded.pids()) {
         assert_eq!(allowed(pid), ours, "worker {pid}");

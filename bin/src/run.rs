@@ -199,7 +199,7 @@ where
         elapsed: Duration::ZERO,
         done: Ranges::default(),
     };
-    for result in results.chunksize(chunksize) {
+    for result in results.chunksize(chunksize).outcomes() {
         match result {
             Ok(outcome) => {
                 let input = out

@@ -18,7 +18,7 @@ use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
 use super::Config;
 use super::book::Book;
-use super::book::{Body, Delivery, JobId};
+use super::book::{Body, JobId};
 use super::pin::{Claim, Cpus};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
@@ -97,6 +97,8 @@ pub(crate) struct Supervisor {
     cfg: Config,
     spawner: Spawner,
     set: IpcReceiverSet,
+    /// A channel in `set` that only wakes the loop (see [`waker`](Self::waker)).
+    wake: (u64, IpcSender<()>),
     workers: HashMap<u64, Worker>,
     /// The jobs, batches and deliveries (the pool's backend reaches them here).
     pub(crate) book: Book,
@@ -131,15 +133,22 @@ impl Supervisor {
             cfg.program.clone(),
             cfg.startup_timeout,
             cfg.interrupt.clone(),
+            cfg.initializer.clone(),
             cfg.pin_workers
                 .then(|| Cpus::for_workers(cfg.processes))
                 .flatten(),
         )?;
-        let set =
+        let mut set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
+        let (waker, woken) =
+            ipc_channel::ipc::channel().map_err(|e| PoolError::os("cannot create a channel", e))?;
+        let wake = set
+            .add(woken)
+            .map_err(|e| PoolError::os("cannot watch a channel", e))?;
         let mut sup = Supervisor {
             spawner,
             set,
+            wake: (wake, waker),
             workers: HashMap::new(),
             book: Book::default(),
             batch_time: None,
@@ -210,18 +219,34 @@ impl Supervisor {
         pids
     }
 
-    /// Runs the loop until the next delivery for `job` is ready.
-    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
-        loop {
-            if let Some(delivery) = self.book.take(job) {
-                return Ok(delivery);
+    /// Drops `job`: its queued batches go, and a worker running one of its
+    /// batches is killed (and replaced), so that no later call waits behind
+    /// work nobody wants; its batches behind that are dropped with it.
+    pub fn abandon(&mut self, job: JobId) {
+        self.book.abandon(job);
+        for worker in self.workers.values_mut() {
+            let running = worker.in_flight.front().map(|sent| sent.batch);
+            let theirs = running
+                .and_then(|id| self.book.get(id))
+                .is_some_and(|b| b.job == job);
+            if theirs && !matches!(worker.state, State::Stopping { .. }) {
+                let _ = sys::kill(worker.pid, libc::SIGKILL);
+                worker.state = State::Stopping {
+                    why: TaskError::Cancelled,
+                    kill_at: Instant::now(),
+                };
             }
-            self.turn()?;
         }
     }
 
+    /// What ends the loop's wait at once, so work given from another
+    /// thread goes out without waiting for a reply or a tick.
+    pub fn waker(&self) -> IpcSender<()> {
+        self.wake.1.clone()
+    }
+
     /// One turn of the loop: dispatch, wait for replies or a tick, react.
-    fn turn(&mut self) -> Result<(), PoolError> {
+    pub fn turn(&mut self) -> Result<(), PoolError> {
         if let Some(signal) = self.interrupted() {
             self.stop_and_collect();
             return Err(PoolError::Interrupted { signal });
@@ -234,32 +259,56 @@ impl Supervisor {
         let wait = self.next_deadline().map_or(TICK, |d| {
             d.saturating_duration_since(Instant::now()).min(TICK)
         });
-        match self.set.try_select_timeout(wait) {
-            Ok(events) => {
-                for event in events {
-                    match event {
-                        IpcSelectionResult::MessageReceived(id, message) => {
-                            match message.to::<Message>() {
-                                Ok(message) => self.on_message(id, message),
-                                Err(e) => {
-                                    self.on_malformed(id, format!("malformed reply frame: {e}"))
-                                }
-                            }
-                        }
-                        IpcSelectionResult::ChannelClosed(id) => self.on_closed(id)?,
-                    }
-                }
-            }
-            Err(TrySelectError::Empty) => {}
+        let events = match self.set.try_select_timeout(wait) {
+            Ok(events) => events,
+            Err(TrySelectError::Empty) => Vec::new(),
             Err(TrySelectError::IoError(e)) => {
                 return Err(PoolError::os(
                     "waiting for workers",
                     std::io::Error::other(e.to_string()),
                 ));
             }
+        };
+        // Every event is handled, whatever an earlier one did: a reply left
+        // unread would leave its batch out with its worker forever.
+        let mut failed = None;
+        for event in events {
+            match event {
+                IpcSelectionResult::MessageReceived(id, _) if id == self.wake.0 => {}
+                IpcSelectionResult::MessageReceived(id, message) => match message.to::<Message>() {
+                    Ok(message) => self.on_message(id, message),
+                    Err(e) => self.on_malformed(id, format!("malformed reply frame: {e}")),
+                },
+                IpcSelectionResult::ChannelClosed(id) => {
+                    if let Err(e) = self.on_closed(id) {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
         }
         self.check_deadlines();
-        Ok(())
+        #[cfg(debug_assertions)]
+        self.check_books();
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// What is out is exactly what the workers hold: every batch in the book
+    /// and not queued is in one worker's in-flight queue, and every batch in
+    /// a worker's queue is in the book and not queued. The sets are compared
+    /// while the book is small, their sizes always.
+    #[cfg(debug_assertions)]
+    fn check_books(&self) {
+        let mut held: Vec<u64> = self
+            .workers
+            .values()
+            .flat_map(|w| w.in_flight.iter().map(|sent| sent.batch))
+            .collect();
+        assert_eq!(held.len(), self.book.out_count(), "batches out vs held");
+        if let Some(mut out) = self.book.out(4096) {
+            held.sort_unstable();
+            out.sort_unstable();
+            assert_eq!(held, out, "batches out vs batches workers hold");
+        }
     }
 
     fn interrupted(&self) -> Option<i32> {
@@ -537,6 +586,13 @@ impl Supervisor {
                 .expect("one spawn asked, one answered");
             match started {
                 Ok(process) => return self.adopt(process),
+                // An initializer that fails in a replacement would fail in
+                // every one: the pool takes no new work, and this call says
+                // why (with what finished).
+                Err(e @ PoolError::Initializer { .. }) => {
+                    self.book.close();
+                    return Err(e);
+                }
                 Err(e) if no_retry(&e) => return Err(e),
                 Err(e) => {
                     failures += 1;
@@ -679,12 +735,15 @@ impl Drop for Supervisor {
     }
 }
 
-/// A start that must not be tried again: a signal stopped it, or no worker
-/// can make its handshake socket.
+/// A start that must not be tried again: a signal stopped it, no worker
+/// can make its handshake socket, or the initializer failed (it would fail
+/// in every replacement: CPython's pool respawns such workers forever).
 fn no_retry(e: &PoolError) -> bool {
     matches!(
         e,
-        PoolError::Interrupted { .. } | PoolError::HandshakeDir { .. }
+        PoolError::Interrupted { .. }
+            | PoolError::HandshakeDir { .. }
+            | PoolError::Initializer { .. }
     )
 }
 
