@@ -47,7 +47,7 @@ fn as_many_workers_as_cpus_each_get_one_and_a_replacement_takes_the_freed_one() 
         if !pool.pids().contains(&victim) {
             break;
         }
-        assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
+        assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9]);
     }
     assert!(
         !pool.pids().contains(&victim),
