@@ -251,6 +251,16 @@ impl Backend {
         self.book_mut().withdraw(job)
     }
 
+    /// Forgets `job`, whose work is all delivered.
+    pub fn forget(&mut self, job: JobId) {
+        self.book_mut().forget(job)
+    }
+
+    /// The jobs with deliveries in since the last call.
+    pub fn take_ready(&mut self) -> Vec<JobId> {
+        self.book_mut().take_ready()
+    }
+
     /// A delivery for `job` that is in.
     pub fn take_delivered(&mut self, job: JobId) -> Option<Delivery> {
         self.book_mut().take(job)
