@@ -202,10 +202,8 @@ pub fn run(
         }
         let index = outcome.index as usize;
         let mut record = record(&jobs[index], outcome);
-        if let Some(flag) = &options.stop {
-            if let Some(signal) = stopped_by(flag, &record) {
-                record_stop(&mut record, signal);
-            }
+        if let Some(signal) = options.stop.as_ref().and_then(|f| stopped_by(f, &record)) {
+            record_stop(&mut record, signal);
         }
         ended[index] = true;
         if let Err(e) = status.write(&record.row) {
