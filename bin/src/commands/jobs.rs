@@ -504,12 +504,30 @@ fn print_slurm(
     }
     let ids: Vec<u64> = pending.iter().map(|j| j.id).collect();
     let s = &args.sbatch;
+    let max_array_size = max_array_size();
+    let status_file = absolute(status)?;
+    // IDs that are no array of their own go in a list beside the status file,
+    // one per submission (an earlier array may still be reading its own).
+    let id_list = if SlurmScript::ids_fit(&ids, max_array_size) {
+        None
+    } else {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let stem = status_file
+            .file_stem()
+            .map_or_else(|| "jobs".into(), |s| s.to_string_lossy());
+        let list = status_file.with_file_name(format!("{stem}.ids.{stamp}.txt"));
+        jobs::write_id_list(&list, &ids)
+            .with_context(|| format!("cannot write the Job_ID list {}", list.display()))?;
+        Some(list)
+    };
     let script = SlurmScript {
         program: std::env::current_exe().context("cannot find the procpool program")?,
         job_file: std::fs::canonicalize(&file.path)
             .with_context(|| format!("cannot resolve {}", file.path.display()))?,
         ids: &ids,
-        status: absolute(status)?,
+        status: status_file,
         logs: logs.map(absolute).transpose()?,
         pass_on,
         options: SlurmOptions {
@@ -521,6 +539,8 @@ fn print_slurm(
             max_running: s.max_running,
             extra: s.args.iter().chain(&s.rest).cloned().collect(),
         },
+        max_array_size,
+        id_list,
     }
     .render()?;
     if !args.submit {
@@ -528,6 +548,25 @@ fn print_slurm(
         return Ok(exit::OK);
     }
     submit(&script, args.wait, &ids, status, logs)
+}
+
+/// The cluster's `MaxArraySize`, from `scontrol show config`; where there
+/// is no cluster to ask, Slurm's default, 1001.
+fn max_array_size() -> u64 {
+    const DEFAULT: u64 = 1001;
+    let Ok(out) = std::process::Command::new("scontrol")
+        .args(["show", "config"])
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return DEFAULT;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(key, _)| key.trim() == "MaxArraySize")
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(DEFAULT)
 }
 
 /// Refuses, in one line each, the options that cannot apply to an array

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use file::{Job, JobFile, JobFileError};
-pub use slurm::{BadArray, SlurmError, SlurmOptions, SlurmScript, format_array, parse_array};
+pub use slurm::{
+    BadArray, SlurmError, SlurmOptions, SlurmScript, format_array, parse_array, write_id_list,
+};
 pub use status::{
     HEADER, MalformedRow, StatusError, StatusFile, StatusRow, StatusWriter, TIME_FORMAT, escape,
     format_time, unescape,

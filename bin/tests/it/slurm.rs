@@ -21,8 +21,14 @@ impl Slurm {
     /// Starts a cluster of `nodes` nodes, or says why it cannot (and fails
     /// the test if `PROCPOOL_REQUIRE_SLURM` is set): `None` then.
     pub fn new(nodes: u32) -> Option<Slurm> {
+        Slurm::with_max_array_size(nodes, 1001)
+    }
+
+    /// [`Slurm::new`] with this `MaxArraySize` (Slurm's default is 1001).
+    pub fn with_max_array_size(nodes: u32, max: u32) -> Option<Slurm> {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let out = Command::new(root().join(".ci/slurm"))
+            .env("PROCPOOL_SLURM_MAX_ARRAY_SIZE", max.to_string())
             .arg("start")
             .arg(dir.path())
             .arg(nodes.to_string())
@@ -361,4 +367,63 @@ fn a_cancel_leaves_one_row_per_task_saying_sigterm_the_same_five_times() {
     );
     let text = std::fs::read_to_string(again).unwrap();
     assert!(text.contains("#SBATCH --array 0\n"), "{text}");
+}
+
+#[test]
+fn jobs_beyond_max_array_size_and_a_scattered_resume_run_from_an_id_list_keeping_their_ids() {
+    let Some(slurm) = Slurm::with_max_array_size(1, 10) else {
+        return;
+    };
+    // 25 jobs on a cluster whose array indices stop at 9; jobs 7 and 19 fail once.
+    let lines: String = (0..25)
+        .map(|i| match i {
+            7 | 19 => format!("test -e again.{i} || {{ touch again.{i}; exit 2; }}\n"),
+            _ => "echo \"$PROCPOOL_JOB_ID\"\n".to_string(),
+        })
+        .collect();
+    let scratch = Scratch::new(&lines);
+    let run = |name: &str, args: &[&str]| {
+        let out = crate::util::procpool()
+            .current_dir(scratch.dir.path())
+            .env("SLURM_CONF", slurm.conf())
+            .args(args)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", show(&out));
+        std::fs::write(scratch.path(name), &out.stdout).unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run("all.sh", &["jobs", "jobs.txt", "--slurm"]);
+    // ceil(25 / 10) = 3 IDs a task: 9 tasks.
+    assert!(text.contains("#SBATCH --array 0-8\n"), "{text}");
+    let started = Instant::now();
+    let id = slurm.sbatch(&scratch.path("all.sh"), scratch.dir.path());
+    slurm.wait(&id, Duration::from_secs(120));
+    took("25 jobs over MaxArraySize 10", started);
+    let rows = scratch.rows();
+    assert_eq!(
+        rows.keys().copied().collect::<Vec<_>>(),
+        (0..25).collect::<Vec<u64>>()
+    );
+    let failed: Vec<u64> = rows
+        .values()
+        .filter(|r| r.exit_code != 0)
+        .map(|r| r.job_id)
+        .collect();
+    assert_eq!(failed, [7, 19]);
+    // Each job's log is under its own Job_ID.
+    assert_eq!(scratch.read("jobs_logs/23.out"), "23\n");
+    assert_eq!(slurm.records(&id).len(), 9);
+
+    // 19 is beyond the largest index: the resume is a list too, of 2 tasks.
+    let text = run("again.sh", &["jobs", "jobs.txt", "--slurm", "--resume"]);
+    assert!(text.contains("#SBATCH --array 0-1\n"), "{text}");
+    let started = Instant::now();
+    let id = slurm.sbatch(&scratch.path("again.sh"), scratch.dir.path());
+    slurm.wait(&id, Duration::from_secs(60));
+    took("resume of 2 scattered IDs over MaxArraySize 10", started);
+    let rows = scratch.rows();
+    assert!(rows.values().all(|r| r.exit_code == 0), "{rows:?}");
+    assert_eq!(rows.len(), 25);
 }
