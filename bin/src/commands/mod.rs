@@ -7,6 +7,7 @@ pub mod help;
 pub mod jobs;
 pub mod mpi;
 pub mod pi;
+pub mod report;
 pub mod square;
 pub mod whoami;
 

@@ -447,11 +447,21 @@ fn header_line() -> String {
 /// first: the header is written to a private file that is then hard-linked
 /// into place, which fails rather than replaces when `path` exists.
 fn create_with_header(path: &Path) -> io::Result<()> {
+    // A name no other process picks, on this host or another one sharing
+    // the directory (a PID alone repeats across the nodes of a cluster), and
+    // created exclusively, so no one else's staging file is ever written to.
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let staging = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&staging, header_line())?;
-    let linked = std::fs::hard_link(&staging, path);
-    let _ = std::fs::remove_file(&staging);
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    staging.write_all(header_line().as_bytes())?;
+    let linked = std::fs::hard_link(staging.path(), path);
+    drop(staging);
     match linked {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
