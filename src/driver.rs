@@ -116,7 +116,12 @@ impl Link {
 
     /// Runs `call` on the supervisor thread, not waiting for it.
     pub fn post(&self, call: impl FnOnce(&mut Driver) + Send + 'static) {
-        if self.calls.send(Message::Call(Box::new(call))).is_ok()
+        self.send(Message::Call(Box::new(call)));
+    }
+
+    /// Sends `message`, waking the thread if it waits in a turn.
+    fn send(&self, message: Message) {
+        if self.calls.send(message).is_ok()
             && let Some(waker) = &self.waker
             && self.waiting.swap(false, Ordering::SeqCst)
         {
@@ -173,7 +178,7 @@ impl Link {
         if self.check_owner().is_err() {
             return;
         }
-        let _ = self.calls.send(Message::Stop);
+        self.send(Message::Stop);
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = thread {
             // A panic there has been reported on stderr already.

@@ -39,6 +39,7 @@ pub struct PoolBuilder {
     startup_timeout: Duration,
     window: Option<usize>,
     tune_allocator: bool,
+    pin_workers: bool,
     timeout: Option<Duration>,
     grace: Duration,
     retries: u32,
@@ -58,6 +59,7 @@ impl Default for PoolBuilder {
             startup_timeout: Duration::from_secs(10),
             window: None,
             tune_allocator: false,
+            pin_workers: true,
             timeout: None,
             grace: Duration::from_millis(500),
             retries: 0,
@@ -253,6 +255,26 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether to bind each worker to a CPU of its own (default on). It
+    /// applies only when the pool has no more workers than the CPUs this
+    /// program may run on (its inherited set: `taskset`, a Slurm
+    /// allocation, a cpuset), as MPI and OpenMP runtimes bind their ranks:
+    /// workers then never wake on one CPU together nor migrate between
+    /// CPUs, which for tasks of a millisecond is most of the difference to
+    /// the ideal speedup. A replacement worker takes the CPU of the one it
+    /// replaces. Turn it off when tasks start threads of their own, which
+    /// would otherwise share their worker's one CPU.
+    ///
+    /// ```
+    /// # procpool::doctest::serve();
+    /// let pool = procpool::Pool::builder().processes(1).pin_workers(false).build().unwrap();
+    /// assert_eq!(pool.pids().len(), 1);
+    /// ```
+    pub fn pin_workers(mut self, on: bool) -> Self {
+        self.pin_workers = on;
+        self
+    }
+
     /// Starts the workers and waits for every handshake.
     ///
     /// # Errors
@@ -285,6 +307,7 @@ impl PoolBuilder {
             startup_timeout: self.startup_timeout,
             window: self.window,
             tune_allocator: self.tune_allocator,
+            pin_workers: self.pin_workers,
             timeout: self.timeout,
             grace: self.grace,
             retries: self.retries,

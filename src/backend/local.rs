@@ -19,6 +19,7 @@ use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 use super::Config;
 use super::book::Book;
 use super::book::{Body, JobId};
+use super::pin::{Claim, Cpus};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
@@ -74,6 +75,8 @@ struct Worker {
     running_since: Instant,
     tasks_done: u64,
     state: State,
+    /// The CPU it is bound to, freed for a replacement when it goes.
+    _cpu: Option<Claim>,
     /// It has work to finish at exit (a job guard to reap): asked to exit
     /// at the end rather than killed.
     exit_work: bool,
@@ -131,6 +134,9 @@ impl Supervisor {
             cfg.startup_timeout,
             cfg.interrupt.clone(),
             cfg.initializer.clone(),
+            cfg.pin_workers
+                .then(|| Cpus::for_workers(cfg.processes))
+                .flatten(),
         )?;
         let mut set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
@@ -175,6 +181,7 @@ impl Supervisor {
             requests,
             replies,
             tasks,
+            cpu,
         } = process;
         let id = match self.set.add(replies) {
             Ok(id) => id,
@@ -199,6 +206,7 @@ impl Supervisor {
                 running_since: Instant::now(),
                 tasks_done: 0,
                 state: State::Running,
+                _cpu: cpu,
                 exit_work: false,
             },
         );

@@ -15,6 +15,7 @@ mod ledger;
 mod local;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
+mod pin;
 mod spawn;
 
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub(crate) struct Config {
     pub startup_timeout: Duration,
     pub window: Option<usize>,
     pub tune_allocator: bool,
+    pub pin_workers: bool,
     pub timeout: Option<Duration>,
     pub grace: Duration,
     pub retries: u32,

@@ -167,6 +167,90 @@ fn an_array_runs_every_job_and_each_task_records_its_row_and_logs() {
         [(0, "COMPLETED"), (1, "FAILED"), (3, "COMPLETED")],
         "{records:?}"
     );
+    // Each task exits with its job's own code, so Slurm's record agrees with the row.
+    assert_eq!(records[&1]["ExitCode"], "3:0", "{records:?}");
+    assert_eq!(records[&0]["ExitCode"], "0:0", "{records:?}");
+}
+
+#[test]
+fn submit_and_wait_print_the_array_id_then_the_summary_with_sbatch_options_passed_on() {
+    let Some(slurm) = Slurm::new(1) else { return };
+    let scratch = Scratch::new("echo one\nexit 5\ntrue\n");
+    let started = Instant::now();
+    let out = crate::util::procpool()
+        .current_dir(scratch.dir.path())
+        .env("SLURM_CONF", slurm.conf())
+        .args([
+            "jobs",
+            "jobs.txt",
+            "--submit",
+            "--wait",
+            "--job-name",
+            "my run",
+            "--mem-per-cpu",
+            "4GB",
+            "--time",
+            "unlimited",
+            "--sbatch=--comment=first",
+            "--",
+            "--time-min",
+            "-1",
+        ])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    took("submit --wait of 3 jobs", started);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", show(&out));
+    let id = lines[0];
+    assert!(id.parse::<u64>().is_ok(), "{}", show(&out));
+    assert_eq!(
+        lines[1],
+        "3 of 3 job(s) ran: 2 succeeded, 1 failed; status in jobs_status.tsv, logs in jobs_logs"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed Job_IDs: 1"),
+        "{}",
+        show(&out)
+    );
+    // Nothing is queued any more, and Slurm ran it under the name given.
+    slurm.wait(id, Duration::from_secs(5));
+    let records = slurm.records(id);
+    assert_eq!(records.len(), 3, "{records:?}");
+    let comp = std::fs::read_to_string(slurm.dir.path().join("jobcomp.txt")).unwrap();
+    assert!(comp.contains("Name=my run "), "{comp}");
+    assert_eq!(records[&1]["ExitCode"], "5:0", "{records:?}");
+}
+
+#[test]
+fn options_that_cannot_apply_to_an_array_are_refused_in_one_line() {
+    // No cluster needed: nothing is submitted.
+    let scratch = Scratch::new("true\n");
+    for args in [
+        &["-p", "4", "jobs", "jobs.txt", "--slurm"][..],
+        &["--unordered", "jobs", "jobs.txt", "--slurm"],
+        &["--maxtasksperchild", "2", "jobs", "jobs.txt", "--submit"],
+        &["--backend", "mpi", "jobs", "jobs.txt", "--slurm"],
+        &["--timeline", "t.svg", "jobs", "jobs.txt", "--slurm"],
+        &["jobs", "jobs.txt", "--slurm", "--force"],
+    ] {
+        let out = scratch.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("does not apply under --slurm"),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // --json is carried into each task's command.
+    let out = scratch.run(&["--json", "jobs", "jobs.txt", "--slurm"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.trim_end().ends_with("--json"), "{text}");
 }
 
 #[test]
