@@ -46,7 +46,7 @@ pub struct JobsArgs {
     /// file (counts by state, failed and never-run Job_IDs, the rate and
     /// what is left), for a run that ended or one going on elsewhere, as
     /// dSQ's dsqa does; exit 0 if every job succeeded, else 1
-    #[arg(long, conflicts_with_all = ["resume", "force", "only", "slurm"])]
+    #[arg(long, conflicts_with_all = ["resume", "force", "only", "slurm", "submit"])]
     report: bool,
     /// With --report: write the failed and never-run jobs' commands, one a
     /// line, to this new job file (dsqa's rerun file)
