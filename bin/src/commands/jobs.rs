@@ -81,10 +81,12 @@ pub struct JobsArgs {
     /// Seconds between SIGTERM and SIGKILL when a job's process group is stopped
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
     grace: Duration,
-    /// With one job (as each Slurm array task runs): exit with its own
-    /// Exit_Code, 0 to 255, so Slurm's records show the job's code
+    /// Run as one task of a Slurm array (what --slurm's script passes):
+    /// exit with the job's own Exit_Code, 0 to 255, so Slurm's records show
+    /// it; and a stop signal (a cancel, a time limit, a preemption) gives the
+    /// job a row of Exit_Code 128 + the signal, whatever its end looked like
     #[arg(long)]
-    job_exit_code: bool,
+    array_task: bool,
     /// Print a Slurm job-array script whose array tasks run one line each
     /// through procpool, instead of running the jobs
     #[arg(long, group = "slurm_mode")]
@@ -258,6 +260,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         timeout: global.timeout,
         grace: args.grace,
         retries: global.retries,
+        stop: args.array_task.then(crate::run::interrupt),
     };
     let to_run: Vec<Job> = pending.into_iter().cloned().collect();
     let report = jobs::run(&pool, &to_run, &options, &mut status, |record| {
@@ -287,7 +290,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         Some(RunError::Pool(PoolError::Interrupted { signal })) => exit::signal(*signal),
         Some(_) => exit::SETUP,
         None if failed.is_empty() => exit::OK,
-        None if args.job_exit_code && report.total == 1 => {
+        None if args.array_task && report.total == 1 => {
             u8::try_from(report.failed[0].row.exit_code.clamp(1, 255)).unwrap_or(u8::MAX)
         }
         None => exit::TASKS_FAILED,

@@ -159,7 +159,7 @@ impl SlurmScript<'_> {
             quote(&self.job_file)?,
             "--only".into(),
             "\"$SLURM_ARRAY_TASK_ID\"".into(),
-            "--job-exit-code".into(),
+            "--array-task".into(),
             "--status".into(),
             quote(&self.status)?,
         ];
@@ -442,7 +442,7 @@ mod tests {
         let last = text.lines().last().unwrap();
         assert_eq!(
             last,
-            "exec /opt/pp/procpool -p 1 jobs '/data/my jobs.txt' --only \"$SLURM_ARRAY_TASK_ID\" --job-exit-code \
+            "exec /opt/pp/procpool -p 1 jobs '/data/my jobs.txt' --only \"$SLURM_ARRAY_TASK_ID\" --array-task \
              --status /data/s.tsv --logs /data/logs --timeout 60"
         );
     }

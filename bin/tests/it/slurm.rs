@@ -285,3 +285,80 @@ fn a_resume_submits_only_what_failed_and_its_row_wins() {
     );
     assert_eq!(slurm.records(&id).len(), 1);
 }
+
+#[test]
+fn a_cancel_leaves_one_row_per_task_saying_sigterm_the_same_five_times() {
+    let Some(slurm) = Slurm::new(1) else { return };
+    let mut seen = Vec::new();
+    for round in 0..5 {
+        let scratch = Scratch::new(&"touch started.$PROCPOOL_JOB_ID; sleep 300\n".repeat(4));
+        let s = script(&scratch, "array.sh", &["jobs", "jobs.txt", "--slurm"]);
+        let id = slurm.sbatch(&s, scratch.dir.path());
+        // Cancel once every job runs.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while (0..4).any(|i| !scratch.path(&format!("started.{i}")).exists()) {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the jobs did not all start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let started = Instant::now();
+        let out = slurm
+            .command("scancel", scratch.dir.path())
+            .arg(&id)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+        slurm.wait(&id, Duration::from_secs(60));
+        took("scancel of 4 running tasks", started);
+
+        let status = scratch.read("jobs_status.tsv");
+        assert_eq!(
+            status.lines().count(),
+            1 + 4,
+            "round {round}: one row a job:\n{status}"
+        );
+        let rows = scratch.rows();
+        let codes: Vec<i32> = rows.values().map(|r| r.exit_code).collect();
+        assert_eq!(codes, [143; 4], "round {round}:\n{status}");
+        let log = scratch.read(&format!("procpool-jobs-{id}_0.out"));
+        assert!(
+            log.contains("stopped by signal 15 (SIGTERM), which this run received"),
+            "round {round}: {log}"
+        );
+        seen.push(codes);
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+
+    // A resume runs the cancelled jobs again.
+    let scratch = Scratch::new("touch started; sleep 300\ntrue\n");
+    let s = script(&scratch, "array.sh", &["jobs", "jobs.txt", "--slurm"]);
+    let id = slurm.sbatch(&s, scratch.dir.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !scratch.path("started").exists()
+        || !scratch
+            .read("jobs_status.tsv")
+            .lines()
+            .any(|l| l.starts_with("1\t"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "job 0 did not start or job 1 did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    slurm
+        .command("scancel", scratch.dir.path())
+        .arg(&id)
+        .status()
+        .unwrap();
+    slurm.wait(&id, Duration::from_secs(60));
+    let again = script(
+        &scratch,
+        "again.sh",
+        &["jobs", "jobs.txt", "--slurm", "--resume"],
+    );
+    let text = std::fs::read_to_string(again).unwrap();
+    assert!(text.contains("#SBATCH --array 0\n"), "{text}");
+}
