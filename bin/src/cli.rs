@@ -90,7 +90,7 @@ pub enum Command {
     /// Rotate images by 180 degrees and convert them (PDF by default): the tutorial's image_flipper
     Flip(commands::flip::FlipArgs),
     /// Run each line of a job file with sh -c on the pool, recording each job in a status TSV (as dSQ)
-    Jobs(commands::jobs::JobsArgs),
+    Jobs(Box<commands::jobs::JobsArgs>),
     /// The tutorial's MPI examples, under mpirun: hello, send, bcast, scatter
     Mpi(commands::mpi::MpiArgs),
     /// Diagnostics: tasks that sleep this many milliseconds (try --timeout, Ctrl-C)

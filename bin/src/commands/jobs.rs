@@ -42,6 +42,16 @@ pub struct JobsArgs {
     /// zero-based line number
     #[arg(value_name = "JOBFILE")]
     job_file: PathBuf,
+    /// Run nothing: report how far a run of JOBFILE has got, from its status
+    /// file (counts by state, failed and never-run Job_IDs, the rate and
+    /// what is left), for a run that ended or one going on elsewhere, as
+    /// dSQ's dsqa does; exit 0 if every job succeeded, else 1
+    #[arg(long, conflicts_with_all = ["resume", "force", "only", "slurm", "submit"])]
+    report: bool,
+    /// With --report: write the failed and never-run jobs' commands, one a
+    /// line, to this new job file (dsqa's rerun file)
+    #[arg(long, value_name = "FILE", requires = "report")]
+    rerun: Option<PathBuf>,
     /// The status TSV, one row per finished job
     /// [default: JOBFILE's name + _status.tsv, in the current directory]
     #[arg(long, value_name = "FILE")]
@@ -143,6 +153,9 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         .status
         .clone()
         .unwrap_or_else(|| jobs::default_status_path(&args.job_file));
+    if args.report {
+        return super::report::run(&file, &status_path, args.rerun.as_deref(), global.json);
+    }
     let logs = match (&args.logs, args.no_logs) {
         (_, true) => None,
         (Some(dir), false) => Some(dir.clone()),

@@ -19,6 +19,7 @@
 //! ```
 
 mod file;
+mod report;
 mod slurm;
 mod status;
 
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use file::{Job, JobFile, JobFileError};
+pub use report::Report;
 pub use slurm::{
     BadArray, SlurmError, SlurmOptions, SlurmScript, format_array, parse_array, write_id_list,
 };
