@@ -202,7 +202,8 @@ impl PoolBuilder {
     /// Calls `report` as the results of each `map`, `map_outcomes`, `imap`
     /// or `imap_unordered` call come in (once per chunk of results), with
     /// how many are in, how many failed and the call's total when it is
-    /// known: enough to draw a progress bar without writing the loop.
+    /// known: enough to draw a progress bar without writing the loop. It is
+    /// called from inside the call, so it must not call the pool itself.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -217,7 +218,7 @@ impl PoolBuilder {
     ///     .unwrap();
     /// pool.map_outcomes(procpool::doctest::Square, [1, 2, i64::MAX, 4]).unwrap();
     /// let last = *seen.lock().unwrap().last().unwrap();
-    /// assert_eq!(last, procpool::Progress { done: 4, failed: 1, total: Some(4) });
+    /// assert_eq!(last, procpool::Progress { done: 4, failed: 1, running: 0, total: Some(4) });
     /// ```
     pub fn on_progress(mut self, report: impl Fn(Progress) + Send + Sync + 'static) -> Self {
         self.progress = Some(Report(std::sync::Arc::new(report)));
@@ -586,7 +587,7 @@ impl Pool {
                         let count = u64::from(delivery.count);
                         done = first + count;
                         let failed = take(delivery, into)?;
-                        tally.add(count, failed);
+                        tally.add(count, failed, feeder.sent);
                     }
                     return Err(error);
                 }
@@ -601,7 +602,7 @@ impl Pool {
                     ends.pop_front();
                 }
                 let failed = take(delivery, into)?;
-                tally.add(count, failed);
+                tally.add(count, failed, feeder.sent);
             }
         }
     }
@@ -1042,7 +1043,8 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
         unpack(delivery, &mut |o| chunk.push(o));
         if self.tally.wanted() {
             let failed = chunk.iter().filter(|o| o.result.is_err()).count();
-            self.tally.add(chunk.len() as u64, failed as u64);
+            self.tally
+                .add(chunk.len() as u64, failed as u64, self.feeder.sent);
         }
         if self.ordered {
             self.reorder.insert(first, chunk);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 /// as its results come in (once per chunk of results, not once per input).
 ///
 /// ```
-/// let p = procpool::Progress { done: 3, failed: 1, total: Some(4) };
+/// let p = procpool::Progress { done: 3, failed: 1, running: 1, total: Some(4) };
 /// assert_eq!(p.remaining(), Some(1));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub struct Progress {
     pub done: u64,
     /// Of those, the ones that failed.
     pub failed: u64,
+    /// Inputs read and sent on (queued or with a worker) whose outcome has
+    /// not come in yet: with the chunk size, how busy the workers are.
+    pub running: u64,
     /// How many inputs the call has, when their iterator knows its length
     /// (a range, a vector; always for `map`, which reads the rest first).
     pub total: Option<u64>,
@@ -51,6 +54,7 @@ impl Tally {
             progress: Progress {
                 done: 0,
                 failed: 0,
+                running: 0,
                 total,
             },
         }
@@ -61,11 +65,13 @@ impl Tally {
         self.report.is_some()
     }
 
-    /// Adds `done` outcomes, `failed` of them failures, and tells the callback.
-    pub fn add(&mut self, done: u64, failed: u64) {
+    /// Adds `done` outcomes, `failed` of them failures, of the `sent`
+    /// inputs read so far, and tells the callback.
+    pub fn add(&mut self, done: u64, failed: u64, sent: u64) {
         if let Some(report) = &self.report {
             self.progress.done += done;
             self.progress.failed += failed;
+            self.progress.running = sent.saturating_sub(self.progress.done);
             (report.0)(self.progress);
         }
     }
