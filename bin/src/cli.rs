@@ -42,6 +42,9 @@ pub struct Global {
     /// Replace each worker after it ran this many tasks
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub maxtasksperchild: Option<u64>,
+    /// Let workers run on any CPU instead of binding each to one of its own (binding applies when there are no more workers than CPUs)
+    #[arg(long, global = true)]
+    pub no_pin: bool,
     /// Where workers run: local processes, or the other ranks of an MPI job (under mpirun)
     #[arg(long, global = true, value_enum, default_value_t = BackendKind::Local)]
     pub backend: BackendKind,
@@ -87,7 +90,7 @@ pub enum Command {
     /// Rotate images by 180 degrees and convert them (PDF by default): the tutorial's image_flipper
     Flip(commands::flip::FlipArgs),
     /// Run each line of a job file with sh -c on the pool, recording each job in a status TSV (as dSQ)
-    Jobs(commands::jobs::JobsArgs),
+    Jobs(Box<commands::jobs::JobsArgs>),
     /// The tutorial's MPI examples, under mpirun: hello, send, bcast, scatter
     Mpi(commands::mpi::MpiArgs),
     /// Diagnostics: tasks that sleep this many milliseconds (try --timeout, Ctrl-C)

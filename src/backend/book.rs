@@ -119,6 +119,8 @@ pub(crate) struct Book {
     next_batch: u64,
     next_job: JobId,
     mailbox: HashMap<JobId, VecDeque<Delivery>>,
+    /// Jobs delivered to since the last [`take_ready`](Self::take_ready).
+    ready: Vec<JobId>,
     closed: bool,
     /// The worker program, for the error about an unknown task.
     program: PathBuf,
@@ -133,13 +135,23 @@ pub(crate) struct Book {
 }
 
 impl Book {
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the pool opens jobs of ids it chose")
+    )]
     pub fn new_job(&mut self) -> Result<JobId, PoolError> {
+        self.next_job += 1;
+        self.open_job(self.next_job)?;
+        Ok(self.next_job)
+    }
+
+    /// Opens the job `id` (chosen by the caller, unused so far).
+    pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
         if self.closed {
             return Err(PoolError::Closed);
         }
-        self.next_job += 1;
-        self.mailbox.insert(self.next_job, VecDeque::new());
-        Ok(self.next_job)
+        self.mailbox.insert(id, VecDeque::new());
+        Ok(())
     }
 
     /// Records what the workers of `program` can run.
@@ -194,6 +206,15 @@ impl Book {
     /// Puts a batch that went out but never started back at the front of the
     /// queue, uncharged; a batch no longer in the table is left alone.
     pub fn unsend(&mut self, id: u64) {
+        // An abandoned job's batch is dropped, not run for nobody.
+        if self
+            .batches
+            .get(&id)
+            .is_some_and(|batch| !self.mailbox.contains_key(&batch.job))
+        {
+            self.batches.remove(&id);
+            return;
+        }
         if let Some(batch) = self.batches.get_mut(&id) {
             batch.attempts -= 1;
             self.queue.push_front(id);
@@ -223,6 +244,12 @@ impl Book {
         });
     }
 
+    /// Forgets `job`, whose work is all delivered (cheaper than
+    /// [`abandon`](Self::abandon), which looks through the queue).
+    pub fn forget(&mut self, job: JobId) {
+        self.mailbox.remove(&job);
+    }
+
     /// Puts `batch`'s results (or its error) in its job's mailbox, unless the
     /// job was abandoned.
     pub fn deliver(
@@ -233,6 +260,9 @@ impl Book {
         body: Body,
     ) {
         if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
+            if mailbox.is_empty() {
+                self.ready.push(batch.job);
+            }
             mailbox.push_back(Delivery {
                 first: batch.work.first,
                 count: batch.count(),
@@ -263,13 +293,31 @@ impl Book {
         )
     }
 
+    /// The jobs with deliveries in since the last call (a job may be named
+    /// twice, or have none left by now).
+    pub fn take_ready(&mut self) -> Vec<JobId> {
+        std::mem::take(&mut self.ready)
+    }
+
     /// The next delivery for `job`, if one is in.
     pub fn take(&mut self, job: JobId) -> Option<Delivery> {
         self.mailbox.get_mut(&job)?.pop_front()
     }
 
+    /// Drops `job` if none of its work has started (all of it is queued, and
+    /// nothing delivered): whether it was dropped.
+    pub fn withdraw(&mut self, job: JobId) -> bool {
+        let queued: std::collections::HashSet<&u64> = self.queue.iter().collect();
+        let mut mine = self.batches.iter().filter(|(_, b)| b.job == job).peekable();
+        let untouched = mine.peek().is_some() && mine.all(|(id, _)| queued.contains(id));
+        let undelivered = self.mailbox.get(&job).is_some_and(VecDeque::is_empty);
+        if untouched && undelivered {
+            self.abandon(job);
+        }
+        untouched && undelivered
+    }
+
     /// Whether `job` has batches queued or out.
-    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
     pub fn outstanding(&self, job: JobId) -> bool {
         self.batches.values().any(|b| b.job == job)
     }
