@@ -79,24 +79,27 @@ pub fn start(
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let bar = match total {
         Some(total) => {
-            let bar = if color { "{bar:30.cyan/blue}" } else { "{bar:30}" };
-            ProgressBar::new(total).with_message(message(0, processes as u64)).with_style(style(&format!(
-                "{bar} {{pos}}/{{len}} {unit}  {{rate}}  eta {{eta}}{{msg}}"
-            )))
+            let bar = if color {
+                "{bar:30.cyan/blue}"
+            } else {
+                "{bar:30}"
+            };
+            ProgressBar::new(total)
+                .with_message(message(0, processes as u64))
+                .with_style(style(&format!(
+                    "{bar} {{pos}}/{{len}} {unit}  {{rate}}  eta {{eta}}{{msg}}"
+                )))
         }
-        None => ProgressBar::no_length()
-            .with_style(style(&format!("{{spinner}} {{pos}} {unit}  {{rate}}{{msg}}"))),
+        None => ProgressBar::no_length().with_style(style(&format!(
+            "{{spinner}} {{pos}} {unit}  {{rate}}{{msg}}"
+        ))),
     };
     // Drawn even when stderr is not a terminal if --progress says so.
-    let target = if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr_with_hz(REDRAWS_PER_SECOND)
-    } else {
-        ProgressDrawTarget::term_like_with_hz(
-            Box::new(console::Term::buffered_stderr()),
-            REDRAWS_PER_SECOND,
-        )
-    };
-    bar.set_draw_target(target);
+    let stderr = Stderr(console::Term::buffered_stderr());
+    bar.set_draw_target(ProgressDrawTarget::term_like_with_hz(
+        Box::new(stderr),
+        REDRAWS_PER_SECOND,
+    ));
     // The rate and the ETA move while results are awaited.
     bar.enable_steady_tick(Duration::from_millis(1000 / u64::from(REDRAWS_PER_SECOND)));
     *shown() = Some(Shown {
@@ -125,17 +128,60 @@ pub fn clear() {
     }
 }
 
+/// Standard error, said to be two columns narrower than it is: indicatif
+/// fills the line to the width given, and the terminal's echo of Ctrl-C
+/// (`^C`) then still fits on it, so taking the line away takes the echo
+/// too, instead of pushing the line up a row where it would stay.
+#[derive(Debug)]
+struct Stderr(console::Term);
+
+impl indicatif::TermLike for Stderr {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(2).max(1)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .expect("the template is valid")
-        .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let rate = state.per_sec();
-            let _ = match rate {
-                r if r >= 100.0 || r == 0.0 => write!(w, "{r:.0}/s"),
-                r if r >= 1.0 => write!(w, "{r:.1}/s"),
-                r => write!(w, "{:.1} s each", 1.0 / r),
-            };
-        })
+        .with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let rate = state.per_sec();
+                let _ = match rate {
+                    r if r >= 100.0 || r == 0.0 => write!(w, "{r:.0}/s"),
+                    r if r >= 1.0 => write!(w, "{r:.1}/s"),
+                    r => write!(w, "{:.1} s each", 1.0 / r),
+                };
+            },
+        )
 }
 
 /// The pool's progress callback: moves the line, if one is shown.

@@ -53,7 +53,9 @@ impl Run {
         let mut command = Command::new(util::bin());
         command
             .args(args)
-            .stdin(Stdio::from(pty.slave.try_clone().expect("dup the terminal")))
+            .stdin(Stdio::from(
+                pty.slave.try_clone().expect("dup the terminal"),
+            ))
             .stdout(on(stdout))
             .stderr(on(stderr))
             .env_remove("NO_COLOR")
@@ -118,7 +120,9 @@ impl Run {
 
     /// Types on the terminal's keyboard.
     fn type_keys(&mut self, keys: &[u8]) {
-        self.master.write_all(keys).expect("the terminal takes keys");
+        self.master
+            .write_all(keys)
+            .expect("the terminal takes keys");
     }
 
     /// Waits for the end: its status, its piped stdout and stderr, and the
@@ -135,7 +139,7 @@ impl Run {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        let mut read = |pipe: Option<&mut dyn Read>| {
+        let read = |pipe: Option<&mut dyn Read>| {
             let mut text = String::new();
             if let Some(pipe) = pipe {
                 pipe.read_to_string(&mut text).expect("a pipe reads");
@@ -153,7 +157,8 @@ impl Run {
         }
         reader.join().unwrap();
         let bytes = self.bytes();
-        let mut parser = vt100::Parser::new(ROWS, COLS, 0);
+        let size = |n| std::num::NonZeroU16::new(n).expect("a screen has a size");
+        let mut parser = vt100::Parser::new(size(ROWS), size(COLS), 0);
         parser.process(&bytes);
         Finished {
             status,
@@ -207,9 +212,15 @@ fn the_live_line_is_drawn_on_stderr_and_never_on_stdout() {
     let lines: Vec<&str> = end.stdout.lines().collect();
     assert_eq!(lines.len(), 8, "{end:?}");
     for (i, line) in lines.iter().enumerate() {
-        assert!(line.starts_with(&format!("task {i} slept 150 ms on PID ")), "{end:?}");
+        assert!(
+            line.starts_with(&format!("task {i} slept 150 ms on PID ")),
+            "{end:?}"
+        );
     }
-    assert!(!has_line(&end.stdout) && !end.stdout.contains('\x1b'), "{end:?}");
+    assert!(
+        !has_line(&end.stdout) && !end.stdout.contains('\x1b'),
+        "{end:?}"
+    );
     // Taken away at the end: a blank screen.
     assert_eq!(end.screen.trim(), "", "{end:?}");
 }
@@ -220,7 +231,11 @@ fn no_line_is_drawn_when_stderr_is_not_a_terminal_unless_asked() {
     assert!(end.status.success(), "{end:?}");
     assert_eq!(end.stderr, "", "{end:?}");
     assert!(!has_line(&end.written), "{end:?}");
-    assert_eq!(end.screen.lines().filter(|l| l.contains(" slept ")).count(), 4, "{end:?}");
+    assert_eq!(
+        end.screen.lines().filter(|l| l.contains(" slept ")).count(),
+        4,
+        "{end:?}"
+    );
 
     let mut args = sleeps(4, "50");
     args.push("--progress");
@@ -233,7 +248,7 @@ fn no_line_is_drawn_with_json_no_progress_or_no_color() {
     let runs: [(&str, &[(&str, &str)]); 3] = [
         ("--json", &[]),
         ("--no-progress", &[]),
-        ("--processes=2", &[("NO_COLOR", "1")]),
+        ("--unordered", &[("NO_COLOR", "1")]),
     ];
     for (flag, env) in runs {
         let mut args = sleeps(4, "50");
@@ -267,8 +282,15 @@ fn the_last_screen_holds_the_summary_and_no_half_drawn_line() {
     run.wait_for("/12 jobs");
     let end = run.finish();
     assert_eq!(end.status.code(), Some(1), "{end:?}");
-    assert!(end.written.contains("1 failed"), "the line counts the failure: {end:?}");
-    let screen: Vec<&str> = end.screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        end.written.contains("1 failed"),
+        "the line counts the failure: {end:?}"
+    );
+    let screen: Vec<&str> = end
+        .screen
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     // Whole lines only: the failure as it came, the summary, the failed IDs.
     assert_eq!(screen.len(), 3, "{end:?}");
     assert!(screen[0].starts_with("procpool: job 5 "), "{end:?}");
@@ -294,4 +316,25 @@ fn ctrl_c_leaves_the_summary_and_no_line() {
         "{end:?}"
     );
     assert!(!has_line(&end.screen), "{end:?}");
+}
+
+#[test]
+fn flip_shows_its_images_on_the_line_and_ends_with_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = procpool_cli::flip::samples::file_name;
+    for i in 0..6 {
+        let jpeg = procpool_cli::flip::samples::jpeg(i);
+        std::fs::write(dir.path().join(samples(i)), jpeg).unwrap();
+    }
+    let folder = dir.path().to_str().unwrap();
+    let args = ["flip", "-p", "2", "--format", "bmp", folder];
+    let end = Run::start(&args, To::Terminal, To::Terminal, &[]).finish();
+    assert!(end.status.success(), "{end:?}");
+    assert!(end.written.contains("/6 images"), "{end:?}");
+    assert!(!has_line(&end.screen), "{end:?}");
+    let last = end.screen.lines().rfind(|l| !l.trim().is_empty()).unwrap();
+    assert!(
+        last.starts_with("flipped 6 of 6 images to BMP in "),
+        "{end:?}"
+    );
 }
