@@ -220,6 +220,95 @@ pub enum PoolError {
 }
 
 impl PoolError {
+    /// The same error again, for each of several calls it ends (the
+    /// operating system's errors keep their kind and message).
+    pub(crate) fn duplicate(&self) -> PoolError {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            PoolError::Spawn { program, source } => PoolError::Spawn {
+                program: program.clone(),
+                source: io(source),
+            },
+            PoolError::Handshake {
+                pid,
+                program,
+                reason,
+            } => PoolError::Handshake {
+                pid: *pid,
+                program: program.clone(),
+                reason: reason.clone(),
+            },
+            PoolError::HandshakeDir { dir, cause } => PoolError::HandshakeDir {
+                dir: dir.clone(),
+                cause: io(cause),
+            },
+            PoolError::Limit {
+                what,
+                needed,
+                limit,
+                name,
+            } => PoolError::Limit {
+                what: what.clone(),
+                needed: *needed,
+                limit: *limit,
+                name,
+            },
+            PoolError::Initializer { name, pid, message } => PoolError::Initializer {
+                name: name.clone(),
+                pid: *pid,
+                message: message.clone(),
+            },
+            PoolError::WorkersKeepDying { attempts, last } => PoolError::WorkersKeepDying {
+                attempts: *attempts,
+                last: Box::new(last.duplicate()),
+            },
+            PoolError::UnknownTask {
+                name,
+                program,
+                known,
+            } => PoolError::UnknownTask {
+                name: name.clone(),
+                program: program.clone(),
+                known: known.clone(),
+            },
+            PoolError::TaskTypes {
+                name,
+                here,
+                there,
+                program,
+            } => PoolError::TaskTypes {
+                name: name.clone(),
+                here: here.clone(),
+                there: there.clone(),
+                program: program.clone(),
+            },
+            PoolError::DuplicateTask {
+                name,
+                first,
+                second,
+            } => PoolError::DuplicateTask {
+                name: name.clone(),
+                first: first.clone(),
+                second: second.clone(),
+            },
+            PoolError::Interrupted { signal } => PoolError::Interrupted { signal: *signal },
+            PoolError::Closed => PoolError::Closed,
+            PoolError::Task { index, error } => PoolError::Task {
+                index: *index,
+                error: error.clone(),
+            },
+            PoolError::NotClosed => PoolError::NotClosed,
+            PoolError::Backend { backend, message } => PoolError::Backend {
+                backend,
+                message: message.clone(),
+            },
+            PoolError::Os { what, source } => PoolError::Os {
+                what: what.clone(),
+                source: io(source),
+            },
+        }
+    }
+
     pub(crate) fn os(what: impl fmt::Display, source: std::io::Error) -> Self {
         PoolError::Os {
             what: what.to_string(),

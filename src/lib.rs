@@ -36,6 +36,7 @@ compile_error!("procpool runs on Linux only: it needs prctl(PR_SET_PDEATHSIG) an
 // The pool core: private modules, exported through the list below.
 mod backend;
 mod chunks;
+mod driver;
 mod error;
 mod events;
 mod outcome;
@@ -75,7 +76,9 @@ pub use chunks::auto_chunksize;
 pub use error::{MapError, PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
-pub use pool::{Handle, Imap, ImapOutcomes, Pool, PoolBuilder};
+pub use pool::{
+    AsCompleted, Handle, Imap, ImapOutcomes, Pool, PoolBuilder, as_completed, wait_any,
+};
 pub use progress::Progress;
 pub use sys::ExitCause;
 pub use task::{Failure, Initializer, Task};

@@ -4,13 +4,15 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Choice, WorkerInfo};
-use crate::backend::{Body, Config, Delivery, JobId};
+use crate::backend::{Body, Config, Delivery, JobId, Work};
 use crate::chunks::{AUTO_CHUNK_BYTES, Chunk, Feeder, auto_chunksize};
 use crate::codec;
+use crate::driver::{Link, READY, Settled};
 use crate::error::{MapError, PoolError, TaskError};
 use crate::outcome::{Outcome, unpack, unpack_values};
 use crate::progress::{Progress, Report, Tally};
@@ -259,6 +261,7 @@ impl PoolBuilder {
     /// before the start-up deadline. No worker is left running.
     pub fn build(self) -> Result<Pool, PoolError> {
         let processes = self.backend.processes(self.processes)?;
+        let interrupt = self.interrupt.unwrap_or_default();
         let program = match self.program {
             Some(p) => p,
             None => {
@@ -286,12 +289,16 @@ impl PoolBuilder {
             grace: self.grace,
             retries: self.retries,
             max_tasks_per_child: self.max_tasks_per_child,
-            interrupt: self.interrupt,
+            interrupt: Some(interrupt.clone()),
             initializer,
         };
-        let sup = Backend::start(self.backend, config)?;
+        let backend = Backend::start(self.backend, config)?;
+        let clock_zero = backend.book().epoch.instant;
         Ok(Pool {
-            sup: Mutex::new(sup),
+            link: Arc::new(Link::start(backend)?),
+            interrupt,
+            closed: false.into(),
+            clock_zero,
             processes,
             chunksize: self.chunksize,
             progress: self.progress,
@@ -308,15 +315,20 @@ impl PoolBuilder {
 /// assert_eq!(pool.map(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
 /// ```
 ///
-/// The calling thread drives the pool: there is no background thread, so a
-/// call waits in the supervisor's loop itself and nothing is lost between
-/// calls. A pool is `Send` and `Sync`; calls from several threads take turns
-/// (the one waiting serves the others' results into their mailboxes).
+/// One thread of the pool's own, the supervisor, starts and watches the
+/// workers and sends them work; calls talk to it over channels. A pool is
+/// `Send` and `Sync`, and calls from several threads proceed independently:
+/// a short task is not held up behind another thread's long one.
 ///
-/// Dropping a pool stops and reaps its workers: an idle pool asks them to
-/// exit, a busy one kills them.
+/// Dropping a pool stops and reaps its workers (an idle pool asks them to
+/// exit, a busy one kills them); handles on its tasks then say
+/// [`PoolError::Closed`].
 pub struct Pool {
-    sup: Mutex<Backend>,
+    link: Arc<Link>,
+    interrupt: InterruptFlag,
+    /// Set by `close` and `terminate`: new calls are refused at once.
+    closed: std::sync::atomic::AtomicBool,
+    clock_zero: Instant,
     processes: usize,
     chunksize: Option<usize>,
     progress: Option<Report>,
@@ -344,13 +356,13 @@ impl Pool {
 
     /// The process ids of the current workers, sorted.
     pub fn pids(&self) -> Vec<u32> {
-        self.lock().pids()
+        self.link.run(|d| d.backend.pids()).unwrap_or_default()
     }
 
     /// Every worker with its placement: the PID in an [`Outcome`], and on the
     /// MPI backend its rank and host.
     pub fn workers(&self) -> Vec<WorkerInfo> {
-        self.lock().workers()
+        self.link.run(|d| d.backend.workers()).unwrap_or_default()
     }
 
     /// The zero of the pool's clock (when it was built): [`Outcome::started`]
@@ -364,8 +376,8 @@ impl Pool {
     /// let ran_until = pool.clock_zero() + outcome.started() + outcome.elapsed();
     /// assert!(ran_until <= std::time::Instant::now());
     /// ```
-    pub fn clock_zero(&self) -> std::time::Instant {
-        self.lock().book().epoch.instant
+    pub fn clock_zero(&self) -> Instant {
+        self.clock_zero
     }
 
     /// How far a worker's clock may be off the supervisor's after it was
@@ -373,7 +385,9 @@ impl Pool {
     /// monotonic clock; on MPI, the largest half round trip of the
     /// handshake's best clock exchange with any rank.
     pub fn clock_uncertainty(&self) -> Duration {
-        self.lock().clock_uncertainty()
+        self.link
+            .run(|d| d.backend.clock_uncertainty())
+            .unwrap_or_default()
     }
 
     /// Takes what the supervisor saw since the last call that no outcome
@@ -390,13 +404,27 @@ impl Pool {
     /// assert!(pool.take_events().0.is_empty());
     /// ```
     pub fn take_events(&self) -> (Vec<crate::events::PoolEvent>, u64) {
-        self.lock().take_events()
+        self.link
+            .run(|d| d.backend.take_events())
+            .unwrap_or_default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Backend> {
-        // A panic while the lock was held leaves the supervisor usable: every
-        // method leaves its state consistent before it can panic.
-        self.sup.lock().unwrap_or_else(|e| e.into_inner())
+    /// Stops the pool as a stop signal would: a running call returns
+    /// [`PoolError::Interrupted`] (SIGINT) with what had finished (a map's
+    /// [`MapError::finished`], an imap's outcomes before the error), and so
+    /// does every later call. For a program with signal handlers of its own,
+    /// or a thread that decides the work is over. (A handler may rather
+    /// raise the [`InterruptFlag`] given to
+    /// [`PoolBuilder::interrupt_flag`]: a store, safe in a signal handler.)
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// pool.interrupt();
+    /// let error = pool.map(procpool::doctest::Sleep, [10]).unwrap_err().error;
+    /// assert!(matches!(error, procpool::PoolError::Interrupted { signal: libc::SIGINT }));
+    /// ```
+    pub fn interrupt(&self) {
+        self.interrupt.raise(libc::SIGINT);
     }
 
     /// Runs `task` over every input and returns the outputs in input order,
@@ -540,34 +568,31 @@ impl Pool {
         // Where each chunk out ends (a chunk split after its worker died
         // comes back in several deliveries).
         let mut ends = VecDeque::new();
-        let job = self.new_job::<T>()?;
+        let mut job = self.new_job::<T>(None)?;
         // Deliveries that came before their turn, by first index.
         let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
         let mut tally = Tally::new(self.progress.clone(), Some(len as u64));
         let mut done = 0u64;
         let mut exhausted = false;
         loop {
-            let next = {
-                let mut sup = self.lock();
-                while !exhausted && ends.len() < max_chunks {
-                    match feeder.next_chunk() {
-                        Some(Chunk::Work(work)) => {
-                            sup.submit(job.id, work);
-                            ends.push_back(feeder.sent);
-                        }
-                        Some(Chunk::Failed(index, why)) => {
-                            early.insert(index, unencodable(index, why));
-                        }
-                        None => exhausted = true,
+            while !exhausted && ends.len() < max_chunks {
+                match feeder.next_chunk() {
+                    Some(Chunk::Work(work)) => {
+                        job.submit(work);
+                        ends.push_back(feeder.sent);
                     }
+                    Some(Chunk::Failed(index, why)) => {
+                        early.insert(index, unencodable(index, why));
+                    }
+                    None => exhausted = true,
                 }
-                if exhausted && done == feeder.sent {
-                    return Ok(());
-                }
-                match early.first_key_value() {
-                    Some((&first, _)) if first == done => None,
-                    _ => Some(sup.next_delivery(job.id)),
-                }
+            }
+            if exhausted && done == feeder.sent {
+                return Ok(());
+            }
+            let next = match early.first_key_value() {
+                Some((&first, _)) if first == done => None,
+                _ => Some(job.next()),
             };
             match next {
                 None => {}
@@ -575,11 +600,7 @@ impl Pool {
                     early.insert(delivery.first, delivery);
                 }
                 Some(Err(error)) => {
-                    let mut sup = self.lock();
-                    while let Some(delivery) = sup.take_delivered(job.id) {
-                        early.insert(delivery.first, delivery);
-                    }
-                    drop(sup);
+                    // What came in before the error came before it on the channel.
                     for (first, delivery) in early {
                         if first != done && !timed {
                             break;
@@ -607,13 +628,25 @@ impl Pool {
         }
     }
 
-    /// A new job for `task`, once the workers are known to have it.
-    fn new_job<T: Task>(&self) -> Result<Job<'_>, PoolError> {
-        let mut sup = self.lock();
-        sup.check_task(T::NAME)?;
+    /// A new job for `task`, with its one batch of `work` if it has one
+    /// batch only. (A task the workers lack, or a closed pool, is the error
+    /// of its first wait.)
+    fn new_job<T: Task>(&self, work: Option<Work>) -> Result<Job, PoolError> {
+        // A stopped pool takes no new work.
+        if let Some(signal) = self.interrupt.received() {
+            return Err(PoolError::Interrupted { signal });
+        }
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PoolError::Closed);
+        }
+        let single = work.is_some();
+        let (id, deliveries) = self.link.open(T::NAME, work);
         Ok(Job {
-            pool: self,
-            id: sup.new_job()?,
+            link: Arc::clone(&self.link),
+            id,
+            deliveries,
+            single,
+            delivered: false,
         })
     }
 
@@ -659,33 +692,37 @@ impl Pool {
         Imap(Stream::new(self, task, inputs.into_iter(), false))
     }
 
-    /// Sends one task and returns a handle to wait on, like Python's `apply_async`.
+    /// Sends one task and returns a handle to wait on, like Python's
+    /// `apply_async` (and `concurrent.futures`' `submit`). The handle owns
+    /// its share of the pool: it can move to another thread, and the task
+    /// runs whether or not anyone waits.
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(2);
     /// let a = pool.submit(procpool::doctest::Square, 3).unwrap();
     /// let b = pool.submit(procpool::doctest::Square, 4).unwrap();
-    /// assert_eq!(b.wait().unwrap(), 16);
+    /// let b = std::thread::spawn(move || b.wait().unwrap());
     /// assert_eq!(a.wait_outcome().unwrap().result, Ok(9));
+    /// assert_eq!(b.join().unwrap(), 16);
     /// ```
     ///
     /// # Errors
     ///
-    /// If the pool is closed or the task unknown.
-    pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<'_, T>, PoolError> {
+    /// If the pool was closed or interrupted. (If its workers lack the
+    /// task, waiting says so.)
+    pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<T>, PoolError> {
         let _ = task;
-        let job = self.new_job::<T>()?;
-        let early = match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk() {
-            Some(Chunk::Work(work)) => {
-                self.lock().submit(job.id, work);
-                None
+        let (job, settled) = match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk()
+        {
+            Some(Chunk::Work(work)) => (self.new_job::<T>(Some(work))?, None),
+            Some(Chunk::Failed(index, why)) => {
+                (self.new_job::<T>(None)?, Some(Ok(unencodable(index, why))))
             }
-            Some(Chunk::Failed(index, why)) => Some(unencodable(index, why)),
             None => unreachable!("one input makes one chunk"),
         };
         Ok(Handle {
             job,
-            early,
+            settled,
             task: PhantomData,
         })
     }
@@ -706,7 +743,9 @@ impl Pool {
 
     /// Takes no new work; work already given still runs. Like Python's `close`.
     pub fn close(&self) {
-        self.lock().close();
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.link.run(|d| d.backend.close());
     }
 
     /// After [`close`](Self::close), waits for the queued work and for the
@@ -725,54 +764,90 @@ impl Pool {
     /// pool.join().unwrap();
     /// ```
     pub fn join(&self) -> Result<(), PoolError> {
-        let mut sup = self.lock();
-        if !sup.is_closed() {
-            return Err(PoolError::NotClosed);
-        }
-        sup.join()
+        self.link.run(|d| {
+            if !d.backend.is_closed() {
+                return Err(PoolError::NotClosed);
+            }
+            d.backend.join()
+        })?
     }
 
     /// Kills every worker now; unfinished tasks end as
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled). Like Python's `terminate`.
     pub fn terminate(&self) {
-        self.lock().terminate();
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.link.run(|d| d.backend.terminate());
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.link.stop();
     }
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the PIDs: Debug must never wait for the supervisor.
         f.debug_struct("Pool")
             .field("processes", &self.processes)
             .field("chunksize", &self.chunksize)
-            // Not while a call holds the supervisor: Debug must never wait.
-            .field("pids", &self.sup.try_lock().ok().map(|s| s.pids()))
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-/// One call's work in the pool (a map, an imap, a submit), abandoned when
-/// dropped: its queued batches are dropped, and so are late replies.
-struct Job<'p> {
-    pool: &'p Pool,
+/// One call's work in the pool (a map, an imap, a submit) and the channel
+/// its deliveries come on; abandoned when dropped: its queued batches are
+/// dropped, and so are late replies.
+struct Job {
+    link: Arc<Link>,
     id: JobId,
+    deliveries: Receiver<Settled>,
+    /// One batch only, which the supervisor forgets once it is delivered.
+    single: bool,
+    delivered: bool,
 }
 
-impl Drop for Job<'_> {
-    fn drop(&mut self) {
-        self.pool.lock().abandon(self.id);
+impl Job {
+    /// Queues `work` for this job.
+    fn submit(&self, work: Work) {
+        self.link.submit(self.id, work);
+    }
+
+    /// Waits for the job's next delivery.
+    fn next(&mut self) -> Result<Delivery, PoolError> {
+        let settled = self.deliveries.recv().unwrap_or(Err(PoolError::Closed));
+        self.note(settled)
+    }
+
+    /// Notes what came: after a single job's delivery there is nothing to abandon.
+    fn note(&mut self, settled: Settled) -> Settled {
+        self.delivered |= settled.is_ok();
+        settled
     }
 }
 
-/// A handle on one submitted task; see [`Pool::submit`].
-#[must_use = "a submitted task's result is lost unless the handle is waited on"]
-pub struct Handle<'p, T: Task> {
-    job: Job<'p>,
-    /// Its outcome when it was settled without a worker (its input does not encode).
-    early: Option<Delivery>,
-    task: PhantomData<T>,
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !(self.single && self.delivered) {
+            self.link.abandon(self.id);
+        }
+    }
 }
 
-impl<T: Task> Handle<'_, T> {
+/// A handle on one submitted task (a future); see [`Pool::submit`]. It is
+/// `Send` and `'static`: it may wait on any thread, after the call that
+/// made it returned. Dropping it cancels the task if it has not started.
+#[must_use = "a submitted task's result is lost unless the handle is waited on"]
+pub struct Handle<T: Task> {
+    job: Job,
+    /// What settled the task, once it came (or was made here).
+    settled: Option<Settled>,
+    task: PhantomData<fn() -> T>,
+}
+
+impl<T: Task> Handle<T> {
     /// Waits for the task's output, like Python's `AsyncResult.get`.
     ///
     /// ```
@@ -783,8 +858,8 @@ impl<T: Task> Handle<'_, T> {
     ///
     /// # Errors
     ///
-    /// [`PoolError::Task`] if the task failed; if the pool was interrupted
-    /// or cannot replace a dead worker.
+    /// [`PoolError::Task`] if the task failed (or was cancelled); if the
+    /// pool was interrupted, dropped, or cannot replace a dead worker.
     pub fn wait(self) -> Result<T::Output, PoolError> {
         self.wait_outcome()?.into_result()
     }
@@ -792,31 +867,197 @@ impl<T: Task> Handle<'_, T> {
     /// Waits for the task's [`Outcome`]: its output or error, and the worker
     /// that ran it.
     ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let outcome = pool.submit(procpool::doctest::Square, 5).unwrap().wait_outcome().unwrap();
+    /// assert_eq!((outcome.result, pool.pids()), (Ok(25), vec![outcome.pid]));
+    /// ```
+    ///
     /// # Errors
     ///
-    /// If the pool was interrupted or cannot replace a dead worker.
+    /// If the pool was interrupted, dropped, or cannot replace a dead worker.
     pub fn wait_outcome(mut self) -> Result<Outcome<T::Output>, PoolError> {
-        let delivery = match self.early.take() {
-            Some(delivery) => delivery,
-            None => self.job.pool.lock().next_delivery(self.job.id)?,
+        let delivery = match self.settled.take() {
+            Some(settled) => settled?,
+            None => self.job.next()?,
         };
         let mut outcome = None;
         unpack(delivery, &mut |o| outcome = Some(o));
         Ok(outcome.expect("a delivery of one input yields one outcome"))
     }
+
+    /// Whether the task has settled (done, failed or cancelled), so that
+    /// [`wait`](Self::wait) returns at once. Like Python's `ready()`.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let mut handle = pool.submit(procpool::doctest::Sleep, 50).unwrap();
+    /// assert!(!handle.is_ready());
+    /// assert!(handle.wait_timeout(std::time::Duration::from_secs(10)));
+    /// assert!(handle.is_ready());
+    /// ```
+    pub fn is_ready(&mut self) -> bool {
+        if self.settled.is_none() {
+            self.settled = match self.job.deliveries.try_recv() {
+                Ok(settled) => Some(self.job.note(settled)),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => Some(Err(PoolError::Closed)),
+            };
+        }
+        self.settled.is_some()
+    }
+
+    /// Waits at most `timeout` for the task to settle; whether it did.
+    /// Like Python's `wait(timeout)`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
+        if self.settled.is_none() {
+            self.settled = match self.job.deliveries.recv_timeout(timeout) {
+                Ok(settled) => Some(self.job.note(settled)),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Err(PoolError::Closed)),
+            };
+        }
+        self.settled.is_some()
+    }
+
+    /// The task's output if it has settled, without waiting; else the
+    /// handle back.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let mut handle = pool.submit(procpool::doctest::Square, 6).unwrap();
+    /// let output = loop {
+    ///     match handle.try_wait() {
+    ///         Ok(output) => break output,
+    ///         Err(pending) => handle = pending,
+    ///     }
+    /// };
+    /// assert_eq!(output.unwrap(), 36);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The handle itself while the task has not settled.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the handle itself comes back, not an error"
+    )]
+    pub fn try_wait(mut self) -> Result<Result<T::Output, PoolError>, Self> {
+        match self.is_ready() {
+            true => Ok(self.wait()),
+            false => Err(self),
+        }
+    }
+
+    /// Cancels the task if it has not started: true exactly when it never
+    /// will run, and [`wait`](Self::wait) then gives
+    /// [`TaskError::Cancelled`]. A task that runs or ran is left alone
+    /// (false), and so is one already sent to a worker that has another
+    /// before it ([`in_flight`](PoolBuilder::in_flight)). Like Python's
+    /// `cancel()`.
+    ///
+    /// ```
+    /// # procpool::doctest::serve();
+    /// let pool = procpool::Pool::builder().processes(1).in_flight(1).build().unwrap();
+    /// let running = pool.submit(procpool::doctest::Sleep, 100).unwrap();
+    /// let mut queued = pool.submit(procpool::doctest::Sleep, 100).unwrap();
+    /// assert!(queued.cancel());
+    /// assert!(matches!(
+    ///     queued.wait(),
+    ///     Err(procpool::PoolError::Task { error: procpool::TaskError::Cancelled, .. })
+    /// ));
+    /// assert_eq!(running.wait().unwrap(), 100);
+    /// ```
+    pub fn cancel(&mut self) -> bool {
+        if self.is_ready() {
+            return false;
+        }
+        let id = self.job.id;
+        let withdrawn = matches!(self.job.link.run(move |d| d.backend.withdraw(id)), Ok(true));
+        if withdrawn {
+            self.settled = Some(Ok(cancelled(0)));
+        }
+        withdrawn
+    }
 }
 
-impl<T: Task> std::fmt::Debug for Handle<'_, T> {
+impl<T: Task> std::fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
             .field("task", &T::NAME)
             .field("job", &self.job.id)
+            .field("settled", &self.settled.is_some())
             .finish()
     }
 }
 
-/// The outcome of an input that cannot be encoded, settled without a worker.
+/// Waits until any of `handles` has settled and returns its position, like
+/// `concurrent.futures.wait(..., return_when=FIRST_COMPLETED)`; `None` for
+/// no handles. The handles may be of several pools.
+///
+/// ```
+/// use procpool::doctest::Sleep;
+/// # let pool = procpool::doctest::pool(2);
+/// let mut handles = vec![pool.submit(Sleep, 2_000).unwrap(), pool.submit(Sleep, 1).unwrap()];
+/// assert_eq!(procpool::wait_any(&mut handles), Some(1));
+/// ```
+pub fn wait_any<T: Task>(handles: &mut [Handle<T>]) -> Option<usize> {
+    if handles.is_empty() {
+        return None;
+    }
+    loop {
+        let seen = READY.generation();
+        if let Some(ready) = handles.iter_mut().position(Handle::is_ready) {
+            return Some(ready);
+        }
+        READY.wait_past(seen, None);
+    }
+}
+
+/// Yields the handles as they settle, each ready to
+/// [`wait`](Handle::wait) on at once, like `concurrent.futures.as_completed`.
+///
+/// ```
+/// use procpool::doctest::Sleep;
+/// # let pool = procpool::doctest::pool(2);
+/// let handles = [300, 1].map(|ms| pool.submit(Sleep, ms).unwrap());
+/// let order: Vec<u64> = procpool::as_completed(handles).map(|h| h.wait().unwrap()).collect();
+/// assert_eq!(order, [1, 300]);
+/// ```
+pub fn as_completed<T: Task>(handles: impl IntoIterator<Item = Handle<T>>) -> AsCompleted<T> {
+    AsCompleted {
+        pending: handles.into_iter().collect(),
+    }
+}
+
+/// The iterator of [`as_completed`].
+#[must_use = "as_completed yields nothing unless iterated"]
+#[derive(Debug)]
+pub struct AsCompleted<T: Task> {
+    pending: Vec<Handle<T>>,
+}
+
+impl<T: Task> Iterator for AsCompleted<T> {
+    type Item = Handle<T>;
+
+    fn next(&mut self) -> Option<Handle<T>> {
+        let ready = wait_any(&mut self.pending)?;
+        Some(self.pending.swap_remove(ready))
+    }
+}
+
+/// The outcome of an input cancelled before it ran.
+fn cancelled(index: u64) -> Delivery {
+    settled_here(index, TaskError::Cancelled)
+}
+
+/// The outcome of an input that cannot be encoded.
 fn unencodable(index: u64, message: String) -> Delivery {
+    settled_here(index, TaskError::Encode { message })
+}
+
+/// The outcome of one input settled without a worker.
+fn settled_here(index: u64, error: TaskError) -> Delivery {
     Delivery {
         first: index,
         count: 1,
@@ -824,7 +1065,7 @@ fn unencodable(index: u64, message: String) -> Delivery {
         attempts: 0,
         started: Duration::ZERO,
         elapsed: Duration::ZERO,
-        body: Body::Failed(TaskError::Encode { message }),
+        body: Body::Failed(error),
     }
 }
 
@@ -934,7 +1175,7 @@ impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for ImapOutcomes<'_,
 /// The engine of [`Imap`] and [`ImapOutcomes`].
 struct Stream<'p, T: Task, I: Iterator<Item = T::Input>> {
     pool: &'p Pool,
-    job: Option<Job<'p>>,
+    job: Option<Job>,
     /// The inputs, read and encoded a chunk at a time.
     feeder: Feeder<T, I>,
     ordered: bool,
@@ -984,10 +1225,10 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
     }
 
     /// Sends chunks while the look-ahead allows.
-    fn fill(&mut self, sup: &mut Backend, job: JobId) {
+    fn fill(&mut self, job: &Job) {
         while self.feeder.sent - self.yielded + self.feeder.chunksize as u64 <= self.limit() {
             match self.feeder.next_chunk() {
-                Some(Chunk::Work(work)) => sup.submit(job, work),
+                Some(Chunk::Work(work)) => job.submit(work),
                 Some(Chunk::Failed(index, why)) => self.receive(unencodable(index, why)),
                 None => break,
             }
@@ -1015,24 +1256,28 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
     }
 
     fn step(&mut self) -> Result<Option<Outcome<T::Output>>, PoolError> {
-        let pool = self.pool;
-        let job = match &self.job {
-            Some(job) => job.id,
-            None => self.job.insert(pool.new_job::<T>()?).id,
+        let mut job = match self.job.take() {
+            Some(job) => job,
+            None => self.pool.new_job::<T>(None)?,
         };
-        let mut sup = pool.lock();
+        let step = self.step_with(&mut job);
+        self.job = Some(job);
+        step
+    }
+
+    fn step_with(&mut self, job: &mut Job) -> Result<Option<Outcome<T::Output>>, PoolError> {
         loop {
             if let Some(outcome) = self.pop_ready() {
                 return Ok(Some(outcome));
             }
-            self.fill(&mut sup, job);
+            self.fill(job);
             if let Some(outcome) = self.pop_ready() {
                 return Ok(Some(outcome));
             }
             if self.feeder.sent == self.yielded {
                 return Ok(None);
             }
-            let delivery = sup.next_delivery(job)?;
+            let delivery = job.next()?;
             self.receive(delivery);
         }
     }
@@ -1050,18 +1295,6 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
             self.reorder.insert(first, chunk);
         } else {
             self.ready.push_back(chunk);
-        }
-    }
-
-    /// After a stop: takes in what was delivered before it.
-    fn salvage(&mut self) {
-        let Some(job) = self.job.as_ref().map(|job| job.id) else {
-            return;
-        };
-        let pool = self.pool;
-        let mut sup = pool.lock();
-        while let Some(delivery) = sup.take_delivered(job) {
-            self.receive(delivery);
         }
     }
 
@@ -1087,10 +1320,9 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
         if self.stopped.is_none() {
             match self.step() {
                 Ok(outcome) => return outcome.map(Ok),
-                Err(e) => {
-                    self.stopped = Some(e);
-                    self.salvage();
-                }
+                // What came in before the stop came before it on the
+                // channel, and is received: it is yielded first.
+                Err(e) => self.stopped = Some(e),
             }
         }
         if let Some(outcome) = self.pop_salvaged() {

@@ -18,7 +18,7 @@ use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
 use super::Config;
 use super::book::Book;
-use super::book::{Body, Delivery, JobId};
+use super::book::{Body, JobId};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
@@ -94,6 +94,8 @@ pub(crate) struct Supervisor {
     cfg: Config,
     spawner: Spawner,
     set: IpcReceiverSet,
+    /// A channel in `set` that only wakes the loop (see [`waker`](Self::waker)).
+    wake: (u64, IpcSender<()>),
     workers: HashMap<u64, Worker>,
     /// The jobs, batches and deliveries (the pool's backend reaches them here).
     pub(crate) book: Book,
@@ -130,11 +132,17 @@ impl Supervisor {
             cfg.interrupt.clone(),
             cfg.initializer.clone(),
         )?;
-        let set =
+        let mut set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
+        let (waker, woken) =
+            ipc_channel::ipc::channel().map_err(|e| PoolError::os("cannot create a channel", e))?;
+        let wake = set
+            .add(woken)
+            .map_err(|e| PoolError::os("cannot watch a channel", e))?;
         let mut sup = Supervisor {
             spawner,
             set,
+            wake: (wake, waker),
             workers: HashMap::new(),
             book: Book::default(),
             batch_time: None,
@@ -203,18 +211,34 @@ impl Supervisor {
         pids
     }
 
-    /// Runs the loop until the next delivery for `job` is ready.
-    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
-        loop {
-            if let Some(delivery) = self.book.take(job) {
-                return Ok(delivery);
+    /// Drops `job`: its queued batches go, and a worker running one of its
+    /// batches is killed (and replaced), so that no later call waits behind
+    /// work nobody wants; its batches behind that are dropped with it.
+    pub fn abandon(&mut self, job: JobId) {
+        self.book.abandon(job);
+        for worker in self.workers.values_mut() {
+            let running = worker.in_flight.front().map(|sent| sent.batch);
+            let theirs = running
+                .and_then(|id| self.book.get(id))
+                .is_some_and(|b| b.job == job);
+            if theirs && !matches!(worker.state, State::Stopping { .. }) {
+                let _ = sys::kill(worker.pid, libc::SIGKILL);
+                worker.state = State::Stopping {
+                    why: TaskError::Cancelled,
+                    kill_at: Instant::now(),
+                };
             }
-            self.turn()?;
         }
     }
 
+    /// What ends the loop's wait at once, so work given from another
+    /// thread goes out without waiting for a reply or a tick.
+    pub fn waker(&self) -> IpcSender<()> {
+        self.wake.1.clone()
+    }
+
     /// One turn of the loop: dispatch, wait for replies or a tick, react.
-    fn turn(&mut self) -> Result<(), PoolError> {
+    pub fn turn(&mut self) -> Result<(), PoolError> {
         if let Some(signal) = self.interrupted() {
             self.stop_and_collect();
             return Err(PoolError::Interrupted { signal });
@@ -242,6 +266,7 @@ impl Supervisor {
         let mut failed = None;
         for event in events {
             match event {
+                IpcSelectionResult::MessageReceived(id, _) if id == self.wake.0 => {}
                 IpcSelectionResult::MessageReceived(id, message) => match message.to::<Message>() {
                     Ok(message) => self.on_message(id, message),
                     Err(e) => self.on_malformed(id, format!("malformed reply frame: {e}")),

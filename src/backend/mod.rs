@@ -195,8 +195,8 @@ impl Backend {
         }
     }
 
-    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
-        self.book_mut().new_job()
+    pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
+        self.book_mut().open_job(id)
     }
 
     pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
@@ -214,17 +214,54 @@ impl Backend {
         }
     }
 
-    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
-        forward!(self, s => s.next_delivery(job))
+    /// One turn of the supervisor's loop: dispatch, wait a little for
+    /// replies, deaths and deadlines, and react.
+    pub fn turn(&mut self) -> Result<(), PoolError> {
+        match self {
+            Backend::Local(s) => s.turn(),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => s.turn(true),
+        }
     }
 
-    /// A delivery for `job` that is already in, without running the loop.
+    /// What wakes a [`turn`](Self::turn) that waits, where the backend
+    /// waits on channels (MPI's turn only polls).
+    pub fn waker(&self) -> Option<ipc_channel::ipc::IpcSender<()>> {
+        match self {
+            Backend::Local(s) => Some(s.waker()),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(_) => None,
+        }
+    }
+
+    /// Whether any batch is queued or out.
+    pub fn has_work(&self) -> bool {
+        self.book().has_work()
+    }
+
+    /// Whether `job` has batches queued or out.
+    pub fn outstanding(&self, job: JobId) -> bool {
+        self.book().outstanding(job)
+    }
+
+    /// Drops `job` if none of its work has started: whether it was dropped.
+    pub fn withdraw(&mut self, job: JobId) -> bool {
+        self.book_mut().withdraw(job)
+    }
+
+    /// A delivery for `job` that is in.
     pub fn take_delivered(&mut self, job: JobId) -> Option<Delivery> {
         self.book_mut().take(job)
     }
 
+    /// Drops `job`'s queued work and its deliveries to come; local workers
+    /// running its batches are replaced (MPI ranks finish them).
     pub fn abandon(&mut self, job: JobId) {
-        self.book_mut().abandon(job)
+        match self {
+            Backend::Local(s) => s.abandon(job),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => s.ledger.book.abandon(job),
+        }
     }
 
     pub fn pids(&self) -> Vec<u32> {

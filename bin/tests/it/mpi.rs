@@ -454,7 +454,7 @@ fn finish(mut mpirun: std::process::Child) -> (std::process::ExitStatus, String)
         }
         if std::time::Instant::now() > deadline {
             let _ = mpirun.kill();
-            let _ = mpirun.wait_outcome();
+            let _ = mpirun.wait();
             panic!("mpirun still running a minute after the signal");
         }
         std::thread::sleep(Duration::from_millis(20));
