@@ -33,6 +33,12 @@ pub struct Global {
     /// Print JSON Lines: one object per result, then one summary object
     #[arg(long, global = true)]
     pub json: bool,
+    /// Draw the live progress line on stderr even when it is not a terminal, or with --json or NO_COLOR
+    #[arg(long, global = true, overrides_with = "no_progress")]
+    pub progress: bool,
+    /// Never draw the live progress line [default: drawn when stderr is a terminal]
+    #[arg(long, global = true, overrides_with = "progress")]
+    pub no_progress: bool,
     /// Stop a task's worker after this many seconds (SIGTERM, then SIGKILL)
     #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,

@@ -263,6 +263,13 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         stop: args.array_task.then(crate::run::interrupt),
     };
     let to_run: Vec<Job> = pending.into_iter().cloned().collect();
+    let line = crate::live::start(
+        global,
+        "jobs",
+        Some(to_run.len() as u64),
+        pool.processes(),
+        1,
+    );
     let report = jobs::run(&pool, &to_run, &options, &mut status, |record| {
         if crate::recording::active() {
             crate::recording::record_attempt(
@@ -278,9 +285,11 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
             printer.line(record_json(record));
         }
         if !record.succeeded() {
+            crate::live::failed();
             warn!("procpool: {}", describe_failure(record));
         }
     })?;
+    drop(line);
     let processes = pool.processes();
     crate::recording::record_events(&pool);
     drop(pool);
