@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use indicatif::{ProgressBar, ProgressBarIter, ProgressDrawTarget, ProgressIterator};
 use procpool::{Pool, Progress};
 
 procpool::test_support!();
@@ -137,4 +138,47 @@ fn the_progress_callback_sees_every_result_and_failure_of_each_call() {
             total: None
         }
     );
+}
+
+/// Consumes `bar` (drawn nowhere) and returns what it ended with: its
+/// length, its position, and the items it passed on.
+fn run_bar<I: Iterator>(bar: ProgressBarIter<I>) -> (Option<u64>, u64, usize) {
+    let shown = bar.progress.clone();
+    shown.set_draw_target(ProgressDrawTarget::hidden());
+    let length = shown.length();
+    let items = bar.count();
+    (length, shown.position(), items)
+}
+
+#[test]
+fn indicatif_shows_the_exact_total_of_ranges_vectors_and_chunked_calls() {
+    let pool = Pool::builder().processes(2).build().unwrap();
+    let inputs: Vec<i64> = (0..37).collect();
+    // A range of a type std calls exact, and one it gives only an exact hint.
+    let range = (0i32..41).map(i64::from);
+    assert_eq!(
+        run_bar(pool.imap(square, range).progress()),
+        (Some(41), 41, 41)
+    );
+    let bar = pool.imap(square, 0i64..43).try_progress();
+    assert_eq!(run_bar(bar.expect("a hint that is exact")), (Some(43), 43, 43));
+    // Vectors, in order or not, chunked by the call or by the pool.
+    for chunksize in [1, 5, 37, 100] {
+        let ordered = pool.imap(square, inputs.clone()).chunksize(chunksize);
+        assert_eq!(run_bar(ordered.progress()), (Some(37), 37, 37), "{chunksize}");
+        let unordered = pool.imap_unordered(square, inputs.clone());
+        let outcomes = unordered.chunksize(chunksize).outcomes();
+        assert_eq!(run_bar(outcomes.progress()), (Some(37), 37, 37), "{chunksize}");
+    }
+    let chunked = Pool::builder().processes(2).chunksize(8).build().unwrap();
+    assert_eq!(
+        run_bar(chunked.imap(square, inputs.clone()).progress()),
+        (Some(37), 37, 37)
+    );
+    // A length nobody knows: no total, but a count and a rate.
+    let odd = inputs.into_iter().filter(|x| x % 2 == 1);
+    let bar = pool.imap(square, odd).progress_with(ProgressBar::no_length());
+    let shown = bar.progress.clone();
+    assert_eq!(run_bar(bar), (None, 18, 18));
+    assert!(shown.per_sec() > 0.0, "{}", shown.per_sec());
 }
