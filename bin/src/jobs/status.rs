@@ -250,18 +250,33 @@ pub struct StatusFile {
 }
 
 impl StatusFile {
-    /// Reads and checks a status file.
+    /// Reads and checks a status file, which may be growing: a last line
+    /// without its newline that is not a whole row is one still being
+    /// written (or cut short by a crash), and is left out.
     ///
     /// # Errors
     ///
     /// If it cannot be read or a line is not a status row.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, StatusError> {
         let path = path.as_ref();
-        let text = std::fs::read(path).map_err(|source| StatusError::Read {
+        let bytes = std::fs::read(path).map_err(|source| StatusError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let text = String::from_utf8(text).map_err(|e| {
+        match Self::decode(path, &bytes) {
+            Err(StatusError::Malformed { line, .. })
+                if !bytes.ends_with(b"\n")
+                    && line == bytes.iter().filter(|&&b| b == b'\n').count() + 1 =>
+            {
+                let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1);
+                Self::decode(path, &bytes[..whole])
+            }
+            read => read,
+        }
+    }
+
+    fn decode(path: &Path, bytes: &[u8]) -> Result<Self, StatusError> {
+        let text = String::from_utf8(bytes.to_vec()).map_err(|e| {
             let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
                 .iter()
                 .filter(|&&b| b == b'\n')
@@ -594,6 +609,31 @@ mod tests {
         assert_eq!(without.rows, parsed.rows);
         let e = StatusFile::parse("s", "Job_ID\tExit\n").unwrap_err();
         assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn a_row_still_being_written_is_left_out_at_every_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("st.tsv");
+        let row = "1\t0\th\t2024-05-01 12:00:00\t2024-05-01 12:00:01\t1.000\techo \u{e9}t\u{e9}";
+        let whole = format!("{}{ROW}\n", header_line());
+        for cut in 0..=row.len() {
+            let mut bytes = whole.clone().into_bytes();
+            bytes.extend_from_slice(&row.as_bytes()[..cut]);
+            std::fs::write(&path, &bytes).unwrap();
+            let status = StatusFile::read(&path).unwrap_or_else(|e| panic!("{cut}: {e}"));
+            let last = status.rows.last().unwrap();
+            // The rows before it, and the torn row only once its columns
+            // are all there (a shorter command then, which counts as none).
+            match status.rows.len() {
+                1 => assert_eq!(last.job_id, 12, "{cut}"),
+                2 => assert!(row.starts_with(&last.to_string()), "{cut}"),
+                n => panic!("{cut}: {n} rows"),
+            }
+        }
+        // A bad line before the last is still an error.
+        std::fs::write(&path, format!("{}garbage\n{ROW}", header_line())).unwrap();
+        assert!(StatusFile::read(&path).is_err());
     }
 
     #[test]

@@ -595,6 +595,95 @@ fn the_report_reads_a_status_file_exactly_as_dsq_writes_it() {
 }
 
 #[test]
+fn a_row_half_written_is_not_counted_and_fails_no_report() {
+    let s = Scratch::new("echo a\necho b\n");
+    let row = "1\t0\th\t2024-05-01 12:00:00\t2024-05-01 12:00:01\t1.0\techo b\n";
+    let first = "0\t0\th\t2024-05-01 12:00:00\t2024-05-01 12:00:01\t1.0\techo a\n";
+    // Cut inside a column, and inside a character of another.
+    for torn in [&row.as_bytes()[..9], &"1\t0\th\t\u{e9}".as_bytes()[..7]] {
+        std::fs::write(s.path("s.tsv"), [first.as_bytes(), torn].concat()).unwrap();
+        let out = s.run(&["jobs", "jobs.txt", "--status", "s.tsv", "--report"]);
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("s.tsv: 2 job(s): 1 succeeded, 0 failed, 1 not run\n"),
+            "{}",
+            show(&out)
+        );
+    }
+    std::fs::write(s.path("s.tsv"), format!("{first}{row}")).unwrap();
+    let out = s.run(&["jobs", "jobs.txt", "--status", "s.tsv", "--report"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// A run in the background whose job 0 waits for a gate file; dropping it
+/// opens the gate and kills the run, so a failing test leaves nothing.
+struct Gated {
+    child: std::process::Child,
+    gate: std::path::PathBuf,
+}
+
+impl Drop for Gated {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.gate, "");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_report_follows_a_run_going_on_while_its_status_file_grows() {
+    // Rows of 30 kB, so a report reads many a row half written.
+    let pad = "x".repeat(30_000);
+    let mut lines = vec!["while [ ! -e gate ]; do sleep 0.01; done".to_string()];
+    lines.extend((1..=40).map(|i| format!(": {i} {pad}; sleep 0.02")));
+    let s = Scratch::new(&(lines.join("\n") + "\n"));
+    let args = ["-p", "2", "jobs", "jobs.txt", "--status", "s.tsv", "--no-logs"];
+    let mut run = Gated {
+        child: Command::new(bin())
+            .current_dir(s.dir.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        gate: s.path("gate"),
+    };
+    let report = |expect: i32| {
+        let out = s.run(&["--json", "jobs", "jobs.txt", "--status", "s.tsv", "--report"]);
+        assert_eq!(out.status.code(), Some(expect), "{}", show(&out));
+        assert_eq!(stderr(&out), "", "{}", show(&out));
+        json_lines(&out)[0]["report"].clone()
+    };
+    let check = |now: &serde_json::Value, seen: u64| {
+        let succeeded = now["succeeded"].as_u64().unwrap();
+        assert!(succeeded >= seen, "{succeeded} after {seen}: {now}");
+        assert_eq!(now["failed"], 0, "{now}");
+        assert_eq!(succeeded + now["not_run"].as_u64().unwrap(), 41, "{now}");
+        succeeded
+    };
+    // Half the jobs end while reports read the file; the gated one cannot.
+    let mut seen = 0;
+    let start = Instant::now();
+    while seen < 20 {
+        assert!(start.elapsed() < Duration::from_secs(60), "{seen} after 60 s");
+        seen = check(&report(1), seen);
+    }
+    // The rest end while reports go on reading.
+    std::fs::write(&run.gate, "").unwrap();
+    while run.child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{seen} after 60 s");
+        let out = s.run(&["--json", "jobs", "jobs.txt", "--status", "s.tsv", "--report"]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", show(&out));
+        seen = check(&json_lines(&out)[0]["report"], seen);
+    }
+    let status = wait_with_deadline(&mut run.child, Duration::from_secs(1));
+    assert!(status.success(), "{status}");
+    let done = report(0);
+    assert_eq!((done["succeeded"].as_u64(), done["not_run"].as_u64()), (Some(41), Some(0)));
+}
+
+#[test]
 fn a_new_status_file_is_staged_under_a_name_no_other_process_uses() {
     // Another node sharing the directory, whose supervisor has this PID, is
     // staging its header under the old name `.NAME.PID.tmp`, a hard link of
