@@ -274,6 +274,23 @@ impl Book {
         self.batches.values().any(|b| b.job == job)
     }
 
+    /// How many batches are out with a worker: in the table, not queued.
+    #[cfg(debug_assertions)]
+    pub fn out_count(&self) -> usize {
+        self.batches.len() - self.queue.len()
+    }
+
+    /// The batches out with a worker, while the table holds at most `max`.
+    #[cfg(debug_assertions)]
+    pub fn out(&self, max: usize) -> Option<Vec<u64>> {
+        if self.batches.len() > max {
+            return None;
+        }
+        let queued: std::collections::HashSet<&u64> = self.queue.iter().collect();
+        let out = self.batches.keys().filter(|id| !queued.contains(id));
+        Some(out.copied().collect())
+    }
+
     /// Whether any batch is queued or out.
     pub fn has_work(&self) -> bool {
         !self.batches.is_empty()

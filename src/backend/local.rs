@@ -226,32 +226,55 @@ impl Supervisor {
         let wait = self.next_deadline().map_or(TICK, |d| {
             d.saturating_duration_since(Instant::now()).min(TICK)
         });
-        match self.set.try_select_timeout(wait) {
-            Ok(events) => {
-                for event in events {
-                    match event {
-                        IpcSelectionResult::MessageReceived(id, message) => {
-                            match message.to::<Message>() {
-                                Ok(message) => self.on_message(id, message),
-                                Err(e) => {
-                                    self.on_malformed(id, format!("malformed reply frame: {e}"))
-                                }
-                            }
-                        }
-                        IpcSelectionResult::ChannelClosed(id) => self.on_closed(id)?,
-                    }
-                }
-            }
-            Err(TrySelectError::Empty) => {}
+        let events = match self.set.try_select_timeout(wait) {
+            Ok(events) => events,
+            Err(TrySelectError::Empty) => Vec::new(),
             Err(TrySelectError::IoError(e)) => {
                 return Err(PoolError::os(
                     "waiting for workers",
                     std::io::Error::other(e.to_string()),
                 ));
             }
+        };
+        // Every event is handled, whatever an earlier one did: a reply left
+        // unread would leave its batch out with its worker forever.
+        let mut failed = None;
+        for event in events {
+            match event {
+                IpcSelectionResult::MessageReceived(id, message) => match message.to::<Message>() {
+                    Ok(message) => self.on_message(id, message),
+                    Err(e) => self.on_malformed(id, format!("malformed reply frame: {e}")),
+                },
+                IpcSelectionResult::ChannelClosed(id) => {
+                    if let Err(e) = self.on_closed(id) {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
         }
         self.check_deadlines();
-        Ok(())
+        #[cfg(debug_assertions)]
+        self.check_books();
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// What is out is exactly what the workers hold: every batch in the book
+    /// and not queued is in one worker's in-flight queue, and every batch in
+    /// a worker's queue is in the book and not queued. The sets are compared
+    /// while the book is small, their sizes always.
+    #[cfg(debug_assertions)]
+    fn check_books(&self) {
+        let mut held: Vec<u64> = self
+            .workers
+            .values()
+            .flat_map(|w| w.in_flight.iter().map(|sent| sent.batch))
+            .collect();
+        assert_eq!(held.len(), self.book.out_count(), "batches out vs held");
+        if let Some(mut out) = self.book.out(4096) {
+            held.sort_unstable();
+            out.sort_unstable();
+            assert_eq!(held, out, "batches out vs batches workers hold");
+        }
     }
 
     fn interrupted(&self) -> Option<i32> {

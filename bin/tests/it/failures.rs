@@ -428,3 +428,104 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     }
 }
+
+#[test]
+fn workers_killed_and_replacements_broken_and_healed_at_random_every_call_returns() {
+    use rand::{RngExt, SeedableRng};
+    // Workers SIGKILLed mid-map while their replacements fail to start,
+    // then start again: every call returns (a turn that handled a death
+    // once dropped the survivors' replies in the same batch, a hang).
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("broken");
+    let script = wrapper(
+        dir.path(),
+        "flaky",
+        &format!(
+            "[ -e {} ] && exit 3\nexec {} \"$@\"",
+            marker.display(),
+            bin().display()
+        ),
+    );
+    let pool = Pool::builder()
+        .processes(2)
+        .worker_program(script)
+        .build()
+        .unwrap();
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            match watch.recv_timeout(Duration::from_secs(30)) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    eprintln!("a call of the kill-and-heal test did not return in 30 s");
+                    std::process::exit(101);
+                }
+            }
+        }
+    });
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(22);
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut gave_up, mut died, mut ok) = (0, 0, 0);
+    for round in 0..150 {
+        if rng.random_range(0..2) == 0 {
+            std::fs::write(&marker, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&marker);
+        }
+        let pids = pool.pids();
+        seen.extend(pids.iter().copied());
+        // Every worker killed before the map (their deaths all come in one
+        // turn), or one of those alive now while it runs (only this test
+        // kills them, so the PID is still that worker's), or none.
+        let action = rng.random_range(0..4);
+        if action == 0 {
+            for &pid in &pids {
+                let _ = procpool::sys::kill(pid, libc::SIGKILL);
+            }
+            assert!(wait_gone(&pids, 5.0).is_empty());
+        }
+        let killer = (!pids.is_empty() && action >= 2).then(|| {
+            let victim = pids[rng.random_range(0..pids.len())];
+            let after = Duration::from_micros(rng.random_range(0..2000));
+            std::thread::spawn(move || {
+                std::thread::sleep(after);
+                let _ = procpool::sys::kill(victim, libc::SIGKILL);
+            })
+        });
+        let inputs: Vec<u64> = (0..rng.random_range(1..100))
+            .map(|_| u64::from(rng.random_range(0..8) == 0))
+            .collect();
+        match pool.map(Sleep, inputs.clone()) {
+            Ok(outcomes) => {
+                assert_eq!(outcomes.len(), inputs.len(), "round {round}");
+                for (outcome, input) in outcomes.iter().zip(&inputs) {
+                    match (&outcome.result, outcome.error()) {
+                        (Ok(value), _) => assert_eq!(value, input, "round {round}"),
+                        (_, Some(TaskError::WorkerDied { .. })) => died += 1,
+                        (_, e) => panic!("round {round}: {e:?}"),
+                    }
+                }
+                ok += 1;
+            }
+            Err(PoolError::WorkersKeepDying { .. }) => gave_up += 1,
+            Err(e) => panic!("round {round}: {e}"),
+        }
+        if let Some(killer) = killer {
+            killer.join().unwrap();
+        }
+        done.send(()).unwrap();
+    }
+    let _ = std::fs::remove_file(&marker);
+    let outcomes = pool.map(Sleep, [0, 1, 2]).expect("healed");
+    assert!(outcomes.iter().all(|o| o.result.is_ok()));
+    seen.extend(pool.pids());
+    drop(done);
+    watchdog.join().unwrap();
+    drop(pool);
+    let seen: Vec<u32> = seen.into_iter().collect();
+    assert!(wait_gone(&seen, 2.0).is_empty(), "workers left behind");
+    assert!(ok > 0 && gave_up > 0, "{ok} calls returned, {gave_up} gave up");
+    eprintln!("{ok} maps, {gave_up} gave up, {died} tasks lost to a death");
+}
