@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut checksum: i128 = 0;
     let mut count = 0u64;
     // An endless iterator, cut by take() only on the consuming side.
-    for outcome in pool.imap(square, 0i64..).take(n as usize) {
+    for outcome in pool.imap(square, 0i64..).outcomes().take(n as usize) {
         let outcome = outcome?;
         assert_eq!(outcome.index, count, "results come in input order");
         checksum += outcome.result? as i128;

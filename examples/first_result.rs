@@ -18,7 +18,6 @@ fn square(x: i64) -> Result<i64, String> {
 fn main() -> Result<(), procpool::PoolError> {
     procpool::init();
     let pool = Pool::new(2)?;
-    let outcome = pool.apply(square, 3)?;
-    println!("{}", outcome.into_result()?);
+    println!("{}", pool.apply(square, 3)?);
     Ok(())
 }

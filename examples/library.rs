@@ -16,22 +16,19 @@ fn main() -> Result<(), procpool::PoolError> {
     procpool::init();
 
     let pool = Pool::builder().processes(4).retries(1).build()?;
-    for outcome in pool.map(square, 0..6)? {
+    for outcome in pool.map_outcomes(square, 0..6)? {
         println!(
             "{} -> {:?} on {}",
             outcome.index, outcome.result, outcome.pid
         );
     }
     // Lazy and bounded, in input order or as completed:
-    let total: i64 = pool
-        .imap(square, 0..1_000_000)
-        .map(|o| o.unwrap().result.unwrap())
-        .sum();
+    let total: i64 = pool.imap(square, 0..1_000_000).map(Result::unwrap).sum();
     println!("sum of squares below 1,000,000: {total}");
-    let first_done = pool.imap_unordered(square, [5, 6, 7]).next();
+    let first_done = pool.imap_unordered(square, [5, 6, 7]).outcomes().next();
     println!("first done: {:?}", first_done.map(|o| o.map(|o| o.index)));
     // One task, like apply_async:
     let handle = pool.submit(square, 12)?;
-    assert_eq!(handle.wait()?.result, Ok(144));
+    assert_eq!(handle.wait()?, 144);
     Ok(())
 }

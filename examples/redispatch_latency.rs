@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(std::io::Error::last_os_error().into());
         }
         let killed = Instant::now();
-        let outcome = handle.wait()?;
+        let outcome = handle.wait_outcome()?;
         if outcome.attempts == 2 && outcome.result.is_ok() {
             latencies.push(killed.elapsed().saturating_sub(outcome.elapsed()));
         }

@@ -57,13 +57,19 @@ fn main() {
         unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd.parse().unwrap()) };
     writeln!(pipe, "{name}").unwrap();
     drop(pipe);
-    let (_, Hello { requests, replies }) = server.accept().unwrap();
+    let (
+        _,
+        Hello {
+            requests, replies, ..
+        },
+    ) = server.accept().unwrap();
     let ready = protocol::Ready {
         pid: std::process::id(),
         tasks: vec![protocol::TaskSignature {
             name: "square".into(),
             types: "i64 -> i64".into(),
         }],
+        init_error: None,
     };
     replies.send(protocol::message(&ready).unwrap()).unwrap();
     let send = |frame: protocol::Frame| replies.send(Message::inline(frame.to_vec())).unwrap();

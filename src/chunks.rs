@@ -7,7 +7,6 @@ use std::marker::PhantomData;
 
 use crate::backend::Work;
 use crate::codec;
-use crate::error::PoolError;
 use crate::task::Task;
 
 /// The most inputs an automatic chunk holds: enough that a message's cost
@@ -35,17 +34,28 @@ pub fn auto_chunksize(len: usize, processes: usize) -> usize {
 }
 
 /// Reads inputs and encodes them into [`Work`]: `chunksize` inputs a batch,
-/// or fewer when a byte limit is set and reached.
+/// or fewer when a byte limit is set and reached. An input that cannot be
+/// encoded ends its chunk and comes out alone as [`Chunk::Failed`], so it
+/// costs that input only.
 pub(crate) struct Feeder<T: Task, I: Iterator<Item = T::Input>> {
     inputs: Fuse<I>,
     pub chunksize: usize,
     /// End a chunk once its payload is this large (automatic chunking).
     pub byte_limit: Option<usize>,
     /// Whether the workers time each input.
-    timed: bool,
+    pub timed: bool,
     /// Inputs read so far: the next input's index.
     pub sent: u64,
+    /// An input that failed to encode after the chunk before it was begun.
+    failed: Option<(u64, String)>,
     task: PhantomData<T>,
+}
+
+/// What a [`Feeder`] gives next: encoded inputs, or one input that cannot be.
+pub(crate) enum Chunk {
+    Work(Work),
+    /// The input of this index does not encode, for this reason.
+    Failed(u64, String),
 }
 
 impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
@@ -56,16 +66,22 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
             byte_limit: None,
             timed,
             sent: 0,
+            failed: None,
             task: PhantomData,
         }
     }
 
-    /// The next chunk of inputs, encoded; `None` when the inputs are done.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Encode`] for an input that cannot be encoded.
-    pub fn next_work(&mut self) -> Result<Option<Work>, PoolError> {
+    /// The size hint of the inputs not yet read.
+    pub fn unread(&self) -> (usize, Option<usize>) {
+        self.inputs.size_hint()
+    }
+
+    /// The next chunk of inputs, encoded (or one that cannot be); `None`
+    /// when the inputs are done.
+    pub fn next_chunk(&mut self) -> Option<Chunk> {
+        if let Some((index, why)) = self.failed.take() {
+            return Some(Chunk::Failed(index, why));
+        }
         let mut payload = Vec::new();
         let mut writer = codec::Writer::new(&mut payload);
         let mut count = 0u32;
@@ -74,16 +90,24 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
                 break;
             };
             let index = self.sent + u64::from(count);
-            writer
-                .write(&input)
-                .map_err(|source| PoolError::Encode { index, source })?;
+            let before = writer.len();
+            if let Err(e) = writer.write(&input) {
+                writer.truncate(before);
+                let failed = (index, e.to_string());
+                if count == 0 {
+                    self.sent += 1;
+                    return Some(Chunk::Failed(failed.0, failed.1));
+                }
+                self.failed = Some(failed);
+                break;
+            }
             count += 1;
             if self.byte_limit.is_some_and(|limit| writer.len() >= limit) {
                 break;
             }
         }
         if count == 0 {
-            return Ok(None);
+            return None;
         }
         let work = Work {
             task: T::NAME,
@@ -93,8 +117,8 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
             timed: self.timed,
             measure: measure::<T>,
         };
-        self.sent += u64::from(count);
-        Ok(Some(work))
+        self.sent += u64::from(count) + u64::from(self.failed.is_some());
+        Some(Chunk::Work(work))
     }
 }
 
@@ -123,7 +147,7 @@ mod tests {
     fn chunks_hold_chunksize_inputs_and_split_back_into_them() {
         let mut feeder = Feeder::<Square, _>::new(0..10i64, 4, true);
         let mut chunks = Vec::new();
-        while let Some(work) = feeder.next_work().unwrap() {
+        while let Some(Chunk::Work(work)) = feeder.next_chunk() {
             chunks.push(work);
         }
         let counts: Vec<_> = chunks.iter().map(|w| (w.first, w.count)).collect();
@@ -150,7 +174,7 @@ mod tests {
         let mut feeder = Feeder::<ByteSum, _>::new(buffers, 100, false);
         feeder.byte_limit = Some(1000);
         let mut counts = Vec::new();
-        while let Some(work) = feeder.next_work().unwrap() {
+        while let Some(Chunk::Work(work)) = feeder.next_chunk() {
             counts.push(work.count);
         }
         assert_eq!(counts, [2, 2, 1]);

@@ -193,6 +193,13 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Drops what was written after the first `len` bytes (what a failed
+    /// [`write`](Self::write) left half done).
+    pub fn truncate(&mut self, len: usize) {
+        use bincode::enc::Encoder as _;
+        self.encoder.writer().0.truncate(len);
+    }
+
     /// The bytes written so far, and before.
     #[allow(clippy::len_without_is_empty, reason = "a writer is never read")]
     pub fn len(&mut self) -> usize {

@@ -54,6 +54,12 @@ pub enum TaskError {
         /// What was wrong.
         message: String,
     },
+    /// The input could not be encoded to be sent; the other inputs still run.
+    #[error("input cannot be encoded: {message}")]
+    Encode {
+        /// The codec's message.
+        message: String,
+    },
     /// The pool stopped (interrupted or terminated) before the task ran.
     #[error("cancelled before it ran")]
     Cancelled,
@@ -104,6 +110,18 @@ pub enum PoolError {
         /// The resource.
         name: &'static str,
     },
+    /// The pool's initializer failed in a worker: at `build()`, or in a
+    /// replacement, which stops the pool (it would fail in every one).
+    #[error("initializer {name} failed{}: {message}", pid.map(|p| format!(" in worker {p}")).unwrap_or_default())]
+    Initializer {
+        /// The initializer's name.
+        name: String,
+        /// The worker's process id; `None` when its arguments could not be
+        /// encoded, before any worker started.
+        pid: Option<u32>,
+        /// Its message, or its panic's.
+        message: String,
+    },
     /// Replacement workers kept dying before they could take work.
     #[error("workers keep dying at start ({attempts} in a row); last: {last}")]
     WorkersKeepDying {
@@ -146,11 +164,11 @@ pub enum PoolError {
     /// fn second(x: u8) -> u8 { x }
     ///
     /// procpool::init();
-    /// let error = procpool::Pool::new(1).unwrap_err();
-    /// assert_eq!(
-    ///     error.to_string(),
-    ///     "two tasks are named \"twin\": one takes i64 -> i64, the other u8 -> u8"
-    /// );
+    /// let error = procpool::Pool::new(1).unwrap_err().to_string();
+    /// // The linker decides which of the two comes first.
+    /// let one_way = "two tasks are named \"twin\": one takes i64 -> i64, the other u8 -> u8";
+    /// let other_way = "two tasks are named \"twin\": one takes u8 -> u8, the other i64 -> i64";
+    /// assert!(error == one_way || error == other_way, "{error}");
     /// ```
     #[error("two tasks are named {name:?}: one takes {first}, the other {second}")]
     DuplicateTask {
@@ -160,15 +178,6 @@ pub enum PoolError {
         first: String,
         /// The types of the second.
         second: String,
-    },
-    /// An input could not be encoded.
-    #[error("input {index} cannot be encoded")]
-    Encode {
-        /// The input's index.
-        index: u64,
-        /// The codec's error.
-        #[source]
-        source: crate::codec::CodecError,
     },
     /// The pool was interrupted by a signal; no new work was started.
     #[error("interrupted by {}", crate::sys::signal_name(*signal))]
@@ -180,7 +189,7 @@ pub enum PoolError {
     #[error("the pool is closed")]
     Closed,
     /// A task failed, where the call returns values only
-    /// ([`Pool::map_values`](crate::Pool::map_values)).
+    /// ([`Pool::map`](crate::Pool::map), [`Pool::apply`](crate::Pool::apply)).
     #[error("task {index} {error}")]
     Task {
         /// The input's position.
@@ -211,10 +220,148 @@ pub enum PoolError {
 }
 
 impl PoolError {
+    /// The same error again, for each of several calls it ends (the
+    /// operating system's errors keep their kind and message).
+    pub(crate) fn duplicate(&self) -> PoolError {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            PoolError::Spawn { program, source } => PoolError::Spawn {
+                program: program.clone(),
+                source: io(source),
+            },
+            PoolError::Handshake {
+                pid,
+                program,
+                reason,
+            } => PoolError::Handshake {
+                pid: *pid,
+                program: program.clone(),
+                reason: reason.clone(),
+            },
+            PoolError::HandshakeDir { dir, cause } => PoolError::HandshakeDir {
+                dir: dir.clone(),
+                cause: io(cause),
+            },
+            PoolError::Limit {
+                what,
+                needed,
+                limit,
+                name,
+            } => PoolError::Limit {
+                what: what.clone(),
+                needed: *needed,
+                limit: *limit,
+                name,
+            },
+            PoolError::Initializer { name, pid, message } => PoolError::Initializer {
+                name: name.clone(),
+                pid: *pid,
+                message: message.clone(),
+            },
+            PoolError::WorkersKeepDying { attempts, last } => PoolError::WorkersKeepDying {
+                attempts: *attempts,
+                last: Box::new(last.duplicate()),
+            },
+            PoolError::UnknownTask {
+                name,
+                program,
+                known,
+            } => PoolError::UnknownTask {
+                name: name.clone(),
+                program: program.clone(),
+                known: known.clone(),
+            },
+            PoolError::TaskTypes {
+                name,
+                here,
+                there,
+                program,
+            } => PoolError::TaskTypes {
+                name: name.clone(),
+                here: here.clone(),
+                there: there.clone(),
+                program: program.clone(),
+            },
+            PoolError::DuplicateTask {
+                name,
+                first,
+                second,
+            } => PoolError::DuplicateTask {
+                name: name.clone(),
+                first: first.clone(),
+                second: second.clone(),
+            },
+            PoolError::Interrupted { signal } => PoolError::Interrupted { signal: *signal },
+            PoolError::Closed => PoolError::Closed,
+            PoolError::Task { index, error } => PoolError::Task {
+                index: *index,
+                error: error.clone(),
+            },
+            PoolError::NotClosed => PoolError::NotClosed,
+            PoolError::Backend { backend, message } => PoolError::Backend {
+                backend,
+                message: message.clone(),
+            },
+            PoolError::Os { what, source } => PoolError::Os {
+                what: what.clone(),
+                source: io(source),
+            },
+        }
+    }
+
     pub(crate) fn os(what: impl fmt::Display, source: std::io::Error) -> Self {
         PoolError::Os {
             what: what.to_string(),
             source,
         }
+    }
+}
+
+/// Why a `map` ended early, with what it had finished: the outputs (or
+/// outcomes) before the error, in input order. Converts into its
+/// [`PoolError`] with `?`.
+///
+/// ```
+/// # use procpool::doctest::Square;
+/// # let pool = procpool::doctest::pool(2);
+/// let stopped = pool.map(Square, [2, 3, i64::MAX, 4]).unwrap_err();
+/// assert_eq!(stopped.finished, [4, 9]);
+/// assert!(matches!(stopped.error, procpool::PoolError::Task { index: 2, .. }));
+/// ```
+pub struct MapError<T> {
+    /// What finished before the error, in input order: for
+    /// [`map`](crate::Pool::map) the outputs of the inputs before the first
+    /// that has none; for [`map_outcomes`](crate::Pool::map_outcomes) every
+    /// outcome that came back (gaps are the inputs that did not).
+    pub finished: Vec<T>,
+    /// What ended the map.
+    pub error: PoolError,
+}
+
+impl<T> fmt::Display for MapError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+// The error itself, said once: its cause is the pool error's cause.
+impl<T> std::error::Error for MapError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+impl<T> fmt::Debug for MapError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapError")
+            .field("finished", &self.finished.len())
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl<T> From<MapError<T>> for PoolError {
+    fn from(stopped: MapError<T>) -> Self {
+        stopped.error
     }
 }

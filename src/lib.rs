@@ -15,7 +15,9 @@
 //! fn main() -> Result<(), procpool::PoolError> {
 //!     procpool::init(); // a worker is this program started again: it serves here
 //!     let pool = procpool::Pool::new(2)?;
-//!     for outcome in pool.map(square, [1, 2, 3])? {
+//!     assert_eq!(pool.map(square, [1, 2, 3])?, [1, 4, 9]);
+//!     // Each output tagged with its index and the worker that ran it:
+//!     for outcome in pool.map_outcomes(square, [1, 2, 3])? {
 //!         println!("{} -> {:?} (pid {})", outcome.index, outcome.result, outcome.pid);
 //!     }
 //!     Ok(())
@@ -34,10 +36,12 @@ compile_error!("procpool runs on Linux only: it needs prctl(PR_SET_PDEATHSIG) an
 // The pool core: private modules, exported through the list below.
 mod backend;
 mod chunks;
+mod driver;
 mod error;
 mod events;
 mod outcome;
 mod pool;
+mod progress;
 mod registry;
 // Reusable shared-memory regions for large frames.
 mod region;
@@ -69,12 +73,15 @@ pub mod signal;
 
 pub use backend::{MpiRank, WorkerInfo};
 pub use chunks::auto_chunksize;
-pub use error::{PoolError, TaskError};
+pub use error::{MapError, PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
-pub use pool::{Handle, Imap, Pool, PoolBuilder};
+pub use pool::{
+    AsCompleted, Handle, Imap, ImapOutcomes, Pool, PoolBuilder, as_completed, wait_any,
+};
+pub use progress::Progress;
 pub use sys::ExitCause;
-pub use task::{Failure, Task};
+pub use task::{Failure, Initializer, Task};
 pub use worker::{at_exit, init};
 
 /// Makes a plain function a task: `#[procpool::task] fn square(x: i64) ->
@@ -88,6 +95,9 @@ pub use worker::{at_exit, init};
 ///   [`TaskError::Panicked`], as for any task.
 /// - `#[procpool::task(name = "square")]` gives it a name of its own (a
 ///   stable name for another program's workers).
+/// - A first parameter that is a reference, `fn predict(model: &Model,
+///   row: Row)`, borrows the state the pool's [`initializer`] made in this
+///   worker; the input is the rest (see [`PoolBuilder::initializer`]).
 /// - `square.call(x)` runs the function here, as a plain call.
 ///
 /// ```
@@ -103,8 +113,8 @@ pub use worker::{at_exit, init};
 ///
 /// procpool::init();
 /// let pool = procpool::Pool::new(2).unwrap();
-/// assert_eq!(pool.map_values(add, [(1, 2), (3, 4)]).unwrap(), [3, 7]);
-/// let outcomes = pool.map(parse, ["7".to_string(), "x".to_string()]).unwrap();
+/// assert_eq!(pool.map(add, [(1, 2), (3, 4)]).unwrap(), [3, 7]);
+/// let outcomes = pool.map_outcomes(parse, ["7".to_string(), "x".to_string()]).unwrap();
 /// assert_eq!(outcomes[0].result, Ok(7));
 /// assert_eq!(
 ///     outcomes[1].result.as_ref().unwrap_err().to_string(),
@@ -113,6 +123,35 @@ pub use worker::{at_exit, init};
 /// assert_eq!(add.call(2, 3), 5);
 /// ```
 pub use procpool_macros::task;
+
+/// Makes a plain function an [`Initializer`]: `#[procpool::initializer] fn
+/// load_model(path: String) -> Result<Model, E>` defines `load_model`, a
+/// value that [`PoolBuilder::initializer`] takes with its arguments (several
+/// parameters take a tuple). It runs once in each worker; what it returns
+/// is the state that tasks borrow. An `Err` (with `E: Display`) or a panic
+/// fails the worker's start, and the pool's.
+///
+/// ```
+/// #[procpool::initializer]
+/// fn make_greeting(word: String, times: usize) -> String {
+///     word.repeat(times)
+/// }
+///
+/// #[procpool::task]
+/// fn greet(greeting: &String, name: String) -> String {
+///     format!("{greeting}, {name}")
+/// }
+///
+/// procpool::init();
+/// let pool = procpool::Pool::builder()
+///     .processes(1)
+///     .initializer(make_greeting, ("ho".to_string(), 2))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.map(greet, ["Ann".to_string()]).unwrap(), ["hoho, Ann"]);
+/// assert_eq!(greet.call(&"hi".to_string(), "Bo".to_string()), "hi, Bo");
+/// ```
+pub use procpool_macros::initializer;
 
 /// Makes `main` begin with [`init`], so a worker runs none of it.
 ///
@@ -125,7 +164,7 @@ pub use procpool_macros::task;
 /// #[procpool::main]
 /// fn main() {
 ///     let pool = procpool::Pool::new(2).unwrap();
-///     assert_eq!(pool.map_values(square, 0..3).unwrap(), [0, 1, 4]);
+///     assert_eq!(pool.map(square, 0..3).unwrap(), [0, 1, 4]);
 /// }
 /// ```
 pub use procpool_macros::main;
@@ -149,7 +188,7 @@ pub use procpool_macros::main;
 ///
 /// procpool::init();
 /// let pool = procpool::Pool::new(1).unwrap();
-/// assert_eq!(pool.map_values(Cube, [2, 3]).unwrap(), [8, 27]);
+/// assert_eq!(pool.map(Cube, [2, 3]).unwrap(), [8, 27]);
 /// ```
 #[macro_export]
 macro_rules! register {
@@ -159,6 +198,34 @@ macro_rules! register {
             #[linkme(crate = $crate::__private::linkme)]
             static ENTRY: $crate::__private::TaskEntry =
                 $crate::__private::TaskEntry::of::<$task>();
+        };
+    };
+}
+
+/// Registers an [`Initializer`] implemented by hand, so this program's
+/// workers can run it (`#[procpool::initializer]` functions are registered
+/// by the macro). See [`Initializer`] for an example.
+///
+/// ```
+/// struct Nothing;
+/// impl procpool::Initializer for Nothing {
+///     const NAME: &'static str = "nothing";
+///     type Args = ();
+///     type State = ();
+///     fn run((): ()) -> Result<(), procpool::Failure> {
+///         Ok(())
+///     }
+/// }
+/// procpool::register_initializer!(Nothing);
+/// ```
+#[macro_export]
+macro_rules! register_initializer {
+    ($init:ty) => {
+        const _: () = {
+            #[$crate::__private::linkme::distributed_slice($crate::__private::INITIALIZERS)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static ENTRY: $crate::__private::InitEntry =
+                $crate::__private::InitEntry::of::<$init>();
         };
     };
 }
@@ -183,7 +250,7 @@ macro_rules! register {
 ///     #[test]
 ///     fn squares_on_a_pool() {
 ///         let pool = procpool::Pool::new(2).unwrap();
-///         assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
+///         assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9]);
 ///     }
 /// }
 /// ```
@@ -211,7 +278,8 @@ macro_rules! test_support {
 /// What the macros expand to; not an API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{TASKS, TEST_WORKERS, TaskEntry};
+    pub use crate::registry::{INITIALIZERS, InitEntry, TASKS, TEST_WORKERS, TaskEntry};
+    pub use crate::task::worker_state;
     pub use linkme;
 }
 

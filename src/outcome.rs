@@ -18,7 +18,7 @@ use crate::task::BatchLayout;
 ///
 /// ```
 /// # let pool = procpool::doctest::pool(2);
-/// let outcome = pool.apply(procpool::doctest::Square, 12).unwrap();
+/// let outcome = pool.map_outcomes(procpool::doctest::Square, [12]).unwrap().remove(0);
 /// assert_eq!(outcome.index, 0);
 /// assert_eq!(outcome.result, Ok(144));
 /// assert_ne!(outcome.pid, std::process::id());
@@ -82,7 +82,7 @@ impl<O> Outcome<O> {
     /// use procpool::TaskError;
     /// # use procpool::doctest::Square;
     /// # let pool = procpool::doctest::pool(1);
-    /// let outcome = pool.apply(Square, i64::MAX).unwrap();
+    /// let outcome = pool.submit(Square, i64::MAX).unwrap().wait_outcome().unwrap();
     /// assert!(matches!(outcome.error(), Some(TaskError::Failed { .. })));
     /// ```
     pub fn error(&self) -> Option<&TaskError> {
@@ -93,7 +93,7 @@ impl<O> Outcome<O> {
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(1);
-    /// let outcome = pool.apply(procpool::doctest::Square, 7).unwrap();
+    /// let outcome = pool.submit(procpool::doctest::Square, 7).unwrap().wait_outcome().unwrap();
     /// assert_eq!(outcome.into_result().unwrap(), 49);
     /// ```
     ///

@@ -4,16 +4,21 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Choice, WorkerInfo};
-use crate::backend::{Config, Delivery, JobId};
-use crate::chunks::{AUTO_CHUNK_BYTES, Feeder, auto_chunksize};
-use crate::error::PoolError;
+use crate::backend::{Body, Config, Delivery, JobId, Work};
+use crate::chunks::{AUTO_CHUNK_BYTES, Chunk, Feeder, auto_chunksize};
+use crate::codec;
+use crate::driver::{Link, READY, Settled};
+use crate::error::{MapError, PoolError, TaskError};
 use crate::outcome::{Outcome, unpack, unpack_values};
+use crate::progress::{Progress, Report, Tally};
+use crate::protocol::InitCall;
 use crate::signal::InterruptFlag;
-use crate::task::Task;
+use crate::task::{Initializer, Task};
 
 /// Configures and builds a [`Pool`], as rayon's `ThreadPoolBuilder` does.
 ///
@@ -40,6 +45,8 @@ pub struct PoolBuilder {
     max_tasks_per_child: Option<u64>,
     chunksize: Option<usize>,
     interrupt: Option<InterruptFlag>,
+    initializer: Option<Result<InitCall, (String, String)>>,
+    progress: Option<Report>,
     backend: Choice,
 }
 
@@ -57,6 +64,8 @@ impl Default for PoolBuilder {
             max_tasks_per_child: None,
             chunksize: None,
             interrupt: None,
+            initializer: None,
+            progress: None,
             backend: Choice::Local,
         }
     }
@@ -135,6 +144,89 @@ impl PoolBuilder {
         self
     }
 
+    /// Runs `init` with `args` once in each worker, replacements included,
+    /// before its first task (Python's `initializer` and `initargs`); tasks
+    /// borrow what it makes as their first parameter. The start-up timeout
+    /// covers it. If it fails, `build()` fails with
+    /// [`PoolError::Initializer`] (the worker's PID and the message); if it
+    /// starts failing in a replacement, the pool stops and the call under
+    /// way returns that error, instead of starting workers without end.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// #[procpool::initializer]
+    /// fn load_prices(currency: String) -> Result<HashMap<String, f64>, String> {
+    ///     match currency.as_str() {
+    ///         "EUR" => Ok(HashMap::from([("apple".into(), 0.5), ("pear".into(), 0.75)])),
+    ///         other => Err(format!("no price list for {other}")),
+    ///     }
+    /// }
+    ///
+    /// #[procpool::task]
+    /// fn price(prices: &HashMap<String, f64>, item: String) -> Result<f64, String> {
+    ///     prices.get(&item).copied().ok_or(format!("no price for {item}"))
+    /// }
+    ///
+    /// procpool::init();
+    /// let pool = procpool::Pool::builder()
+    ///     .processes(2)
+    ///     .initializer(load_prices, "EUR".to_string())
+    ///     .build()
+    ///     .unwrap();
+    /// let items = ["pear".to_string(), "apple".to_string()];
+    /// assert_eq!(pool.map(price, items).unwrap(), [0.75, 0.5]);
+    ///
+    /// let error = procpool::Pool::builder()
+    ///     .initializer(load_prices, "USD".to_string())
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(error.to_string().ends_with(": no price list for USD"), "{error}");
+    /// ```
+    pub fn initializer<I: Initializer>(mut self, init: I, args: I::Args) -> Self {
+        let _ = init;
+        let mut bytes = Vec::new();
+        let call = match codec::encode_into(&args, &mut bytes) {
+            Ok(()) => Ok(InitCall {
+                name: I::NAME.to_string(),
+                types: I::types(),
+                args: serde_bytes::ByteBuf::from(bytes),
+            }),
+            Err(e) => Err((
+                I::NAME.to_string(),
+                format!("its arguments cannot be encoded: {e}"),
+            )),
+        };
+        self.initializer = Some(call);
+        self
+    }
+
+    /// Calls `report` as the results of each `map`, `map_outcomes`, `imap`
+    /// or `imap_unordered` call come in (once per chunk of results), with
+    /// how many are in, how many failed and the call's total when it is
+    /// known: enough to draw a progress bar without writing the loop. It is
+    /// called from inside the call, so it must not call the pool itself.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// # procpool::doctest::serve();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let pool = procpool::Pool::builder()
+    ///     .processes(2)
+    ///     .chunksize(2)
+    ///     .on_progress(move |p| log.lock().unwrap().push(p))
+    ///     .build()
+    ///     .unwrap();
+    /// pool.map_outcomes(procpool::doctest::Square, [1, 2, i64::MAX, 4]).unwrap();
+    /// let last = *seen.lock().unwrap().last().unwrap();
+    /// assert_eq!(last, procpool::Progress { done: 4, failed: 1, running: 0, total: Some(4) });
+    /// ```
+    pub fn on_progress(mut self, report: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Report(std::sync::Arc::new(report)));
+        self
+    }
+
     /// Runs the workers on the other ranks of this MPI job instead of local
     /// processes (feature `mpi`); see
     /// [`MpiRoot::init`](crate::backend::mpi::MpiRoot::init). The number of
@@ -169,11 +261,23 @@ impl PoolBuilder {
     /// before the start-up deadline. No worker is left running.
     pub fn build(self) -> Result<Pool, PoolError> {
         let processes = self.backend.processes(self.processes)?;
+        let interrupt = self.interrupt.unwrap_or_default();
         let program = match self.program {
             Some(p) => p,
             None => {
                 std::env::current_exe().map_err(|e| PoolError::os("cannot find this program", e))?
             }
+        };
+        let initializer = match self.initializer {
+            Some(Err((name, message))) => {
+                return Err(PoolError::Initializer {
+                    name,
+                    pid: None,
+                    message,
+                });
+            }
+            Some(Ok(call)) => Some(call),
+            None => None,
         };
         let config = Config {
             processes,
@@ -185,13 +289,19 @@ impl PoolBuilder {
             grace: self.grace,
             retries: self.retries,
             max_tasks_per_child: self.max_tasks_per_child,
-            interrupt: self.interrupt,
+            interrupt: Some(interrupt.clone()),
+            initializer,
         };
-        let sup = Backend::start(self.backend, config)?;
+        let backend = Backend::start(self.backend, config)?;
+        let clock_zero = backend.book().epoch.instant;
         Ok(Pool {
-            sup: Mutex::new(sup),
+            link: Arc::new(Link::start(backend)?),
+            interrupt,
+            closed: false.into(),
+            clock_zero,
             processes,
             chunksize: self.chunksize,
+            progress: self.progress,
         })
     }
 }
@@ -202,26 +312,26 @@ impl PoolBuilder {
 /// # use procpool::doctest::Square;
 /// # let pool = procpool::doctest::pool(2);
 /// // let pool = procpool::Pool::new(2)?;   // in a program that serves workers
-/// let squares: Vec<i64> = pool
-///     .map(Square, 0..6)
-///     .unwrap()
-///     .into_iter()
-///     .map(|o| o.result.unwrap())
-///     .collect();
-/// assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
+/// assert_eq!(pool.map(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
 /// ```
 ///
-/// The calling thread drives the pool: there is no background thread, so a
-/// call waits in the supervisor's loop itself and nothing is lost between
-/// calls. A pool is `Send` and `Sync`; calls from several threads take turns
-/// (the one waiting serves the others' results into their mailboxes).
+/// One thread of the pool's own, the supervisor, starts and watches the
+/// workers and sends them work; calls talk to it over channels. A pool is
+/// `Send` and `Sync`, and calls from several threads proceed independently:
+/// a short task is not held up behind another thread's long one.
 ///
-/// Dropping a pool stops and reaps its workers: an idle pool asks them to
-/// exit, a busy one kills them.
+/// Dropping a pool stops and reaps its workers (an idle pool asks them to
+/// exit, a busy one kills them); handles on its tasks then say
+/// [`PoolError::Closed`].
 pub struct Pool {
-    sup: Mutex<Backend>,
+    link: Arc<Link>,
+    interrupt: InterruptFlag,
+    /// Set by `close` and `terminate`: new calls are refused at once.
+    closed: std::sync::atomic::AtomicBool,
+    clock_zero: Instant,
     processes: usize,
     chunksize: Option<usize>,
+    progress: Option<Report>,
 }
 
 impl Pool {
@@ -246,13 +356,13 @@ impl Pool {
 
     /// The process ids of the current workers, sorted.
     pub fn pids(&self) -> Vec<u32> {
-        self.lock().pids()
+        self.link.run(|d| d.backend.pids()).unwrap_or_default()
     }
 
     /// Every worker with its placement: the PID in an [`Outcome`], and on the
     /// MPI backend its rank and host.
     pub fn workers(&self) -> Vec<WorkerInfo> {
-        self.lock().workers()
+        self.link.run(|d| d.backend.workers()).unwrap_or_default()
     }
 
     /// The zero of the pool's clock (when it was built): [`Outcome::started`]
@@ -261,13 +371,13 @@ impl Pool {
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(2);
-    /// let outcome = pool.apply(procpool::doctest::Square, 3).unwrap();
+    /// let outcome = pool.submit(procpool::doctest::Square, 3).unwrap().wait_outcome().unwrap();
     /// // The task ran after the pool started, and has ended by now.
     /// let ran_until = pool.clock_zero() + outcome.started() + outcome.elapsed();
     /// assert!(ran_until <= std::time::Instant::now());
     /// ```
-    pub fn clock_zero(&self) -> std::time::Instant {
-        self.lock().book().epoch.instant
+    pub fn clock_zero(&self) -> Instant {
+        self.clock_zero
     }
 
     /// How far a worker's clock may be off the supervisor's after it was
@@ -275,7 +385,9 @@ impl Pool {
     /// monotonic clock; on MPI, the largest half round trip of the
     /// handshake's best clock exchange with any rank.
     pub fn clock_uncertainty(&self) -> Duration {
-        self.lock().clock_uncertainty()
+        self.link
+            .run(|d| d.backend.clock_uncertainty())
+            .unwrap_or_default()
     }
 
     /// Takes what the supervisor saw since the last call that no outcome
@@ -292,80 +404,128 @@ impl Pool {
     /// assert!(pool.take_events().0.is_empty());
     /// ```
     pub fn take_events(&self) -> (Vec<crate::events::PoolEvent>, u64) {
-        self.lock().take_events()
+        self.link
+            .run(|d| d.backend.take_events())
+            .unwrap_or_default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Backend> {
-        // A panic while the lock was held leaves the supervisor usable: every
-        // method leaves its state consistent before it can panic.
-        self.sup.lock().unwrap_or_else(|e| e.into_inner())
+    /// Stops the pool as a stop signal would: a running call returns
+    /// [`PoolError::Interrupted`] (SIGINT) with what had finished (a map's
+    /// [`MapError::finished`], an imap's outcomes before the error), and so
+    /// does every later call. For a program with signal handlers of its own,
+    /// or a thread that decides the work is over. (A handler may rather
+    /// raise the [`InterruptFlag`] given to
+    /// [`PoolBuilder::interrupt_flag`]: a store, safe in a signal handler.)
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// pool.interrupt();
+    /// let error = pool.map(procpool::doctest::Sleep, [10]).unwrap_err().error;
+    /// assert!(matches!(error, procpool::PoolError::Interrupted { signal: libc::SIGINT }));
+    /// ```
+    pub fn interrupt(&self) {
+        self.interrupt.raise(libc::SIGINT);
     }
 
-    /// Runs `task` over every input and returns the outcomes in input order.
-    /// The chunk size is the pool's, or else automatic: Python's, at most
-    /// 16,384 inputs and about 1 MiB of encoded inputs a chunk
-    /// ([`auto_chunksize`](crate::auto_chunksize)). (Python's `starmap` is
-    /// this `map` with a task whose input is a tuple.)
-    ///
-    /// Each reply is decoded straight into the returned vector when its turn
-    /// comes, so a million outcomes are written once.
-    ///
-    /// # Errors
-    ///
-    /// A [`PoolError`] when the pool cannot go on (interrupted, closed, workers
-    /// that cannot be started). A failing task is not an error here: it is an
-    /// `Err` in its [`Outcome`].
-    pub fn map<T: Task>(
-        &self,
-        task: T,
-        inputs: impl IntoIterator<Item = T::Input>,
-    ) -> Result<Vec<Outcome<T::Output>>, PoolError> {
-        let _ = task;
-        let mut outcomes = Vec::new();
-        self.map_in_order::<T, _>(inputs, true, &mut outcomes, |delivery, outcomes| {
-            unpack(delivery, &mut |outcome| outcomes.push(outcome));
-            Ok(())
-        })?;
-        Ok(outcomes)
-    }
-
-    /// Runs `task` over every input and returns just the outputs, in input
-    /// order, like Python's `pool.map`: for callers who need no PIDs or
-    /// timings (the workers then do not time each input). The first failed
-    /// task (in input order) is the error.
+    /// Runs `task` over every input and returns the outputs in input order,
+    /// like Python's `pool.map`; the first input (in input order) whose task
+    /// failed is the error. The chunk size is the pool's, or else automatic:
+    /// Python's, at most 16,384 inputs and about 1 MiB of encoded inputs a
+    /// chunk ([`auto_chunksize`](crate::auto_chunksize)). A task of several
+    /// parameters maps over tuples (Python's `starmap`).
     ///
     /// ```
     /// # use procpool::doctest::Square;
     /// # let pool = procpool::doctest::pool(2);
-    /// assert_eq!(pool.map_values(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
-    /// let error = pool.map_values(Square, [2, i64::MAX, 3]).unwrap_err();
+    /// assert_eq!(pool.map(Square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
+    /// let error = pool.map(Square, [2, i64::MAX, 3]).unwrap_err().error;
     /// assert!(matches!(error, procpool::PoolError::Task { index: 1, .. }));
     /// ```
     ///
     /// # Errors
     ///
-    /// As [`map`](Self::map), and [`PoolError::Task`] for the first task that
-    /// failed.
-    pub fn map_values<T: Task>(
+    /// A [`MapError`] with the outputs before the first input that has
+    /// none: [`PoolError::Task`] for a task that failed, or why the pool
+    /// could not go on (interrupted, closed, workers that cannot be started).
+    pub fn map<T: Task>(
         &self,
         task: T,
         inputs: impl IntoIterator<Item = T::Input>,
-    ) -> Result<Vec<T::Output>, PoolError> {
+    ) -> Result<Vec<T::Output>, MapError<T::Output>> {
         let _ = task;
         let mut values = Vec::new();
-        self.map_in_order::<T, _>(inputs, false, &mut values, unpack_values)?;
-        Ok(values)
+        let take = |delivery, values: &mut _| unpack_values(delivery, values).map(|()| 0);
+        match self.map_in_order::<T, _>(inputs, false, &mut values, take) {
+            Ok(()) => Ok(values),
+            Err(error) => Err(MapError {
+                finished: values,
+                error,
+            }),
+        }
     }
 
-    /// The loop of `map` and `map_values`: sends the inputs in chunks,
+    /// Like [`map`](Self::map), but every input's [`Outcome`]: its output
+    /// or error, the PID of the worker that ran it, its attempts and times.
+    /// A failing task is not an error here but an `Err` in its outcome.
+    ///
+    /// Each reply is decoded straight into the returned vector when its turn
+    /// comes, so a million outcomes are written once.
+    ///
+    /// ```
+    /// # use procpool::doctest::Square;
+    /// # let pool = procpool::doctest::pool(2);
+    /// let outcomes = pool.map_outcomes(Square, [3, i64::MAX]).unwrap();
+    /// assert_eq!(outcomes[0].result, Ok(9));
+    /// assert!(outcomes[1].error().is_some());
+    /// assert!(pool.pids().contains(&outcomes[0].pid));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`MapError`] with every outcome that came in, in input order, when
+    /// the pool cannot go on (interrupted, closed, workers that cannot be
+    /// started).
+    #[allow(
+        clippy::type_complexity,
+        reason = "the outcomes, or what finished of them"
+    )]
+    pub fn map_outcomes<T: Task>(
+        &self,
+        task: T,
+        inputs: impl IntoIterator<Item = T::Input>,
+    ) -> Result<Vec<Outcome<T::Output>>, MapError<Outcome<T::Output>>> {
+        let _ = task;
+        let mut outcomes = Vec::new();
+        let result =
+            self.map_in_order::<T, _>(inputs, true, &mut outcomes, |delivery, outcomes| {
+                let mut failed = 0;
+                unpack(delivery, &mut |outcome: Outcome<T::Output>| {
+                    failed += u64::from(outcome.result.is_err());
+                    outcomes.push(outcome);
+                });
+                Ok(failed)
+            });
+        match result {
+            Ok(()) => Ok(outcomes),
+            Err(error) => Err(MapError {
+                finished: outcomes,
+                error,
+            }),
+        }
+    }
+
+    /// The loop of `map` and `map_outcomes`: sends the inputs in chunks,
     /// keeping a bounded number out, and hands each delivery to `take` in
-    /// input order, with `into` (sized for every input) to fill.
+    /// input order, with `into` (sized for every input) to fill; `take` says
+    /// how many of the delivery's tasks failed. When the
+    /// pool stops, what came in is taken too: for outcomes (`timed`) past
+    /// the gaps, for bare values up to the first gap.
     fn map_in_order<T: Task, R>(
         &self,
         inputs: impl IntoIterator<Item = T::Input>,
         timed: bool,
         into: &mut Vec<R>,
-        mut take: impl FnMut(Delivery, &mut Vec<R>) -> Result<(), PoolError>,
+        mut take: impl FnMut(Delivery, &mut Vec<R>) -> Result<u64, PoolError>,
     ) -> Result<(), PoolError> {
         let inputs = inputs.into_iter();
         // The size of an iterator that knows it (a range, a vector) sets
@@ -389,7 +549,7 @@ impl Pool {
         len: usize,
         timed: bool,
         into: &mut Vec<R>,
-        take: &mut impl FnMut(Delivery, &mut Vec<R>) -> Result<(), PoolError>,
+        take: &mut impl FnMut(Delivery, &mut Vec<R>) -> Result<u64, PoolError>,
     ) -> Result<(), PoolError> {
         let mut feeder = Feeder::<T, _>::new(inputs, 1, timed);
         match self.chunksize {
@@ -408,58 +568,100 @@ impl Pool {
         // Where each chunk out ends (a chunk split after its worker died
         // comes back in several deliveries).
         let mut ends = VecDeque::new();
-        let job = {
-            let mut sup = self.lock();
-            sup.check_task(T::NAME)?;
-            Job {
-                pool: self,
-                id: sup.new_job()?,
-            }
-        };
+        let mut job = self.new_job::<T>(None)?;
         // Deliveries that came before their turn, by first index.
         let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
+        let mut tally = Tally::new(self.progress.clone(), Some(len as u64));
         let mut done = 0u64;
         let mut exhausted = false;
         loop {
-            let delivery = {
-                let mut sup = self.lock();
-                while !exhausted && ends.len() < max_chunks {
-                    match feeder.next_work()? {
-                        Some(work) => {
-                            sup.submit(job.id, work);
-                            ends.push_back(feeder.sent);
-                        }
-                        None => exhausted = true,
+            while !exhausted && ends.len() < max_chunks {
+                match feeder.next_chunk() {
+                    Some(Chunk::Work(work)) => {
+                        job.submit(work);
+                        ends.push_back(feeder.sent);
                     }
+                    Some(Chunk::Failed(index, why)) => {
+                        early.insert(index, unencodable(index, why));
+                    }
+                    None => exhausted = true,
                 }
-                if exhausted && done == feeder.sent {
-                    return Ok(());
-                }
-                sup.next_delivery(job.id)?
+            }
+            if exhausted && done == feeder.sent {
+                return Ok(());
+            }
+            let next = match early.first_key_value() {
+                Some((&first, _)) if first == done => None,
+                _ => Some(job.next()),
             };
-            early.insert(delivery.first, delivery);
+            match next {
+                None => {}
+                Some(Ok(delivery)) => {
+                    early.insert(delivery.first, delivery);
+                }
+                Some(Err(error)) => {
+                    // What came in before the error came before it on the channel.
+                    for (first, delivery) in early {
+                        if first != done && !timed {
+                            break;
+                        }
+                        let count = u64::from(delivery.count);
+                        done = first + count;
+                        let failed = take(delivery, into)?;
+                        tally.add(count, failed, feeder.sent);
+                    }
+                    return Err(error);
+                }
+            }
             while let Some(entry) = early.first_entry()
                 && *entry.key() == done
             {
                 let delivery = entry.remove();
-                done += u64::from(delivery.count);
+                let count = u64::from(delivery.count);
+                done += count;
                 while ends.front().is_some_and(|&end| end <= done) {
                     ends.pop_front();
                 }
-                take(delivery, into)?;
+                let failed = take(delivery, into)?;
+                tally.add(count, failed, feeder.sent);
             }
         }
     }
 
-    /// A lazy, ordered map: inputs are read and sent only as results are
-    /// taken, with a bounded look-ahead, so memory stays flat on endless input.
+    /// A new job for `task`, with its one batch of `work` if it has one
+    /// batch only. (A task the workers lack, or a closed pool, is the error
+    /// of its first wait.)
+    fn new_job<T: Task>(&self, work: Option<Work>) -> Result<Job, PoolError> {
+        // A stopped pool takes no new work.
+        if let Some(signal) = self.interrupt.received() {
+            return Err(PoolError::Interrupted { signal });
+        }
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PoolError::Closed);
+        }
+        let single = work.is_some();
+        let (id, deliveries) = self.link.open(T::NAME, work);
+        Ok(Job {
+            link: Arc::clone(&self.link),
+            id,
+            deliveries,
+            single,
+            delivered: false,
+        })
+    }
+
+    /// A lazy, ordered map, like Python's `imap`: inputs are read and sent
+    /// only as results are taken, with a bounded look-ahead, so memory stays
+    /// flat on endless input. Yields each output, or [`PoolError::Task`] for
+    /// an input whose task failed (and the iteration goes on);
+    /// [`outcomes`](Imap::outcomes) yields the [`Outcome`]s instead.
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(2);
     /// let first: Vec<i64> = pool
     ///     .imap(procpool::doctest::Square, 0..)
     ///     .take(3)
-    ///     .map(|o| o.unwrap().result.unwrap())
+    ///     .map(Result::unwrap)
     ///     .collect();
     /// assert_eq!(first, [0, 1, 4]);
     /// ```
@@ -468,60 +670,82 @@ impl Pool {
         task: T,
         inputs: I,
     ) -> Imap<'_, T, I::IntoIter> {
-        Imap::new(self, task, inputs.into_iter(), true)
+        Imap(Stream::new(self, task, inputs.into_iter(), true))
     }
 
-    /// Like [`imap`](Self::imap), but yields outcomes as they complete.
+    /// Like [`imap`](Self::imap), but yields outputs as they complete.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(2);
+    /// let mut squares: Vec<i64> = pool
+    ///     .imap_unordered(procpool::doctest::Square, 0..4)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// squares.sort();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// ```
     pub fn imap_unordered<T: Task, I: IntoIterator<Item = T::Input>>(
         &self,
         task: T,
         inputs: I,
     ) -> Imap<'_, T, I::IntoIter> {
-        Imap::new(self, task, inputs.into_iter(), false)
+        Imap(Stream::new(self, task, inputs.into_iter(), false))
     }
 
-    /// Sends one task and returns a handle to wait on, like Python's `apply_async`.
+    /// Sends one task and returns a handle to wait on, like Python's
+    /// `apply_async` (and `concurrent.futures`' `submit`). The handle owns
+    /// its share of the pool: it can move to another thread, and the task
+    /// runs whether or not anyone waits.
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(2);
     /// let a = pool.submit(procpool::doctest::Square, 3).unwrap();
     /// let b = pool.submit(procpool::doctest::Square, 4).unwrap();
-    /// assert_eq!(b.wait().unwrap().result, Ok(16));
-    /// assert_eq!(a.wait().unwrap().result, Ok(9));
+    /// let b = std::thread::spawn(move || b.wait().unwrap());
+    /// assert_eq!(a.wait_outcome().unwrap().result, Ok(9));
+    /// assert_eq!(b.join().unwrap(), 16);
     /// ```
     ///
     /// # Errors
     ///
-    /// If the pool is closed, the task unknown, or the input cannot be encoded.
-    pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<'_, T>, PoolError> {
+    /// If the pool was closed or interrupted. (If its workers lack the
+    /// task, waiting says so.)
+    pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<T>, PoolError> {
         let _ = task;
-        let work = Feeder::<T, _>::new(std::iter::once(input), 1, true).next_work()?;
-        let mut sup = self.lock();
-        sup.check_task(T::NAME)?;
-        let id = sup.new_job()?;
-        sup.submit(id, work.expect("one input makes one chunk"));
+        let (job, settled) = match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk()
+        {
+            Some(Chunk::Work(work)) => (self.new_job::<T>(Some(work))?, None),
+            Some(Chunk::Failed(index, why)) => {
+                (self.new_job::<T>(None)?, Some(Ok(unencodable(index, why))))
+            }
+            None => unreachable!("one input makes one chunk"),
+        };
         Ok(Handle {
-            job: Job { pool: self, id },
+            job,
+            settled,
             task: PhantomData,
         })
     }
 
-    /// Runs one task and waits for it, like Python's `apply`.
+    /// Runs one task and waits for its output, like Python's `apply`.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// assert_eq!(pool.apply(procpool::doctest::Square, 7).unwrap(), 49);
+    /// ```
     ///
     /// # Errors
     ///
     /// As [`submit`](Self::submit) and [`Handle::wait`].
-    pub fn apply<T: Task>(
-        &self,
-        task: T,
-        input: T::Input,
-    ) -> Result<Outcome<T::Output>, PoolError> {
+    pub fn apply<T: Task>(&self, task: T, input: T::Input) -> Result<T::Output, PoolError> {
         self.submit(task, input)?.wait()
     }
 
     /// Takes no new work; work already given still runs. Like Python's `close`.
     pub fn close(&self) {
-        self.lock().close();
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.link.run(|d| d.backend.close());
     }
 
     /// After [`close`](Self::close), waits for the queued work and for the
@@ -540,79 +764,418 @@ impl Pool {
     /// pool.join().unwrap();
     /// ```
     pub fn join(&self) -> Result<(), PoolError> {
-        let mut sup = self.lock();
-        if !sup.is_closed() {
-            return Err(PoolError::NotClosed);
-        }
-        sup.join()
+        self.link.run(|d| {
+            if !d.backend.is_closed() {
+                return Err(PoolError::NotClosed);
+            }
+            d.backend.join()
+        })?
     }
 
     /// Kills every worker now; unfinished tasks end as
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled). Like Python's `terminate`.
     pub fn terminate(&self) {
-        self.lock().terminate();
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.link.run(|d| d.backend.terminate());
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.link.stop();
     }
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the PIDs: Debug must never wait for the supervisor.
         f.debug_struct("Pool")
             .field("processes", &self.processes)
             .field("chunksize", &self.chunksize)
-            // Not while a call holds the supervisor: Debug must never wait.
-            .field("pids", &self.sup.try_lock().ok().map(|s| s.pids()))
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-/// One call's work in the pool (a map, an imap, a submit), abandoned when
-/// dropped: its queued batches are dropped, and so are late replies.
-struct Job<'p> {
-    pool: &'p Pool,
+/// One call's work in the pool (a map, an imap, a submit) and the channel
+/// its deliveries come on; abandoned when dropped: its queued batches are
+/// dropped, and so are late replies.
+struct Job {
+    link: Arc<Link>,
     id: JobId,
+    deliveries: Receiver<Settled>,
+    /// One batch only, which the supervisor forgets once it is delivered.
+    single: bool,
+    delivered: bool,
 }
 
-impl Drop for Job<'_> {
-    fn drop(&mut self) {
-        self.pool.lock().abandon(self.id);
+impl Job {
+    /// Queues `work` for this job.
+    fn submit(&self, work: Work) {
+        self.link.submit(self.id, work);
+    }
+
+    /// Waits for the job's next delivery.
+    fn next(&mut self) -> Result<Delivery, PoolError> {
+        let settled = self.deliveries.recv().unwrap_or(Err(PoolError::Closed));
+        self.note(settled)
+    }
+
+    /// Notes what came: after a single job's delivery there is nothing to abandon.
+    fn note(&mut self, settled: Settled) -> Settled {
+        self.delivered |= settled.is_ok();
+        settled
     }
 }
 
-/// A handle on one submitted task; see [`Pool::submit`].
-#[must_use = "a submitted task's result is lost unless the handle is waited on"]
-pub struct Handle<'p, T: Task> {
-    job: Job<'p>,
-    task: PhantomData<T>,
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !(self.single && self.delivered) {
+            self.link.abandon(self.id);
+        }
+    }
 }
 
-impl<T: Task> Handle<'_, T> {
-    /// Waits for the task's outcome.
+/// A handle on one submitted task (a future); see [`Pool::submit`]. It is
+/// `Send` and `'static`: it may wait on any thread, after the call that
+/// made it returned. Dropping it cancels the task if it has not started.
+#[must_use = "a submitted task's result is lost unless the handle is waited on"]
+pub struct Handle<T: Task> {
+    job: Job,
+    /// What settled the task, once it came (or was made here).
+    settled: Option<Settled>,
+    task: PhantomData<fn() -> T>,
+}
+
+impl<T: Task> Handle<T> {
+    /// Waits for the task's output, like Python's `AsyncResult.get`.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let handle = pool.submit(procpool::doctest::Square, i64::MAX).unwrap();
+    /// assert!(matches!(handle.wait(), Err(procpool::PoolError::Task { index: 0, .. })));
+    /// ```
     ///
     /// # Errors
     ///
-    /// If the pool was interrupted or cannot replace a dead worker.
-    pub fn wait(self) -> Result<Outcome<T::Output>, PoolError> {
-        let delivery = self.job.pool.lock().next_delivery(self.job.id)?;
+    /// [`PoolError::Task`] if the task failed (or was cancelled); if the
+    /// pool was interrupted, dropped, or cannot replace a dead worker.
+    pub fn wait(self) -> Result<T::Output, PoolError> {
+        self.wait_outcome()?.into_result()
+    }
+
+    /// Waits for the task's [`Outcome`]: its output or error, and the worker
+    /// that ran it.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let outcome = pool.submit(procpool::doctest::Square, 5).unwrap().wait_outcome().unwrap();
+    /// assert_eq!((outcome.result, pool.pids()), (Ok(25), vec![outcome.pid]));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If the pool was interrupted, dropped, or cannot replace a dead worker.
+    pub fn wait_outcome(mut self) -> Result<Outcome<T::Output>, PoolError> {
+        let delivery = match self.settled.take() {
+            Some(settled) => settled?,
+            None => self.job.next()?,
+        };
         let mut outcome = None;
         unpack(delivery, &mut |o| outcome = Some(o));
         Ok(outcome.expect("a delivery of one input yields one outcome"))
     }
+
+    /// Whether the task has settled (done, failed or cancelled), so that
+    /// [`wait`](Self::wait) returns at once. Like Python's `ready()`.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let mut handle = pool.submit(procpool::doctest::Sleep, 50).unwrap();
+    /// assert!(!handle.is_ready());
+    /// assert!(handle.wait_timeout(std::time::Duration::from_secs(10)));
+    /// assert!(handle.is_ready());
+    /// ```
+    pub fn is_ready(&mut self) -> bool {
+        if self.settled.is_none() {
+            self.settled = match self.job.deliveries.try_recv() {
+                Ok(settled) => Some(self.job.note(settled)),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => Some(Err(PoolError::Closed)),
+            };
+        }
+        self.settled.is_some()
+    }
+
+    /// Waits at most `timeout` for the task to settle; whether it did.
+    /// Like Python's `wait(timeout)`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
+        if self.settled.is_none() {
+            self.settled = match self.job.deliveries.recv_timeout(timeout) {
+                Ok(settled) => Some(self.job.note(settled)),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Err(PoolError::Closed)),
+            };
+        }
+        self.settled.is_some()
+    }
+
+    /// The task's output if it has settled, without waiting; else the
+    /// handle back.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let mut handle = pool.submit(procpool::doctest::Square, 6).unwrap();
+    /// let output = loop {
+    ///     match handle.try_wait() {
+    ///         Ok(output) => break output,
+    ///         Err(pending) => handle = pending,
+    ///     }
+    /// };
+    /// assert_eq!(output.unwrap(), 36);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The handle itself while the task has not settled.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the handle itself comes back, not an error"
+    )]
+    pub fn try_wait(mut self) -> Result<Result<T::Output, PoolError>, Self> {
+        match self.is_ready() {
+            true => Ok(self.wait()),
+            false => Err(self),
+        }
+    }
+
+    /// Cancels the task if it has not started: true exactly when it never
+    /// will run, and [`wait`](Self::wait) then gives
+    /// [`TaskError::Cancelled`]. A task that runs or ran is left alone
+    /// (false), and so is one already sent to a worker that has another
+    /// before it ([`in_flight`](PoolBuilder::in_flight)). Like Python's
+    /// `cancel()`.
+    ///
+    /// ```
+    /// # procpool::doctest::serve();
+    /// let pool = procpool::Pool::builder().processes(1).in_flight(1).build().unwrap();
+    /// let running = pool.submit(procpool::doctest::Sleep, 100).unwrap();
+    /// let mut queued = pool.submit(procpool::doctest::Sleep, 100).unwrap();
+    /// assert!(queued.cancel());
+    /// assert!(matches!(
+    ///     queued.wait(),
+    ///     Err(procpool::PoolError::Task { error: procpool::TaskError::Cancelled, .. })
+    /// ));
+    /// assert_eq!(running.wait().unwrap(), 100);
+    /// ```
+    pub fn cancel(&mut self) -> bool {
+        if self.is_ready() {
+            return false;
+        }
+        let id = self.job.id;
+        let withdrawn = matches!(self.job.link.run(move |d| d.backend.withdraw(id)), Ok(true));
+        if withdrawn {
+            self.settled = Some(Ok(cancelled(0)));
+        }
+        withdrawn
+    }
 }
 
-impl<T: Task> std::fmt::Debug for Handle<'_, T> {
+impl<T: Task> std::fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
             .field("task", &T::NAME)
             .field("job", &self.job.id)
+            .field("settled", &self.settled.is_some())
             .finish()
     }
 }
 
-/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`].
+/// Waits until any of `handles` has settled and returns its position, like
+/// `concurrent.futures.wait(..., return_when=FIRST_COMPLETED)`; `None` for
+/// no handles. The handles may be of several pools.
+///
+/// ```
+/// use procpool::doctest::Sleep;
+/// # let pool = procpool::doctest::pool(2);
+/// let mut handles = vec![pool.submit(Sleep, 2_000).unwrap(), pool.submit(Sleep, 1).unwrap()];
+/// assert_eq!(procpool::wait_any(&mut handles), Some(1));
+/// ```
+pub fn wait_any<T: Task>(handles: &mut [Handle<T>]) -> Option<usize> {
+    if handles.is_empty() {
+        return None;
+    }
+    loop {
+        let seen = READY.generation();
+        if let Some(ready) = handles.iter_mut().position(Handle::is_ready) {
+            return Some(ready);
+        }
+        READY.wait_past(seen, None);
+    }
+}
+
+/// Yields the handles as they settle, each ready to
+/// [`wait`](Handle::wait) on at once, like `concurrent.futures.as_completed`.
+///
+/// ```
+/// use procpool::doctest::Sleep;
+/// # let pool = procpool::doctest::pool(2);
+/// let handles = [300, 1].map(|ms| pool.submit(Sleep, ms).unwrap());
+/// let order: Vec<u64> = procpool::as_completed(handles).map(|h| h.wait().unwrap()).collect();
+/// assert_eq!(order, [1, 300]);
+/// ```
+pub fn as_completed<T: Task>(handles: impl IntoIterator<Item = Handle<T>>) -> AsCompleted<T> {
+    AsCompleted {
+        pending: handles.into_iter().collect(),
+    }
+}
+
+/// The iterator of [`as_completed`].
+#[must_use = "as_completed yields nothing unless iterated"]
+#[derive(Debug)]
+pub struct AsCompleted<T: Task> {
+    pending: Vec<Handle<T>>,
+}
+
+impl<T: Task> Iterator for AsCompleted<T> {
+    type Item = Handle<T>;
+
+    fn next(&mut self) -> Option<Handle<T>> {
+        let ready = wait_any(&mut self.pending)?;
+        Some(self.pending.swap_remove(ready))
+    }
+}
+
+/// The outcome of an input cancelled before it ran.
+fn cancelled(index: u64) -> Delivery {
+    settled_here(index, TaskError::Cancelled)
+}
+
+/// The outcome of an input that cannot be encoded.
+fn unencodable(index: u64, message: String) -> Delivery {
+    settled_here(index, TaskError::Encode { message })
+}
+
+/// The outcome of one input settled without a worker.
+fn settled_here(index: u64, error: TaskError) -> Delivery {
+    Delivery {
+        first: index,
+        count: 1,
+        pid: 0,
+        attempts: 0,
+        started: Duration::ZERO,
+        elapsed: Duration::ZERO,
+        body: Body::Failed(error),
+    }
+}
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each
+/// input's output, or [`PoolError::Task`] for one whose task failed.
+///
+/// Its length is exact when the inputs' is, so a progress bar shows a total
+/// (indicatif's `.progress()`, or `.try_progress()` for inputs such as an
+/// `i64` range that std gives an exact size hint but no `ExactSizeIterator`).
+/// If the pool stops early (a signal, workers that cannot be started), it
+/// ends before that length: the outputs that came in, then the error.
 #[must_use = "imap does nothing until its iterator is consumed"]
-pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
+pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>>(Stream<'p, T, I>);
+
+/// An [`Imap`] that yields [`Outcome`]s; see [`Imap::outcomes`].
+#[must_use = "imap does nothing until its iterator is consumed"]
+pub struct ImapOutcomes<'p, T: Task, I: Iterator<Item = T::Input>>(Stream<'p, T, I>);
+
+impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
+    /// Inputs per message (default: the pool's chunk size, else 1).
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let squares = pool.imap(procpool::doctest::Square, 0..10).chunksize(4);
+    /// assert_eq!(squares.count(), 10);
+    /// ```
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.0.feeder.chunksize = chunksize.max(1);
+        self
+    }
+
+    /// The most inputs sent or buffered but not yet yielded; default: four
+    /// chunks per worker. This bounds the supervisor's memory.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let squares = pool.imap(procpool::doctest::Square, 0..10).lookahead(2);
+    /// assert_eq!(squares.count(), 10);
+    /// ```
+    pub fn lookahead(mut self, inputs: usize) -> Self {
+        self.0.lookahead = Some(inputs.max(1));
+        self
+    }
+
+    /// Yields every input's [`Outcome`] (output or error, PID, times)
+    /// instead of bare outputs.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let outcome = pool.imap(procpool::doctest::Square, [5]).outcomes().next();
+    /// assert_eq!(outcome.unwrap().unwrap().result, Ok(25));
+    /// ```
+    pub fn outcomes(mut self) -> ImapOutcomes<'p, T, I> {
+        self.0.feeder.timed = true;
+        ImapOutcomes(self.0)
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
+    type Item = Result<T::Output, PoolError>;
+
+    /// After a stop (a signal, workers that cannot be started), the outputs
+    /// that had already come back are still yielded, then the error once.
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.0.next()?.and_then(Outcome::into_result))
+    }
+
+    /// Exact when the inputs' length is known (a range, a vector).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+/// `pool.imap(task, inputs).progress()` (indicatif) shows the total.
+impl<T: Task, I: ExactSizeIterator<Item = T::Input>> ExactSizeIterator for Imap<'_, T, I> {}
+
+impl<T: Task, I: Iterator<Item = T::Input>> Iterator for ImapOutcomes<'_, T, I> {
+    type Item = Result<Outcome<T::Output>, PoolError>;
+
+    /// After a stop (a signal, workers that cannot be started), the outcomes
+    /// that had already come back are still yielded, then the error once.
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+
+    /// Exact when the inputs' length is known (a range, a vector).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+/// `pool.imap(task, inputs).outcomes().progress()` (indicatif) shows the total.
+impl<T: Task, I: ExactSizeIterator<Item = T::Input>> ExactSizeIterator for ImapOutcomes<'_, T, I> {}
+
+impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Imap<'_, T, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for ImapOutcomes<'_, T, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The engine of [`Imap`] and [`ImapOutcomes`].
+struct Stream<'p, T: Task, I: Iterator<Item = T::Input>> {
     pool: &'p Pool,
-    job: Option<Job<'p>>,
+    job: Option<Job>,
     /// The inputs, read and encoded a chunk at a time.
     feeder: Feeder<T, I>,
     ordered: bool,
@@ -628,15 +1191,22 @@ pub struct Imap<'p, T: Task, I: Iterator<Item = T::Input>> {
     /// Why the pool stopped; yielded after the outcomes that came in before.
     stopped: Option<PoolError>,
     failed: bool,
+    /// What the progress callback is told.
+    tally: Tally,
 }
 
-impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
+impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
     fn new(pool: &'p Pool, task: T, inputs: I, ordered: bool) -> Self {
         let _ = task;
-        Imap {
+        let total = match inputs.size_hint() {
+            (low, Some(high)) if low == high => Some(low as u64),
+            _ => None,
+        };
+        Stream {
+            tally: Tally::new(pool.progress.clone(), total),
             pool,
             job: None,
-            feeder: Feeder::new(inputs, pool.chunksize.unwrap_or(1), true),
+            feeder: Feeder::new(inputs, pool.chunksize.unwrap_or(1), false),
             ordered,
             lookahead: None,
             yielded: 0,
@@ -648,19 +1218,6 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
         }
     }
 
-    /// Inputs per message (default: the pool's chunk size, else 1).
-    pub fn chunksize(mut self, chunksize: usize) -> Self {
-        self.feeder.chunksize = chunksize.max(1);
-        self
-    }
-
-    /// The most inputs sent or buffered but not yet yielded; default: four
-    /// chunks per worker. This bounds the supervisor's memory.
-    pub fn lookahead(mut self, inputs: usize) -> Self {
-        self.lookahead = Some(inputs.max(1));
-        self
-    }
-
     fn limit(&self) -> u64 {
         let chunksize = self.feeder.chunksize;
         let default = chunksize * self.pool.processes * 4;
@@ -668,14 +1225,14 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     }
 
     /// Sends chunks while the look-ahead allows.
-    fn fill(&mut self, sup: &mut Backend, job: JobId) -> Result<(), PoolError> {
+    fn fill(&mut self, job: &Job) {
         while self.feeder.sent - self.yielded + self.feeder.chunksize as u64 <= self.limit() {
-            let Some(work) = self.feeder.next_work()? else {
-                break;
-            };
-            sup.submit(job, work);
+            match self.feeder.next_chunk() {
+                Some(Chunk::Work(work)) => job.submit(work),
+                Some(Chunk::Failed(index, why)) => self.receive(unencodable(index, why)),
+                None => break,
+            }
         }
-        Ok(())
     }
 
     fn pop_ready(&mut self) -> Option<Outcome<T::Output>> {
@@ -699,25 +1256,28 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     }
 
     fn step(&mut self) -> Result<Option<Outcome<T::Output>>, PoolError> {
-        let pool = self.pool;
-        let mut sup = pool.lock();
-        let job = match &self.job {
-            Some(job) => job.id,
-            None => {
-                sup.check_task(T::NAME)?;
-                let id = sup.new_job()?;
-                self.job.insert(Job { pool, id }).id
-            }
+        let mut job = match self.job.take() {
+            Some(job) => job,
+            None => self.pool.new_job::<T>(None)?,
         };
+        let step = self.step_with(&mut job);
+        self.job = Some(job);
+        step
+    }
+
+    fn step_with(&mut self, job: &mut Job) -> Result<Option<Outcome<T::Output>>, PoolError> {
         loop {
             if let Some(outcome) = self.pop_ready() {
                 return Ok(Some(outcome));
             }
-            self.fill(&mut sup, job)?;
+            self.fill(job);
+            if let Some(outcome) = self.pop_ready() {
+                return Ok(Some(outcome));
+            }
             if self.feeder.sent == self.yielded {
                 return Ok(None);
             }
-            let delivery = sup.next_delivery(job)?;
+            let delivery = job.next()?;
             self.receive(delivery);
         }
     }
@@ -726,22 +1286,15 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
         let first = delivery.first;
         let mut chunk = Vec::with_capacity(delivery.count as usize);
         unpack(delivery, &mut |o| chunk.push(o));
+        if self.tally.wanted() {
+            let failed = chunk.iter().filter(|o| o.result.is_err()).count();
+            self.tally
+                .add(chunk.len() as u64, failed as u64, self.feeder.sent);
+        }
         if self.ordered {
             self.reorder.insert(first, chunk);
         } else {
             self.ready.push_back(chunk);
-        }
-    }
-
-    /// After a stop: takes in what was delivered before it.
-    fn salvage(&mut self) {
-        let Some(job) = self.job.as_ref().map(|job| job.id) else {
-            return;
-        };
-        let pool = self.pool;
-        let mut sup = pool.lock();
-        while let Some(delivery) = sup.take_delivered(job) {
-            self.receive(delivery);
         }
     }
 
@@ -759,9 +1312,51 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
             self.current = chunk.into_iter();
         }
     }
+
+    fn next(&mut self) -> Option<Result<Outcome<T::Output>, PoolError>> {
+        if self.failed {
+            return None;
+        }
+        if self.stopped.is_none() {
+            match self.step() {
+                Ok(outcome) => return outcome.map(Ok),
+                // What came in before the stop came before it on the
+                // channel, and is received: it is yielded first.
+                Err(e) => self.stopped = Some(e),
+            }
+        }
+        if let Some(outcome) = self.pop_salvaged() {
+            return Some(Ok(outcome));
+        }
+        self.failed = true;
+        self.stopped.take().map(Err)
+    }
+
+    /// Exact when the inputs' length is known (a range, a vector), so a
+    /// progress bar shows a total: one item per input. If the pool stops
+    /// (a signal, a worker that cannot be started) the call ends early, and
+    /// the hint is exact again once the stop is seen: the outcomes that came
+    /// in, and the error.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            return (0, Some(0));
+        }
+        if self.stopped.is_some() {
+            let chunks = self.reorder.values().chain(&self.ready);
+            let left = self.current.len() + chunks.map(Vec::len).sum::<usize>() + 1;
+            return (left, Some(left));
+        }
+        // Read but not yet yielded, and not yet read.
+        let out = usize::try_from(self.feeder.sent - self.yielded).unwrap_or(usize::MAX);
+        let (low, high) = self.feeder.unread();
+        (
+            low.saturating_add(out),
+            high.and_then(|h| h.checked_add(out)),
+        )
+    }
 }
 
-impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Imap<'_, T, I> {
+impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Stream<'_, T, I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Imap")
             .field("task", &T::NAME)
@@ -770,32 +1365,6 @@ impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for Imap<'_, T, I> {
             .field("sent", &self.feeder.sent)
             .field("yielded", &self.yielded)
             .finish()
-    }
-}
-
-impl<T: Task, I: Iterator<Item = T::Input>> Iterator for Imap<'_, T, I> {
-    type Item = Result<Outcome<T::Output>, PoolError>;
-
-    /// After a stop (a signal, workers that cannot be started), the outcomes
-    /// that had already come back are still yielded, then the error once.
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        if self.stopped.is_none() {
-            match self.step() {
-                Ok(outcome) => return outcome.map(Ok),
-                Err(e) => {
-                    self.stopped = Some(e);
-                    self.salvage();
-                }
-            }
-        }
-        if let Some(outcome) = self.pop_salvaged() {
-            return Some(Ok(outcome));
-        }
-        self.failed = true;
-        self.stopped.take().map(Err)
     }
 }
 

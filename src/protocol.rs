@@ -116,13 +116,27 @@ impl Deref for Frame {
 }
 
 /// The supervisor's message on the worker's one-shot server: the ends of
-/// the two channels the worker keeps.
+/// the two channels the worker keeps, and the initializer it runs before
+/// it answers.
 #[derive(Serialize, Deserialize)]
 pub struct Hello {
     /// Where the worker reads requests.
     pub requests: IpcReceiver<Message>,
     /// Where the worker sends replies.
     pub replies: IpcSender<Message>,
+    /// The pool's initializer, if it has one.
+    pub initializer: Option<InitCall>,
+}
+
+/// An initializer to run, with its encoded arguments (Python's `initargs`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InitCall {
+    /// Its name ([`Initializer::NAME`](crate::Initializer::NAME)).
+    pub name: String,
+    /// Its types, checked by the worker ([`Initializer::types`](crate::Initializer::types)).
+    pub types: String,
+    /// Its arguments, encoded.
+    pub args: ByteBuf,
 }
 
 /// The worker's first reply, a frame with no payload: it is up.
@@ -132,6 +146,8 @@ pub struct Ready {
     pub pid: u32,
     /// The tasks this worker program knows.
     pub tasks: Vec<TaskSignature>,
+    /// Why the initializer failed, if it did: the worker then exits.
+    pub init_error: Option<String>,
 }
 
 /// A task's identity, as a worker reports it in the handshake.

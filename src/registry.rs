@@ -1,6 +1,7 @@
 //! The tasks this program knows: every `#[procpool::task]` function and
 //! every [`register!`](crate::register)ed [`Task`], collected at link time
-//! (`linkme`), so there is no list to keep in sync with the code.
+//! (`linkme`), so there is no list to keep in sync with the code; and its
+//! initializers (`#[procpool::initializer]`), collected the same way.
 //!
 //! A task's identity is its name and the description of its input and
 //! output types ([`Task::types`]); a worker tells its supervisor both in the
@@ -15,8 +16,8 @@ use linkme::distributed_slice;
 
 use crate::codec::CodecError;
 use crate::error::PoolError;
-use crate::protocol::TaskSignature;
-use crate::task::{Task, run_batch};
+use crate::protocol::{InitCall, TaskSignature};
+use crate::task::{Initializer, Task, run_batch, run_initializer};
 
 /// Runs a batch of encoded inputs and appends encoded results to `out`
 /// (timed or not); returns when the batch started, in
@@ -52,6 +53,58 @@ impl fmt::Debug for TaskEntry {
 #[doc(hidden)]
 #[distributed_slice]
 pub static TASKS: [TaskEntry];
+
+/// One registered initializer, as
+/// [`register_initializer!`](crate::register_initializer) makes it.
+#[doc(hidden)]
+pub struct InitEntry {
+    name: &'static str,
+    types: fn() -> String,
+    run: fn(&[u8]) -> Result<(), String>,
+}
+
+impl InitEntry {
+    /// The entry of `I`.
+    pub const fn of<I: Initializer>() -> InitEntry {
+        InitEntry {
+            name: I::NAME,
+            types: I::types,
+            run: run_initializer::<I>,
+        }
+    }
+}
+
+impl fmt::Debug for InitEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, (self.types)())
+    }
+}
+
+/// Every initializer linked into this program.
+#[doc(hidden)]
+#[distributed_slice]
+pub static INITIALIZERS: [InitEntry];
+
+/// Runs the initializer a supervisor asked for in the handshake, after
+/// checking that this program has it with the same types; the error is
+/// the message for the supervisor.
+pub(crate) fn initialize(call: &InitCall) -> Result<(), String> {
+    let mut found = INITIALIZERS.iter().filter(|entry| entry.name == call.name);
+    let entry = found
+        .next()
+        .ok_or_else(|| "this worker program has no such initializer".to_string())?;
+    if found.next().is_some() {
+        return Err("this worker program has two initializers of this name".to_string());
+    }
+    let types = (entry.types)();
+    if types != call.types {
+        return Err(format!(
+            "it has types {} in the supervisor but {types} in the worker program",
+            call.types
+        ));
+    }
+    (entry.run)(&call.args)
+}
 
 /// The test that serves as a worker in a test harness, by its path in the
 /// harness (`procpool::test_support!()` adds it): at most one.

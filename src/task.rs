@@ -5,6 +5,9 @@
 //! worker looks the name up among its linked tasks (`src/registry.rs`),
 //! decodes, runs and encodes the results. `#[procpool::task]` writes the
 //! trait's implementation for a plain function.
+//!
+//! An [`Initializer`] makes, once per worker, the state its tasks borrow
+//! (Python's `initializer`); the worker keeps it here until it exits.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -235,4 +238,123 @@ pub(crate) fn panic_failure(payload: Box<dyn Any + Send>) -> WireFailure {
     let message = panic_message(&*payload);
     let location = LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
     WireFailure::Panicked { message, location }
+}
+
+/// What a worker runs once, before its first task, to make the state its
+/// tasks borrow (load a model, open a connection): Python's
+/// `initializer` and `initargs`. `#[procpool::initializer]` implements it
+/// for a plain function; [`PoolBuilder::initializer`](crate::PoolBuilder::initializer)
+/// gives it to a pool with its arguments, which travel in each worker's
+/// handshake. A task borrows the state as its first parameter.
+///
+/// ```
+/// use procpool::{Failure, Initializer};
+///
+/// struct Offset;
+/// impl Initializer for Offset {
+///     const NAME: &'static str = "offset";
+///     type Args = i64;
+///     type State = i64;
+///     fn run(by: i64) -> Result<i64, Failure> {
+///         Ok(by)
+///     }
+/// }
+/// procpool::register_initializer!(Offset);
+///
+/// #[procpool::task]
+/// fn shift(by: &i64, x: i64) -> i64 {
+///     x + by
+/// }
+///
+/// procpool::init();
+/// let pool = procpool::Pool::builder()
+///     .processes(2)
+///     .initializer(Offset, 100)
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.map(shift, [1, 2]).unwrap(), [101, 102]);
+/// assert_eq!(Offset::types(), "i64 -> i64");
+/// ```
+pub trait Initializer: 'static {
+    /// The name the supervisor sends to the worker; unique in a program.
+    const NAME: &'static str;
+    /// What the supervisor passes to it (Python's `initargs`).
+    type Args: Serialize + DeserializeOwned;
+    /// What it makes, kept by the worker for its tasks to borrow.
+    type State: 'static;
+    /// Makes the state, once in each worker (replacements included).
+    ///
+    /// # Errors
+    ///
+    /// A [`Failure`] fails the worker's start: `build()` fails with
+    /// [`PoolError::Initializer`](crate::PoolError::Initializer), naming the
+    /// worker's PID and this message, and so does the call during which a
+    /// replacement's initializer fails.
+    fn run(args: Self::Args) -> Result<Self::State, Failure>;
+
+    /// Its argument and state types, as `args -> state`: with
+    /// [`NAME`](Self::NAME), its identity, checked by the worker.
+    fn types() -> String {
+        format!(
+            "{} -> {}",
+            std::any::type_name::<Self::Args>(),
+            std::any::type_name::<Self::State>()
+        )
+    }
+}
+
+thread_local! {
+    /// The state this worker's initializer made, and its type's name. It
+    /// lives as long as the worker (leaked once); tasks run on the thread
+    /// that serves, which is the thread that made it.
+    static STATE: std::cell::Cell<Option<(&'static dyn Any, &'static str)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Decodes `args` for `I`, runs it (catching a panic), and keeps its state
+/// for [`worker_state`]; the error is the message for the supervisor.
+pub(crate) fn run_initializer<I: Initializer>(args: &[u8]) -> Result<(), String> {
+    let args = codec::decode_exact::<I::Args>(args)
+        .map_err(|e| format!("its arguments do not decode: {e}"))?;
+    match panic::catch_unwind(AssertUnwindSafe(|| I::run(args))) {
+        Ok(Ok(state)) => {
+            let state: &'static dyn Any = Box::leak(Box::new(state));
+            STATE.set(Some((state, std::any::type_name::<I::State>())));
+            Ok(())
+        }
+        Ok(Err(failure)) => Err(failure.0),
+        Err(payload) => Err(match panic_failure(payload) {
+            WireFailure::Panicked {
+                message,
+                location: Some(at),
+            } => format!("panicked at {at}: {message}"),
+            WireFailure::Panicked { message, .. } | WireFailure::Failed(message) => {
+                format!("panicked: {message}")
+            }
+        }),
+    }
+}
+
+/// The state of type `S` that this worker's initializer made, for a task
+/// that borrows it (`#[procpool::task] fn predict(model: &Model, row: Row)`
+/// calls this).
+///
+/// # Errors
+///
+/// A [`Failure`] of that input when the worker has no state of type `S`:
+/// its pool has no initializer, or one that makes another type.
+#[doc(hidden)]
+pub fn worker_state<S: 'static>() -> Result<&'static S, Failure> {
+    let wanted = std::any::type_name::<S>();
+    match STATE.get() {
+        Some((state, made)) => state.downcast_ref::<S>().ok_or_else(|| {
+            Failure::msg(format!(
+                "this task borrows a state of type {wanted}, but the pool's initializer makes a {made}"
+            ))
+        }),
+        None => Err(Failure::msg(format!(
+            "this task borrows a state of type {wanted}, but the pool has no initializer to make one \
+             (Pool::builder().initializer(...))"
+        ))),
+    }
 }

@@ -40,7 +40,7 @@ use crate::sys;
 /// fn main() {
 ///     procpool::init();
 ///     let pool = procpool::Pool::new(2).unwrap();
-///     assert_eq!(pool.map_values(square, 0..4).unwrap(), [0, 1, 4, 9]);
+///     assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9]);
 /// }
 /// ```
 pub fn init() {
@@ -134,11 +134,11 @@ fn run_exit_hooks() {
 const USAGE: &str = "worker mode is started by a procpool supervisor, not by hand";
 
 /// The worker's side of the handshake (see the supervisor's side in `backend/spawn.rs`): a
-/// one-shot server whose name goes to the supervisor on `fd`, the
-/// supervisor's [`Hello`], and [`Ready`] on the reply channel. Until it is
+/// one-shot server whose name goes to the supervisor on `fd`, and the
+/// supervisor's [`Hello`] ([`answer_ready`] ends it). Until it is
 /// through, a watcher removes the server's directory and exits the process
 /// if stdin closes (the supervisor gave up on us, or died).
-fn handshake(registry: &Registry, fd: RawFd) -> Result<Hello, String> {
+fn handshake(fd: RawFd) -> Result<Hello, String> {
     // SAFETY: the supervisor gave us this descriptor for the handshake
     // alone (checked to be 1 or above 2 by `serve`); nothing else uses it.
     let mut pipe = unsafe { File::from_raw_fd(fd) };
@@ -182,17 +182,39 @@ fn handshake(registry: &Registry, fd: RawFd) -> Result<Hello, String> {
     let accepted = server.accept();
     through.store(true, Ordering::SeqCst);
     let (_, hello) = accepted.map_err(|e| format!("handshake failed: {e}"))?;
+    Ok(hello)
+}
+
+/// The handshake's last step, once the worker dies with its supervisor:
+/// runs the pool's initializer, if it has one, and answers [`Ready`]. A
+/// worker whose initializer failed says why in its answer, then exits.
+fn answer_ready(registry: &Registry, hello: &Hello) -> Result<(), String> {
+    let init_error = hello
+        .initializer
+        .as_ref()
+        .and_then(|call| crate::registry::initialize(call).err());
+    let failed = init_error.is_some();
     let ready = Ready {
         pid: std::process::id(),
         tasks: registry.signatures(),
+        init_error,
     };
     let message = protocol::message(&ready).map_err(|e| e.to_string())?;
     hello
         .replies
         .send(message)
         .map_err(|e| format!("handshake failed: {e}"))?;
-    Ok(hello)
+    if failed {
+        // The supervisor reports it; this worker has nothing to serve.
+        run_exit_hooks();
+        std::process::exit(INIT_FAILED_EXIT);
+    }
+    Ok(())
 }
+
+/// The exit status of a worker whose initializer failed (its supervisor
+/// has the message).
+const INIT_FAILED_EXIT: i32 = 3;
 
 /// Why no directory can be made in the temporary directory, found by
 /// making (and removing) one.
@@ -272,7 +294,7 @@ fn serve(registry: &Registry, marker: &OsStr) -> Result<(), String> {
     if sys::parent_pid() != parent {
         return Err(format!("supervisor {parent} is gone"));
     }
-    let Hello { requests, replies } = handshake(registry, fd)?;
+    let hello = handshake(fd)?;
 
     // The death signal is missed if the parent is already gone: check
     // after setting it.
@@ -281,11 +303,15 @@ fn serve(registry: &Registry, marker: &OsStr) -> Result<(), String> {
         return Err(format!("supervisor {parent} is gone"));
     }
     // The terminal's signals go to the whole foreground group; the supervisor
-    // alone decides what they mean.
+    // alone decides what they mean (during the initializer too).
     for signal in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
         sys::ignore_signal(signal, true);
     }
     sys::keep_freed_memory();
+    answer_ready(registry, &hello)?;
+    let Hello {
+        requests, replies, ..
+    } = hello;
 
     // Requests are read where the supervisor wrote them (only their bounds
     // are checked: the supervisor is trusted); replies are written into our

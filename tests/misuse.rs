@@ -140,7 +140,7 @@ fn a_task_may_build_a_pool_of_its_own_on_purpose() {
         .build()
         .unwrap();
     let worker = pool.pids()[0];
-    let outcome = pool.apply(nested, 5).unwrap();
+    let outcome = pool.submit(nested, 5).unwrap().wait_outcome().unwrap();
     assert_eq!(outcome.pid, worker);
     assert_eq!(outcome.result, Ok(nested.call(5)));
     assert!(Path::new(HOSTILE).exists());

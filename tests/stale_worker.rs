@@ -15,7 +15,7 @@ fn a_task_of_one_name_and_other_types_stops_the_pool_before_any_input() {
         .processes(2)
         .worker_program(program)
         .build()
-        .map(|pool| pool.map_values(double, [3, 5, 10]))
+        .map(|pool| pool.map(double, [3, 5, 10]))
         .unwrap_err();
     assert!(
         matches!(&error, procpool::PoolError::TaskTypes { name, .. } if name == "double"),

@@ -16,9 +16,9 @@ fn pid(_: ()) -> u32 {
 #[test]
 fn a_test_builds_a_pool_of_this_harness_in_one_line() {
     let pool = procpool::Pool::new(2).unwrap();
-    assert_eq!(pool.map_values(square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
+    assert_eq!(pool.map(square, 0..6).unwrap(), [0, 1, 4, 9, 16, 25]);
     let workers = pool.pids();
-    let ran = pool.apply(pid, ()).unwrap().into_result().unwrap();
+    let ran = pool.apply(pid, ()).unwrap();
     assert!(
         workers.contains(&ran) && ran != std::process::id(),
         "{ran} {workers:?}"
@@ -31,7 +31,7 @@ fn tests_on_several_threads_each_have_a_pool() {
         .map(|t| {
             std::thread::spawn(move || {
                 let pool = procpool::Pool::new(1).unwrap();
-                pool.map_values(square, [t, t + 1]).unwrap()
+                pool.map(square, [t, t + 1]).unwrap()
             })
         })
         .collect();

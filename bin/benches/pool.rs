@@ -51,9 +51,9 @@ enum Row {
     Apply,
     /// `imap` with chunk size 1: the cost of one task.
     Imap1,
-    /// `map(square)` with automatic chunking over `--size` integers.
+    /// `map_outcomes(square)` with automatic chunking over `--size` integers.
     Map,
-    /// `map_values(square)`: the same, just the values (a `Vec<i64>`).
+    /// `map(square)`: the same, just the values (a `Vec<i64>`).
     MapValues,
     /// `map` over `--size` byte buffers of `--bytes` each (default 64 of
     /// 1 MiB), automatic chunks: how big payloads travel.
@@ -184,7 +184,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                     let took = timed(|| {
                         let pool = pool_kept.insert(pool()?);
                         let first = pool.apply(Square, 3)?;
-                        anyhow::ensure!(first.result == Ok(9), "square(3) gave {:?}", first.result);
+                        anyhow::ensure!(first == 9, "square(3) gave {first}");
                         Ok(())
                     });
                     // Dropping the pool (killing its workers) is not timed.
@@ -200,7 +200,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                     .map(|_| {
                         let pool = pool_of(worker)?;
                         let pids = pool.pids();
-                        anyhow::ensure!(pool.apply(Square, 3)?.result == Ok(9), "square(3) failed");
+                        anyhow::ensure!(pool.apply(Square, 3)? == 9, "square(3) failed");
                         let took = timed(|| {
                             drop(pool);
                             Ok(())
@@ -241,7 +241,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                 apply.push(timed(|| {
                     for x in 0..n as i64 {
                         let outcome = pool.apply(Square, x)?;
-                        anyhow::ensure!(outcome.result == Ok(x * x), "square({x}) went wrong");
+                        anyhow::ensure!(outcome == x * x, "square({x}) went wrong");
                     }
                     Ok(())
                 })?);
@@ -264,7 +264,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                             imap = imap.lookahead(inputs);
                         }
                         for outcome in imap {
-                            sum = sum.wrapping_add(outcome?.result?);
+                            sum = sum.wrapping_add(outcome?);
                         }
                         check_sum(n, sum)
                     })
@@ -281,7 +281,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
                     // `pool.map` and checks its list afterwards.
                     let mut outcomes = Vec::new();
                     let took = timed(|| {
-                        outcomes = pool.map(Square, 0..n as i64)?;
+                        outcomes = pool.map_outcomes(Square, 0..n as i64)?;
                         Ok(())
                     })?;
                     let mut sum = 0i64;
@@ -300,7 +300,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             let samples = (0..repeats)
                 .map(|_| {
                     timed(|| {
-                        let values = pool.map_values(Square, 0..n as i64)?;
+                        let values = pool.map(Square, 0..n as i64)?;
                         anyhow::ensure!(
                             values.len() == n,
                             "{} values for {n} inputs",
@@ -321,7 +321,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             for _ in 0..repeats {
                 let inputs = vec![ByteBuf::from(buffer.clone()); n];
                 samples.push(timed(|| {
-                    for outcome in pool.map(ByteSum, inputs)? {
+                    for outcome in pool.map_outcomes(ByteSum, inputs)? {
                         anyhow::ensure!(outcome.result? == want, "a buffer's sum is wrong");
                     }
                     Ok(())

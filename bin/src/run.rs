@@ -198,7 +198,7 @@ where
         elapsed: Duration::ZERO,
         done: Ranges::default(),
     };
-    for result in results.chunksize(chunksize) {
+    for result in results.chunksize(chunksize).outcomes() {
         match result {
             Ok(outcome) => {
                 let input = out

@@ -133,13 +133,23 @@ pub(crate) struct Book {
 }
 
 impl Book {
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the pool opens jobs of ids it chose")
+    )]
     pub fn new_job(&mut self) -> Result<JobId, PoolError> {
+        self.next_job += 1;
+        self.open_job(self.next_job)?;
+        Ok(self.next_job)
+    }
+
+    /// Opens the job `id` (chosen by the caller, unused so far).
+    pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
         if self.closed {
             return Err(PoolError::Closed);
         }
-        self.next_job += 1;
-        self.mailbox.insert(self.next_job, VecDeque::new());
-        Ok(self.next_job)
+        self.mailbox.insert(id, VecDeque::new());
+        Ok(())
     }
 
     /// Records what the workers of `program` can run.
@@ -268,8 +278,20 @@ impl Book {
         self.mailbox.get_mut(&job)?.pop_front()
     }
 
+    /// Drops `job` if none of its work has started (all of it is queued, and
+    /// nothing delivered): whether it was dropped.
+    pub fn withdraw(&mut self, job: JobId) -> bool {
+        let queued: std::collections::HashSet<&u64> = self.queue.iter().collect();
+        let mut mine = self.batches.iter().filter(|(_, b)| b.job == job).peekable();
+        let untouched = mine.peek().is_some() && mine.all(|(id, _)| queued.contains(id));
+        let undelivered = self.mailbox.get(&job).is_some_and(VecDeque::is_empty);
+        if untouched && undelivered {
+            self.abandon(job);
+        }
+        untouched && undelivered
+    }
+
     /// Whether `job` has batches queued or out.
-    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
     pub fn outstanding(&self, job: JobId) -> bool {
         self.batches.values().any(|b| b.job == job)
     }

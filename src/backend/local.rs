@@ -17,8 +17,8 @@ use ipc_channel::TrySelectError;
 use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
 use super::Config;
+use super::book::Body;
 use super::book::Book;
-use super::book::{Body, Delivery, JobId};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
@@ -94,6 +94,8 @@ pub(crate) struct Supervisor {
     cfg: Config,
     spawner: Spawner,
     set: IpcReceiverSet,
+    /// A channel in `set` that only wakes the loop (see [`waker`](Self::waker)).
+    wake: (u64, IpcSender<()>),
     workers: HashMap<u64, Worker>,
     /// The jobs, batches and deliveries (the pool's backend reaches them here).
     pub(crate) book: Book,
@@ -128,12 +130,19 @@ impl Supervisor {
             cfg.program.clone(),
             cfg.startup_timeout,
             cfg.interrupt.clone(),
+            cfg.initializer.clone(),
         )?;
-        let set =
+        let mut set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
+        let (waker, woken) =
+            ipc_channel::ipc::channel().map_err(|e| PoolError::os("cannot create a channel", e))?;
+        let wake = set
+            .add(woken)
+            .map_err(|e| PoolError::os("cannot watch a channel", e))?;
         let mut sup = Supervisor {
             spawner,
             set,
+            wake: (wake, waker),
             workers: HashMap::new(),
             book: Book::default(),
             batch_time: None,
@@ -202,18 +211,14 @@ impl Supervisor {
         pids
     }
 
-    /// Runs the loop until the next delivery for `job` is ready.
-    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
-        loop {
-            if let Some(delivery) = self.book.take(job) {
-                return Ok(delivery);
-            }
-            self.turn()?;
-        }
+    /// What ends the loop's wait at once, so work given from another
+    /// thread goes out without waiting for a reply or a tick.
+    pub fn waker(&self) -> IpcSender<()> {
+        self.wake.1.clone()
     }
 
     /// One turn of the loop: dispatch, wait for replies or a tick, react.
-    fn turn(&mut self) -> Result<(), PoolError> {
+    pub fn turn(&mut self) -> Result<(), PoolError> {
         if let Some(signal) = self.interrupted() {
             self.stop_and_collect();
             return Err(PoolError::Interrupted { signal });
@@ -241,6 +246,7 @@ impl Supervisor {
         let mut failed = None;
         for event in events {
             match event {
+                IpcSelectionResult::MessageReceived(id, _) if id == self.wake.0 => {}
                 IpcSelectionResult::MessageReceived(id, message) => match message.to::<Message>() {
                     Ok(message) => self.on_message(id, message),
                     Err(e) => self.on_malformed(id, format!("malformed reply frame: {e}")),
@@ -552,6 +558,13 @@ impl Supervisor {
                 .expect("one spawn asked, one answered");
             match started {
                 Ok(process) => return self.adopt(process),
+                // An initializer that fails in a replacement would fail in
+                // every one: the pool takes no new work, and this call says
+                // why (with what finished).
+                Err(e @ PoolError::Initializer { .. }) => {
+                    self.book.close();
+                    return Err(e);
+                }
                 Err(e) if no_retry(&e) => return Err(e),
                 Err(e) => {
                     failures += 1;
@@ -694,12 +707,15 @@ impl Drop for Supervisor {
     }
 }
 
-/// A start that must not be tried again: a signal stopped it, or no worker
-/// can make its handshake socket.
+/// A start that must not be tried again: a signal stopped it, no worker
+/// can make its handshake socket, or the initializer failed (it would fail
+/// in every replacement: CPython's pool respawns such workers forever).
 fn no_retry(e: &PoolError) -> bool {
     matches!(
         e,
-        PoolError::Interrupted { .. } | PoolError::HandshakeDir { .. }
+        PoolError::Interrupted { .. }
+            | PoolError::HandshakeDir { .. }
+            | PoolError::Initializer { .. }
     )
 }
 

@@ -42,6 +42,8 @@ pub(crate) struct Config {
     pub retries: u32,
     pub max_tasks_per_child: Option<u64>,
     pub interrupt: Option<InterruptFlag>,
+    /// The initializer every worker runs before its first task.
+    pub initializer: Option<crate::protocol::InitCall>,
 }
 
 /// One worker of a pool: its process id and, on the MPI backend, its rank and
@@ -163,6 +165,10 @@ impl Backend {
         match choice {
             Choice::Local => Supervisor::start(cfg).map(|s| Backend::Local(Box::new(s))),
             #[cfg(feature = "mpi")]
+            Choice::Mpi(_) if cfg.initializer.is_some() => Err(mpi::backend_error(
+                "an initializer is not supported on MPI workers yet",
+            )),
+            #[cfg(feature = "mpi")]
             Choice::Mpi(root) => {
                 let root = root.take().ok_or_else(|| {
                     mpi::backend_error("this MPI job already serves a pool; build one pool per job")
@@ -189,8 +195,8 @@ impl Backend {
         }
     }
 
-    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
-        self.book_mut().new_job()
+    pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
+        self.book_mut().open_job(id)
     }
 
     pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
@@ -208,11 +214,42 @@ impl Backend {
         }
     }
 
-    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
-        forward!(self, s => s.next_delivery(job))
+    /// One turn of the supervisor's loop: dispatch, wait a little for
+    /// replies, deaths and deadlines, and react.
+    pub fn turn(&mut self) -> Result<(), PoolError> {
+        match self {
+            Backend::Local(s) => s.turn(),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => s.turn(true),
+        }
     }
 
-    /// A delivery for `job` that is already in, without running the loop.
+    /// What wakes a [`turn`](Self::turn) that waits, where the backend
+    /// waits on channels (MPI's turn only polls).
+    pub fn waker(&self) -> Option<ipc_channel::ipc::IpcSender<()>> {
+        match self {
+            Backend::Local(s) => Some(s.waker()),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(_) => None,
+        }
+    }
+
+    /// Whether any batch is queued or out.
+    pub fn has_work(&self) -> bool {
+        self.book().has_work()
+    }
+
+    /// Whether `job` has batches queued or out.
+    pub fn outstanding(&self, job: JobId) -> bool {
+        self.book().outstanding(job)
+    }
+
+    /// Drops `job` if none of its work has started: whether it was dropped.
+    pub fn withdraw(&mut self, job: JobId) -> bool {
+        self.book_mut().withdraw(job)
+    }
+
+    /// A delivery for `job` that is in.
     pub fn take_delivered(&mut self, job: JobId) -> Option<Delivery> {
         self.book_mut().take(job)
     }

@@ -24,7 +24,7 @@
 //!         return Ok(());
 //!     };
 //!     let pool = Pool::builder().mpi(root).build()?;
-//!     for outcome in pool.map(Square, 0..6)? {
+//!     for outcome in pool.map_outcomes(Square, 0..6)? {
 //!         println!("{} -> {:?} (PID {})", outcome.index, outcome.result, outcome.pid);
 //!     }
 //!     Ok(())
@@ -43,7 +43,6 @@ use mpi::traits::{Communicator, Destination, Source};
 use serde::{Deserialize, Serialize};
 
 use super::Config;
-use super::book::{Delivery, JobId};
 use super::ledger::Ledger;
 use super::{MpiRank, WorkerInfo};
 use crate::codec;
@@ -515,23 +514,8 @@ impl MpiSupervisor {
         self.clock_uncertainty
     }
 
-    /// Runs the loop until the next delivery for `job` is ready.
-    pub fn next_delivery(&mut self, job: JobId) -> Result<Delivery, PoolError> {
-        loop {
-            if let Some(delivery) = self.ledger.book.take(job) {
-                return Ok(delivery);
-            }
-            if !self.ledger.book.outstanding(job) {
-                return Err(backend_error(
-                    "waited for results of a call with nothing outstanding",
-                ));
-            }
-            self.turn(true)?;
-        }
-    }
-
     /// One turn: hand idle ranks work, take at most one reply (or wait a little).
-    fn turn(&mut self, interruptible: bool) -> Result<(), PoolError> {
+    pub(crate) fn turn(&mut self, interruptible: bool) -> Result<(), PoolError> {
         if interruptible && let Some(signal) = self.interrupted() {
             self.collect_busy();
             return Err(PoolError::Interrupted { signal });

@@ -7,7 +7,8 @@
 //! The handshake: the worker makes an `IpcOneShotServer` (a socket in a
 //! fresh private directory under `TMPDIR`) and writes its name on a pipe of
 //! its own to us (its stdout is free for the program); we connect and send it the ends of two new channels; it
-//! answers on the reply channel with [`Ready`]. The worker owns the socket's
+//! runs the pool's initializer, if it has one, and answers on the reply
+//! channel with [`Ready`] (or the initializer's failure). The worker owns the socket's
 //! directory, and whichever side outlives the other removes it: a worker
 //! whose supervisor dies (its stdin pipe closes) removes it and exits, and
 //! the supervisor removes it after a worker that died. So not even a
@@ -34,7 +35,9 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
 use crate::error::PoolError;
-use crate::protocol::{self, Carrier, Hello, Message, NO_INIT_EXIT, NO_SOCKET, Ready, WORKER_ENV};
+use crate::protocol::{
+    self, Carrier, Hello, InitCall, Message, NO_INIT_EXIT, NO_SOCKET, Ready, WORKER_ENV,
+};
 use crate::signal::InterruptFlag;
 use crate::sys::ExitCause;
 
@@ -56,6 +59,8 @@ pub(crate) struct Spawner {
     program: PathBuf,
     startup_timeout: Duration,
     interrupt: Option<InterruptFlag>,
+    /// The initializer each worker runs in its handshake.
+    initializer: Option<InitCall>,
     jobs: Option<mpsc::Sender<SpawnJob>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -65,6 +70,7 @@ impl Spawner {
         program: PathBuf,
         startup_timeout: Duration,
         interrupt: Option<InterruptFlag>,
+        initializer: Option<InitCall>,
     ) -> Result<Self, PoolError> {
         // A worker whose program never called init stops here, before it
         // starts workers of its own.
@@ -93,6 +99,7 @@ impl Spawner {
             program,
             startup_timeout,
             interrupt,
+            initializer,
             jobs: Some(tx),
             thread: Some(thread),
         })
@@ -134,7 +141,7 @@ impl Spawner {
                 results.push(Err(PoolError::Interrupted { signal }));
                 continue;
             }
-            results.push(handshake.finish(&self.program, deadline, self.interrupt.as_ref()));
+            results.push(handshake.finish(self, deadline));
         }
         let until = Instant::now() + STOP_GRACE;
         for handshake in stopped {
@@ -277,12 +284,8 @@ impl Handshake {
         }
     }
 
-    fn finish(
-        mut self,
-        program: &Path,
-        deadline: Instant,
-        interrupt: Option<&InterruptFlag>,
-    ) -> Result<WorkerProcess, PoolError> {
+    fn finish(mut self, spawner: &Spawner, deadline: Instant) -> Result<WorkerProcess, PoolError> {
+        let (program, interrupt) = (spawner.program(), spawner.interrupt.as_ref());
         let pid = self.child.id();
         let fail = |reason: String| PoolError::Handshake {
             pid,
@@ -290,7 +293,20 @@ impl Handshake {
             reason,
         };
         loop {
-            match self.step() {
+            match self.step(spawner.initializer.as_ref()) {
+                Ok(Some(Ready {
+                    pid: from,
+                    init_error: Some(message),
+                    ..
+                })) if from == pid => {
+                    self.abort();
+                    let name = spawner.initializer.as_ref().map(|i| i.name.clone());
+                    return Err(PoolError::Initializer {
+                        name: name.unwrap_or_default(),
+                        pid: Some(pid),
+                        message,
+                    });
+                }
                 Ok(Some(ready)) if ready.pid == pid => {
                     // A task both programs know must mean the same types.
                     let checked = crate::registry::Registry::linked()
@@ -363,7 +379,7 @@ impl Handshake {
 
     /// One step of the handshake, waiting at most [`POLL`]: `Ok(None)` while
     /// it goes on, the worker's [`Ready`] at the end.
-    fn step(&mut self) -> Result<Option<Ready>, String> {
+    fn step(&mut self, initializer: Option<&InitCall>) -> Result<Option<Ready>, String> {
         if let Some((_, replies)) = &self.sent {
             return match replies.try_recv_timeout(POLL) {
                 // Ready is small: it comes inline, or it is wrong.
@@ -389,6 +405,7 @@ impl Handshake {
                 .send(Hello {
                     requests: requests_rx,
                     replies: replies_tx,
+                    initializer: initializer.cloned(),
                 })
                 .map_err(|e| format!("the handshake failed: {e}"))?;
             self.sent = Some((requests, replies));

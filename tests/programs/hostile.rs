@@ -29,12 +29,12 @@ fn square(x: i64) -> i64 {
 #[procpool::task(name = "nested")]
 fn nested(n: i64) -> Result<i64, procpool::PoolError> {
     let pool = Pool::new(2)?;
-    Ok(pool.map_values(square, 0..n)?.iter().sum())
+    Ok(pool.map(square, 0..n)?.iter().sum())
 }
 
 fn map_squares() -> Result<(), procpool::PoolError> {
     let pool = Pool::new(2)?;
-    println!("{:?}", pool.map_values(square, 0..4)?);
+    println!("{:?}", pool.map(square, 0..4)?);
     Ok(())
 }
 

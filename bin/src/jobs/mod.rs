@@ -180,7 +180,7 @@ pub fn run(
     let mut failed = Vec::new();
     let mut stopped = None;
     // One job per message, so each row is written as its own job ends.
-    for result in pool.imap_unordered(ShellJob, specs).chunksize(1) {
+    for result in pool.imap_unordered(ShellJob, specs).chunksize(1).outcomes() {
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(e) => {

@@ -163,15 +163,20 @@ impl Experiment {
     /// If the pool stops, or a seed's task fails.
     pub fn run_on(&self, pool: &Pool) -> Result<Vec<PiOutput>, Error> {
         let start = self.seeds.start;
-        let outcomes = pool.map(Pi, self.inputs());
+        let outcomes = pool.map_outcomes(Pi, self.inputs());
         self.with_timeline(|timeline| {
             timeline.follow(pool);
-            for outcome in outcomes.iter().flatten() {
+            let finished = match &outcomes {
+                Ok(outcomes) => outcomes,
+                Err(stopped) => &stopped.finished,
+            };
+            for outcome in finished {
                 timeline.record(outcome, Some(&format!("seed {}", start + outcome.index)));
             }
             timeline.record_events(pool);
         });
-        outcomes?
+        outcomes
+            .map_err(procpool::PoolError::from)?
             .into_iter()
             .map(|outcome| {
                 outcome.result.map_err(|error| Error::Task {

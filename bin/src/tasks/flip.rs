@@ -16,7 +16,7 @@ use procpool::{Failure, Task};
 ///     std::fs::write(dir.path().join(samples::file_name(i)), samples::jpeg(i)).unwrap();
 /// }
 /// let plan = Plan::new(&[dir.path()], None, FlipOptions::default()).unwrap();
-/// for outcome in pool.map(Flip, plan.jobs).unwrap() {
+/// for outcome in pool.map_outcomes(Flip, plan.jobs).unwrap() {
 ///     let flipped = outcome.result.unwrap();
 ///     assert!(flipped.path.ends_with(format!("sample_0{}_flipped.pdf", outcome.index + 1)));
 /// }

@@ -14,7 +14,7 @@
 //! # let pool = procpool_cli::doctest_pool(2);
 //! let mut timeline = Timeline::new("sleep on 2 workers");
 //! timeline.follow(&pool);
-//! for outcome in pool.map(Sleep, [5, 5, 5, 5]).unwrap() {
+//! for outcome in pool.map_outcomes(Sleep, [5, 5, 5, 5]).unwrap() {
 //!     timeline.record(&outcome, None);
 //! }
 //! timeline.record_events(&pool);

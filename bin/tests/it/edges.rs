@@ -458,13 +458,13 @@ fn a_closed_pool_replaces_its_last_worker_until_the_queue_is_empty() {
         .collect();
     pool.close();
     pool.join().unwrap();
-    let died = dies.wait().unwrap();
+    let died = dies.wait_outcome().unwrap();
     assert!(
         matches!(died.error(), Some(&TaskError::WorkerDied { pid: p, .. }) if p == pid),
         "{died:?}"
     );
     for (i, handle) in after.into_iter().enumerate() {
-        let outcome = handle.wait().unwrap();
+        let outcome = handle.wait_outcome().unwrap();
         assert_eq!(outcome.result, Ok(10 + i as u64));
         assert_ne!(outcome.pid, pid);
     }

@@ -56,7 +56,7 @@ fn death_at_every_stage_ends_with_the_right_outcome() {
             let start = Instant::now();
             let pool = rogue_pool(dir.path(), &format!("{stage}:{how}")).unwrap();
             let pid = pool.pids()[0];
-            let outcome = pool.apply(Square, 7).unwrap();
+            let outcome = pool.submit(Square, 7).unwrap().wait_outcome().unwrap();
             assert_eq!(
                 outcome.error(),
                 Some(&TaskError::WorkerDied { pid, cause }),
@@ -94,7 +94,7 @@ fn a_worker_that_refuses_or_sends_garbage_costs_one_task_a_protocol_error() {
     ] {
         let pool = rogue_pool(dir.path(), behaviour).unwrap();
         let pid = pool.pids()[0];
-        let outcome = pool.apply(Square, 3).unwrap();
+        let outcome = pool.submit(Square, 3).unwrap().wait_outcome().unwrap();
         match outcome.error() {
             Some(TaskError::Protocol { pid: p, message }) => {
                 assert_eq!(*p, pid);
@@ -135,12 +135,13 @@ fn a_worker_that_dies_before_the_handshake_fails_the_build_clearly() {
     );
 }
 
-#[test]
-fn replacements_that_keep_dying_fail_the_pool_with_one_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("broken");
+/// A pool of one worker whose replacements all fail to start once the
+/// marker exists (it does once the pool is built).
+fn pool_that_cannot_replace(dir: &Path) -> Pool {
+    let marker = dir.join("broken");
+    let _ = std::fs::remove_file(&marker);
     let script = wrapper(
-        dir.path(),
+        dir,
         "flaky",
         &format!(
             "[ -e {} ] && exit 3\nexec {} \"$@\"",
@@ -150,14 +151,25 @@ fn replacements_that_keep_dying_fail_the_pool_with_one_error() {
     );
     let pool = Pool::builder()
         .processes(1)
+        .chunksize(1)
         .worker_program(script)
         .build()
         .unwrap();
     std::fs::write(&marker, "").unwrap();
+    pool
+}
+
+#[test]
+fn replacements_that_keep_dying_fail_the_pool_with_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_that_cannot_replace(dir.path());
     let victim = pool.pids()[0];
     procpool::sys::kill(victim, libc::SIGKILL).unwrap();
     let start = Instant::now();
-    let err = pool.map(Sleep, [1, 2, 3]).expect_err("the pool gives up");
+    let err = pool
+        .map_outcomes(Sleep, [1, 2, 3])
+        .expect_err("the pool gives up")
+        .error;
     assert!(start.elapsed() < Duration::from_secs(10));
     match &err {
         PoolError::WorkersKeepDying { attempts, last } => {
@@ -169,6 +181,48 @@ fn replacements_that_keep_dying_fail_the_pool_with_one_error() {
 }
 
 #[test]
+fn a_map_ended_by_workers_that_keep_dying_keeps_what_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [
+        (Misbehavior::Behave, 0),
+        (Misbehavior::Behave, 1),
+        (Misbehavior::Exit(3), 2),
+        (Misbehavior::Behave, 3),
+    ];
+    let stopped = pool_that_cannot_replace(dir.path())
+        .map_outcomes(Misbehave, inputs)
+        .expect_err("the pool gives up");
+    assert!(
+        matches!(stopped.error, PoolError::WorkersKeepDying { .. }),
+        "{}",
+        stopped.error
+    );
+    let finished: Vec<_> = stopped
+        .finished
+        .iter()
+        .map(|o| (o.index, o.result.clone()))
+        .collect();
+    assert_eq!(finished[..2], [(0, Ok(0)), (1, Ok(1))], "{finished:?}");
+    assert!(finished.iter().all(|(index, _)| *index < 3), "{finished:?}");
+
+    let stopped = pool_that_cannot_replace(dir.path())
+        .map(Misbehave, inputs)
+        .expect_err("the pool gives up");
+    assert_eq!(stopped.finished, [0, 1]);
+
+    let pool = pool_that_cannot_replace(dir.path());
+    let yielded: Vec<_> = pool.imap(Misbehave, inputs).collect();
+    assert!(matches!(yielded[..2], [Ok(0), Ok(1)]), "{yielded:?}");
+    assert!(
+        matches!(
+            yielded.last(),
+            Some(Err(PoolError::WorkersKeepDying { .. }))
+        ),
+        "{yielded:?}"
+    );
+}
+
+#[test]
 fn crashed_tasks_are_retried_and_say_how_many_attempts_they_took() {
     let pool = Pool::builder()
         .processes(2)
@@ -177,7 +231,7 @@ fn crashed_tasks_are_retried_and_say_how_many_attempts_they_took() {
         .build()
         .unwrap();
     let outcomes = pool
-        .map(
+        .map_outcomes(
             Misbehave,
             [
                 (Misbehavior::Behave, 0),
@@ -215,7 +269,7 @@ fn a_chunk_whose_worker_dies_is_retried_one_input_at_a_time() {
             }
         })
         .collect();
-    let outcomes = pool.map(Misbehave, inputs).unwrap();
+    let outcomes = pool.map_outcomes(Misbehave, inputs).unwrap();
     for (i, o) in outcomes.iter().enumerate() {
         if i == 5 {
             assert!(matches!(
@@ -246,7 +300,7 @@ fn a_stuck_task_times_out_its_worker_is_replaced_and_the_rest_complete() {
         .unwrap();
     let before = pool.pids();
     let start = Instant::now();
-    let outcomes = pool.map(Sleep, [10, 60_000, 10, 10]).unwrap();
+    let outcomes = pool.map_outcomes(Sleep, [10, 60_000, 10, 10]).unwrap();
     assert!(start.elapsed() < Duration::from_secs(20));
     match outcomes[1].error() {
         Some(TaskError::TimedOut { pid, after }) => {
@@ -275,7 +329,7 @@ fn a_timed_out_task_is_retried_by_the_same_policy() {
         .retries(1)
         .build()
         .unwrap();
-    let outcome = pool.apply(Sleep, 60_000).unwrap();
+    let outcome = pool.submit(Sleep, 60_000).unwrap().wait_outcome().unwrap();
     assert_eq!(outcome.attempts, 2);
     assert!(matches!(outcome.error(), Some(TaskError::TimedOut { .. })));
 }
@@ -289,7 +343,7 @@ fn workers_are_recycled_after_maxtasksperchild() {
         .chunksize(1)
         .build()
         .unwrap();
-    let outcomes = pool.map(Square, 0..30).unwrap();
+    let outcomes = pool.map_outcomes(Square, 0..30).unwrap();
     let mut per_pid: BTreeMap<u32, usize> = BTreeMap::new();
     for o in &outcomes {
         assert_eq!(o.result, Ok((o.index * o.index) as i64));
@@ -356,6 +410,7 @@ fn many_workers_start_and_all_take_part() {
     assert_eq!(pool.pids().len(), 8);
     let outcomes = pool
         .imap(Sleep, vec![20u64; 32])
+        .outcomes()
         .map(Result::unwrap)
         .collect::<Vec<_>>();
     let pids: std::collections::BTreeSet<u32> = outcomes.iter().map(|o| o.pid).collect();
@@ -407,6 +462,7 @@ fn a_worker_sent_hostile_bytes_exits_with_a_clear_message() {
             .send(Hello {
                 requests: requests_rx,
                 replies: replies_tx,
+                initializer: None,
             })
             .unwrap();
         let Carrier::Inline(frame) = replies.recv().unwrap().bytes else {
@@ -447,7 +503,7 @@ fn workers_killed_and_replacements_broken_and_healed_at_random_every_call_return
         ),
     );
     let pool = Pool::builder()
-        .processes(2)
+        .processes(4)
         .worker_program(script)
         .build()
         .unwrap();
@@ -468,7 +524,7 @@ fn workers_killed_and_replacements_broken_and_healed_at_random_every_call_return
     let mut rng = rand_pcg::Pcg64::seed_from_u64(22);
     let mut seen = std::collections::BTreeSet::new();
     let (mut gave_up, mut died, mut ok) = (0, 0, 0);
-    for round in 0..150 {
+    for round in 0..300 {
         if rng.random_range(0..2) == 0 {
             std::fs::write(&marker, "").unwrap();
         } else {
@@ -494,10 +550,13 @@ fn workers_killed_and_replacements_broken_and_healed_at_random_every_call_return
                 let _ = procpool::sys::kill(victim, libc::SIGKILL);
             })
         });
-        let inputs: Vec<u64> = (0..rng.random_range(1..100))
-            .map(|_| u64::from(rng.random_range(0..8) == 0))
+        let inputs: Vec<u64> = (0..rng.random_range(1..2000))
+            .map(|_| u64::from(rng.random_range(0..64) == 0))
             .collect();
-        match pool.map(Sleep, inputs.clone()) {
+        match pool
+            .map_outcomes(Sleep, inputs.clone())
+            .map_err(|e| e.error)
+        {
             Ok(outcomes) => {
                 assert_eq!(outcomes.len(), inputs.len(), "round {round}");
                 for (outcome, input) in outcomes.iter().zip(&inputs) {
@@ -518,14 +577,16 @@ fn workers_killed_and_replacements_broken_and_healed_at_random_every_call_return
         done.send(()).unwrap();
     }
     let _ = std::fs::remove_file(&marker);
-    let outcomes = pool.map(Sleep, [0, 1, 2]).expect("healed");
-    assert!(outcomes.iter().all(|o| o.result.is_ok()));
+    assert_eq!(pool.map(Sleep, [0, 1, 2]).expect("healed"), [0, 1, 2]);
     seen.extend(pool.pids());
     drop(done);
     watchdog.join().unwrap();
     drop(pool);
     let seen: Vec<u32> = seen.into_iter().collect();
     assert!(wait_gone(&seen, 2.0).is_empty(), "workers left behind");
-    assert!(ok > 0 && gave_up > 0, "{ok} calls returned, {gave_up} gave up");
+    assert!(
+        ok > 0 && gave_up > 0,
+        "{ok} calls returned, {gave_up} gave up"
+    );
     eprintln!("{ok} maps, {gave_up} gave up, {died} tasks lost to a death");
 }

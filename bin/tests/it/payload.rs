@@ -12,7 +12,7 @@ fn buffers_larger_than_a_socket_message_arrive_whole_and_in_order() {
     let buffers: Vec<ByteBuf> = (0..6u8)
         .map(|seed| ByteBuf::from(vec![seed; 300_000]))
         .collect();
-    let outcomes = pool.map(ByteSum, buffers).unwrap();
+    let outcomes = pool.map_outcomes(ByteSum, buffers).unwrap();
     let sums: Vec<u64> = outcomes.iter().map(|o| o.result.clone().unwrap()).collect();
     let expected: Vec<u64> = (0..6u64).map(|seed| seed * 300_000).collect();
     assert_eq!(sums, expected);
@@ -33,7 +33,7 @@ fn frames_of_every_size_arrive_whole_through_a_region_that_grows_or_alone() {
         let outcomes = pool
             .imap(ByteSum, buffers.clone())
             .chunksize(chunksize)
-            .map(|o| o.unwrap().result.unwrap())
+            .map(Result::unwrap)
             .collect::<Vec<_>>();
         let expected: Vec<u64> = sizes
             .iter()
@@ -53,14 +53,14 @@ fn replies_held_back_out_of_order_stay_intact_while_the_rest_go_around() {
     let pool = pool(2);
     let n = 800_000i64;
     let mut first = pool.imap(Square, 0..n).chunksize(100_000);
-    assert_eq!(first.next().unwrap().unwrap().result, Ok(0));
+    assert_eq!(first.next().unwrap().unwrap(), 0);
     for round in 0..3 {
         let second = pool.imap(Square, 0..n).chunksize(100_000);
         for (x, outcome) in (0..).zip(second) {
-            assert_eq!(outcome.unwrap().result, Ok(x * x), "round {round}");
+            assert_eq!(outcome.unwrap(), x * x, "round {round}");
         }
     }
     for (x, outcome) in (1..).zip(first) {
-        assert_eq!(outcome.unwrap().result, Ok(x * x));
+        assert_eq!(outcome.unwrap(), x * x);
     }
 }

@@ -10,7 +10,7 @@ use crate::util::{bin, pool, wait_gone};
 #[test]
 fn map_returns_results_in_input_order_from_several_workers() {
     let pool = pool(3);
-    let outcomes = pool.map(Square, (0..200).rev()).unwrap();
+    let outcomes = pool.map_outcomes(Square, (0..200).rev()).unwrap();
     let values: Vec<i64> = outcomes
         .iter()
         .map(|o| *o.result.as_ref().unwrap())
@@ -33,6 +33,7 @@ fn at_least_two_workers_take_part() {
     let pool = pool(2);
     let outcomes = pool
         .imap(Sleep, vec![30u64; 6])
+        .outcomes()
         .map(Result::unwrap)
         .collect::<Vec<_>>();
     let pids: BTreeSet<u32> = outcomes.iter().map(|o| o.pid).collect();
@@ -44,6 +45,7 @@ fn imap_unordered_yields_in_completion_order() {
     let pool = pool(2);
     let order: Vec<u64> = pool
         .imap_unordered(Sleep, [300u64, 10, 10, 10])
+        .outcomes()
         .map(|o| o.unwrap().index)
         .collect();
     assert_eq!(order.len(), 4);
@@ -63,7 +65,7 @@ fn errors_and_panics_belong_to_their_index_and_the_pool_goes_on() {
         (Misbehavior::Panic, 2),
         (Misbehavior::Behave, 3),
     ];
-    let outcomes = pool.map(Misbehave, inputs).unwrap();
+    let outcomes = pool.map_outcomes(Misbehave, inputs).unwrap();
     assert_eq!(outcomes[0].result, Ok(0));
     assert!(
         matches!(outcomes[1].error(), Some(TaskError::Failed { message }) if message.contains("input 1"))
@@ -81,16 +83,16 @@ fn errors_and_panics_belong_to_their_index_and_the_pool_goes_on() {
             .iter()
             .all(|o| o.pid != 0 && o.pid != std::process::id())
     );
-    assert_eq!(pool.apply(Square, 9).unwrap().result, Ok(81));
+    assert_eq!(pool.apply(Square, 9).unwrap(), 81);
 }
 
 #[test]
 fn submit_and_apply_wait_on_one_task() {
     let pool = pool(2);
     let slow = pool.submit(Sleep, 50).unwrap();
-    let fast = pool.apply(Square, 5).unwrap();
+    let fast = pool.submit(Square, 5).unwrap().wait_outcome().unwrap();
     assert_eq!(fast.result, Ok(25));
-    assert_eq!(slow.wait().unwrap().result, Ok(50));
+    assert_eq!(slow.wait_outcome().unwrap().result, Ok(50));
 }
 
 #[test]
@@ -105,7 +107,7 @@ fn a_task_the_worker_lacks_is_a_clear_error() {
         }
     }
     let pool = pool(1);
-    let err = pool.map(Cube, [1, 2]).unwrap_err();
+    let err = pool.map_outcomes(Cube, [1, 2]).unwrap_err().error;
     assert!(
         matches!(err, PoolError::UnknownTask { ref name, .. } if name == "cube"),
         "{err}"
@@ -151,6 +153,7 @@ fn a_worker_killed_mid_map_costs_its_task_an_error_naming_pid_and_signal() {
     let outcomes: Vec<_> = pool
         .imap(Sleep, vec![100u64; 12])
         .chunksize(1)
+        .outcomes()
         .map(Result::unwrap)
         .collect();
     killer.join().unwrap();
@@ -174,7 +177,7 @@ fn a_worker_killed_mid_map_costs_its_task_an_error_naming_pid_and_signal() {
         "the dead worker was replaced"
     );
     assert_eq!(pool.pids().len(), 2);
-    assert_eq!(pool.apply(Square, 4).unwrap().result, Ok(16));
+    assert_eq!(pool.apply(Square, 4).unwrap(), 16);
 }
 
 #[test]
@@ -192,7 +195,7 @@ fn close_join_and_terminate_like_python() {
     let pending = pool.submit(Sleep, 20).unwrap();
     pool.close();
     assert!(matches!(pool.apply(Square, 1), Err(PoolError::Closed)));
-    assert_eq!(pending.wait().unwrap().result, Ok(20));
+    assert_eq!(pending.wait_outcome().unwrap().result, Ok(20));
     pool.join().unwrap();
     assert!(wait_gone(&pids, 2.0).is_empty());
 
@@ -239,7 +242,7 @@ fn large_chunks_travel_through_shared_memory_and_come_back_whole() {
         .map(Result::unwrap);
     let mut n = 0i64;
     for o in outcomes {
-        assert_eq!(o.result, Ok(n * n));
+        assert_eq!(o, n * n);
         n += 1;
     }
     assert_eq!(n, 200_000);
@@ -252,10 +255,10 @@ fn large_chunks_travel_through_shared_memory_and_come_back_whole() {
 }
 
 #[test]
-fn map_values_over_many_chunks_gives_values_in_order_or_the_first_failure() {
+fn map_over_many_chunks_gives_values_in_order_or_the_first_failure() {
     let pool = pool(2);
     let n = 100_000i64;
-    let values = pool.map_values(Square, 0..n).unwrap();
+    let values = pool.map(Square, 0..n).unwrap();
     assert_eq!(values.len(), n as usize);
     assert!(
         values
@@ -268,7 +271,7 @@ fn map_values_over_many_chunks_gives_values_in_order_or_the_first_failure() {
         70_000 | 90_000 => i64::MAX,
         x => x,
     });
-    match pool.map_values(Square, inputs) {
+    match pool.map(Square, inputs).map_err(|stopped| stopped.error) {
         Err(PoolError::Task {
             index: 70_000,
             error: TaskError::Failed { message },

@@ -1,0 +1,272 @@
+//! Futures as a hostile user holds them: on several threads, dropped
+//! midway, cancelled, waited on after the pool is gone, and a pool stopped
+//! from another thread. Every wait here is on an event (a task that holds
+//! until the test opens its gate), never on the clock; the long timeouts
+//! only turn a hang into a failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use procpool::{Pool, PoolError, TaskError};
+use serde::{Deserialize, Serialize};
+
+procpool::test_support!();
+
+/// What a test asks a worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Step {
+    /// `x * x`.
+    Square(i64),
+    /// Creates `dir/started`, then holds until `dir/open` exists; returns -1.
+    Hold(PathBuf),
+    /// Appends `x` to the file, then returns it.
+    Record(PathBuf, i64),
+    /// Panics.
+    Panic,
+}
+
+#[procpool::task]
+fn step(what: Step) -> i64 {
+    match what {
+        Step::Square(x) => x * x,
+        Step::Hold(dir) => {
+            std::fs::write(dir.join("started"), "").unwrap();
+            for _ in 0..60_000 {
+                if dir.join("open").exists() {
+                    return -1;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            panic!("the gate never opened")
+        }
+        Step::Record(file, x) => {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(file)
+                .unwrap();
+            writeln!(f, "{x}").unwrap();
+            x
+        }
+        Step::Panic => panic!("asked to"),
+    }
+}
+
+/// Long enough that only a hang reaches it.
+const HANG: Duration = Duration::from_secs(30);
+
+fn wait_for(path: &Path) {
+    for _ in 0..30_000 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+/// One test's directory for its gate and logs, removed at the end.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A directory for one test's gate, and its `Hold` step.
+fn gate() -> (Dir, Step) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("procpool-futures-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hold = Step::Hold(dir.clone());
+    (Dir(dir), hold)
+}
+
+fn open(dir: &Dir) {
+    std::fs::write(dir.path().join("open"), "").unwrap();
+}
+
+#[test]
+fn a_short_apply_is_not_held_behind_another_threads_long_one() {
+    let pool = Pool::new(2).unwrap();
+    let (dir, hold) = gate();
+    std::thread::scope(|s| {
+        let long = s.spawn(|| pool.apply(step, hold));
+        wait_for(&dir.path().join("started"));
+        let (done, short) = mpsc::channel();
+        let pool = &pool;
+        s.spawn(move || done.send(pool.apply(step, Step::Square(7))).unwrap());
+        // The long task still holds: the short one returned beside it.
+        assert_eq!(short.recv_timeout(HANG).unwrap().unwrap(), 49);
+        assert!(!long.is_finished());
+        open(&dir);
+        assert_eq!(long.join().unwrap().unwrap(), -1);
+    });
+}
+
+#[test]
+fn a_handle_moves_to_another_thread_and_outlives_the_call_that_made_it() {
+    let pool = Pool::new(1).unwrap();
+    let handle = pool.submit(step, Step::Square(12)).unwrap();
+    let waited = std::thread::spawn(move || handle.wait());
+    assert_eq!(waited.join().unwrap().unwrap(), 144);
+    let panics = pool.submit(step, Step::Panic).unwrap();
+    assert!(matches!(
+        panics.wait(),
+        Err(PoolError::Task {
+            index: 0,
+            error: TaskError::Panicked { .. }
+        })
+    ));
+}
+
+#[test]
+fn cancel_is_true_exactly_when_the_task_never_runs() {
+    let pool = Pool::builder().processes(1).in_flight(1).build().unwrap();
+    let (dir, hold) = gate();
+    let log = dir.path().join("ran");
+    let mut running = pool.submit(step, hold).unwrap();
+    wait_for(&dir.path().join("started"));
+    let mut queued: Vec<_> = (0..4)
+        .map(|x| pool.submit(step, Step::Record(log.clone(), x)).unwrap())
+        .collect();
+    let kept = queued.remove(2);
+    assert!(!running.cancel(), "it runs");
+    for handle in &mut queued {
+        assert!(handle.cancel());
+        assert!(handle.is_ready());
+    }
+    // Cancelling twice says it did not cancel it now.
+    assert!(!queued[0].cancel());
+    for handle in queued {
+        assert!(matches!(
+            handle.wait(),
+            Err(PoolError::Task {
+                error: TaskError::Cancelled,
+                ..
+            })
+        ));
+    }
+    open(&dir);
+    assert_eq!(running.wait().unwrap(), -1);
+    assert_eq!(kept.wait().unwrap(), 2);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "2\n",
+        "only the kept one ran"
+    );
+}
+
+#[test]
+fn dropped_handles_never_run_and_the_next_call_goes_on() {
+    let pool = Pool::builder().processes(1).in_flight(1).build().unwrap();
+    let (dir, hold) = gate();
+    let log = dir.path().join("ran");
+    let running = pool.submit(step, hold).unwrap();
+    wait_for(&dir.path().join("started"));
+    for x in 0..4 {
+        drop(pool.submit(step, Step::Record(log.clone(), x)).unwrap());
+    }
+    drop(running);
+    open(&dir);
+    assert_eq!(pool.apply(step, Step::Record(log.clone(), 9)).unwrap(), 9);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "9\n");
+}
+
+#[test]
+fn wait_timeout_and_try_wait_do_not_wait_for_a_held_task() {
+    let pool = Pool::new(1).unwrap();
+    let (dir, hold) = gate();
+    let mut handle = pool.submit(step, hold).unwrap();
+    wait_for(&dir.path().join("started"));
+    assert!(!handle.wait_timeout(Duration::from_millis(1)));
+    assert!(!handle.is_ready());
+    let mut handle = handle.try_wait().expect_err("still held");
+    open(&dir);
+    assert!(handle.wait_timeout(HANG));
+    assert!(handle.wait_timeout(HANG), "settled stays settled");
+    assert_eq!(handle.try_wait().ok().unwrap().unwrap(), -1);
+}
+
+#[test]
+fn as_completed_and_wait_any_give_the_settled_first() {
+    let pool = Pool::new(2).unwrap();
+    let (dir, hold) = gate();
+    let mut handles = vec![
+        pool.submit(step, hold).unwrap(),
+        pool.submit(step, Step::Square(3)).unwrap(),
+    ];
+    assert_eq!(procpool::wait_any(&mut handles), Some(1));
+    assert_eq!(procpool::wait_any::<step>(&mut []), None);
+    let mut order = procpool::as_completed(handles);
+    assert_eq!(order.next().unwrap().wait().unwrap(), 9);
+    open(&dir);
+    assert_eq!(order.next().unwrap().wait().unwrap(), -1);
+    assert!(order.next().is_none());
+}
+
+#[test]
+fn a_handle_whose_pool_is_gone_says_so() {
+    let pool = Pool::new(1).unwrap();
+    let (_dir, hold) = gate();
+    let handle = pool.submit(step, hold).unwrap();
+    drop(pool);
+    assert!(matches!(handle.wait(), Err(PoolError::Closed)));
+}
+
+#[test]
+fn interrupt_from_another_thread_stops_a_map_which_keeps_what_finished() {
+    let pool = Pool::builder()
+        .processes(1)
+        .chunksize(1)
+        .in_flight(1)
+        .build()
+        .unwrap();
+    let (dir, hold) = gate();
+    let inputs = [
+        Step::Square(1),
+        Step::Square(2),
+        Step::Square(3),
+        hold,
+        Step::Square(5),
+    ];
+    let stopped = std::thread::scope(|s| {
+        s.spawn(|| {
+            wait_for(&dir.path().join("started"));
+            pool.interrupt();
+        });
+        pool.map_outcomes(step, inputs).unwrap_err()
+    });
+    assert!(
+        matches!(
+            stopped.error,
+            PoolError::Interrupted {
+                signal: libc::SIGINT
+            }
+        ),
+        "{}",
+        stopped.error
+    );
+    // The three before the held one, and perhaps the held one's own end.
+    let done = &stopped.finished;
+    assert!(matches!(done.len(), 3 | 4), "{done:?}");
+    for (i, square) in [1, 4, 9].into_iter().enumerate() {
+        assert_eq!((done[i].index, &done[i].result), (i as u64, &Ok(square)));
+    }
+    // Every later call says so too.
+    assert!(matches!(
+        pool.apply(step, Step::Square(2)),
+        Err(PoolError::Interrupted { .. })
+    ));
+}
