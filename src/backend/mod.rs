@@ -13,6 +13,7 @@ pub(crate) mod book;
 #[cfg(any(feature = "mpi", test))]
 mod ledger;
 mod local;
+mod scheduler;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
 mod spawn;
@@ -181,7 +182,7 @@ impl Backend {
     /// The jobs, batches and deliveries, which both backends keep alike.
     pub(crate) fn book(&self) -> &Book {
         match self {
-            Backend::Local(s) => &s.book,
+            Backend::Local(s) => &s.sched.book,
             #[cfg(feature = "mpi")]
             Backend::Mpi(s) => &s.ledger.book,
         }
@@ -189,7 +190,7 @@ impl Backend {
 
     fn book_mut(&mut self) -> &mut Book {
         match self {
-            Backend::Local(s) => &mut s.book,
+            Backend::Local(s) => &mut s.sched.book,
             #[cfg(feature = "mpi")]
             Backend::Mpi(s) => &mut s.ledger.book,
         }
