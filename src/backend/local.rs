@@ -274,8 +274,8 @@ impl Supervisor {
                 }
                 Action::Retire { worker } => {
                     if let Some(worker) = self.workers.get(&worker) {
-                        let _ = protocol::message(&Request::Shutdown)
-                            .map(|m| worker.requests.send(m));
+                        let _ =
+                            protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
                     }
                 }
             }

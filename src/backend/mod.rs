@@ -13,9 +13,9 @@ pub(crate) mod book;
 #[cfg(any(feature = "mpi", test))]
 mod ledger;
 mod local;
-mod scheduler;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
+mod scheduler;
 mod spawn;
 
 use std::path::PathBuf;

@@ -63,7 +63,10 @@ enum State {
     /// Asked to exit after `max_tasks_per_child`; no more work goes to it.
     Retiring,
     /// Signalled; SIGKILL follows at `kill_at`. Its running batch fails with `why`.
-    Stopping { why: TaskError, kill_at: Instant },
+    Stopping {
+        why: TaskError,
+        kill_at: Instant,
+    },
 }
 
 /// One worker, as the scheduler sees it.
@@ -314,7 +317,8 @@ impl Scheduler {
                 self.book.push_front(batch);
             } else {
                 let times = (started, elapsed);
-                self.book.deliver(batch, slot.pid, times, Body::Failed(error));
+                self.book
+                    .deliver(batch, slot.pid, times, Body::Failed(error));
             }
         }
     }
@@ -829,7 +833,9 @@ mod tests {
         }
         assert!(next_input > 1000, "{next_input} inputs");
         assert!(times.iter().all(|&n| n == 1), "every input once");
-        let failed = delivered.iter().filter(|d| matches!(d.body, Body::Failed(_)));
+        let failed = delivered
+            .iter()
+            .filter(|d| matches!(d.body, Body::Failed(_)));
         assert!(failed.count() > 0, "some inputs ran out of retries");
     }
 }
