@@ -387,6 +387,7 @@ impl Supervisor {
                 }
             }
         }
+        self.sched.forget_workers();
         for (_, mut worker) in self.workers.drain() {
             let _ = worker.child.wait();
         }
@@ -436,6 +437,7 @@ impl Supervisor {
         for worker in self.workers.values() {
             let _ = protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
         }
+        self.sched.forget_workers();
         for (_, mut worker) in self.workers.drain() {
             reap(&mut worker.child, self.cfg.grace);
         }
@@ -448,6 +450,7 @@ impl Supervisor {
         for worker in self.workers.values() {
             let _ = sys::kill(worker.pid, libc::SIGKILL);
         }
+        self.sched.forget_workers();
         for (_, mut worker) in self.workers.drain() {
             let _ = worker.child.wait();
         }

@@ -323,6 +323,12 @@ impl Scheduler {
         }
     }
 
+    /// The transport let every worker go (stopped, joined or killed): what
+    /// they held stays in the book as it was.
+    pub fn forget_workers(&mut self) {
+        self.slots.clear();
+    }
+
     /// Whether a worker that died should be replaced, with `processes` wanted:
     /// always while the pool takes work; after `close` while work is left, as
     /// Python's pool does.
