@@ -1,6 +1,7 @@
 //! Where a pool's workers run: processes this program starts on this machine
-//! (`local.rs`, the local supervisor, which starts them with `spawn.rs`), or
-//! the other ranks of an MPI job (`mpi.rs` over `ledger.rs`, feature `mpi`).
+//! (`local.rs`, which starts them with `spawn.rs` and leaves the policy to
+//! `scheduler.rs`), or the other ranks of an MPI job (`mpi.rs` over
+//! `ledger.rs`, feature `mpi`).
 //!
 //! [`Pool`](crate::Pool) talks to either through one internal enum that
 //! forwards the few calls the typed API needs: jobs, batches of encoded
