@@ -49,6 +49,8 @@ pub(crate) struct Link {
     waker: Option<ipc_channel::ipc::IpcSender<()>>,
     waiting: Arc<AtomicBool>,
     next_job: AtomicU64,
+    /// The process the thread runs in: a child forked since has no such thread.
+    owner: u32,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -72,19 +74,39 @@ impl Link {
             waker,
             waiting,
             next_job: AtomicU64::new(1),
+            owner: std::process::id(),
             thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// Whether this is the process whose thread serves the pool (not a
+    /// child forked since).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Forked`] in a forked child, which has no supervisor
+    /// thread: a call there would wait forever.
+    pub fn check_owner(&self) -> Result<(), PoolError> {
+        match std::process::id() {
+            pid if pid == self.owner => Ok(()),
+            pid => Err(PoolError::Forked {
+                owner: self.owner,
+                pid,
+            }),
+        }
     }
 
     /// Runs `call` on the supervisor thread and waits for its answer.
     ///
     /// # Errors
     ///
-    /// [`PoolError::Closed`] when the pool was dropped.
+    /// [`PoolError::Closed`] when the pool was dropped, and
+    /// [`PoolError::Forked`] in a forked child.
     pub fn run<R: Send + 'static>(
         &self,
         call: impl FnOnce(&mut Driver) -> R + Send + 'static,
     ) -> Result<R, PoolError> {
+        self.check_owner()?;
         let (answer, answered) = mpsc::sync_channel(1);
         self.post(move |driver| {
             let _ = answer.send(call(driver));
@@ -94,7 +116,12 @@ impl Link {
 
     /// Runs `call` on the supervisor thread, not waiting for it.
     pub fn post(&self, call: impl FnOnce(&mut Driver) + Send + 'static) {
-        if self.calls.send(Message::Call(Box::new(call))).is_ok()
+        self.send(Message::Call(Box::new(call)));
+    }
+
+    /// Sends `message`, waking the thread if it waits in a turn.
+    fn send(&self, message: Message) {
+        if self.calls.send(message).is_ok()
             && let Some(waker) = &self.waker
             && self.waiting.swap(false, Ordering::SeqCst)
         {
@@ -146,7 +173,12 @@ impl Link {
 
     /// Stops the supervisor thread, which stops the workers, and waits for it.
     pub fn stop(&self) {
-        let _ = self.calls.send(Message::Stop);
+        // A forked child has no supervisor thread to stop, and its workers
+        // are not its own: it leaves them to the parent.
+        if self.check_owner().is_err() {
+            return;
+        }
+        self.send(Message::Stop);
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = thread {
             // A panic there has been reported on stderr already.
@@ -192,24 +224,31 @@ impl Driver {
         }
     }
 
-    /// Sends every job its deliveries; a job whose caller is gone is
-    /// abandoned.
+    /// Sends the jobs delivered to their deliveries; a job whose caller is
+    /// gone is abandoned.
     fn hand_out(&mut self) {
         let mut sent = false;
         let mut gone = Vec::new();
-        for (&job, watch) in &self.jobs {
+        for job in self.backend.take_ready() {
+            let Some(watch) = self.jobs.get(&job) else {
+                continue;
+            };
             while let Some(delivery) = self.backend.take_delivered(job) {
                 let taken = watch.sink.send(Ok(delivery)).is_ok();
                 sent |= taken;
                 if !taken || watch.single {
-                    gone.push(job);
+                    gone.push((job, taken));
                     break;
                 }
             }
         }
-        for job in gone {
+        for (job, done) in gone {
             self.jobs.remove(&job);
-            self.backend.abandon(job);
+            match done {
+                // A single job's one delivery is taken: nothing of it is left.
+                true => self.backend.forget(job),
+                false => self.backend.abandon(job),
+            }
         }
         if sent {
             READY.notify();

@@ -197,6 +197,17 @@ pub enum PoolError {
         /// Why it failed.
         error: TaskError,
     },
+    /// The pool is used in a child process forked after it was built: its
+    /// supervisor thread and workers are the parent's.
+    #[error(
+        "this pool was built by process {owner}; process {pid}, forked from it, cannot use it (build a pool of its own)"
+    )]
+    Forked {
+        /// The process that built the pool.
+        owner: u32,
+        /// This process.
+        pid: u32,
+    },
     /// `join` was called before `close`.
     #[error("join() waits for a closed pool: call close() first")]
     NotClosed,
@@ -298,6 +309,10 @@ impl PoolError {
                 error: error.clone(),
             },
             PoolError::NotClosed => PoolError::NotClosed,
+            PoolError::Forked { owner, pid } => PoolError::Forked {
+                owner: *owner,
+                pid: *pid,
+            },
             PoolError::Backend { backend, message } => PoolError::Backend {
                 backend,
                 message: message.clone(),

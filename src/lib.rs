@@ -77,7 +77,7 @@ pub use error::{MapError, PoolError, TaskError};
 pub use events::PoolEvent;
 pub use outcome::Outcome;
 pub use pool::{
-    AsCompleted, Handle, Imap, ImapOutcomes, Pool, PoolBuilder, as_completed, wait_any,
+    AsCompleted, Handle, Imap, ImapOutcomes, MapHandle, Pool, PoolBuilder, as_completed, wait_any,
 };
 pub use progress::Progress;
 pub use sys::ExitCause;

@@ -39,6 +39,7 @@ pub struct PoolBuilder {
     startup_timeout: Duration,
     window: Option<usize>,
     tune_allocator: bool,
+    pin_workers: bool,
     timeout: Option<Duration>,
     grace: Duration,
     retries: u32,
@@ -58,6 +59,7 @@ impl Default for PoolBuilder {
             startup_timeout: Duration::from_secs(10),
             window: None,
             tune_allocator: false,
+            pin_workers: true,
             timeout: None,
             grace: Duration::from_millis(500),
             retries: 0,
@@ -253,6 +255,26 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether to bind each worker to a CPU of its own (default on). It
+    /// applies only when the pool has no more workers than the CPUs this
+    /// program may run on (its inherited set: `taskset`, a Slurm
+    /// allocation, a cpuset), as MPI and OpenMP runtimes bind their ranks:
+    /// workers then never wake on one CPU together nor migrate between
+    /// CPUs, which for tasks of a millisecond is most of the difference to
+    /// the ideal speedup. A replacement worker takes the CPU of the one it
+    /// replaces. Turn it off when tasks start threads of their own, which
+    /// would otherwise share their worker's one CPU.
+    ///
+    /// ```
+    /// # procpool::doctest::serve();
+    /// let pool = procpool::Pool::builder().processes(1).pin_workers(false).build().unwrap();
+    /// assert_eq!(pool.pids().len(), 1);
+    /// ```
+    pub fn pin_workers(mut self, on: bool) -> Self {
+        self.pin_workers = on;
+        self
+    }
+
     /// Starts the workers and waits for every handshake.
     ///
     /// # Errors
@@ -285,6 +307,7 @@ impl PoolBuilder {
             startup_timeout: self.startup_timeout,
             window: self.window,
             tune_allocator: self.tune_allocator,
+            pin_workers: self.pin_workers,
             timeout: self.timeout,
             grace: self.grace,
             retries: self.retries,
@@ -639,6 +662,7 @@ impl Pool {
         if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(PoolError::Closed);
         }
+        self.link.check_owner()?;
         let single = work.is_some();
         let (id, deliveries) = self.link.open(T::NAME, work);
         Ok(Job {
@@ -725,6 +749,59 @@ impl Pool {
             settled,
             task: PhantomData,
         })
+    }
+
+    /// Sends every input now and returns a handle on the whole map, like
+    /// Python's `map_async`: the inputs are read and encoded at once, the
+    /// results come in while the caller does other things, and
+    /// [`MapHandle::wait`] gives what [`map`](Self::map) gives. Like
+    /// [`Handle`], the handle is `Send` and `'static`, and dropping it
+    /// cancels what has not run.
+    ///
+    /// ```
+    /// # use procpool::doctest::Square;
+    /// # let pool = procpool::doctest::pool(2);
+    /// let squares = pool.map_async(Square, 0..6).unwrap();
+    /// let failing = pool.map_async(Square, [2, i64::MAX]).unwrap();
+    /// assert_eq!(squares.wait().unwrap(), [0, 1, 4, 9, 16, 25]);
+    /// let outcomes = failing.wait_outcomes().unwrap();
+    /// assert!(outcomes[1].error().is_some());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If the pool was closed or interrupted.
+    pub fn map_async<T: Task>(
+        &self,
+        task: T,
+        inputs: impl IntoIterator<Item = T::Input>,
+    ) -> Result<MapHandle<T>, PoolError> {
+        let _ = task;
+        let inputs: Vec<T::Input> = inputs.into_iter().collect();
+        let len = inputs.len();
+        let mut feeder = Feeder::<T, _>::new(inputs.into_iter(), 1, true);
+        match self.chunksize {
+            Some(chunksize) => feeder.chunksize = chunksize,
+            None => {
+                feeder.chunksize = auto_chunksize(len, self.processes);
+                feeder.byte_limit = Some(AUTO_CHUNK_BYTES);
+            }
+        }
+        let mut handle = MapHandle {
+            job: self.new_job::<T>(None)?,
+            len: len as u64,
+            got: BTreeMap::new(),
+            received: 0,
+            stopped: None,
+            task: PhantomData,
+        };
+        while let Some(chunk) = feeder.next_chunk() {
+            match chunk {
+                Chunk::Work(work) => handle.job.submit(work),
+                Chunk::Failed(index, why) => handle.take(Ok(unencodable(index, why))),
+            }
+        }
+        Ok(handle)
     }
 
     /// Runs one task and waits for its output, like Python's `apply`.
@@ -1043,6 +1120,147 @@ impl<T: Task> Iterator for AsCompleted<T> {
     fn next(&mut self) -> Option<Handle<T>> {
         let ready = wait_any(&mut self.pending)?;
         Some(self.pending.swap_remove(ready))
+    }
+}
+
+/// A handle on a whole map sent at once; see [`Pool::map_async`].
+#[must_use = "a map's results are lost unless its handle is waited on"]
+pub struct MapHandle<T: Task> {
+    job: Job,
+    len: u64,
+    /// The deliveries in, by first index.
+    got: BTreeMap<u64, Delivery>,
+    /// How many inputs they hold.
+    received: u64,
+    /// Why the pool stopped before every delivery came.
+    stopped: Option<PoolError>,
+    task: PhantomData<fn() -> T>,
+}
+
+impl<T: Task> MapHandle<T> {
+    fn take(&mut self, settled: Settled) {
+        match settled {
+            Ok(delivery) => {
+                self.received += u64::from(delivery.count);
+                self.got.insert(delivery.first, delivery);
+            }
+            Err(error) => self.stopped = Some(error),
+        }
+    }
+
+    fn settled(&self) -> bool {
+        self.received == self.len || self.stopped.is_some()
+    }
+
+    fn wait_all(&mut self) {
+        while !self.settled() {
+            let settled = self.job.next();
+            self.take(settled);
+        }
+    }
+
+    /// Whether every input has settled (or the pool stopped), so that
+    /// [`wait`](Self::wait) returns at once. Like Python's `ready()`.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let mut sleeps = pool.map_async(procpool::doctest::Sleep, [50, 1]).unwrap();
+    /// assert!(!sleeps.is_ready());
+    /// assert!(sleeps.wait_timeout(std::time::Duration::from_secs(10)));
+    /// assert!(sleeps.is_ready());
+    /// ```
+    pub fn is_ready(&mut self) -> bool {
+        while !self.settled() {
+            match self.job.deliveries.try_recv() {
+                Ok(settled) => self.take(settled),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => self.take(Err(PoolError::Closed)),
+            }
+        }
+        self.settled()
+    }
+
+    /// Waits at most `timeout` for every input to settle; whether they did.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.settled() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.job.deliveries.recv_timeout(left) {
+                Ok(settled) => self.take(settled),
+                Err(RecvTimeoutError::Timeout) => return false,
+                Err(RecvTimeoutError::Disconnected) => self.take(Err(PoolError::Closed)),
+            }
+        }
+        true
+    }
+
+    /// Waits for the map and gives what [`Pool::map`] gives: the outputs in
+    /// input order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::map`]: the first failure, with the outputs before it.
+    pub fn wait(mut self) -> Result<Vec<T::Output>, MapError<T::Output>> {
+        self.wait_all();
+        let mut values = Vec::with_capacity(self.len as usize);
+        let mut done = 0;
+        for (first, delivery) in std::mem::take(&mut self.got) {
+            if first != done {
+                break;
+            }
+            done += u64::from(delivery.count);
+            if let Err(error) = unpack_values(delivery, &mut values) {
+                return Err(MapError {
+                    finished: values,
+                    error,
+                });
+            }
+        }
+        match self.stopped.take() {
+            Some(error) => Err(MapError {
+                finished: values,
+                error,
+            }),
+            None => Ok(values),
+        }
+    }
+
+    /// Waits for the map and gives what [`Pool::map_outcomes`] gives: every
+    /// input's [`Outcome`], in input order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::map_outcomes`]: why the pool stopped, with every outcome
+    /// that came in.
+    #[allow(
+        clippy::type_complexity,
+        reason = "the outcomes, or what finished of them"
+    )]
+    pub fn wait_outcomes(
+        mut self,
+    ) -> Result<Vec<Outcome<T::Output>>, MapError<Outcome<T::Output>>> {
+        self.wait_all();
+        let mut outcomes = Vec::with_capacity(self.len as usize);
+        for delivery in std::mem::take(&mut self.got).into_values() {
+            unpack(delivery, &mut |outcome| outcomes.push(outcome));
+        }
+        match self.stopped.take() {
+            Some(error) => Err(MapError {
+                finished: outcomes,
+                error,
+            }),
+            None => Ok(outcomes),
+        }
+    }
+}
+
+impl<T: Task> std::fmt::Debug for MapHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapHandle")
+            .field("task", &T::NAME)
+            .field("inputs", &self.len)
+            .field("settled", &self.received)
+            .finish()
     }
 }
 

@@ -5,7 +5,7 @@
 //! only turn a hang into a failure.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use procpool::{Pool, PoolError, TaskError};
@@ -57,6 +57,16 @@ fn step(what: Step) -> i64 {
 /// Long enough that only a hang reaches it.
 const HANG: Duration = Duration::from_secs(30);
 
+/// Runs `call` on a thread of its own and waits at most [`HANG`] for it,
+/// so that a call that hangs fails the test instead of hanging it.
+fn within<R: Send + 'static>(call: impl FnOnce() -> R + Send + 'static) -> R {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(call());
+    });
+    result.recv_timeout(HANG).expect("the call returned")
+}
+
 fn wait_for(path: &Path) {
     for _ in 0..30_000 {
         if path.exists() {
@@ -101,18 +111,21 @@ fn open(dir: &Dir) {
 fn a_short_apply_is_not_held_behind_another_threads_long_one() {
     let pool = Pool::new(2).unwrap();
     let (dir, hold) = gate();
-    std::thread::scope(|s| {
-        let long = s.spawn(|| pool.apply(step, hold));
-        wait_for(&dir.path().join("started"));
-        let (done, short) = mpsc::channel();
-        let pool = &pool;
-        s.spawn(move || done.send(pool.apply(step, Step::Square(7))).unwrap());
-        // The long task still holds: the short one returned beside it.
-        assert_eq!(short.recv_timeout(HANG).unwrap().unwrap(), 49);
-        assert!(!long.is_finished());
-        open(&dir);
-        assert_eq!(long.join().unwrap().unwrap(), -1);
+    let pool = Arc::new(pool);
+    let long = std::thread::spawn({
+        let pool = Arc::clone(&pool);
+        move || pool.apply(step, hold)
     });
+    wait_for(&dir.path().join("started"));
+    let short = within({
+        let pool = Arc::clone(&pool);
+        move || pool.apply(step, Step::Square(7))
+    });
+    // The long task still holds: the short one returned beside it.
+    assert_eq!(short.unwrap(), 49);
+    assert!(!long.is_finished());
+    open(&dir);
+    assert_eq!(long.join().unwrap().unwrap(), -1);
 }
 
 #[test]
@@ -178,10 +191,40 @@ fn dropped_handles_never_run_and_the_next_call_goes_on() {
     for x in 0..4 {
         drop(pool.submit(step, Step::Record(log.clone(), x)).unwrap());
     }
+    // The held task is dropped too, its gate never opened: its worker is
+    // replaced, and the next call does not wait for it.
+    let held = pool.pids();
     drop(running);
-    open(&dir);
-    assert_eq!(pool.apply(step, Step::Record(log.clone(), 9)).unwrap(), 9);
+    let pool = Arc::new(pool);
+    let next = within({
+        let (pool, log) = (Arc::clone(&pool), log.clone());
+        move || pool.apply(step, Step::Record(log, 9))
+    });
+    assert_eq!(next.unwrap(), 9);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "9\n");
+    assert_ne!(pool.pids(), held);
+}
+
+#[test]
+fn a_dropped_imap_stops_its_running_work_and_the_next_call_goes_on() {
+    let pool = Pool::builder().processes(1).in_flight(4).build().unwrap();
+    let (dir, hold) = gate();
+    let mut squares = pool.imap(step, [Step::Square(3), hold, Step::Square(4)]);
+    assert_eq!(squares.next().unwrap().unwrap(), 9);
+    wait_for(&dir.path().join("started"));
+    drop(squares);
+    let pool = Arc::new(pool);
+    let next = within({
+        let pool = Arc::clone(&pool);
+        move || pool.apply(step, Step::Square(5))
+    });
+    assert_eq!(next.unwrap(), 25);
+    let (events, _) = pool.take_events();
+    let died = events
+        .iter()
+        .filter(|e| matches!(e, procpool::PoolEvent::WorkerDied { .. }))
+        .count();
+    assert_eq!(died, 1, "{events:?}");
 }
 
 #[test]
@@ -269,4 +312,97 @@ fn interrupt_from_another_thread_stops_a_map_which_keeps_what_finished() {
         pool.apply(step, Step::Square(2)),
         Err(PoolError::Interrupted { .. })
     ));
+}
+
+#[test]
+fn map_async_gives_what_map_gives_on_any_thread_and_dropping_it_stops_its_work() {
+    let pool = Pool::new(2).unwrap();
+    let squares = pool.map_async(step, (0..100).map(Step::Square)).unwrap();
+    let squares = std::thread::spawn(move || squares.wait());
+    let want: Vec<i64> = (0..100).map(|x| x * x).collect();
+    assert_eq!(squares.join().unwrap().unwrap(), want);
+    assert!(pool.map_async(step, []).unwrap().wait().unwrap().is_empty());
+    let failing = pool
+        .map_async(step, [Step::Square(2), Step::Panic, Step::Square(3)])
+        .unwrap();
+    let stopped = failing.wait().unwrap_err();
+    assert_eq!(stopped.finished, [4]);
+    assert!(matches!(stopped.error, PoolError::Task { index: 1, .. }));
+    // Dropped while one input holds: its worker is replaced, and the next
+    // call does not wait for it.
+    let (dir, hold) = gate();
+    let log = dir.path().join("ran");
+    let mut held = pool
+        .map_async(step, [hold, Step::Record(log.clone(), 1)])
+        .unwrap();
+    wait_for(&dir.path().join("started"));
+    assert!(!held.is_ready());
+    assert!(!held.wait_timeout(Duration::from_millis(1)));
+    drop(held);
+    let pool = Arc::new(pool);
+    let next = within({
+        let pool = Arc::clone(&pool);
+        move || pool.map(step, [Step::Square(5), Step::Square(6)])
+    });
+    assert_eq!(next.unwrap(), [25, 36]);
+}
+
+#[test]
+fn a_panicking_progress_callback_fails_its_own_call_and_the_pool_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let panicked = Arc::new(AtomicBool::new(false));
+    let once = Arc::clone(&panicked);
+    let pool = Pool::builder()
+        .processes(1)
+        .on_progress(move |_| {
+            if !once.swap(true, Ordering::Relaxed) {
+                panic!("the callback panics");
+            }
+        })
+        .build()
+        .unwrap();
+    let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.map(step, [Step::Square(2), Step::Square(3)])
+    }));
+    assert!(call.is_err() && panicked.load(Ordering::Relaxed));
+    let pool = Arc::new(pool);
+    let next = within({
+        let pool = Arc::clone(&pool);
+        move || pool.map(step, [Step::Square(4)])
+    });
+    assert_eq!(next.unwrap(), [16]);
+}
+
+#[test]
+fn a_pool_used_in_a_forked_child_says_so_instead_of_waiting_forever() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, fork};
+    let pool = Pool::new(1).unwrap();
+    // SAFETY: the child only calls what allocates nothing before it fails
+    // (the owner check comes first), then _exit.
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Child => {
+            let forked =
+                matches!(pool.join(), Err(PoolError::Forked { .. })) && pool.pids().is_empty();
+            // SAFETY: ends the child without running the harness's exit code.
+            unsafe { libc::_exit(if forked { 0 } else { 1 }) }
+        }
+        ForkResult::Parent { child } => {
+            let mut status = WaitStatus::StillAlive;
+            for _ in 0..30_000 {
+                status = waitpid(child, Some(WaitPidFlag::WNOHANG)).unwrap();
+                if status != WaitStatus::StillAlive {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if status == WaitStatus::StillAlive {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::SIGKILL);
+                let _ = waitpid(child, None);
+            }
+            assert_eq!(status, WaitStatus::Exited(child, 0));
+        }
+    }
+    // The parent's pool is untouched.
+    assert_eq!(pool.apply(step, Step::Square(3)).unwrap(), 9);
 }

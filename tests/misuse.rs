@@ -54,13 +54,18 @@ fn run(mode: &str) -> Output {
         std::thread::sleep(Duration::from_millis(10));
     }
     let output = child.wait_with_output().unwrap();
+    assert_none_left(&token, mode);
+    output
+}
+
+/// No process of the run marked `token` is left.
+fn assert_none_left(token: &str, mode: &str) {
     // Workers die with their supervisor: give the kernel a moment to reap them.
     let until = Instant::now() + Duration::from_secs(5);
-    while !marked(&token).is_empty() && Instant::now() < until {
+    while !marked(token).is_empty() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(marked(&token), Vec::<u32>::new(), "{mode}: processes left");
-    output
+    assert_eq!(marked(token), Vec::<u32>::new(), "{mode}: processes left");
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -144,4 +149,35 @@ fn a_task_may_build_a_pool_of_its_own_on_purpose() {
     assert_eq!(outcome.pid, worker);
     assert_eq!(outcome.result, Ok(nested.call(5)));
     assert!(Path::new(HOSTILE).exists());
+}
+
+#[test]
+fn a_program_with_its_own_sigint_handler_stops_its_map_and_keeps_what_finished() {
+    let dir = std::env::temp_dir().join(format!("procpool-own-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = format!("{}-own-sigint", std::process::id());
+    let child = Command::new(HOSTILE)
+        .env("HOSTILE", "own-sigint")
+        .env("HOSTILE_RUN", &token)
+        .env("HOSTILE_DIR", &dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = dir.join("started");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the long task never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    procpool::sys::kill(child.id(), libc::SIGINT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(text(&output.stdout), "finished [1, 1, 1]\n");
+    assert_eq!(
+        text(&output.stderr),
+        "hostile: interrupted by signal 2 (SIGINT)\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_none_left(&token, "own-sigint");
 }

@@ -42,6 +42,9 @@ pub struct Global {
     /// Replace each worker after it ran this many tasks
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub maxtasksperchild: Option<u64>,
+    /// Let workers run on any CPU instead of binding each to one of its own (binding applies when there are no more workers than CPUs)
+    #[arg(long, global = true)]
+    pub no_pin: bool,
     /// Where workers run: local processes, or the other ranks of an MPI job (under mpirun)
     #[arg(long, global = true, value_enum, default_value_t = BackendKind::Local)]
     pub backend: BackendKind,

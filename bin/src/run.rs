@@ -73,6 +73,7 @@ pub fn build_pool(global: &Global) -> anyhow::Result<(Pool, InterruptFlag)> {
     builder = builder
         .retries(global.retries)
         .tune_allocator(true)
+        .pin_workers(!global.no_pin)
         .interrupt_flag(interrupt.clone());
     if let Some(n) = global.processes {
         builder = builder.processes(n as usize);

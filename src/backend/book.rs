@@ -119,6 +119,8 @@ pub(crate) struct Book {
     next_batch: u64,
     next_job: JobId,
     mailbox: HashMap<JobId, VecDeque<Delivery>>,
+    /// Jobs delivered to since the last [`take_ready`](Self::take_ready).
+    ready: Vec<JobId>,
     closed: bool,
     /// The worker program, for the error about an unknown task.
     program: PathBuf,
@@ -239,6 +241,15 @@ impl Book {
     /// Puts a batch that went out but never started back at the front of the
     /// queue, uncharged; a batch no longer in the table is left alone.
     pub fn unsend(&mut self, id: u64) {
+        // An abandoned job's batch is dropped, not run for nobody.
+        if self
+            .batches
+            .get(&id)
+            .is_some_and(|batch| !self.mailbox.contains_key(&batch.job))
+        {
+            self.batches.remove(&id);
+            return;
+        }
         if let Some(batch) = self.batches.get_mut(&id) {
             batch.attempts -= 1;
             self.queue.push_front(id);
@@ -268,6 +279,12 @@ impl Book {
         });
     }
 
+    /// Forgets `job`, whose work is all delivered (cheaper than
+    /// [`abandon`](Self::abandon), which looks through the queue).
+    pub fn forget(&mut self, job: JobId) {
+        self.mailbox.remove(&job);
+    }
+
     /// Puts `batch`'s results (or its error) in its job's mailbox, unless the
     /// job was abandoned.
     pub fn deliver(
@@ -278,6 +295,9 @@ impl Book {
         body: Body,
     ) {
         if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
+            if mailbox.is_empty() {
+                self.ready.push(batch.job);
+            }
             mailbox.push_back(Delivery {
                 first: batch.work.first,
                 count: batch.count(),
@@ -306,6 +326,12 @@ impl Book {
             std::mem::take(&mut self.events),
             std::mem::take(&mut self.dropped_events),
         )
+    }
+
+    /// The jobs with deliveries in since the last call (a job may be named
+    /// twice, or have none left by now).
+    pub fn take_ready(&mut self) -> Vec<JobId> {
+        std::mem::take(&mut self.ready)
     }
 
     /// The next delivery for `job`, if one is in.

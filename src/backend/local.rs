@@ -17,7 +17,8 @@ use ipc_channel::TrySelectError;
 use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
 use super::Config;
-use super::book::Body;
+use super::book::{Body, JobId};
+use super::pin::{Claim, Cpus};
 use super::scheduler::{Action, Policy, Scheduler};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
@@ -52,6 +53,8 @@ struct Worker {
     /// Replies out of messages, large ones through the worker's region,
     /// every place checked.
     inbox: Inbox,
+    /// The CPU it is bound to, freed for a replacement when it goes.
+    _cpu: Option<Claim>,
     /// It has work to finish at exit (a job guard to reap): asked to exit
     /// at the end rather than killed.
     exit_work: bool,
@@ -97,6 +100,9 @@ impl Supervisor {
             cfg.startup_timeout,
             cfg.interrupt.clone(),
             cfg.initializer.clone(),
+            cfg.pin_workers
+                .then(|| Cpus::for_workers(cfg.processes))
+                .flatten(),
         )?;
         let mut set =
             IpcReceiverSet::new().map_err(|e| PoolError::os("cannot create a receiver set", e))?;
@@ -146,6 +152,7 @@ impl Supervisor {
             requests,
             replies,
             tasks,
+            cpu,
         } = process;
         let id = match self.set.add(replies) {
             Ok(id) => id,
@@ -166,6 +173,7 @@ impl Supervisor {
                 leases: HashMap::new(),
                 outbox: Outbox::new(Release::OnDrop),
                 inbox: Inbox::new(true),
+                _cpu: cpu,
                 exit_work: false,
             },
         );
@@ -176,6 +184,14 @@ impl Supervisor {
         let mut pids: Vec<u32> = self.workers.values().map(|w| w.pid).collect();
         pids.sort_unstable();
         pids
+    }
+
+    /// Drops `job`: its queued batches go, and a worker running one of its
+    /// batches is killed (and replaced), so that no later call waits behind
+    /// work nobody wants; its batches behind that are dropped with it.
+    pub fn abandon(&mut self, job: JobId) {
+        let actions = self.sched.abandon(job, Instant::now());
+        self.act(actions);
     }
 
     /// What ends the loop's wait at once, so work given from another

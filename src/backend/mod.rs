@@ -16,6 +16,7 @@ mod ledger;
 mod local;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
+mod pin;
 mod scheduler;
 mod spawn;
 
@@ -39,6 +40,7 @@ pub(crate) struct Config {
     pub startup_timeout: Duration,
     pub window: Option<usize>,
     pub tune_allocator: bool,
+    pub pin_workers: bool,
     pub timeout: Option<Duration>,
     pub grace: Duration,
     pub retries: u32,
@@ -251,13 +253,29 @@ impl Backend {
         self.book_mut().withdraw(job)
     }
 
+    /// Forgets `job`, whose work is all delivered.
+    pub fn forget(&mut self, job: JobId) {
+        self.book_mut().forget(job)
+    }
+
+    /// The jobs with deliveries in since the last call.
+    pub fn take_ready(&mut self) -> Vec<JobId> {
+        self.book_mut().take_ready()
+    }
+
     /// A delivery for `job` that is in.
     pub fn take_delivered(&mut self, job: JobId) -> Option<Delivery> {
         self.book_mut().take(job)
     }
 
+    /// Drops `job`'s queued work and its deliveries to come; local workers
+    /// running its batches are replaced (MPI ranks finish them).
     pub fn abandon(&mut self, job: JobId) {
-        self.book_mut().abandon(job)
+        match self {
+            Backend::Local(s) => s.abandon(job),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(s) => s.ledger.book.abandon(job),
+        }
     }
 
     pub fn pids(&self) -> Vec<u32> {

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::book::{Body, Book};
+use super::book::{Body, Book, JobId};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
 use crate::sys::ExitCause;
@@ -323,6 +323,31 @@ impl Scheduler {
         }
     }
 
+    /// Drops `job`: its queued batches go, and a worker running one of its
+    /// batches is killed (to be replaced), so that no later call waits behind
+    /// work nobody wants; its batches behind that are dropped with it.
+    pub fn abandon(&mut self, job: JobId, now: Instant) -> Vec<Action> {
+        self.book.abandon(job);
+        let mut actions = Vec::new();
+        for (&id, slot) in &mut self.slots {
+            let running = slot.out.front().map(|out| out.batch);
+            let theirs = running
+                .and_then(|batch| self.book.get(batch))
+                .is_some_and(|batch| batch.job == job);
+            if theirs && !matches!(slot.state, State::Stopping { .. }) {
+                slot.state = State::Stopping {
+                    why: TaskError::Cancelled,
+                    kill_at: now + KILL_AGAIN,
+                };
+                actions.push(Action::Kill {
+                    worker: id,
+                    signal: libc::SIGKILL,
+                });
+            }
+        }
+        actions
+    }
+
     /// The transport let every worker go (stopped, joined or killed): what
     /// they held stays in the book as it was.
     pub fn forget_workers(&mut self) {
@@ -419,7 +444,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::book::{Delivery, JobId, Work};
+    use crate::backend::book::{Delivery, Work};
     use crate::protocol::Frame;
 
     /// A small xorshift generator: the core has no `rand` to lean on.
@@ -738,6 +763,39 @@ mod tests {
             &delivered[0].body,
             Body::Failed(TaskError::Protocol { message, .. }) if message == "bad"
         ));
+    }
+
+    #[test]
+    fn an_abandoned_job_kills_the_worker_running_it_and_drops_the_rest() {
+        let now = Instant::now();
+        let mut sched = scheduler(Policy {
+            window: Some(2),
+            retries: 3,
+            ..Policy::default()
+        });
+        sched.book.open_job(2).unwrap();
+        sched.started(1, 101, now);
+        sched.started(2, 102, now);
+        sched.book.submit(JOB, work(0, 2));
+        sched.book.submit(2, work(0, 1));
+        sched.book.submit(JOB, work(2, 1));
+        sched.book.submit(JOB, work(3, 1));
+        assert_eq!(dispatch(&mut sched, now).len(), 4);
+        let kill = Action::Kill {
+            worker: 1,
+            signal: libc::SIGKILL,
+        };
+        assert_eq!(sched.abandon(JOB, now), [kill]);
+        assert!(sched.abandon(JOB, now).is_empty(), "once");
+        sched.died(1, ExitCause::Signal(libc::SIGKILL), now);
+        assert!(deliveries(&mut sched).is_empty(), "nobody wants it");
+        // Worker 2 finishes what it holds: the other job's batch, and one
+        // of the abandoned job's already out, whose results nobody gets.
+        finish_front(&mut sched, 2, now);
+        finish_front(&mut sched, 2, now);
+        assert!(deliveries(&mut sched).is_empty());
+        assert_eq!(sched.book.take(2).map(|d| d.pid), Some(102));
+        assert!(!sched.book.has_work(), "not split, not retried");
     }
 
     #[test]

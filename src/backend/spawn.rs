@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
+use super::pin::{Claim, Cpus};
 use crate::error::PoolError;
 use crate::protocol::{
     self, Carrier, Hello, InitCall, Message, NO_INIT_EXIT, NO_SOCKET, Ready, WORKER_ENV,
@@ -48,10 +49,12 @@ pub(crate) struct WorkerProcess {
     pub requests: IpcSender<Message>,
     pub replies: IpcReceiver<Message>,
     pub tasks: Vec<String>,
+    /// The CPU it is bound to, held while it lives.
+    pub cpu: Option<Claim>,
 }
 
-/// A started worker and the read end of its handshake pipe.
-type Started = (Child, PipeReader);
+/// A started worker, the read end of its handshake pipe, and its CPU.
+type Started = (Child, PipeReader, Option<Claim>);
 type SpawnJob = (usize, mpsc::Sender<Vec<Result<Started, PoolError>>>);
 
 /// Owns the spawner thread; dropping it ends the thread.
@@ -66,11 +69,13 @@ pub(crate) struct Spawner {
 }
 
 impl Spawner {
+    /// `cpus`: the CPUs workers are bound to, one each, if any.
     pub fn new(
         program: PathBuf,
         startup_timeout: Duration,
         interrupt: Option<InterruptFlag>,
         initializer: Option<InitCall>,
+        cpus: Option<Cpus>,
     ) -> Result<Self, PoolError> {
         // A worker whose program never called init stops here, before it
         // starts workers of its own.
@@ -89,7 +94,10 @@ impl Spawner {
             .spawn(move || {
                 for (count, reply) in rx {
                     let started = (0..count)
-                        .map(|_| start(&thread_program, args.as_deref()))
+                        .map(|_| {
+                            let cpu = cpus.as_ref().map(Cpus::claim);
+                            start(&thread_program, args.as_deref(), cpu)
+                        })
                         .collect();
                     let _ = reply.send(started);
                 }
@@ -214,7 +222,11 @@ fn check_handshake_dir() -> Result<(), PoolError> {
 /// never reaches the handshake dies with us. `harness`: the arguments that
 /// make a test harness run its worker test; its stdout, where the harness
 /// reports, goes nowhere (the worker moves its own to stderr).
-fn start(program: &Path, harness: Option<&[String]>) -> Result<Started, PoolError> {
+fn start(
+    program: &Path,
+    harness: Option<&[String]>,
+    cpu: Option<Claim>,
+) -> Result<Started, PoolError> {
     let failed = |source| PoolError::Spawn {
         program: program.to_path_buf(),
         source,
@@ -222,6 +234,7 @@ fn start(program: &Path, harness: Option<&[String]>) -> Result<Started, PoolErro
     let (reader, writer) = std::io::pipe().map_err(failed)?;
     let fd = writer.as_raw_fd();
     let parent = std::process::id();
+    let bind = cpu.as_ref().map(Claim::set);
     let mut command = Command::new(program);
     command
         .env(WORKER_ENV, format!("{parent}:{fd}"))
@@ -247,12 +260,17 @@ fn start(program: &Path, harness: Option<&[String]>) -> Result<Started, PoolErro
             if libc::getppid() as u32 != parent {
                 libc::_exit(2);
             }
+            // A CPU that cannot be had (the set changed since) leaves the
+            // worker where the kernel puts it.
+            if let Some(set) = &bind {
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
+            }
             Ok(())
         })
     };
     let child = command.spawn().map_err(failed)?;
     drop(writer);
-    Ok((child, reader))
+    Ok((child, reader, cpu))
 }
 
 /// A handshake under way, in its steps.
@@ -265,6 +283,7 @@ struct Handshake {
     name: Option<String>,
     /// Our channels, once sent, waiting for [`Ready`].
     sent: Option<(IpcSender<Message>, IpcReceiver<Message>)>,
+    cpu: Option<Claim>,
 }
 
 /// How long one look at a starting worker waits.
@@ -273,7 +292,7 @@ const POLL: Duration = Duration::from_millis(5);
 const STOP_GRACE: Duration = Duration::from_millis(100);
 
 impl Handshake {
-    fn new((child, pipe): Started) -> Self {
+    fn new((child, pipe, cpu): Started) -> Self {
         set_nonblocking(&pipe);
         Handshake {
             child,
@@ -281,6 +300,7 @@ impl Handshake {
             said: Vec::new(),
             name: None,
             sent: None,
+            cpu,
         }
     }
 
@@ -324,6 +344,7 @@ impl Handshake {
                         requests,
                         replies,
                         tasks: ready.tasks.into_iter().map(|task| task.name).collect(),
+                        cpu: self.cpu.take(),
                     });
                 }
                 Ok(Some(ready)) => {

@@ -71,10 +71,22 @@ pub struct JobsArgs {
     /// Seconds between SIGTERM and SIGKILL when a job's process group is stopped
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
     grace: Duration,
+    /// With one job (as each Slurm array task runs): exit with its own
+    /// Exit_Code, 0 to 255, so Slurm's records show the job's code
+    #[arg(long)]
+    job_exit_code: bool,
     /// Print a Slurm job-array script whose array tasks run one line each
     /// through procpool, instead of running the jobs
-    #[arg(long)]
+    #[arg(long, group = "slurm_mode")]
     slurm: bool,
+    /// Submit that script with sbatch instead of printing it, and print the
+    /// array's job ID
+    #[arg(long, group = "slurm_mode")]
+    submit: bool,
+    /// With --submit: wait until every array task has ended (sbatch --wait),
+    /// then print the summary a local run prints, from the status file
+    #[arg(long, requires = "submit")]
+    wait: bool,
     #[command(flatten)]
     sbatch: SbatchArgs,
 }
@@ -87,23 +99,35 @@ struct JobIds(Vec<u64>);
 #[derive(Debug, Args)]
 struct SbatchArgs {
     /// With --slurm: the partition(s), e.g. day or day,week
-    #[arg(long, value_name = "P", requires = "slurm")]
+    #[arg(long, value_name = "P", requires = "slurm_mode")]
     partition: Option<String>,
     /// With --slurm: the time limit of each array task, e.g. 30 (minutes), 2:00:00, 1-00:00:00
-    #[arg(long, value_name = "T", requires = "slurm")]
+    #[arg(long, value_name = "T", requires = "slurm_mode")]
     time: Option<String>,
     /// With --slurm: memory per CPU, e.g. 4G
-    #[arg(long, value_name = "M", requires = "slurm")]
+    #[arg(long, value_name = "M", requires = "slurm_mode")]
     mem_per_cpu: Option<String>,
     /// With --slurm: CPUs per array task
-    #[arg(long, value_name = "C", requires = "slurm", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "C", requires = "slurm_mode", value_parser = clap::value_parser!(u32).range(1..))]
     cpus_per_task: Option<u32>,
     /// With --slurm: the job name [default: procpool- + JOBFILE's name]
-    #[arg(long, value_name = "NAME", requires = "slurm")]
+    #[arg(long, value_name = "NAME", requires = "slurm_mode")]
     job_name: Option<String>,
     /// With --slurm: at most this many array tasks at once
-    #[arg(long, value_name = "N", requires = "slurm", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", requires = "slurm_mode", value_parser = clap::value_parser!(u32).range(1..))]
     max_running: Option<u32>,
+    /// With --slurm: one more sbatch argument for the script's #SBATCH
+    /// lines, e.g. --sbatch=--account=lab (repeatable; or all after --)
+    #[arg(
+        long = "sbatch",
+        value_name = "ARG",
+        requires = "slurm_mode",
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+    /// With --slurm: more sbatch arguments, e.g. -- --qos high --gres gpu:1
+    #[arg(last = true, value_name = "SBATCH ARGS", requires = "slurm_mode")]
+    rest: Vec<String>,
 }
 
 pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
@@ -144,7 +168,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
     };
     let skipped = selected.len() - pending.len();
 
-    if args.slurm {
+    if args.slurm || args.submit {
         return print_slurm(
             global,
             &args,
@@ -250,6 +274,9 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         Some(RunError::Pool(PoolError::Interrupted { signal })) => exit::signal(*signal),
         Some(_) => exit::SETUP,
         None if failed.is_empty() => exit::OK,
+        None if args.job_exit_code && report.total == 1 => {
+            u8::try_from(report.failed[0].row.exit_code.clamp(1, 255)).unwrap_or(u8::MAX)
+        }
         None => exit::TASKS_FAILED,
     };
     let succeeded = report.succeeded();
@@ -447,6 +474,7 @@ fn print_slurm(
     status: &Path,
     logs: Option<&Path>,
 ) -> anyhow::Result<u8> {
+    refuse_under_slurm(global, args)?;
     let mut printer = Printer::new(false);
     if pending.is_empty() {
         warn!(
@@ -464,6 +492,9 @@ fn print_slurm(
     }
     if global.retries > 0 {
         pass_on.extend(["--retries".to_string(), global.retries.to_string()]);
+    }
+    if global.json {
+        pass_on.push("--json".to_string());
     }
     if args.grace != Duration::from_secs(1) {
         pass_on.extend(["--grace".to_string(), args.grace.as_secs_f64().to_string()]);
@@ -485,11 +516,139 @@ fn print_slurm(
             mem_per_cpu: s.mem_per_cpu.clone(),
             cpus_per_task: s.cpus_per_task,
             max_running: s.max_running,
+            extra: s.args.iter().chain(&s.rest).cloned().collect(),
         },
     }
     .render()?;
-    printer.line(script.trim_end());
-    Ok(exit::OK)
+    if !args.submit {
+        printer.line(script.trim_end());
+        return Ok(exit::OK);
+    }
+    submit(&script, args.wait, &ids, status, logs)
+}
+
+/// Refuses, in one line each, the options that cannot apply to an array
+/// whose tasks run one job each (rather than dropping them).
+fn refuse_under_slurm(global: &Global, args: &JobsArgs) -> anyhow::Result<()> {
+    let one_job = "each array task runs one job";
+    if let Some(n) = global.processes.filter(|&n| n != 1) {
+        bail!(
+            "-p {n} does not apply under --slurm: {one_job}; --max-running N sets how many run at once"
+        );
+    }
+    if global.unordered {
+        bail!("--unordered does not apply under --slurm: {one_job}");
+    }
+    if let Some(n) = global.maxtasksperchild {
+        bail!(
+            "--maxtasksperchild {n} does not apply under --slurm: {one_job} on a worker of its own"
+        );
+    }
+    if global.backend == BackendKind::Mpi {
+        bail!(
+            "--backend mpi does not apply under --slurm: {one_job} on one node (for MPI steps under Slurm see docs/mpi.md)"
+        );
+    }
+    if global.timeline.is_some() {
+        bail!(
+            "--timeline does not apply under --slurm: {one_job}, so no chart of the array is drawn"
+        );
+    }
+    if args.force {
+        bail!(
+            "--force does not apply under --slurm: the array tasks append to the status file; remove it to start over, or use --resume"
+        );
+    }
+    Ok(())
+}
+
+/// Submits `script` with `sbatch --parsable` (and `--wait`), printing the
+/// job ID as soon as sbatch says it; with `wait`, then the summary of the
+/// array's jobs from the status file.
+fn submit(
+    script: &str,
+    wait: bool,
+    ids: &[u64],
+    status: &Path,
+    logs: Option<&Path>,
+) -> anyhow::Result<u8> {
+    use std::io::{BufRead, Write};
+    let mut command = std::process::Command::new("sbatch");
+    command.arg("--parsable");
+    if wait {
+        command.arg("--wait");
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run sbatch (is this a Slurm cluster's login node?)")?;
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin
+        .write_all(script.as_bytes())
+        .context("cannot hand the script to sbatch")?;
+    drop(stdin);
+    let mut first = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    stdout
+        .read_line(&mut first)
+        .context("cannot read sbatch's answer")?;
+    // --parsable prints `ID` or `ID;CLUSTER`.
+    let id = first.trim().split(';').next().unwrap_or("").to_string();
+    if !id.is_empty() {
+        let mut printer = Printer::new(false);
+        printer.line(&id);
+    }
+    let ended = child.wait().context("cannot wait for sbatch")?;
+    if id.is_empty() {
+        bail!("sbatch did not submit the array ({ended})");
+    }
+    if !wait {
+        return Ok(exit::OK);
+    }
+    // sbatch --wait exits non-zero when a task failed: the rows say which.
+    let old = StatusFile::read(status)?;
+    let mut last = std::collections::BTreeMap::new();
+    for row in &old.rows {
+        last.insert(row.job_id, row.exit_code);
+    }
+    let failed: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| last.get(id).is_some_and(|&code| code != 0))
+        .collect();
+    let ran = ids.iter().filter(|id| last.contains_key(id)).count();
+    let output = logs.map_or_else(
+        || "output discarded".to_string(),
+        |dir| format!("logs in {}", dir.display()),
+    );
+    let mut printer = Printer::new(false);
+    printer.line(format_args!(
+        "{ran} of {} job(s) ran: {} succeeded, {} failed; status in {}, {output}",
+        ids.len(),
+        ran - failed.len(),
+        failed.len(),
+        status.display()
+    ));
+    if !failed.is_empty() {
+        warn!("procpool: failed Job_IDs: {}", jobs::format_array(&failed));
+    }
+    let never: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !last.contains_key(id))
+        .collect();
+    if !never.is_empty() {
+        warn!(
+            "procpool: Job_IDs with no row (cancelled or never started; --resume runs them): {}",
+            jobs::format_array(&never)
+        );
+    }
+    Ok(if failed.is_empty() && never.is_empty() {
+        exit::OK
+    } else {
+        exit::TASKS_FAILED
+    })
 }
 
 /// How a job ended, for its bar in a `--timeline` chart.

@@ -19,6 +19,9 @@ pub struct SlurmOptions {
     pub cpus_per_task: Option<u32>,
     /// At most this many array tasks at once (`--array ...%N`).
     pub max_running: Option<u32>,
+    /// More sbatch arguments, as given (`--account=lab`, `--qos`, `high`...),
+    /// on one `#SBATCH` line.
+    pub extra: Vec<String>,
 }
 
 /// What the generated script runs for each array task.
@@ -102,15 +105,10 @@ impl SlurmScript<'_> {
             .job_file
             .file_stem()
             .map_or_else(|| "jobs".into(), |s| s.to_string_lossy());
-        let job_name = match &o.job_name {
-            Some(name) => check(
-                "job-name",
-                name,
-                "may hold only letters, digits, _ . and -",
-                |c| c.is_ascii_alphanumeric() || "_.-".contains(c),
-            )?,
-            None => format!("procpool-{}", sanitize(&stem)),
-        };
+        let job_name = o
+            .job_name
+            .clone()
+            .unwrap_or_else(|| format!("procpool-{}", sanitize(&stem)));
         let mut array = format_array(self.ids);
         if let Some(n) = o.max_running {
             write!(array, "%{n}").expect("writing to a String");
@@ -120,8 +118,11 @@ impl SlurmScript<'_> {
             writeln!(s, "#SBATCH --{key} {value}").expect("writing to a String")
         };
         sbatch("array", &array);
-        sbatch("job-name", &job_name);
-        sbatch("output", &format!("{job_name}-%A_%a.out"));
+        sbatch("job-name", &sbatch_word("job-name", &job_name)?);
+        sbatch(
+            "output",
+            &sbatch_word("output", &format!("{job_name}-%A_%a.out"))?,
+        );
         sbatch("ntasks", "1");
         if let Some(p) = &o.partition {
             let p = check(
@@ -141,6 +142,14 @@ impl SlurmScript<'_> {
         if let Some(c) = o.cpus_per_task {
             sbatch("cpus-per-task", &c.to_string());
         }
+        if !o.extra.is_empty() {
+            let words = o
+                .extra
+                .iter()
+                .map(|arg| sbatch_word("sbatch", arg))
+                .collect::<Result<Vec<_>, _>>()?;
+            writeln!(s, "#SBATCH {}", words.join(" ")).expect("writing to a String");
+        }
         let jobs = self.ids.len();
         let mut command = vec![
             quote(&self.program)?,
@@ -150,6 +159,7 @@ impl SlurmScript<'_> {
             quote(&self.job_file)?,
             "--only".into(),
             "\"$SLURM_ARRAY_TASK_ID\"".into(),
+            "--job-exit-code".into(),
             "--status".into(),
             quote(&self.status)?,
         ];
@@ -272,7 +282,7 @@ fn check(
 }
 
 /// Slurm's time forms: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`,
-/// or `UNLIMITED`/`infinite`.
+/// or `UNLIMITED`/`infinite` (any case) or `-1`.
 fn check_time(value: &str) -> Result<String, SlurmError> {
     let numbers = |s: &str, most: usize| {
         let parts: Vec<&str> = s.split(':').collect();
@@ -281,7 +291,9 @@ fn check_time(value: &str) -> Result<String, SlurmError> {
                 .iter()
                 .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     };
-    let ok = matches!(value, "UNLIMITED" | "infinite")
+    let ok = ["unlimited", "infinite", "-1"]
+        .iter()
+        .any(|word| value.eq_ignore_ascii_case(word))
         || match value.split_once('-') {
             Some((days, rest)) => numbers(days, 1) && numbers(rest, 3),
             None => numbers(value, 3),
@@ -290,26 +302,61 @@ fn check_time(value: &str) -> Result<String, SlurmError> {
         return Err(SlurmError::Option {
             option: "time",
             value: value.to_string(),
-            why: "is not a Slurm time (minutes, M:S, H:M:S, D-H, D-H:M or D-H:M:S)",
+            why: "is not a Slurm time (minutes, M:S, H:M:S, D-H, D-H:M, D-H:M:S or unlimited)",
         });
     }
     Ok(value.to_string())
 }
 
-/// A whole number with an optional unit K, M, G or T.
+/// A whole number with an optional unit K, M, G or T (any case, with or
+/// without a B), as sbatch reads it.
 fn check_memory(value: &str) -> Result<String, SlurmError> {
-    let digits = value.trim_end_matches(['K', 'M', 'G', 'T']);
-    let ok = !digits.is_empty()
-        && value.len() - digits.len() <= 1
-        && digits.bytes().all(|b| b.is_ascii_digit());
+    let lower = value.to_ascii_lowercase();
+    let digits = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let ok = digits > 0
+        && matches!(
+            &lower[digits..],
+            "" | "k" | "m" | "g" | "t" | "kb" | "mb" | "gb" | "tb"
+        );
     if !ok {
         return Err(SlurmError::Option {
             option: "mem-per-cpu",
             value: value.to_string(),
-            why: "is not a Slurm memory size (a whole number with K, M, G or T, e.g. 4G)",
+            why: "is not a Slurm memory size (a whole number with K, M, G or T, e.g. 4G or 4GB)",
         });
     }
     Ok(value.to_string())
+}
+
+/// One argument as an `#SBATCH` line holds it: as it is, or in double
+/// quotes if it has a space (sbatch reads those back as one argument). What
+/// no quoting keeps whole (a line break, a control character, a double
+/// quote with a space) is refused.
+fn sbatch_word(option: &'static str, value: &str) -> Result<String, SlurmError> {
+    let fail = |why| SlurmError::Option {
+        option,
+        value: value.to_string(),
+        why,
+    };
+    if value.is_empty() {
+        return Err(fail("is empty"));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(fail(
+            "holds a line break or control character, which would end its #SBATCH line",
+        ));
+    }
+    if !value.contains(char::is_whitespace) {
+        return Ok(value.to_string());
+    }
+    if value.contains('"') {
+        return Err(fail(
+            "holds both a space and a double quote, which an #SBATCH line cannot keep as one argument",
+        ));
+    }
+    Ok(format!("\"{value}\""))
 }
 
 fn sanitize(stem: &str) -> String {
@@ -395,7 +442,7 @@ mod tests {
         let last = text.lines().last().unwrap();
         assert_eq!(
             last,
-            "exec /opt/pp/procpool -p 1 jobs '/data/my jobs.txt' --only \"$SLURM_ARRAY_TASK_ID\" \
+            "exec /opt/pp/procpool -p 1 jobs '/data/my jobs.txt' --only \"$SLURM_ARRAY_TASK_ID\" --job-exit-code \
              --status /data/s.tsv --logs /data/logs --timeout 60"
         );
     }
@@ -431,7 +478,7 @@ mod tests {
                 ..Default::default()
             },
             SlurmOptions {
-                job_name: Some("a b".into()),
+                job_name: Some("a\nb".into()),
                 ..Default::default()
             },
         ];
@@ -439,8 +486,51 @@ mod tests {
             let e = script(options.clone()).unwrap_err();
             assert!(e.to_string().starts_with("--"), "{options:?}: {e}");
         }
-        for t in ["30", "10:00", "1:00:00", "2-0", "2-12:30", "UNLIMITED"] {
+        for t in [
+            "30",
+            "10:00",
+            "1:00:00",
+            "2-0",
+            "2-12:30",
+            "UNLIMITED",
+            "unlimited",
+            "-1",
+        ] {
             assert!(check_time(t).is_ok(), "{t}");
         }
+        for m in ["4G", "4GB", "4g", "500m", "1024"] {
+            assert!(check_memory(m).is_ok(), "{m}");
+        }
+        for m in ["4 GB", "G", "4GBB", "4B", "-4G"] {
+            assert!(check_memory(m).is_err(), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_name_with_a_space_and_more_sbatch_arguments_are_quoted_on_their_lines() {
+        let text = script(SlurmOptions {
+            job_name: Some("my run".into()),
+            extra: vec![
+                "--account=lab".into(),
+                "--comment".into(),
+                "two words".into(),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(text.contains("#SBATCH --job-name \"my run\"\n"), "{text}");
+        assert!(
+            text.contains("#SBATCH --output \"my run-%A_%a.out\"\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#SBATCH --account=lab --comment \"two words\"\n"),
+            "{text}"
+        );
+        let bad = script(SlurmOptions {
+            extra: vec!["say \"hi there\"".into()],
+            ..Default::default()
+        });
+        assert!(bad.unwrap_err().to_string().starts_with("--sbatch"));
     }
 }

@@ -18,7 +18,8 @@
 //! - `flip --format jpg 'photos/*.jpg'`: needs crafted broken JPEGs (a
 //!   decompression bomb, scrambled image data); tests/it/flip.rs makes them;
 //! - `--trials 100000000`: seconds of work, too slow for a debug build;
-//! - `# Ctrl-C`: needs a signal mid-run (tests/it/signals.rs).
+//! - `# Ctrl-C`: needs a signal mid-run (tests/it/signals.rs);
+//! - `--submit`: needs a Slurm cluster (tests/it/slurm.rs starts one).
 //!
 //! Output is not compared (only acceptance and exit status) for `--compare`
 //! and `--scaling`, whose speedups vary from run to run, and for the
@@ -39,6 +40,7 @@ const SKIP: &[&str] = &[
     "flip --format jpg 'photos/*.jpg'",
     "--trials 100000000",
     "# Ctrl-C",
+    "--submit",
 ];
 const TIMINGS: &[&str] = &["--compare", "--scaling", "--timeline"];
 

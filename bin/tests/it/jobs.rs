@@ -459,7 +459,7 @@ fn the_slurm_script_is_an_array_of_the_jobs_whose_tasks_run_one_line_each() {
             .env("SLURM_ARRAY_TASK_ID", task)
             .output()
             .unwrap();
-        let expected = if task == "4" { 1 } else { 0 };
+        let expected = if task == "4" { 4 } else { 0 };
         assert_eq!(
             out.status.code(),
             Some(expected),

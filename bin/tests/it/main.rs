@@ -20,4 +20,5 @@ mod payload;
 mod pi;
 mod pool;
 mod signals;
+mod slurm;
 mod timeline;

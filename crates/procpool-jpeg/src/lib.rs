@@ -11,7 +11,8 @@
 //! picture, without complaint. libjpeg-turbo reports such data as warnings,
 //! which the `turbojpeg` crate turns into errors: a second line of defence
 //! in that build. Every function here takes untrusted bytes and answers bad
-//! data with an [`Error`], never a panic.
+//! data with an [`Error`], never a panic; fuzz targets (the crate's `fuzz/`
+//! directory, run by CI) hold it to that.
 //!
 //! ```
 //! use procpool_jpeg::{inspect, samples, turn180};

@@ -1,0 +1,287 @@
+//! `procpool jobs --slurm` on a real Slurm cluster: each test starts one of
+//! its own with `.ci/slurm` (its own munged, ports and files), submits real
+//! arrays, waits for them with a bounded wait and stops everything again.
+//! Needs root and Debian's `slurm-wlm` and `munge` (`.ci/slurm install`);
+//! where the cluster cannot start, each test says so on stderr and fails if
+//! `PROCPOOL_REQUIRE_SLURM` is set (as CI sets it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::util::{Scratch, root, show};
+
+/// A running one-node cluster; stopped when dropped, also when a test fails.
+pub struct Slurm {
+    dir: tempfile::TempDir,
+}
+
+impl Slurm {
+    /// Starts a cluster of `nodes` nodes, or says why it cannot (and fails
+    /// the test if `PROCPOOL_REQUIRE_SLURM` is set): `None` then.
+    pub fn new(nodes: u32) -> Option<Slurm> {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let out = Command::new(root().join(".ci/slurm"))
+            .arg("start")
+            .arg(dir.path())
+            .arg(nodes.to_string())
+            .output()
+            .expect(".ci/slurm runs");
+        if out.status.success() {
+            return Some(Slurm { dir });
+        }
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if std::env::var_os("PROCPOOL_REQUIRE_SLURM").is_some() {
+            panic!("cannot start a Slurm cluster: {why}");
+        }
+        eprintln!(
+            "SKIPPED: cannot start a Slurm cluster here ({why}); run as root after `.ci/slurm install` to test"
+        );
+        None
+    }
+
+    /// `SLURM_CONF` for client commands.
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("slurm.conf")
+    }
+
+    /// A Slurm client command (`sbatch`, `squeue`...) for this cluster, in `cwd`.
+    pub fn command(&self, program: &str, cwd: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env("SLURM_CONF", self.conf()).current_dir(cwd);
+        c
+    }
+
+    /// Submits the script `script` in `cwd`; returns the job id.
+    pub fn sbatch(&self, script: &Path, cwd: &Path) -> String {
+        let out = self
+            .command("sbatch", cwd)
+            .arg("--parsable")
+            .arg(script)
+            .output()
+            .expect("sbatch runs");
+        assert!(out.status.success(), "sbatch: {}", show(&out));
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(id.parse::<u64>().is_ok(), "sbatch printed {id:?}");
+        id
+    }
+
+    /// Waits until job `id` (all its array tasks) has left the queue; after
+    /// `within`, cancels it and fails the test with what the queue showed.
+    pub fn wait(&self, id: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let out = self
+                .command("squeue", self.dir.path())
+                .args(["-h", "-j", id, "-o", "%i %T %R"])
+                .output()
+                .expect("squeue runs");
+            let queued = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            // A job that has left the queue for good is "Invalid job id" to squeue.
+            if queued.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.command("scancel", self.dir.path()).arg(id).status();
+                panic!("job {id} still queued after {within:?}:\n{queued}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The job-completion records of job `id`'s array tasks by task index:
+    /// each record's fields (`JobState`, `ExitCode`...).
+    pub fn records(&self, id: &str) -> BTreeMap<u64, BTreeMap<String, String>> {
+        let text = std::fs::read_to_string(self.dir.path().join("jobcomp.txt")).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .filter_map(|f| f.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .filter(|r| r.get("ArrayJobId").map(String::as_str) == Some(id))
+            .map(|r| (r["ArrayTaskId"].parse().expect("a task index"), r))
+            .collect()
+    }
+}
+
+impl Drop for Slurm {
+    fn drop(&mut self) {
+        let out = Command::new(root().join(".ci/slurm"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {}
+            Ok(out) if !std::thread::panicking() => panic!("stopping the cluster: {}", show(&out)),
+            other => eprintln!("stopping the cluster: {other:?}"),
+        }
+    }
+}
+
+/// `procpool ARGS` in the scratch directory, with `--slurm`: the script,
+/// written to `name`.
+fn script(scratch: &Scratch, name: &str, args: &[&str]) -> PathBuf {
+    let out: Output = scratch.run(args);
+    assert!(out.status.success(), "{}", show(&out));
+    let path = scratch.path(name);
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+/// Says how long a scenario took from submit to its last row (for the
+/// lead's note; never asserted).
+fn took(scenario: &str, since: Instant) {
+    eprintln!(
+        "slurm scenario {scenario:?}: {:.2?} from submit to last row",
+        since.elapsed()
+    );
+}
+
+#[test]
+fn an_array_runs_every_job_and_each_task_records_its_row_and_logs() {
+    let Some(slurm) = Slurm::new(1) else { return };
+    let scratch =
+        Scratch::new("echo first\nexit 3\n# a comment\necho \"task $SLURM_ARRAY_TASK_ID\"\n");
+    let s = script(&scratch, "array.sh", &["jobs", "jobs.txt", "--slurm"]);
+    let started = Instant::now();
+    let id = slurm.sbatch(&s, scratch.dir.path());
+    slurm.wait(&id, Duration::from_secs(60));
+    took("4-line array", started);
+
+    let rows = scratch.rows();
+    let codes: Vec<(u64, i32)> = rows.iter().map(|(&id, r)| (id, r.exit_code)).collect();
+    assert_eq!(codes, [(0, 0), (1, 3), (3, 0)], "{rows:?}");
+    assert_eq!(scratch.read("jobs_logs/0.out"), "first\n");
+    assert_eq!(scratch.read("jobs_logs/3.out"), "task 3\n");
+    // The comment line is no array task; every other line has its record.
+    let records = slurm.records(&id);
+    let states: Vec<(u64, &str)> = records
+        .iter()
+        .map(|(&i, r)| (i, r["JobState"].as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [(0, "COMPLETED"), (1, "FAILED"), (3, "COMPLETED")],
+        "{records:?}"
+    );
+    // Each task exits with its job's own code, so Slurm's record agrees with the row.
+    assert_eq!(records[&1]["ExitCode"], "3:0", "{records:?}");
+    assert_eq!(records[&0]["ExitCode"], "0:0", "{records:?}");
+}
+
+#[test]
+fn submit_and_wait_print_the_array_id_then_the_summary_with_sbatch_options_passed_on() {
+    let Some(slurm) = Slurm::new(1) else { return };
+    let scratch = Scratch::new("echo one\nexit 5\ntrue\n");
+    let started = Instant::now();
+    let out = crate::util::procpool()
+        .current_dir(scratch.dir.path())
+        .env("SLURM_CONF", slurm.conf())
+        .args([
+            "jobs",
+            "jobs.txt",
+            "--submit",
+            "--wait",
+            "--job-name",
+            "my run",
+            "--mem-per-cpu",
+            "4GB",
+            "--time",
+            "unlimited",
+            "--sbatch=--comment=first",
+            "--",
+            "--time-min",
+            "-1",
+        ])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    took("submit --wait of 3 jobs", started);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", show(&out));
+    let id = lines[0];
+    assert!(id.parse::<u64>().is_ok(), "{}", show(&out));
+    assert_eq!(
+        lines[1],
+        "3 of 3 job(s) ran: 2 succeeded, 1 failed; status in jobs_status.tsv, logs in jobs_logs"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed Job_IDs: 1"),
+        "{}",
+        show(&out)
+    );
+    // Nothing is queued any more, and Slurm ran it under the name given.
+    slurm.wait(id, Duration::from_secs(5));
+    let records = slurm.records(id);
+    assert_eq!(records.len(), 3, "{records:?}");
+    let comp = std::fs::read_to_string(slurm.dir.path().join("jobcomp.txt")).unwrap();
+    assert!(comp.contains("Name=my run "), "{comp}");
+    assert_eq!(records[&1]["ExitCode"], "5:0", "{records:?}");
+}
+
+#[test]
+fn options_that_cannot_apply_to_an_array_are_refused_in_one_line() {
+    // No cluster needed: nothing is submitted.
+    let scratch = Scratch::new("true\n");
+    for args in [
+        &["-p", "4", "jobs", "jobs.txt", "--slurm"][..],
+        &["--unordered", "jobs", "jobs.txt", "--slurm"],
+        &["--maxtasksperchild", "2", "jobs", "jobs.txt", "--submit"],
+        &["--backend", "mpi", "jobs", "jobs.txt", "--slurm"],
+        &["--timeline", "t.svg", "jobs", "jobs.txt", "--slurm"],
+        &["jobs", "jobs.txt", "--slurm", "--force"],
+    ] {
+        let out = scratch.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("does not apply under --slurm"),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // --json is carried into each task's command.
+    let out = scratch.run(&["--json", "jobs", "jobs.txt", "--slurm"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.trim_end().ends_with("--json"), "{text}");
+}
+
+#[test]
+fn a_resume_submits_only_what_failed_and_its_row_wins() {
+    let Some(slurm) = Slurm::new(1) else { return };
+    // Job 1 fails the first time only; jobs 0 and 2 succeed.
+    let scratch = Scratch::new("true\ntest -e again || { touch again; exit 4; }\necho two\n");
+    let first = script(&scratch, "first.sh", &["jobs", "jobs.txt", "--slurm"]);
+    let id = slurm.sbatch(&first, scratch.dir.path());
+    slurm.wait(&id, Duration::from_secs(60));
+    assert_eq!(scratch.rows()[&1].exit_code, 4);
+
+    let again = script(
+        &scratch,
+        "again.sh",
+        &["jobs", "jobs.txt", "--slurm", "--resume"],
+    );
+    let text = std::fs::read_to_string(&again).unwrap();
+    assert!(text.contains("#SBATCH --array 1\n"), "{text}");
+    let started = Instant::now();
+    let id = slurm.sbatch(&again, scratch.dir.path());
+    slurm.wait(&id, Duration::from_secs(60));
+    took("resume of 1 failed job", started);
+
+    let rows = scratch.rows();
+    assert!(rows.values().all(|r| r.exit_code == 0), "{rows:?}");
+    let status = scratch.read("jobs_status.tsv");
+    assert_eq!(
+        status.lines().count(),
+        1 + 4,
+        "a header and 4 rows:\n{status}"
+    );
+    assert_eq!(slurm.records(&id).len(), 1);
+}
