@@ -283,6 +283,12 @@ pub mod __private {
     pub use linkme;
 }
 
+/// The library guide, `docs/library.md`: its examples (one for each of
+/// Python's calls) run with the crate's doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/library.md")]
+pub struct LibraryGuide;
+
 // The macros name this crate `::procpool`, here too.
 extern crate self as procpool;
 

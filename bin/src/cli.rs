@@ -33,6 +33,12 @@ pub struct Global {
     /// Print JSON Lines: one object per result, then one summary object
     #[arg(long, global = true)]
     pub json: bool,
+    /// Draw the live progress line on stderr even when it is not a terminal, or with --json or NO_COLOR
+    #[arg(long, global = true, overrides_with = "no_progress")]
+    pub progress: bool,
+    /// Never draw the live progress line [default: drawn when stderr is a terminal]
+    #[arg(long, global = true, overrides_with = "progress")]
+    pub no_progress: bool,
     /// Stop a task's worker after this many seconds (SIGTERM, then SIGKILL)
     #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
@@ -90,7 +96,7 @@ pub enum Command {
     /// Rotate images by 180 degrees and convert them (PDF by default): the tutorial's image_flipper
     Flip(commands::flip::FlipArgs),
     /// Run each line of a job file with sh -c on the pool, recording each job in a status TSV (as dSQ)
-    Jobs(commands::jobs::JobsArgs),
+    Jobs(Box<commands::jobs::JobsArgs>),
     /// The tutorial's MPI examples, under mpirun: hello, send, bcast, scatter
     Mpi(commands::mpi::MpiArgs),
     /// Diagnostics: tasks that sleep this many milliseconds (try --timeout, Ctrl-C)

@@ -4,6 +4,7 @@
 mod backend;
 mod cli;
 mod commands;
+mod live;
 mod output;
 mod recording;
 mod run;

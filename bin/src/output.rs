@@ -8,7 +8,7 @@
 //! hundred writes, not a million).
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ use crate::run::Finished;
 
 /// How long a printed line may wait in the buffer.
 const FLUSH_EVERY: Duration = Duration::from_millis(25);
+/// How long when stdout is the terminal the live line is drawn on: each
+/// write takes the line away and draws it again, at most this often.
+const FLUSH_UNDER_LINE: Duration = Duration::from_millis(100);
 
 /// Writes one line to stderr, ignoring a stderr that cannot be written
 /// (`2>/dev/full`): the exit code still tells the truth.
@@ -27,13 +30,18 @@ const FLUSH_EVERY: Duration = Duration::from_millis(25);
 macro_rules! warn {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        // Above the live line, if one is shown.
+        $crate::live::suspend(|| {
+            let _ = writeln!(std::io::stderr(), $($arg)*);
+        });
     }};
 }
 
 /// Standard output, buffered, with the first error a flush met.
 struct Out {
     buffer: io::BufWriter<io::Stdout>,
+    /// Whether stdout is a terminal (the live line's, then).
+    terminal: bool,
     dirty: bool,
     last_flush: Instant,
     error: Option<io::Error>,
@@ -44,9 +52,24 @@ impl Out {
         if self.dirty && self.error.is_none() {
             self.dirty = false;
             self.last_flush = Instant::now();
-            if let Err(e) = self.buffer.flush() {
+            let buffer = &mut self.buffer;
+            let flushed = if self.terminal {
+                crate::live::suspend(|| buffer.flush())
+            } else {
+                buffer.flush()
+            };
+            if let Err(e) = flushed {
                 self.error = Some(e);
             }
+        }
+    }
+
+    /// How long a line may wait before it is written.
+    fn every(&self) -> Duration {
+        if self.terminal && crate::live::is_on() {
+            FLUSH_UNDER_LINE
+        } else {
+            FLUSH_EVERY
         }
     }
 }
@@ -64,6 +87,7 @@ impl Printer {
     pub fn new(json: bool) -> Self {
         let out = Arc::new(Mutex::new(Out {
             buffer: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            terminal: io::stdout().is_terminal(),
             dirty: false,
             last_flush: Instant::now() - FLUSH_EVERY,
             error: None,
@@ -74,7 +98,11 @@ impl Printer {
             .name("procpool-flush".into())
             .spawn(move || {
                 while let Some(out) = flusher.upgrade() {
-                    lock(&out).flush();
+                    let mut locked = lock(&out);
+                    if locked.last_flush.elapsed() >= locked.every() {
+                        locked.flush();
+                    }
+                    drop(locked);
                     drop(out);
                     std::thread::sleep(FLUSH_EVERY);
                 }
@@ -121,7 +149,7 @@ impl Printer {
             out.error = Some(e);
         }
         out.dirty = true;
-        if out.last_flush.elapsed() >= FLUSH_EVERY {
+        if out.last_flush.elapsed() >= out.every() {
             out.flush();
         }
         if let Some(e) = out.error.take() {

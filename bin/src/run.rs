@@ -51,6 +51,7 @@ pub fn install_signals() -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_millis(50));
             };
             std::thread::sleep(STOP_WITHIN);
+            crate::live::clear();
             crate::warn!(
                 "procpool: interrupted by {}; stopped before the run could finish",
                 procpool::signal::signal_name(signal)
@@ -75,6 +76,9 @@ pub fn build_pool(global: &Global) -> anyhow::Result<(Pool, InterruptFlag)> {
         .tune_allocator(true)
         .pin_workers(!global.no_pin)
         .interrupt_flag(interrupt.clone());
+    if crate::live::wanted(global) {
+        builder = builder.on_progress(crate::live::report);
+    }
     if let Some(n) = global.processes {
         builder = builder.processes(n as usize);
     }
@@ -155,16 +159,18 @@ impl Finished {
 /// the look-ahead (four chunks per worker) stays small in memory.
 const MAX_AUTO_CHUNK: usize = 4096;
 
-/// Maps `task` over `inputs` (read lazily; `total` of them), in completion
-/// order with `--unordered`, handing each outcome with its input to `each`
-/// as it arrives. After a signal, the outcomes that had come back are still
-/// handed over (in input order, with gaps) before the run reports its stop.
+/// Maps `task` over `inputs` (read lazily; `total` of them, counted as
+/// `unit` on the live line), in completion order with `--unordered`,
+/// handing each outcome with its input to `each` as it arrives. After a
+/// signal, the outcomes that had come back are still handed over (in input
+/// order, with gaps) before the run reports its stop. The live line is
+/// gone when it returns.
 pub fn drive<T: Task>(
     pool: &Pool,
     global: &Global,
     task: T,
     inputs: impl IntoIterator<Item = T::Input>,
-    total: u64,
+    (total, unit): (u64, &str),
     printer: &mut Printer,
     mut each: impl FnMut(&mut Printer, &T::Input, &Outcome<T::Output>),
 ) -> Finished
@@ -181,6 +187,7 @@ where
         |c| c as usize,
     );
     printer.place_workers(pool.workers());
+    let line = crate::live::start(global, unit, Some(total), pool.processes(), chunksize);
     // The inputs out with the workers, to go with their outcomes.
     let out = RefCell::new(Sent::default());
     let tracked = inputs
@@ -220,6 +227,7 @@ where
             Err(e) => finished.stopped = Some(e),
         }
     }
+    drop(line);
     drop(recording);
     crate::recording::record_events(pool);
     finished.elapsed = start.elapsed();

@@ -55,7 +55,7 @@ pub(crate) struct WorkerProcess {
 
 /// A started worker, the read end of its handshake pipe, and its CPU.
 type Started = (Child, PipeReader, Option<Claim>);
-type SpawnJob = (usize, mpsc::Sender<Vec<Result<Started, PoolError>>>);
+type SpawnJob = (usize, mpsc::Sender<Result<Started, PoolError>>);
 
 /// Owns the spawner thread; dropping it ends the thread.
 pub(crate) struct Spawner {
@@ -89,17 +89,27 @@ impl Spawner {
         let harness = std::env::current_exe().is_ok_and(|me| me == program);
         let args = harness.then(crate::registry::test_worker_args).flatten();
         let thread_program = program.clone();
+        let thread_interrupt = interrupt.clone();
+        // Each worker is handed over as soon as it runs, so the handshakes
+        // of the first overlap the starts of the next; after a signal no
+        // more are started.
         let thread = thread::Builder::new()
             .name("procpool-spawner".into())
             .spawn(move || {
                 for (count, reply) in rx {
-                    let started = (0..count)
-                        .map(|_| {
-                            let cpu = cpus.as_ref().map(Cpus::claim);
-                            start(&thread_program, args.as_deref(), cpu)
-                        })
-                        .collect();
-                    let _ = reply.send(started);
+                    for _ in 0..count {
+                        let signal = thread_interrupt.as_ref().and_then(InterruptFlag::received);
+                        let started = match signal {
+                            Some(signal) => Err(PoolError::Interrupted { signal }),
+                            None => {
+                                let cpu = cpus.as_ref().map(Cpus::claim);
+                                start(&thread_program, args.as_deref(), cpu)
+                            }
+                        };
+                        if reply.send(started).is_err() {
+                            break;
+                        }
+                    }
                 }
             })
             .map_err(|e| PoolError::os("cannot start the spawner thread", e))?;
@@ -121,20 +131,15 @@ impl Spawner {
     /// Every worker that did start is returned or killed, never left behind.
     pub fn spawn(&self, count: usize) -> Vec<Result<WorkerProcess, PoolError>> {
         let (tx, rx) = mpsc::channel();
-        let sent = self.jobs.as_ref().map(|jobs| jobs.send((count, tx)));
-        let started = match (sent, rx.recv()) {
-            (Some(Ok(())), Ok(started)) => started,
-            _ => {
-                let gone =
-                    || PoolError::os("spawner thread", std::io::Error::other("it has stopped"));
-                return (0..count).map(|_| Err(gone())).collect();
-            }
-        };
+        // Without a spawner `tx` is dropped here, and `recv` fails at once.
+        let _ = self.jobs.as_ref().map(|jobs| jobs.send((count, tx)));
+        let gone = || PoolError::os("spawner thread", std::io::Error::other("it has stopped"));
         let deadline = Instant::now() + self.startup_timeout;
         let mut results = Vec::with_capacity(count);
         let mut stopped = Vec::new();
-        for child in started {
-            let mut handshake = match child {
+        for _ in 0..count {
+            // A spawner that stopped hands over nothing more.
+            let mut handshake = match rx.recv().unwrap_or_else(|_| Err(gone())) {
                 Ok(child) => Handshake::new(child),
                 Err(e) => {
                     results.push(Err(e));

@@ -55,7 +55,7 @@ pub fn sleep(global: &Global, args: SleepArgs) -> anyhow::Result<u8> {
         global,
         Sleep,
         args.millis,
-        total,
+        (total, "tasks"),
         &mut printer,
         |p, ms, o| {
             if p.json {
@@ -86,7 +86,7 @@ pub fn misbehave(global: &Global, args: MisbehaveArgs) -> anyhow::Result<u8> {
         global,
         Misbehave,
         inputs,
-        total,
+        (total, "tasks"),
         &mut printer,
         |p, (spec, _), o| {
             if p.json {

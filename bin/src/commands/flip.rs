@@ -1,11 +1,9 @@
 //! `procpool flip data/*.jpg`: the tutorial's `image_flipper` mapped over
 //! images on the pool, each rotated by 180 degrees and converted.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use procpool::TaskError;
 use procpool_cli::flip::{
     DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, FlipOptions, Format, Plan, PlanError,
@@ -107,7 +105,6 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
         ..*global
     };
     let (pool, _) = build_pool(global)?;
-    let progress = progress_bar(jobs.len() as u64, global.json);
     let to_flip = jobs.len() as u64;
     let mut failed: Vec<PathBuf> = Vec::new();
     let finished = drive(
@@ -115,35 +112,31 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
         global,
         Flip,
         jobs,
-        to_flip,
+        (to_flip, "images"),
         &mut printer,
         |p, job, o| {
             let input = &job.input;
-            progress.inc(1);
-            progress.suspend(|| {
-                if p.json {
-                    p.json_outcome(o, json!({ "input": input.to_string_lossy() }));
-                }
-                match &o.result {
-                    Ok(_) if p.json => {}
-                    Ok(flipped) => p.line(format_args!(
-                        "{} -> {}",
-                        input.display(),
-                        flipped.path.display()
-                    )),
-                    Err(error) => match &**error {
-                        // A task's own failure already names the file.
-                        TaskError::Failed { message } => warn!("procpool: {message}"),
-                        other => warn!("procpool: {}: {other}", input.display()),
-                    },
-                }
-            });
+            if p.json {
+                p.json_outcome(o, json!({ "input": input.to_string_lossy() }));
+            }
+            match &o.result {
+                Ok(_) if p.json => {}
+                Ok(flipped) => p.line(format_args!(
+                    "{} -> {}",
+                    input.display(),
+                    flipped.path.display()
+                )),
+                Err(error) => match &**error {
+                    // A task's own failure already names the file.
+                    TaskError::Failed { message } => warn!("procpool: {message}"),
+                    other => warn!("procpool: {}: {other}", input.display()),
+                },
+            }
             if o.result.is_err() {
                 failed.push(input.clone());
             }
         },
     );
-    progress.finish_and_clear();
 
     failed.extend(plan.rejected.iter().map(|r| r.argument.clone()));
     let flipped = finished.ok;
@@ -177,28 +170,4 @@ pub fn run(global: &Global, args: FlipArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(code)
-}
-
-/// A bar on stderr when it is a terminal and the output is not JSON; in
-/// plain characters when `NO_COLOR` is set (<https://no-color.org>).
-fn progress_bar(len: u64, json: bool) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
-        "{bar:40}"
-    } else {
-        "{bar:40.cyan/blue}"
-    };
-    let style = ProgressStyle::with_template(&format!(
-        "{bar} {{pos}}/{{len}} images  {{rate}}  eta {{eta}}"
-    ))
-    .expect("the template is valid")
-    .with_key(
-        "rate",
-        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{:.0}/s", state.per_sec());
-        },
-    );
-    ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style)
 }

@@ -42,6 +42,16 @@ pub struct JobsArgs {
     /// zero-based line number
     #[arg(value_name = "JOBFILE")]
     job_file: PathBuf,
+    /// Run nothing: report how far a run of JOBFILE has got, from its status
+    /// file (counts by state, failed and never-run Job_IDs, the rate and
+    /// what is left), for a run that ended or one going on elsewhere, as
+    /// dSQ's dsqa does; exit 0 if every job succeeded, else 1
+    #[arg(long, conflicts_with_all = ["resume", "force", "only", "slurm", "submit"])]
+    report: bool,
+    /// With --report: write the failed and never-run jobs' commands, one a
+    /// line, to this new job file (dsqa's rerun file)
+    #[arg(long, value_name = "FILE", requires = "report")]
+    rerun: Option<PathBuf>,
     /// The status TSV, one row per finished job
     /// [default: JOBFILE's name + _status.tsv, in the current directory]
     #[arg(long, value_name = "FILE")]
@@ -71,10 +81,12 @@ pub struct JobsArgs {
     /// Seconds between SIGTERM and SIGKILL when a job's process group is stopped
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
     grace: Duration,
-    /// With one job (as each Slurm array task runs): exit with its own
-    /// Exit_Code, 0 to 255, so Slurm's records show the job's code
+    /// Run as one task of a Slurm array (what --slurm's script passes):
+    /// exit with the job's own Exit_Code, 0 to 255, so Slurm's records show
+    /// it; and a stop signal (a cancel, a time limit, a preemption) gives the
+    /// job a row of Exit_Code 128 + the signal, whatever its end looked like
     #[arg(long)]
-    job_exit_code: bool,
+    array_task: bool,
     /// Print a Slurm job-array script whose array tasks run one line each
     /// through procpool, instead of running the jobs
     #[arg(long, group = "slurm_mode")]
@@ -141,6 +153,9 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         .status
         .clone()
         .unwrap_or_else(|| jobs::default_status_path(&args.job_file));
+    if args.report {
+        return super::report::run(&file, &status_path, args.rerun.as_deref(), global.json);
+    }
     let logs = match (&args.logs, args.no_logs) {
         (_, true) => None,
         (Some(dir), false) => Some(dir.clone()),
@@ -245,8 +260,16 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         timeout: global.timeout,
         grace: args.grace,
         retries: global.retries,
+        stop: args.array_task.then(crate::run::interrupt),
     };
     let to_run: Vec<Job> = pending.into_iter().cloned().collect();
+    let line = crate::live::start(
+        global,
+        "jobs",
+        Some(to_run.len() as u64),
+        pool.processes(),
+        1,
+    );
     let report = jobs::run(&pool, &to_run, &options, &mut status, |record| {
         if crate::recording::active() {
             crate::recording::record_attempt(
@@ -262,9 +285,11 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
             printer.line(record_json(record));
         }
         if !record.succeeded() {
+            crate::live::failed();
             warn!("procpool: {}", describe_failure(record));
         }
     })?;
+    drop(line);
     let processes = pool.processes();
     crate::recording::record_events(&pool);
     drop(pool);
@@ -274,7 +299,7 @@ pub fn run(global: &Global, args: JobsArgs) -> anyhow::Result<u8> {
         Some(RunError::Pool(PoolError::Interrupted { signal })) => exit::signal(*signal),
         Some(_) => exit::SETUP,
         None if failed.is_empty() => exit::OK,
-        None if args.job_exit_code && report.total == 1 => {
+        None if args.array_task && report.total == 1 => {
             u8::try_from(report.failed[0].row.exit_code.clamp(1, 255)).unwrap_or(u8::MAX)
         }
         None => exit::TASKS_FAILED,
@@ -501,12 +526,30 @@ fn print_slurm(
     }
     let ids: Vec<u64> = pending.iter().map(|j| j.id).collect();
     let s = &args.sbatch;
+    let max_array_size = max_array_size();
+    let status_file = absolute(status)?;
+    // IDs that are no array of their own go in a list beside the status file,
+    // one per submission (an earlier array may still be reading its own).
+    let id_list = if SlurmScript::ids_fit(&ids, max_array_size) {
+        None
+    } else {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let stem = status_file
+            .file_stem()
+            .map_or_else(|| "jobs".into(), |s| s.to_string_lossy());
+        let list = status_file.with_file_name(format!("{stem}.ids.{stamp}.txt"));
+        jobs::write_id_list(&list, &ids)
+            .with_context(|| format!("cannot write the Job_ID list {}", list.display()))?;
+        Some(list)
+    };
     let script = SlurmScript {
         program: std::env::current_exe().context("cannot find the procpool program")?,
         job_file: std::fs::canonicalize(&file.path)
             .with_context(|| format!("cannot resolve {}", file.path.display()))?,
         ids: &ids,
-        status: absolute(status)?,
+        status: status_file,
         logs: logs.map(absolute).transpose()?,
         pass_on,
         options: SlurmOptions {
@@ -518,6 +561,8 @@ fn print_slurm(
             max_running: s.max_running,
             extra: s.args.iter().chain(&s.rest).cloned().collect(),
         },
+        max_array_size,
+        id_list,
     }
     .render()?;
     if !args.submit {
@@ -525,6 +570,25 @@ fn print_slurm(
         return Ok(exit::OK);
     }
     submit(&script, args.wait, &ids, status, logs)
+}
+
+/// The cluster's `MaxArraySize`, from `scontrol show config`; where there
+/// is no cluster to ask, Slurm's default, 1001.
+fn max_array_size() -> u64 {
+    const DEFAULT: u64 = 1001;
+    let Ok(out) = std::process::Command::new("scontrol")
+        .args(["show", "config"])
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return DEFAULT;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(key, _)| key.trim() == "MaxArraySize")
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(DEFAULT)
 }
 
 /// Refuses, in one line each, the options that cannot apply to an array

@@ -7,6 +7,7 @@ pub mod help;
 pub mod jobs;
 pub mod mpi;
 pub mod pi;
+pub mod report;
 pub mod square;
 pub mod whoami;
 
@@ -22,7 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Pi(args) => pi::run(&cli.global, args),
         Command::Mpi(args) => mpi::run(&cli.global, args),
         Command::Flip(args) => flip::run(&cli.global, args),
-        Command::Jobs(args) => jobs::run(&cli.global, args),
+        Command::Jobs(args) => jobs::run(&cli.global, *args),
         Command::Sleep(args) => diag::sleep(&cli.global, args),
         Command::Misbehave(args) => diag::misbehave(&cli.global, args),
         Command::Completions(args) => help::completions(args),

@@ -111,7 +111,7 @@ fn estimates(
         global,
         Pi,
         experiment.inputs(),
-        experiment.seed_count(),
+        (experiment.seed_count(), "seeds"),
         printer,
         |p, _, o| {
             let seed = first + o.index;

@@ -28,7 +28,7 @@ pub fn run(global: &Global, args: SquareArgs) -> anyhow::Result<u8> {
         global,
         Square,
         args.numbers.iter(),
-        args.numbers.count(),
+        (args.numbers.count(), "squares"),
         &mut printer,
         |p, &x, o| {
             if p.json {

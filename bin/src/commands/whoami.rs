@@ -44,7 +44,7 @@ pub fn run(global: &Global, args: WhoamiArgs) -> anyhow::Result<u8> {
         global,
         Whoami,
         inputs,
-        total,
+        (total, "tasks"),
         &mut printer,
         |p, input, o| {
             if let Some(slot) = pids.get_mut(o.index as usize) {

@@ -19,6 +19,7 @@
 //! ```
 
 mod file;
+mod report;
 mod slurm;
 mod status;
 
@@ -26,7 +27,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use file::{Job, JobFile, JobFileError};
-pub use slurm::{BadArray, SlurmError, SlurmOptions, SlurmScript, format_array, parse_array};
+pub use report::Report;
+pub use slurm::{
+    BadArray, SlurmError, SlurmOptions, SlurmScript, format_array, parse_array, write_id_list,
+};
 pub use status::{
     HEADER, MalformedRow, StatusError, StatusFile, StatusRow, StatusWriter, TIME_FORMAT, escape,
     format_time, unescape,
@@ -43,7 +47,7 @@ use procpool::{PoolError, TaskError};
 pub const WORKER_FAILED: i32 = 125;
 
 /// How jobs run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Where each job's `<Job_ID>.out` and `<Job_ID>.err` go, created if
     /// missing; `None` discards the jobs' output.
@@ -54,6 +58,13 @@ pub struct RunOptions {
     pub grace: Duration,
     /// Run a job that exits non-zero up to this many more times.
     pub retries: u32,
+    /// The flag a stop signal raises, to record a stop as the truth: a job
+    /// that ends unsucceeded while it is raised (its worker, its shell
+    /// signalled with this process, as Slurm signals every process of an
+    /// array task) or has not ended when the run stops gets a row of
+    /// `Exit_Code` 128 + the signal, saying so. `None`: such jobs get the
+    /// rows their ends gave, or none.
+    pub stop: Option<procpool::signal::InterruptFlag>,
 }
 
 impl RunOptions {
@@ -64,6 +75,7 @@ impl RunOptions {
             timeout: None,
             grace: Duration::from_secs(1),
             retries: 0,
+            stop: None,
         }
     }
 }
@@ -179,6 +191,7 @@ pub fn run(
     let mut finished = 0;
     let mut failed = Vec::new();
     let mut stopped = None;
+    let mut ended = vec![false; jobs.len()];
     // One job per message, so each row is written as its own job ends.
     for result in pool.imap_unordered(ShellJob, specs).chunksize(1).outcomes() {
         let outcome = match result {
@@ -191,7 +204,12 @@ pub fn run(
         if let Some(starts) = &mut starts {
             starts.drain();
         }
-        let record = record(&jobs[outcome.index as usize], outcome);
+        let index = outcome.index as usize;
+        let mut record = record(&jobs[index], outcome);
+        if let Some(signal) = options.stop.as_ref().and_then(|f| stopped_by(f, &record)) {
+            record_stop(&mut record, signal);
+        }
+        ended[index] = true;
         if let Err(e) = status.write(&record.row) {
             stopped = Some(RunError::Status(e));
             break;
@@ -199,6 +217,38 @@ pub fn run(
         each(&record);
         finished += 1;
         if !record.succeeded() {
+            failed.push(record);
+        }
+    }
+    // A stop that ended the run before these jobs did: each gets its row.
+    if let (Some(RunError::Pool(PoolError::Interrupted { signal })), Some(_)) =
+        (&stopped, &options.stop)
+    {
+        let signal = *signal;
+        for (job, _) in jobs.iter().zip(&ended).filter(|(_, ended)| !**ended) {
+            let now = SystemTime::now();
+            let mut record = JobRecord {
+                row: StatusRow {
+                    job_id: job.id,
+                    exit_code: 0,
+                    hostname: hostname().to_string(),
+                    time_started: format_time(now.checked_sub(start.elapsed()).unwrap_or(now)),
+                    time_ended: format_time(now),
+                    time_elapsed: (start.elapsed().as_secs_f64() * 1e3).round() / 1e3,
+                    job: job.command.clone(),
+                },
+                attempts: 0,
+                timed_out: false,
+                worker_pid: 0,
+                ran: (Duration::ZERO, start.elapsed()),
+                error: None,
+            };
+            record_stop(&mut record, signal);
+            if status.write(&record.row).is_err() {
+                break;
+            }
+            each(&record);
+            finished += 1;
             failed.push(record);
         }
     }
@@ -218,6 +268,37 @@ pub fn run(
         stopped_running,
         elapsed: start.elapsed(),
     })
+}
+
+/// The stop signal to blame for `record`'s end, if it is one a stop gives
+/// (its worker died, or its shell was killed by a signal) and the flag is
+/// raised now or within a moment: the signals reach every process of an
+/// array task at once, and the job's end can be seen before this process's
+/// own signal is.
+fn stopped_by(flag: &procpool::signal::InterruptFlag, record: &JobRecord) -> Option<i32> {
+    let code = record.row.exit_code;
+    if code != WORKER_FAILED && code <= 128 {
+        return None;
+    }
+    let deadline = Instant::now() + Duration::from_millis(300);
+    loop {
+        if let Some(signal) = flag.received() {
+            return Some(signal);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Makes `record` say that a stop by `signal` ended its job.
+fn record_stop(record: &mut JobRecord, signal: i32) {
+    record.row.exit_code = 128 + signal;
+    record.error = Some(format!(
+        "stopped by {}, which this run received (a cancel, a time limit or a preemption under Slurm)",
+        procpool::signal::signal_name(signal)
+    ));
 }
 
 /// Counts the jobs that started, each told by its worker over an abstract

@@ -445,13 +445,24 @@ fn header_line() -> String {
 
 /// Puts a file holding only the header at `path` unless one appears there
 /// first: the header is written to a private file that is then hard-linked
-/// into place, which fails rather than replaces when `path` exists.
+/// into place, which fails rather than replaces when `path` exists. The
+/// private file has a random name of its own (created exclusively, with
+/// this host's name for whoever sees it), so tasks on several nodes of a
+/// shared file system never write the same one, even with the same PID.
 fn create_with_header(path: &Path) -> io::Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let staging = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&staging, header_line())?;
-    let linked = std::fs::hard_link(&staging, path);
-    let _ = std::fs::remove_file(&staging);
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.{}.", crate::tasks::hostname()))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    staging.write_all(header_line().as_bytes())?;
+    // Removed when `staging` is dropped, whatever happens here.
+    let linked = std::fs::hard_link(staging.path(), path);
+    drop(staging);
     match linked {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -478,6 +489,22 @@ mod tests {
     use super::*;
 
     const ROW: &str = "12\t143\tnode1\t2024-05-01 12:00:00\t2024-05-01 12:01:00\t60.000\tsleep 100";
+
+    #[test]
+    fn the_header_is_staged_in_a_file_no_other_node_can_be_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.tsv");
+        // Another node's task with this PID, staging under the old name.
+        let theirs = dir
+            .path()
+            .join(format!(".s.tsv.{}.tmp", std::process::id()));
+        std::fs::write(&theirs, "theirs").unwrap();
+        create_with_header(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), header_line());
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs");
+        // Nothing of its own is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn rows_round_trip() {

@@ -528,3 +528,110 @@ fn the_library_runs_a_job_file_and_writes_each_row_as_its_job_ends() {
     assert_eq!(failed, [(1, 1), (3, 2)]);
     assert!(Path::new(&dir.path().join("logs/3.err")).exists());
 }
+
+#[test]
+fn the_report_counts_a_run_by_state_and_writes_a_rerun_file_of_what_is_left() {
+    let s = Scratch::new("echo a\nexit 3\n# c\nexit 4\necho e\n");
+    let out = s.run(&["-p", "2", "jobs", "jobs.txt"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    // A job added since has no row: it never ran.
+    std::fs::write(
+        s.path("jobs.txt"),
+        "echo a\nexit 3\n# c\nexit 4\necho e\necho new\n",
+    )
+    .unwrap();
+
+    let out = s.run(&["jobs", "jobs.txt", "--report", "--rerun", "again.txt"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "not all succeeded: {}",
+        show(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(
+            "jobs_status.tsv: 5 job(s): 2 succeeded, 2 failed, 1 not run\n\
+             failed: 1,3 (exit 3: 1; exit 4: 3)\n\
+             not run: 5\n"
+        ),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(s.read("again.txt"), "exit 3\nexit 4\necho new\n");
+    // The rerun file is never written over.
+    let out = s.run(&["jobs", "jobs.txt", "--report", "--rerun", "again.txt"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stderr(&out).contains("again.txt"), "{}", show(&out));
+
+    let out = s.run(&["--json", "jobs", "jobs.txt", "--report"]);
+    let report = &json_lines(&out)[0]["report"];
+    assert_eq!(report["failed_job_ids"], serde_json::json!([1, 3]));
+    assert_eq!(report["not_run_job_ids"], serde_json::json!([5]));
+    // The report ran nothing and wrote no row.
+    assert_eq!(s.rows().len(), 4);
+}
+
+#[test]
+fn the_report_reads_a_status_file_exactly_as_dsq_writes_it() {
+    // dSQ's rows: no header, zero-based Job_IDs, the elapsed time to a
+    // tenth of a second, the job's line as it is.
+    let s = Scratch::new("module load x; run 1\nrun 2\nrun 3\nrun 4\n");
+    std::fs::write(
+        s.path("dsq_status.tsv"),
+        "0\t0\tc13n02.farnam.hpc.yale.internal\t2017-03-31 11:44:03\t2017-03-31 11:44:08\t5.0\tmodule load x; run 1\n\
+         2\t241\tc13n03.farnam.hpc.yale.internal\t2017-03-31 11:44:03\t2017-03-31 11:44:13\t10.2\trun 3\n",
+    )
+    .unwrap();
+    let out = s.run(&["jobs", "jobs.txt", "--status", "dsq_status.tsv", "--report"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "dsq_status.tsv: 4 job(s): 1 succeeded, 1 failed, 2 not run\n\
+         failed: 2 (exit 241: 2)\n\
+         not run: 1,3\n\
+         rate: 0.20 job(s)/s over 10 s; the 2 left take about 10 s at that rate\n"
+    );
+}
+
+#[test]
+fn a_new_status_file_is_staged_under_a_name_no_other_process_uses() {
+    // Another node sharing the directory, whose supervisor has this PID, is
+    // staging its header under the old name `.NAME.PID.tmp`, a hard link of
+    // its live status file: our first row (as an array task appends it)
+    // must not write through it.
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("theirs.tsv");
+    std::fs::write(
+        &theirs,
+        "0\t0\th\t2024-05-01 12:00:00\t2024-05-01 12:00:01\t1.0\ttrue\n",
+    )
+    .unwrap();
+    let staging = dir
+        .path()
+        .join(format!(".s.tsv.{}.tmp", std::process::id()));
+    std::fs::hard_link(&theirs, &staging).unwrap();
+    let before = std::fs::read_to_string(&theirs).unwrap();
+
+    let status = StatusWriter::append(dir.path().join("s.tsv")).unwrap();
+    drop(status);
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s.tsv")).unwrap(),
+        format!("{}\n", jobs::HEADER.join("\t"))
+    );
+    // Nothing of ours is left beside it.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            staging.file_name().unwrap().to_str().unwrap(),
+            "s.tsv",
+            "theirs.tsv"
+        ]
+    );
+}

@@ -21,4 +21,5 @@ mod pi;
 mod pool;
 mod signals;
 mod slurm;
+mod terminal;
 mod timeline;

@@ -21,8 +21,14 @@ impl Slurm {
     /// Starts a cluster of `nodes` nodes, or says why it cannot (and fails
     /// the test if `PROCPOOL_REQUIRE_SLURM` is set): `None` then.
     pub fn new(nodes: u32) -> Option<Slurm> {
+        Slurm::with_max_array_size(nodes, 1001)
+    }
+
+    /// [`Slurm::new`] with this `MaxArraySize` (Slurm's default is 1001).
+    pub fn with_max_array_size(nodes: u32, max: u32) -> Option<Slurm> {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let out = Command::new(root().join(".ci/slurm"))
+            .env("PROCPOOL_SLURM_MAX_ARRAY_SIZE", max.to_string())
             .arg("start")
             .arg(dir.path())
             .arg(nodes.to_string())
@@ -284,4 +290,140 @@ fn a_resume_submits_only_what_failed_and_its_row_wins() {
         "a header and 4 rows:\n{status}"
     );
     assert_eq!(slurm.records(&id).len(), 1);
+}
+
+#[test]
+fn a_cancel_leaves_one_row_per_task_saying_sigterm_the_same_five_times() {
+    let Some(slurm) = Slurm::new(1) else { return };
+    let mut seen = Vec::new();
+    for round in 0..5 {
+        let scratch = Scratch::new(&"touch started.$PROCPOOL_JOB_ID; sleep 300\n".repeat(4));
+        let s = script(&scratch, "array.sh", &["jobs", "jobs.txt", "--slurm"]);
+        let id = slurm.sbatch(&s, scratch.dir.path());
+        // Cancel once every job runs.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while (0..4).any(|i| !scratch.path(&format!("started.{i}")).exists()) {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the jobs did not all start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let started = Instant::now();
+        let out = slurm
+            .command("scancel", scratch.dir.path())
+            .arg(&id)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+        slurm.wait(&id, Duration::from_secs(60));
+        took("scancel of 4 running tasks", started);
+
+        let status = scratch.read("jobs_status.tsv");
+        assert_eq!(
+            status.lines().count(),
+            1 + 4,
+            "round {round}: one row a job:\n{status}"
+        );
+        let rows = scratch.rows();
+        let codes: Vec<i32> = rows.values().map(|r| r.exit_code).collect();
+        assert_eq!(codes, [143; 4], "round {round}:\n{status}");
+        let log = scratch.read(&format!("procpool-jobs-{id}_0.out"));
+        assert!(
+            log.contains("stopped by signal 15 (SIGTERM), which this run received"),
+            "round {round}: {log}"
+        );
+        seen.push(codes);
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+
+    // A resume runs the cancelled jobs again.
+    let scratch = Scratch::new("touch started; sleep 300\ntrue\n");
+    let s = script(&scratch, "array.sh", &["jobs", "jobs.txt", "--slurm"]);
+    let id = slurm.sbatch(&s, scratch.dir.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !scratch.path("started").exists()
+        || !scratch
+            .read("jobs_status.tsv")
+            .lines()
+            .any(|l| l.starts_with("1\t"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "job 0 did not start or job 1 did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    slurm
+        .command("scancel", scratch.dir.path())
+        .arg(&id)
+        .status()
+        .unwrap();
+    slurm.wait(&id, Duration::from_secs(60));
+    let again = script(
+        &scratch,
+        "again.sh",
+        &["jobs", "jobs.txt", "--slurm", "--resume"],
+    );
+    let text = std::fs::read_to_string(again).unwrap();
+    assert!(text.contains("#SBATCH --array 0\n"), "{text}");
+}
+
+#[test]
+fn jobs_beyond_max_array_size_and_a_scattered_resume_run_from_an_id_list_keeping_their_ids() {
+    let Some(slurm) = Slurm::with_max_array_size(1, 10) else {
+        return;
+    };
+    // 25 jobs on a cluster whose array indices stop at 9; jobs 7 and 19 fail once.
+    let lines: String = (0..25)
+        .map(|i| match i {
+            7 | 19 => format!("test -e again.{i} || {{ touch again.{i}; exit 2; }}\n"),
+            _ => "echo \"$PROCPOOL_JOB_ID\"\n".to_string(),
+        })
+        .collect();
+    let scratch = Scratch::new(&lines);
+    let run = |name: &str, args: &[&str]| {
+        let out = crate::util::procpool()
+            .current_dir(scratch.dir.path())
+            .env("SLURM_CONF", slurm.conf())
+            .args(args)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", show(&out));
+        std::fs::write(scratch.path(name), &out.stdout).unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run("all.sh", &["jobs", "jobs.txt", "--slurm"]);
+    // ceil(25 / 10) = 3 IDs a task: 9 tasks.
+    assert!(text.contains("#SBATCH --array 0-8\n"), "{text}");
+    let started = Instant::now();
+    let id = slurm.sbatch(&scratch.path("all.sh"), scratch.dir.path());
+    slurm.wait(&id, Duration::from_secs(120));
+    took("25 jobs over MaxArraySize 10", started);
+    let rows = scratch.rows();
+    assert_eq!(
+        rows.keys().copied().collect::<Vec<_>>(),
+        (0..25).collect::<Vec<u64>>()
+    );
+    let failed: Vec<u64> = rows
+        .values()
+        .filter(|r| r.exit_code != 0)
+        .map(|r| r.job_id)
+        .collect();
+    assert_eq!(failed, [7, 19]);
+    // Each job's log is under its own Job_ID.
+    assert_eq!(scratch.read("jobs_logs/23.out"), "23\n");
+    assert_eq!(slurm.records(&id).len(), 9);
+
+    // 19 is beyond the largest index: the resume is a list too, of 2 tasks.
+    let text = run("again.sh", &["jobs", "jobs.txt", "--slurm", "--resume"]);
+    assert!(text.contains("#SBATCH --array 0-1\n"), "{text}");
+    let started = Instant::now();
+    let id = slurm.sbatch(&scratch.path("again.sh"), scratch.dir.path());
+    slurm.wait(&id, Duration::from_secs(60));
+    took("resume of 2 scattered IDs over MaxArraySize 10", started);
+    let rows = scratch.rows();
+    assert!(rows.values().all(|r| r.exit_code == 0), "{rows:?}");
+    assert_eq!(rows.len(), 25);
 }

@@ -1,8 +1,8 @@
 //! Writes a seed corpus for the fuzz targets into the directory given as the
 //! first argument: small pictures of the crate's own samples in colour and
 //! grey, at sizes that do and do not fill whole blocks, and its progressive
-//! test file. Nothing from outside the project; small, so the fuzzer runs
-//! many inputs a second.
+//! test file, and the inputs the targets once failed on. Nothing from
+//! outside the project; small, so the fuzzer runs many inputs a second.
 
 use std::path::PathBuf;
 
@@ -22,5 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let progressive = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/progressive.jpg");
     std::fs::copy(progressive, dir.join("progressive.jpg"))?;
+    // What the targets once failed on, so that a fix that comes undone shows.
+    let found = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/fuzz");
+    for entry in std::fs::read_dir(found)? {
+        let path = entry?.path();
+        std::fs::copy(&path, dir.join(path.file_name().ok_or("a file name")?))?;
+    }
     Ok(())
 }

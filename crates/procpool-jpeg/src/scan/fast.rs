@@ -49,6 +49,11 @@ pub(super) fn fast_ac(huffman: &Huffman) -> Box<[i32; 1 << FAST_AC_BITS]> {
         let Some((length, symbol)) = huffman.peek(acc) else {
             continue;
         };
+        // A code longer than the prefix is not known by it: `peek` read it
+        // with zeros for the bits the prefix lacks.
+        if length > FAST_AC_BITS {
+            continue;
+        }
         let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 0x0F));
         if symbol == 0 {
             *entry = END_OF_BLOCK | length as i32;
@@ -327,4 +332,26 @@ fn block_kept(
         dc: (*prediction).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16,
     };
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_ac_knows_only_codes_that_fit_its_prefix() {
+        // "0" is a coefficient (run 0, size 1); the end of block is the
+        // 12-bit code 1000 0000 0000, longer than the prefix.
+        let mut counts = [0u8; 16];
+        counts[0] = 1;
+        counts[11] = 1;
+        let table = Huffman::new(&counts, &[0x01, 0x00]).unwrap();
+        let fast = fast_ac(&table);
+        // 1000000000 begins the end of block but also 1000 0000 0001, which
+        // is no code: the prefix alone decides neither.
+        assert_eq!(fast[0b10_0000_0000], 0);
+        // "0" and its one value bit fit: a 1 is +1 and a 0 is -1.
+        assert_eq!(fast[0b01_0000_0000], 1 << 16 | 2);
+        assert_eq!(fast[0], -1 << 16 | 2);
+    }
 }
