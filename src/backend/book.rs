@@ -203,6 +203,41 @@ impl Book {
         Some((id, batch))
     }
 
+    /// Cuts the batch `id` (just taken from the queue) to its first `keep`
+    /// inputs; the rest goes back to the front of the queue, uncharged. A
+    /// payload whose inputs cannot be measured stays whole.
+    pub fn cut(&mut self, id: u64, keep: u64) {
+        let Some(batch) = self.batches.get_mut(&id) else {
+            return;
+        };
+        if u64::from(batch.count()) <= keep {
+            return;
+        }
+        let keep = keep as u32;
+        let measure = batch.work.measure;
+        let mut at = 0;
+        for _ in 0..keep {
+            match measure(&batch.work.payload[at..]) {
+                Some(used) if used > 0 && at + used < batch.work.payload.len() => at += used,
+                _ => return,
+            }
+        }
+        let rest = Batch {
+            job: batch.job,
+            work: Work {
+                task: batch.work.task,
+                first: batch.work.first + u64::from(keep),
+                count: batch.work.count - keep,
+                payload: batch.work.payload.split_off(at),
+                timed: batch.work.timed,
+                measure,
+            },
+            attempts: batch.attempts - 1,
+        };
+        batch.work.count = keep;
+        self.push_front(rest);
+    }
+
     /// Puts a batch that went out but never started back at the front of the
     /// queue, uncharged; a batch no longer in the table is left alone.
     pub fn unsend(&mut self, id: u64) {

@@ -1,14 +1,14 @@
-//! The supervisor's event loop: dispatch, the in-flight window, deaths,
-//! timeouts, retries and recycling. It knows batches of encoded bytes, not
-//! types; [`pool`](crate::pool) puts types on top.
+//! The local transport: worker processes on this machine, their channels and
+//! shared-memory regions, under the [`Scheduler`], which holds the policy
+//! (the window, deaths, timeouts, retries and recycling). It knows batches of
+//! encoded bytes, not types; [`pool`](crate::pool) puts types on top.
 //!
 //! One loop serves every worker: their reply channels sit in one
 //! `IpcReceiverSet`, where a closed channel is how a dead worker announces
-//! itself. A worker runs its batches in the order it receives them, so the
-//! front of its in-flight queue is the batch it is running; the rest have not
-//! started and are re-dispatched without being charged an attempt.
+//! itself; what it selects becomes the scheduler's events, and what the
+//! scheduler answers becomes messages and signals.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,25 +17,17 @@ use ipc_channel::TrySelectError;
 use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
 use super::Config;
-use super::book::Book;
 use super::book::{Body, JobId};
 use super::pin::{Claim, Cpus};
+use super::scheduler::{Action, Policy, Scheduler};
 use super::spawn::{Spawner, WorkerProcess};
 use crate::error::{PoolError, TaskError};
-use crate::events::PoolEvent;
 use crate::protocol::{self, Message, Reply, Request};
 use crate::region::{Inbox, Outbox, Release, Span};
 use crate::sys::{self, ExitCause};
 
 /// How many replacement starts may fail in a row before the pool gives up.
 const MAX_START_FAILURES: u32 = 5;
-/// The adaptive window: batches shorter than this get the deep window.
-const SHORT_BATCH: Duration = Duration::from_micros(500);
-const DEEP_WINDOW: usize = 8;
-/// A worker gets no more batches while this many bytes of input are out
-/// with it (it always gets one).
-const WINDOW_BYTES: usize = 2 << 20;
-const SHALLOW_WINDOW: usize = 2;
 /// How long an idle pool being dropped waits for its workers to exit.
 const GRACEFUL_EXIT: Duration = Duration::from_millis(200);
 /// Open files the supervisor needs: a few of its own, and per worker its two
@@ -49,48 +41,23 @@ const ADDRESS_SPACE_PER_WORKER: u64 = 1 << 20;
 /// How long the loop sleeps at most between checks of signals and deadlines.
 const TICK: Duration = Duration::from_millis(20);
 
-enum State {
-    Running,
-    /// Asked to exit after `max_tasks_per_child`; no more work goes to it.
-    Retiring,
-    /// Sent SIGTERM; SIGKILL follows at `kill_at`.
-    Stopping {
-        why: TaskError,
-        kill_at: Instant,
-    },
-}
-
 struct Worker {
     pid: u32,
     child: Child,
     requests: IpcSender<Message>,
-    /// The batches sent to it, oldest (running) first.
-    in_flight: VecDeque<Sent>,
+    /// The region space each batch out with it took, freed when its reply
+    /// comes (the worker is done reading) or it dies.
+    leases: HashMap<u64, Span>,
     /// Requests into messages, large ones through our region for this worker.
     outbox: Outbox,
     /// Replies out of messages, large ones through the worker's region,
     /// every place checked.
     inbox: Inbox,
-    /// When the front batch started running.
-    running_since: Instant,
-    tasks_done: u64,
-    state: State,
     /// The CPU it is bound to, freed for a replacement when it goes.
     _cpu: Option<Claim>,
     /// It has work to finish at exit (a job guard to reap): asked to exit
     /// at the end rather than killed.
     exit_work: bool,
-}
-
-/// A batch out with a worker.
-struct Sent {
-    batch: u64,
-    /// Its inputs and its payload's bytes, as sent.
-    tasks: u64,
-    bytes: usize,
-    /// The region space its request took, freed when this is dropped (its
-    /// reply came: the worker is done reading).
-    _lease: Option<Span>,
 }
 
 pub(crate) struct Supervisor {
@@ -100,10 +67,9 @@ pub(crate) struct Supervisor {
     /// A channel in `set` that only wakes the loop (see [`waker`](Self::waker)).
     wake: (u64, IpcSender<()>),
     workers: HashMap<u64, Worker>,
-    /// The jobs, batches and deliveries (the pool's backend reaches them here).
-    pub(crate) book: Book,
-    /// Moving average of how long a batch runs on its worker.
-    batch_time: Option<Duration>,
+    /// The policy, and the jobs, batches and deliveries in its book (the
+    /// pool's backend reaches them here).
+    pub(crate) sched: Scheduler,
 }
 
 impl Supervisor {
@@ -150,8 +116,13 @@ impl Supervisor {
             set,
             wake: (wake, waker),
             workers: HashMap::new(),
-            book: Book::default(),
-            batch_time: None,
+            sched: Scheduler::new(Policy {
+                window: cfg.window,
+                timeout: cfg.timeout,
+                grace: cfg.grace,
+                retries: cfg.retries,
+                max_tasks_per_child: cfg.max_tasks_per_child,
+            }),
             cfg,
         };
         let mut failed = 0;
@@ -191,21 +162,17 @@ impl Supervisor {
                 return Err(PoolError::os("cannot watch a worker's channel", e));
             }
         };
-        self.book.set_tasks(self.spawner.program(), tasks);
-        let at = self.book.epoch.offset(Instant::now());
-        self.book.log(PoolEvent::WorkerStarted { pid, at });
+        self.sched.book.set_tasks(self.spawner.program(), tasks);
+        self.sched.started(id, pid, Instant::now());
         self.workers.insert(
             id,
             Worker {
                 pid,
                 child,
                 requests,
-                in_flight: VecDeque::new(),
+                leases: HashMap::new(),
                 outbox: Outbox::new(Release::OnDrop),
                 inbox: Inbox::new(true),
-                running_since: Instant::now(),
-                tasks_done: 0,
-                state: State::Running,
                 _cpu: cpu,
                 exit_work: false,
             },
@@ -223,20 +190,8 @@ impl Supervisor {
     /// batches is killed (and replaced), so that no later call waits behind
     /// work nobody wants; its batches behind that are dropped with it.
     pub fn abandon(&mut self, job: JobId) {
-        self.book.abandon(job);
-        for worker in self.workers.values_mut() {
-            let running = worker.in_flight.front().map(|sent| sent.batch);
-            let theirs = running
-                .and_then(|id| self.book.get(id))
-                .is_some_and(|b| b.job == job);
-            if theirs && !matches!(worker.state, State::Stopping { .. }) {
-                let _ = sys::kill(worker.pid, libc::SIGKILL);
-                worker.state = State::Stopping {
-                    why: TaskError::Cancelled,
-                    kill_at: Instant::now(),
-                };
-            }
-        }
+        let actions = self.sched.abandon(job, Instant::now());
+        self.act(actions);
     }
 
     /// What ends the loop's wait at once, so work given from another
@@ -252,11 +207,11 @@ impl Supervisor {
             return Err(PoolError::Interrupted { signal });
         }
         // After close() too, a pool with work left keeps a worker to do it.
-        if self.workers.is_empty() && self.book.has_work() {
+        if self.workers.is_empty() && self.sched.book.has_work() {
             self.replace_worker()?;
         }
         self.dispatch();
-        let wait = self.next_deadline().map_or(TICK, |d| {
+        let wait = self.sched.next_deadline().map_or(TICK, |d| {
             d.saturating_duration_since(Instant::now()).min(TICK)
         });
         let events = match self.set.try_select_timeout(wait) {
@@ -286,104 +241,59 @@ impl Supervisor {
                 }
             }
         }
-        self.check_deadlines();
+        let actions = self.sched.tick(Instant::now());
+        self.act(actions);
         #[cfg(debug_assertions)]
-        self.check_books();
+        self.sched.check();
         failed.map_or(Ok(()), Err)
-    }
-
-    /// What is out is exactly what the workers hold: every batch in the book
-    /// and not queued is in one worker's in-flight queue, and every batch in
-    /// a worker's queue is in the book and not queued. The sets are compared
-    /// while the book is small, their sizes always.
-    #[cfg(debug_assertions)]
-    fn check_books(&self) {
-        let mut held: Vec<u64> = self
-            .workers
-            .values()
-            .flat_map(|w| w.in_flight.iter().map(|sent| sent.batch))
-            .collect();
-        assert_eq!(held.len(), self.book.out_count(), "batches out vs held");
-        if let Some(mut out) = self.book.out(4096) {
-            held.sort_unstable();
-            out.sort_unstable();
-            assert_eq!(held, out, "batches out vs batches workers hold");
-        }
     }
 
     fn interrupted(&self) -> Option<i32> {
         self.cfg.interrupt.as_ref()?.received()
     }
 
-    /// Batches per worker: 1 with a timeout (a batch's clock starts when it is
-    /// sent), the builder's number if given, else adaptive: short batches need
-    /// a deep window to hide the channel's latency, long ones a shallow one so
-    /// that none waits behind another on a busy worker while a worker idles.
-    fn window(&self) -> usize {
-        if self.cfg.timeout.is_some() {
-            return 1;
-        }
-        match (self.cfg.window, self.batch_time) {
-            (Some(window), _) => window.max(1),
-            (None, Some(t)) if t < SHORT_BATCH => DEEP_WINDOW,
-            (None, _) => SHALLOW_WINDOW,
-        }
-    }
-
-    /// Fills every worker's window, one batch per worker per round, so work
-    /// spreads over all workers before any gets a second batch.
+    /// Sends the batches the scheduler hands out.
     pub fn dispatch(&mut self) {
-        for level in 1..=self.window() {
-            self.dispatch_up_to(level);
-        }
+        let workers = &mut self.workers;
+        self.sched.dispatch(Instant::now(), |id, batch_id, book| {
+            let (Some(worker), Some(batch)) = (workers.get_mut(&id), book.get(batch_id)) else {
+                return false;
+            };
+            let header = Request::Run {
+                batch: batch_id,
+                task: batch.work.task.to_string(),
+                count: batch.count(),
+                timed: batch.work.timed,
+            };
+            let Ok((mut message, lease)) = worker.outbox.pack(&header, &batch.work.payload) else {
+                return false;
+            };
+            message.freed = worker.inbox.freed();
+            if worker.requests.send(message).is_err() {
+                return false;
+            }
+            if let Some(lease) = lease {
+                worker.leases.insert(batch_id, lease);
+            }
+            true
+        });
     }
 
-    fn dispatch_up_to(&mut self, level: usize) {
-        let max_tasks = self.cfg.max_tasks_per_child;
-        for worker in self.workers.values_mut() {
-            while worker.in_flight.len() < level && matches!(worker.state, State::Running) {
-                // Large batches: one more is enough to keep a worker busy,
-                // and its shared-memory ring stays the size it was made.
-                let bytes: usize = worker.in_flight.iter().map(|sent| sent.bytes).sum();
-                if bytes >= WINDOW_BYTES {
-                    break;
-                }
-                if let Some(max) = max_tasks {
-                    let planned: u64 = worker.in_flight.iter().map(|sent| sent.tasks).sum();
-                    if worker.tasks_done + planned >= max {
-                        break;
+    /// Carries out what the scheduler asked.
+    fn act(&mut self, actions: impl IntoIterator<Item = Action>) {
+        for action in actions {
+            match action {
+                Action::Kill { worker, signal } => {
+                    if let Some(worker) = self.workers.get(&worker) {
+                        let _ = sys::kill(worker.pid, signal);
                     }
                 }
-                let Some((id, batch)) = self.book.next_queued() else {
-                    return;
-                };
-                let header = Request::Run {
-                    batch: id,
-                    task: batch.work.task.to_string(),
-                    count: batch.count(),
-                    timed: batch.work.timed,
-                };
-                let sent = match worker.outbox.pack(&header, &batch.work.payload) {
-                    Ok((mut message, lease)) => {
-                        message.freed = worker.inbox.freed();
-                        worker.requests.send(message).is_ok().then_some(lease)
+                Action::Retire { worker } => {
+                    if let Some(worker) = self.workers.get(&worker) {
+                        let _ =
+                            protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
                     }
-                    Err(_) => None,
-                };
-                let Some(lease) = sent else {
-                    // The worker is gone; its closed channel will be reported.
-                    self.book.unsend(id);
-                    break;
-                };
-                if worker.in_flight.is_empty() {
-                    worker.running_since = Instant::now();
                 }
-                worker.in_flight.push_back(Sent {
-                    batch: id,
-                    tasks: u64::from(batch.count()),
-                    bytes: batch.work.payload.len(),
-                    _lease: lease,
-                });
             }
         }
     }
@@ -408,64 +318,39 @@ impl Supervisor {
             } => (batch, exit_work),
             Reply::Refused { batch, .. } => (batch, false),
         };
-        if worker.in_flight.front().map(|sent| sent.batch) != Some(batch_id) {
-            return self.on_malformed(
-                id,
-                format!("reply for batch {batch_id}, which it was not running"),
-            );
-        }
-        worker.in_flight.pop_front();
         worker.exit_work |= exit_work;
-        let now = Instant::now();
-        let elapsed = now - worker.running_since;
-        let since = self.book.epoch.offset(worker.running_since);
-        worker.running_since = now;
-        self.batch_time = Some(match self.batch_time {
-            Some(average) => (average * 7 + elapsed) / 8,
-            None => elapsed,
-        });
-        let batch = self.book.remove(batch_id).expect("in-flight batches exist");
-        worker.tasks_done += batch.count() as u64;
         let pid = worker.pid;
-        if let Some(max) = self.cfg.max_tasks_per_child
-            && worker.tasks_done >= max
-            && worker.in_flight.is_empty()
-            && matches!(worker.state, State::Running)
-        {
-            let _ = protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
-            worker.state = State::Retiring;
-        }
         let (started, body) = match reply {
             Reply::Done { started_ns, .. } => {
                 let start = frame.len() - payload_len;
                 (
-                    self.book.epoch.offset_ns(started_ns),
+                    Some(self.sched.book.epoch.offset_ns(started_ns)),
                     Body::Done(frame, start),
                 )
             }
             Reply::Refused { reason, .. } => (
-                since,
+                None,
                 Body::Failed(TaskError::Protocol {
                     pid,
                     message: reason,
                 }),
             ),
         };
-        self.book.deliver(batch, pid, (started, elapsed), body);
+        match self.sched.done(id, batch_id, Instant::now(), started, body) {
+            Ok(action) => {
+                if let Some(worker) = self.workers.get_mut(&id) {
+                    worker.leases.remove(&batch_id);
+                }
+                self.act(action);
+            }
+            Err(message) => self.on_malformed(id, message),
+        }
     }
 
     /// A worker that sends bytes we cannot trust is stopped at once.
     fn on_malformed(&mut self, id: u64, message: String) {
-        if let Some(worker) = self.workers.get_mut(&id) {
-            let _ = sys::kill(worker.pid, libc::SIGKILL);
-            worker.state = State::Stopping {
-                why: TaskError::Protocol {
-                    pid: worker.pid,
-                    message,
-                },
-                kill_at: Instant::now(),
-            };
-        }
+        let action = self.sched.malformed(id, message, Instant::now());
+        self.act(action);
     }
 
     /// A worker's channel closed: reap it, settle its batches, replace it.
@@ -474,63 +359,10 @@ impl Supervisor {
             return Ok(());
         };
         let cause = reap(&mut worker.child, self.cfg.grace);
-        let elapsed = worker.running_since.elapsed();
-        let started = self.book.epoch.offset(worker.running_since);
-        let at = self.book.epoch.offset(Instant::now());
-        if !matches!(worker.state, State::Retiring) {
-            self.book.log(PoolEvent::WorkerDied {
-                pid: worker.pid,
-                at,
-                cause,
-            });
-        }
-        let mut in_flight = worker.in_flight.into_iter().map(|sent| sent.batch);
-        let running = in_flight.next();
-        // Batches that never started go back to the front, uncharged, in order.
-        for id in in_flight.rev() {
-            self.book.unsend(id);
-        }
-        if let Some(id) = running
-            && let Some(mut batch) = self.book.remove(id)
-        {
-            let error = match worker.state {
-                State::Stopping { why, .. } => why,
-                _ => TaskError::WorkerDied {
-                    pid: worker.pid,
-                    cause,
-                },
-            };
-            let cancelled = matches!(error, TaskError::Cancelled);
-            let again = batch.count() > 1 || batch.attempts <= self.cfg.retries;
-            if again && !cancelled {
-                self.book.log(PoolEvent::AttemptLost {
-                    first: batch.work.first,
-                    count: batch.count(),
-                    pid: worker.pid,
-                    attempt: batch.attempts,
-                    started,
-                    elapsed,
-                    error: error.clone(),
-                });
-            }
-            if batch.count() > 1 && !cancelled {
-                batch.attempts -= 1;
-                for single in batch.split().into_iter().rev() {
-                    self.book.push_front(single);
-                }
-            } else if batch.attempts <= self.cfg.retries && !cancelled {
-                self.book.push_front(batch);
-            } else {
-                let times = (started, elapsed);
-                self.book
-                    .deliver(batch, worker.pid, times, Body::Failed(error));
-            }
-        }
+        self.sched.died(id, cause, Instant::now());
         // A closed pool replaces its workers too while work is left, as
         // Python's does; the last one is replaced by `turn` if need be.
-        if !self.book.is_closed()
-            || (self.book.has_work() && self.workers.len() < self.cfg.processes)
-        {
+        if self.sched.wants_replacement(self.cfg.processes) {
             // Re-dispatch to the survivors first: a replacement takes milliseconds to start.
             self.dispatch();
             self.replace_worker()?;
@@ -545,7 +377,7 @@ impl Supervisor {
         if self.workers.is_empty() {
             return;
         }
-        self.book.close();
+        self.sched.book.close();
         for worker in self.workers.values() {
             let _ = sys::kill(worker.pid, libc::SIGKILL);
         }
@@ -571,6 +403,7 @@ impl Supervisor {
                 }
             }
         }
+        self.sched.forget_workers();
         for (_, mut worker) in self.workers.drain() {
             let _ = worker.child.wait();
         }
@@ -590,7 +423,7 @@ impl Supervisor {
                 // every one: the pool takes no new work, and this call says
                 // why (with what finished).
                 Err(e @ PoolError::Initializer { .. }) => {
-                    self.book.close();
+                    self.sched.book.close();
                     return Err(e);
                 }
                 Err(e) if no_retry(&e) => return Err(e),
@@ -611,69 +444,16 @@ impl Supervisor {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        self.workers
-            .values()
-            .filter_map(|w| match &w.state {
-                State::Stopping { kill_at, .. } => Some(*kill_at),
-                State::Running => self.task_deadline(w),
-                State::Retiring => None,
-            })
-            .min()
-    }
-
-    fn task_deadline(&self, worker: &Worker) -> Option<Instant> {
-        let timeout = self.cfg.timeout?;
-        let front = self.book.get(worker.in_flight.front()?.batch)?;
-        Some(worker.running_since + timeout * front.count())
-    }
-
-    fn check_deadlines(&mut self) {
-        let now = Instant::now();
-        let Some(timeout) = self.cfg.timeout else {
-            return self.kill_overdue(now);
-        };
-        let overdue: Vec<u64> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| matches!(w.state, State::Running))
-            .filter(|(_, w)| self.task_deadline(w).is_some_and(|d| d <= now))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in overdue {
-            let worker = self.workers.get_mut(&id).expect("listed above");
-            let _ = sys::kill(worker.pid, libc::SIGTERM);
-            worker.state = State::Stopping {
-                why: TaskError::TimedOut {
-                    pid: worker.pid,
-                    after: timeout,
-                },
-                kill_at: now + self.cfg.grace,
-            };
-        }
-        self.kill_overdue(now);
-    }
-
-    fn kill_overdue(&mut self, now: Instant) {
-        for worker in self.workers.values_mut() {
-            if let State::Stopping { kill_at, .. } = &mut worker.state
-                && *kill_at <= now
-            {
-                let _ = sys::kill(worker.pid, libc::SIGKILL);
-                *kill_at = now + Duration::from_secs(3600);
-            }
-        }
-    }
-
     /// Once the book is closed: lets queued work finish, then asks every
     /// worker to exit and reaps it.
     pub fn join(&mut self) -> Result<(), PoolError> {
-        while self.book.has_work() {
+        while self.sched.book.has_work() {
             self.turn()?;
         }
         for worker in self.workers.values() {
             let _ = protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
         }
+        self.sched.forget_workers();
         for (_, mut worker) in self.workers.drain() {
             reap(&mut worker.child, self.cfg.grace);
         }
@@ -682,14 +462,15 @@ impl Supervisor {
 
     /// Kills every worker now and fails what was queued.
     pub fn terminate(&mut self) {
-        self.book.close();
+        self.sched.book.close();
         for worker in self.workers.values() {
             let _ = sys::kill(worker.pid, libc::SIGKILL);
         }
+        self.sched.forget_workers();
         for (_, mut worker) in self.workers.drain() {
             let _ = worker.child.wait();
         }
-        self.book.cancel_all();
+        self.sched.book.cancel_all();
     }
 }
 
@@ -699,7 +480,7 @@ impl Drop for Supervisor {
     /// nothing and are killed at once, as a busy pool's are, and any that
     /// linger. Either way every worker is reaped.
     fn drop(&mut self) {
-        if !self.book.has_work() {
+        if !self.sched.book.has_work() {
             for worker in self.workers.values() {
                 if worker.exit_work {
                     let _ = protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));

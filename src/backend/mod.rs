@@ -1,6 +1,7 @@
 //! Where a pool's workers run: processes this program starts on this machine
-//! (`local.rs`, the local supervisor, which starts them with `spawn.rs`), or
-//! the other ranks of an MPI job (`mpi.rs` over `ledger.rs`, feature `mpi`).
+//! (`local.rs`, which starts them with `spawn.rs` and leaves the policy to
+//! `scheduler.rs`), or the other ranks of an MPI job (`mpi.rs` over
+//! `ledger.rs`, feature `mpi`).
 //!
 //! [`Pool`](crate::Pool) talks to either through one internal enum that
 //! forwards the few calls the typed API needs: jobs, batches of encoded
@@ -16,6 +17,7 @@ mod local;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
 mod pin;
+mod scheduler;
 mod spawn;
 
 use std::path::PathBuf;
@@ -183,7 +185,7 @@ impl Backend {
     /// The jobs, batches and deliveries, which both backends keep alike.
     pub(crate) fn book(&self) -> &Book {
         match self {
-            Backend::Local(s) => &s.book,
+            Backend::Local(s) => &s.sched.book,
             #[cfg(feature = "mpi")]
             Backend::Mpi(s) => &s.ledger.book,
         }
@@ -191,7 +193,7 @@ impl Backend {
 
     fn book_mut(&mut self) -> &mut Book {
         match self {
-            Backend::Local(s) => &mut s.book,
+            Backend::Local(s) => &mut s.sched.book,
             #[cfg(feature = "mpi")]
             Backend::Mpi(s) => &mut s.ledger.book,
         }

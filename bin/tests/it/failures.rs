@@ -354,6 +354,27 @@ fn workers_are_recycled_after_maxtasksperchild() {
     assert_eq!(pool.pids().len(), 2);
 }
 
+/// The limit counts inputs, whatever the chunksize: the automatic one
+/// (here 200 / (4 * 2) = 25 per chunk) is cut to what a worker has left.
+#[test]
+fn maxtasksperchild_is_exact_with_the_automatic_chunksize() {
+    let pool = Pool::builder()
+        .processes(2)
+        .worker_program(bin())
+        .max_tasks_per_child(2)
+        .build()
+        .unwrap();
+    let outcomes = pool.map_outcomes(Square, 0..200).unwrap();
+    let mut per_pid: BTreeMap<u32, usize> = BTreeMap::new();
+    for o in &outcomes {
+        assert_eq!(o.result, Ok((o.index * o.index) as i64));
+        *per_pid.entry(o.pid).or_default() += 1;
+    }
+    assert_eq!(outcomes.len(), 200);
+    assert!(per_pid.values().all(|&n| n <= 2), "{per_pid:?}");
+    assert!(per_pid.len() >= 100, "{per_pid:?}");
+}
+
 #[test]
 fn cli_reports_deaths_timeouts_and_retries_one_line_each() {
     let out = run(&[
