@@ -161,14 +161,25 @@ fn indicatif_shows_the_exact_total_of_ranges_vectors_and_chunked_calls() {
         (Some(41), 41, 41)
     );
     let bar = pool.imap(square, 0i64..43).try_progress();
-    assert_eq!(run_bar(bar.expect("a hint that is exact")), (Some(43), 43, 43));
+    assert_eq!(
+        run_bar(bar.expect("a hint that is exact")),
+        (Some(43), 43, 43)
+    );
     // Vectors, in order or not, chunked by the call or by the pool.
     for chunksize in [1, 5, 37, 100] {
         let ordered = pool.imap(square, inputs.clone()).chunksize(chunksize);
-        assert_eq!(run_bar(ordered.progress()), (Some(37), 37, 37), "{chunksize}");
+        assert_eq!(
+            run_bar(ordered.progress()),
+            (Some(37), 37, 37),
+            "{chunksize}"
+        );
         let unordered = pool.imap_unordered(square, inputs.clone());
         let outcomes = unordered.chunksize(chunksize).outcomes();
-        assert_eq!(run_bar(outcomes.progress()), (Some(37), 37, 37), "{chunksize}");
+        assert_eq!(
+            run_bar(outcomes.progress()),
+            (Some(37), 37, 37),
+            "{chunksize}"
+        );
     }
     let chunked = Pool::builder().processes(2).chunksize(8).build().unwrap();
     assert_eq!(
@@ -177,7 +188,9 @@ fn indicatif_shows_the_exact_total_of_ranges_vectors_and_chunked_calls() {
     );
     // A length nobody knows: no total, but a count and a rate.
     let odd = inputs.into_iter().filter(|x| x % 2 == 1);
-    let bar = pool.imap(square, odd).progress_with(ProgressBar::no_length());
+    let bar = pool
+        .imap(square, odd)
+        .progress_with(ProgressBar::no_length());
     let shown = bar.progress.clone();
     assert_eq!(run_bar(bar), (None, 18, 18));
     assert!(shown.per_sec() > 0.0, "{}", shown.per_sec());

@@ -638,7 +638,15 @@ fn the_report_follows_a_run_going_on_while_its_status_file_grows() {
     let mut lines = vec!["while [ ! -e gate ]; do sleep 0.01; done".to_string()];
     lines.extend((1..=40).map(|i| format!(": {i} {pad}; sleep 0.02")));
     let s = Scratch::new(&(lines.join("\n") + "\n"));
-    let args = ["-p", "2", "jobs", "jobs.txt", "--status", "s.tsv", "--no-logs"];
+    let args = [
+        "-p",
+        "2",
+        "jobs",
+        "jobs.txt",
+        "--status",
+        "s.tsv",
+        "--no-logs",
+    ];
     let mut run = Gated {
         child: Command::new(bin())
             .current_dir(s.dir.path())
@@ -650,7 +658,9 @@ fn the_report_follows_a_run_going_on_while_its_status_file_grows() {
         gate: s.path("gate"),
     };
     let report = |expect: i32| {
-        let out = s.run(&["--json", "jobs", "jobs.txt", "--status", "s.tsv", "--report"]);
+        let out = s.run(&[
+            "--json", "jobs", "jobs.txt", "--status", "s.tsv", "--report",
+        ]);
         assert_eq!(out.status.code(), Some(expect), "{}", show(&out));
         assert_eq!(stderr(&out), "", "{}", show(&out));
         json_lines(&out)[0]["report"].clone()
@@ -666,21 +676,32 @@ fn the_report_follows_a_run_going_on_while_its_status_file_grows() {
     let mut seen = 0;
     let start = Instant::now();
     while seen < 20 {
-        assert!(start.elapsed() < Duration::from_secs(60), "{seen} after 60 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{seen} after 60 s"
+        );
         seen = check(&report(1), seen);
     }
     // The rest end while reports go on reading.
     std::fs::write(&run.gate, "").unwrap();
     while run.child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(60), "{seen} after 60 s");
-        let out = s.run(&["--json", "jobs", "jobs.txt", "--status", "s.tsv", "--report"]);
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{seen} after 60 s"
+        );
+        let out = s.run(&[
+            "--json", "jobs", "jobs.txt", "--status", "s.tsv", "--report",
+        ]);
         assert!(matches!(out.status.code(), Some(0 | 1)), "{}", show(&out));
         seen = check(&json_lines(&out)[0]["report"], seen);
     }
     let status = wait_with_deadline(&mut run.child, Duration::from_secs(1));
     assert!(status.success(), "{status}");
     let done = report(0);
-    assert_eq!((done["succeeded"].as_u64(), done["not_run"].as_u64()), (Some(41), Some(0)));
+    assert_eq!(
+        (done["succeeded"].as_u64(), done["not_run"].as_u64()),
+        (Some(41), Some(0))
+    );
 }
 
 #[test]
