@@ -33,12 +33,15 @@ pub struct Global {
     /// Print JSON Lines: one object per result, then one summary object
     #[arg(long, global = true)]
     pub json: bool,
-    /// Draw the live progress line on stderr even when it is not a terminal, or with --json or NO_COLOR
+    /// Report progress on stderr with --json too: the live line on a terminal, else a plain line every --progress-interval
     #[arg(long, global = true, overrides_with = "no_progress")]
     pub progress: bool,
-    /// Never draw the live progress line [default: drawn when stderr is a terminal]
+    /// Never report progress [default: the live line when stderr is a terminal, a plain line every --progress-interval when it is not or NO_COLOR is set; nothing with --json]
     #[arg(long, global = true, overrides_with = "progress")]
     pub no_progress: bool,
+    /// Seconds between the plain progress lines written when stderr is no terminal (a batch job's log)
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub progress_interval: Duration,
     /// Stop a task's worker after this many seconds (SIGTERM, then SIGKILL)
     #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,

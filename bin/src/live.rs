@@ -9,13 +9,18 @@
 //! after: result lines on a terminal stdout ([`crate::output::Printer`]) and
 //! every message on stderr ([`crate::warn!`]).
 //!
-//! It is on when stderr is a terminal, unless the output is `--json`,
-//! `NO_COLOR` is set or the terminal is dumb; `--progress` and
-//! `--no-progress` force it either way.
+//! It is drawn when stderr is a terminal, unless `NO_COLOR` is set or the
+//! terminal is dumb. Otherwise (a batch job's log, under Slurm, PBS or LSF;
+//! a pipe; `NO_COLOR`) progress is a plain line on stderr every
+//! `--progress-interval` (30 s): a short run writes none, nor does a run of
+//! a single task. Neither comes with `--json` unless `--progress` asks;
+//! `--no-progress` turns both off.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -28,11 +33,16 @@ const REDRAWS_PER_SECOND: u8 = 10;
 
 /// The line shown, if any, and what it needs to say how busy the workers are.
 static SHOWN: Mutex<Option<Shown>> = Mutex::new(None);
-/// Whether a line is shown: read on every printed line without the lock.
+/// Whether a line is drawn: read on every printed line without the lock.
 static ON: AtomicBool = AtomicBool::new(false);
+/// The thread writing plain lines, if any; told to stop by dropping the sender.
+static PLAIN: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>> = Mutex::new(None);
 
 struct Shown {
+    /// Drawn, or hidden and read for the plain lines.
     bar: ProgressBar,
+    /// What the tasks are, plural.
+    unit: String,
     processes: u64,
     chunksize: u64,
     /// Failures the pool does not see (a job that exits non-zero).
@@ -47,17 +57,20 @@ fn shown() -> MutexGuard<'static, Option<Shown>> {
     SHOWN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether this run draws the line: the flags first, then the terminal.
+/// Whether this run reports progress at all: the flags, then `--json`.
 pub fn wanted(global: &Global) -> bool {
-    if global.no_progress {
-        return false;
-    }
-    if global.progress {
-        return true;
-    }
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !global.no_progress && (global.progress || !global.json)
+}
+
+/// Whether progress is the drawn line rather than plain lines: on a
+/// terminal that can take it.
+fn drawn() -> bool {
     let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-    !global.json && !no_color && !dumb && std::io::stderr().is_terminal()
+    !no_color() && !dumb && std::io::stderr().is_terminal()
+}
+
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// The shown line; taken away when dropped.
@@ -76,7 +89,13 @@ pub fn start(
     if !wanted(global) {
         return Line(());
     }
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if !drawn() {
+        if total.is_none_or(|n| n > 1) {
+            start_plain(global.progress_interval, unit, total, processes, chunksize);
+        }
+        return Line(());
+    }
+    let color = !no_color();
     let bar = match total {
         Some(total) => {
             let bar = if color {
@@ -102,16 +121,41 @@ pub fn start(
     ));
     // The rate and the ETA move while results are awaited.
     bar.enable_steady_tick(Duration::from_millis(1000 / u64::from(REDRAWS_PER_SECOND)));
-    *shown() = Some(Shown {
-        bar,
-        processes: processes as u64,
-        chunksize: chunksize.max(1) as u64,
-        also_failed: 0,
-        failed: 0,
-        busy: processes as u64,
-    });
+    *shown() = Some(Shown::new(bar, unit, processes, chunksize));
     ON.store(true, Ordering::Relaxed);
     Line(())
+}
+
+/// Starts the plain lines: one every `every`, from a thread of their own,
+/// so a run that stalls says so too.
+fn start_plain(
+    every: Duration,
+    unit: &str,
+    total: Option<u64>,
+    processes: usize,
+    chunksize: usize,
+) {
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
+    *shown() = Some(Shown::new(bar, unit, processes, chunksize));
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("procpool-progress".into())
+        .spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                let Some(line) = shown().as_ref().map(Shown::plain) else {
+                    return;
+                };
+                crate::warn!("{line}");
+            }
+        });
+    // Without the thread there are no lines, and nothing else changes.
+    if let Ok(thread) = thread {
+        *plain() = Some((stop, thread));
+    }
+}
+
+fn plain() -> MutexGuard<'static, Option<(mpsc::Sender<()>, JoinHandle<()>)>> {
+    PLAIN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for Line {
@@ -120,11 +164,21 @@ impl Drop for Line {
     }
 }
 
-/// Takes the line away for good (before a summary, or an exit).
+/// Takes the line away for good (before a summary, or an exit), and stops
+/// the plain lines: none comes after.
 pub fn clear() {
-    if let Some(shown) = shown().take() {
+    let taken = shown().take();
+    if let Some(shown) = taken {
         ON.store(false, Ordering::Relaxed);
         shown.bar.finish_and_clear();
+    }
+    let ticker = plain().take();
+    if let Some((stop, thread)) = ticker {
+        drop(stop);
+        // Not from the thread itself (a warn! that cleared, say).
+        if thread.thread().id() != std::thread::current().id() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -174,14 +228,28 @@ fn style(template: &str) -> ProgressStyle {
         .with_key(
             "rate",
             |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let rate = state.per_sec();
-                let _ = match rate {
-                    r if r >= 100.0 || r == 0.0 => write!(w, "{r:.0}/s"),
-                    r if r >= 1.0 => write!(w, "{r:.1}/s"),
-                    r => write!(w, "{:.1} s each", 1.0 / r),
-                };
+                let _ = w.write_str(&rate(state.per_sec()));
             },
         )
+}
+
+/// `250/s`, `2.5/s`, `4.0 s each`.
+fn rate(per_sec: f64) -> String {
+    match per_sec {
+        r if r >= 100.0 || r == 0.0 => format!("{r:.0}/s"),
+        r if r >= 1.0 => format!("{r:.1}/s"),
+        r => format!("{:.1} s each", 1.0 / r),
+    }
+}
+
+/// `45s`, `5m30s`, `2h05m`.
+fn span(time: Duration) -> String {
+    let s = time.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
 }
 
 /// The pool's progress callback: moves the line, if one is shown.
@@ -214,8 +282,44 @@ pub fn failed() {
 }
 
 impl Shown {
+    fn new(bar: ProgressBar, unit: &str, processes: usize, chunksize: usize) -> Shown {
+        Shown {
+            bar,
+            unit: unit.to_string(),
+            processes: processes as u64,
+            chunksize: chunksize.max(1) as u64,
+            also_failed: 0,
+            failed: 0,
+            busy: processes as u64,
+        }
+    }
+
     fn message(&self) -> String {
         message(self.failed + self.also_failed, self.busy)
+    }
+
+    /// The plain line: `procpool: 12/40 jobs (30%) after 31s, 0.4/s, eta
+    /// 1m10s, 1 failed, 2 busy`; without a total, the count and the rate.
+    fn plain(&self) -> String {
+        let done = self.bar.position();
+        let unit = &self.unit;
+        let mut line = match self.bar.length() {
+            Some(total) => {
+                let percent = (done * 100).checked_div(total).unwrap_or(100);
+                format!("procpool: {done}/{total} {unit} ({percent}%)")
+            }
+            None => format!("procpool: {done} {unit}"),
+        };
+        let per_sec = self.bar.per_sec();
+        line += &format!(" after {}, {}", span(self.bar.elapsed()), rate(per_sec));
+        if self.bar.length().is_some() && per_sec > 0.0 {
+            line += &format!(", eta {}", span(self.bar.eta()));
+        }
+        match self.failed + self.also_failed {
+            0 => {}
+            n => line += &format!(", {n} failed"),
+        }
+        line + &format!(", {} busy", self.busy)
     }
 }
 
@@ -248,6 +352,29 @@ pub fn is_on() -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn the_plain_line_says_done_of_total_the_rate_eta_failures_and_busy_workers() {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_length(40);
+        let mut shown = super::Shown::new(bar, "jobs", 4, 1);
+        shown.bar.set_position(12);
+        shown.failed = 1;
+        shown.busy = 2;
+        let line = shown.plain();
+        assert!(
+            line.starts_with("procpool: 12/40 jobs (30%) after 0s, "),
+            "{line}"
+        );
+        assert!(line.ends_with(", 1 failed, 2 busy"), "{line}");
+        let counted = super::Shown::new(indicatif::ProgressBar::no_length(), "tasks", 2, 1);
+        let line = counted.plain();
+        assert!(line.starts_with("procpool: 0 tasks after 0s, 0/s") && !line.contains("eta"));
+        assert_eq!(super::span(Duration::from_secs(330)), "5m30s");
+        assert_eq!(super::span(Duration::from_secs(7500)), "2h05m");
+    }
+
     #[test]
     fn the_message_names_failures_only_when_there_are_some() {
         assert_eq!(super::message(0, 4), "  4 busy");

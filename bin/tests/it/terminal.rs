@@ -190,9 +190,14 @@ impl std::fmt::Debug for Finished {
     }
 }
 
-/// What only the live line draws: its bar, and the busy workers.
+/// What only progress writes: the live line's bar, and the busy workers.
 fn has_line(text: &str) -> bool {
-    text.contains('█') || text.contains('░') || text.contains(" busy")
+    has_drawn_line(text) || text.contains(" busy")
+}
+
+/// What only the drawn line has: its bar.
+fn has_drawn_line(text: &str) -> bool {
+    text.contains('█') || text.contains('░')
 }
 
 fn sleeps(count: usize, ms: &str) -> Vec<&str> {
@@ -237,10 +242,45 @@ fn no_line_is_drawn_when_stderr_is_not_a_terminal_unless_asked() {
         "{end:?}"
     );
 
-    let mut args = sleeps(4, "50");
+    // Off a terminal, progress is a plain line now and then (a batch
+    // job's log), whole lines without escapes, and never on stdout.
+    let mut args = sleeps(8, "100");
+    args.extend(["--progress-interval", "0.1"]);
+    let end = Run::start(&args, To::Terminal, To::Pipe, &[("SLURM_JOB_ID", "7")]).finish();
+    assert!(end.status.success(), "{end:?}");
+    let plain: Vec<&str> = end.stderr.lines().collect();
+    assert!(!plain.is_empty() && !end.stderr.contains('\x1b'), "{end:?}");
+    for line in &plain {
+        assert!(
+            line.starts_with("procpool: ")
+                && line.contains("/8 tasks (")
+                && line.ends_with(" busy"),
+            "{end:?}"
+        );
+    }
+    assert!(!end.screen.contains("procpool: "), "{end:?}");
+}
+
+#[test]
+fn plain_lines_come_with_no_color_and_not_with_json_unless_asked() {
+    let mut args = sleeps(6, "100");
+    args.extend(["--progress-interval", "0.1"]);
+    let end = Run::start(&args, To::Pipe, To::Terminal, &[("NO_COLOR", "1")]).finish();
+    assert!(
+        end.status.success() && !has_drawn_line(&end.written),
+        "{end:?}"
+    );
+    assert!(end.written.contains("/6 tasks ("), "{end:?}");
+    args.push("--json");
+    let end = Run::start(&args, To::Pipe, To::Pipe, &[]).finish();
+    assert!(end.status.success() && end.stderr.is_empty(), "{end:?}");
     args.push("--progress");
-    let end = Run::start(&args, To::Terminal, To::Pipe, &[]).finish();
-    assert!(end.status.success() && has_line(&end.stderr), "{end:?}");
+    let end = Run::start(&args, To::Pipe, To::Pipe, &[]).finish();
+    assert!(
+        end.status.success() && end.stderr.contains("/6 tasks ("),
+        "{end:?}"
+    );
+    assert!(end.stdout.lines().all(|l| l.starts_with('{')), "{end:?}");
 }
 
 #[test]
