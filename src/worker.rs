@@ -13,12 +13,13 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, RawFd};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipc_channel::ipc::IpcOneShotServer;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::codec::CodecError;
 use crate::protocol::{self, Hello, NO_INIT_EXIT, Ready, Reply, Request, WORKER_ENV};
@@ -233,15 +234,10 @@ fn why_no_directory() -> std::io::Error {
 /// `name` and exits.
 fn watch_stdin(name: String, through: Arc<AtomicBool>) {
     let watch = move || {
-        let mut fd = libc::pollfd {
-            fd: libc::STDIN_FILENO,
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let stdin = std::io::stdin();
         loop {
-            // SAFETY: poll on one pollfd we own.
-            let rc = unsafe { libc::poll(&mut fd, 1, -1) };
-            if rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::NONE) == Err(nix::errno::Errno::EINTR) {
                 continue;
             }
             if through.load(Ordering::SeqCst) {

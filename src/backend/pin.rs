@@ -13,6 +13,9 @@
 
 use std::sync::Arc;
 
+use nix::sched::{CpuSet, sched_getaffinity};
+use nix::unistd::Pid;
+
 /// The CPUs workers are bound to, one each.
 pub(crate) struct Cpus {
     /// A CPU's number and the count its claims share.
@@ -30,18 +33,9 @@ impl Cpus {
     /// The CPUs this process may run on, if `workers` workers fit one to a
     /// CPU; `None` when they do not, or the set cannot be read.
     pub fn for_workers(workers: usize) -> Option<Cpus> {
-        // SAFETY: cpu_set_t is plain bits; sched_getaffinity fills the one
-        // we own, of the size we pass.
-        let allowed = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-                return None;
-            }
-            set
-        };
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            // SAFETY: CPU_ISSET reads a bit of a set we own, in range.
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
+        let allowed = sched_getaffinity(Pid::from_raw(0)).ok()?;
+        let cpus: Vec<usize> = (0..CpuSet::count())
+            .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false))
             .collect();
         (workers >= 1 && workers <= cpus.len()).then(|| Cpus {
             slots: cpus.into_iter().map(|cpu| (cpu, Arc::new(()))).collect(),
@@ -64,14 +58,11 @@ impl Cpus {
 
 impl Claim {
     /// The set holding just this CPU, for `sched_setaffinity` in the child.
-    pub fn set(&self) -> libc::cpu_set_t {
-        // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET sets a bit
-        // below CPU_SETSIZE (the CPU came from such a set).
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(self.cpu, &mut set);
-            set
-        }
+    pub fn set(&self) -> CpuSet {
+        let mut set = CpuSet::new();
+        // The CPU came from such a set, so it is below its size.
+        let _ = set.set(self.cpu);
+        set
     }
 }
 
@@ -98,7 +89,7 @@ mod tests {
 
     #[test]
     fn more_workers_than_cpus_are_not_bound() {
-        assert!(Cpus::for_workers(libc::CPU_SETSIZE as usize + 1).is_none());
+        assert!(Cpus::for_workers(CpuSet::count() + 1).is_none());
         assert!(Cpus::for_workers(0).is_none());
     }
 }

@@ -23,7 +23,6 @@
 use std::io::PipeReader;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -33,6 +32,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::unistd::AccessFlags;
 
 use super::pin::{Claim, Cpus};
 use crate::error::PoolError;
@@ -207,14 +209,8 @@ fn check_handshake_dir() -> Result<(), PoolError> {
         Ok(_) => Ok(()),
         // No O_TMPFILE on this file system: ask for permission instead.
         Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
-            let path = std::ffi::CString::new(base.as_os_str().as_bytes())
-                .map_err(|_| fail(std::io::Error::other("the path holds a NUL byte")))?;
-            // SAFETY: access reads a NUL-terminated path we own.
-            if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
-                Ok(())
-            } else {
-                Err(fail(std::io::Error::last_os_error()))
-            }
+            nix::unistd::access(&base, AccessFlags::W_OK | AccessFlags::X_OK)
+                .map_err(|errno| fail(errno.into()))
         }
         Err(e) => Err(fail(e)),
     }
@@ -268,7 +264,7 @@ fn start(
             // A CPU that cannot be had (the set changed since) leaves the
             // worker where the kernel puts it.
             if let Some(set) = &bind {
-                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
+                let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), set);
             }
             Ok(())
         })
@@ -444,14 +440,11 @@ impl Handshake {
         // time: a worker is usually up within a millisecond or two.
         match &self.pipe {
             Some(pipe) => {
-                use std::os::fd::AsRawFd as _;
-                let mut fd = libc::pollfd {
-                    fd: pipe.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: poll on one pollfd we own, for at most POLL.
-                unsafe { libc::poll(&mut fd, 1, POLL.as_millis() as libc::c_int) };
+                let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(
+                    &mut fds,
+                    PollTimeout::try_from(POLL).unwrap_or(PollTimeout::MAX),
+                );
             }
             None => thread::sleep(POLL),
         }
@@ -525,12 +518,8 @@ impl Handshake {
 
 /// Makes reads from the pipe return at once when it is empty.
 fn set_nonblocking(pipe: &impl AsFd) {
-    let fd = pipe.as_fd().as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own, with flags it returned.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
+    if let Ok(flags) = fcntl(pipe.as_fd(), FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+        let _ = fcntl(pipe.as_fd(), FcntlArg::F_SETFL(flags));
     }
 }
