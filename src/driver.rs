@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::backend::{Backend, Delivery, JobId, Work};
+use crate::callback::Pending;
 use crate::error::PoolError;
 
 /// What a job's channel carries: a delivery, or why the pool stopped.
@@ -52,6 +53,8 @@ pub(crate) struct Link {
     /// The process the thread runs in: a child forked since has no such thread.
     owner: u32,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The callbacks on this pool's handles that have not run yet.
+    pub callbacks: Arc<Pending>,
 }
 
 impl Link {
@@ -76,6 +79,7 @@ impl Link {
             next_job: AtomicU64::new(1),
             owner: std::process::id(),
             thread: Mutex::new(Some(thread)),
+            callbacks: Arc::default(),
         })
     }
 
@@ -295,7 +299,8 @@ pub(crate) static READY: Ready = Ready {
 };
 
 impl Ready {
-    fn notify(&self) {
+    /// Wakes every waiter to look at its handles again.
+    pub fn notify(&self) {
         *self.generation.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.changed.notify_all();
     }

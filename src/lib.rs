@@ -35,6 +35,7 @@ compile_error!("procpool runs on Linux only: it needs prctl(PR_SET_PDEATHSIG) an
 
 // The pool core: private modules, exported through the list below.
 mod backend;
+mod callback;
 mod chunks;
 mod driver;
 mod error;

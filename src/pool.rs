@@ -825,8 +825,9 @@ impl Pool {
         let _ = self.link.run(|d| d.backend.close());
     }
 
-    /// After [`close`](Self::close), waits for the queued work and for the
-    /// workers to exit. Like Python's `join`.
+    /// After [`close`](Self::close), waits for the queued work, for the
+    /// workers to exit and for the callbacks on its handles
+    /// ([`Handle::on_done`]) to run. Like Python's `join`.
     ///
     /// # Errors
     ///
@@ -846,7 +847,9 @@ impl Pool {
                 return Err(PoolError::NotClosed);
             }
             d.backend.join()
-        })?
+        })??;
+        self.link.callbacks.wait_empty();
+        Ok(())
     }
 
     /// Kills every worker now; unfinished tasks end as
@@ -1026,6 +1029,31 @@ impl<T: Task> Handle<T> {
         }
     }
 
+    /// Runs `callback` with the task's output (or error) once the task
+    /// settles, and returns at once: Python's `callback=` and
+    /// `error_callback=` in one closure, `concurrent.futures`'
+    /// `add_done_callback`. Callbacks run one at a time on a thread of the
+    /// process's own, in the order their tasks settle, each exactly once
+    /// (with [`PoolError::Closed`] if the pool is dropped first); keep them
+    /// short, as Python says of its own. [`Pool::join`] waits for them.
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(1);
+    /// let (sender, results) = std::sync::mpsc::channel();
+    /// for x in [3, i64::MAX] {
+    ///     let sender = sender.clone();
+    ///     let handle = pool.submit(procpool::doctest::Square, x).unwrap();
+    ///     handle.on_done(move |result| sender.send(result.is_ok()).unwrap());
+    /// }
+    /// assert_eq!([results.recv().unwrap(), results.recv().unwrap()], [true, false]);
+    /// ```
+    pub fn on_done(self, callback: impl FnOnce(Result<T::Output, PoolError>) + Send + 'static) {
+        let pending = Arc::clone(&self.job.link.callbacks);
+        crate::callback::when_ready(&pending, self, Self::is_ready, |handle| {
+            callback(handle.wait());
+        });
+    }
+
     /// Cancels the task if it has not started: true exactly when it never
     /// will run, and [`wait`](Self::wait) then gives
     /// [`TaskError::Cancelled`]. A task that runs or ran is left alone
@@ -1192,6 +1220,27 @@ impl<T: Task> MapHandle<T> {
             }
         }
         true
+    }
+
+    /// Runs `callback` with what [`wait`](Self::wait) gives once every
+    /// input has settled, and returns at once, like Python's `map_async`
+    /// with `callback=` and `error_callback=`; see [`Handle::on_done`].
+    ///
+    /// ```
+    /// # let pool = procpool::doctest::pool(2);
+    /// let (sender, squares) = std::sync::mpsc::channel();
+    /// let map = pool.map_async(procpool::doctest::Square, 0..4).unwrap();
+    /// map.on_done(move |result| sender.send(result.unwrap()).unwrap());
+    /// assert_eq!(squares.recv().unwrap(), [0, 1, 4, 9]);
+    /// ```
+    pub fn on_done(
+        self,
+        callback: impl FnOnce(Result<Vec<T::Output>, MapError<T::Output>>) + Send + 'static,
+    ) {
+        let pending = Arc::clone(&self.job.link.callbacks);
+        crate::callback::when_ready(&pending, self, Self::is_ready, |map| {
+            callback(map.wait());
+        });
     }
 
     /// Waits for the map and gives what [`Pool::map`] gives: the outputs in

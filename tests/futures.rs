@@ -406,3 +406,88 @@ fn a_pool_used_in_a_forked_child_says_so_instead_of_waiting_forever() {
     // The parent's pool is untouched.
     assert_eq!(pool.apply(step, Step::Square(3)).unwrap(), 9);
 }
+
+#[test]
+fn callbacks_run_once_each_in_the_order_tasks_settle_and_join_waits_for_them() {
+    let pool = Pool::builder().processes(2).in_flight(1).build().unwrap();
+    let (dir, hold) = gate();
+    let (sender, called) = mpsc::channel();
+    let held = pool.submit(step, hold).unwrap();
+    held.on_done({
+        let sender = sender.clone();
+        move |result| {
+            sender
+                .send(("held", result.map_err(|e| e.to_string())))
+                .unwrap()
+        }
+    });
+    wait_for(&dir.path().join("started"));
+    // The other worker runs these while the first holds: their callbacks
+    // come first, the failure's with its error (Python's error_callback).
+    for (name, what) in [("square", Step::Square(6)), ("panic", Step::Panic)] {
+        let sender = sender.clone();
+        let handle = pool.submit(step, what).unwrap();
+        handle.on_done(move |result| {
+            sender
+                .send((name, result.map_err(|e| e.to_string())))
+                .unwrap()
+        });
+    }
+    let first = called.recv_timeout(HANG).unwrap();
+    let second = called.recv_timeout(HANG).unwrap();
+    assert_eq!(first, ("square", Ok(36)));
+    assert_eq!(second.0, "panic");
+    assert!(second.1.unwrap_err().contains("asked to"));
+    pool.close();
+    open(&dir);
+    within({
+        let pool = Arc::new(pool);
+        move || pool.join().unwrap()
+    });
+    // join returned: the held task's callback has run, exactly once.
+    drop(sender);
+    assert_eq!(called.try_iter().collect::<Vec<_>>(), [("held", Ok(-1))]);
+}
+
+#[test]
+fn a_map_callback_gets_the_values_or_the_first_failure_with_what_came_before() {
+    let pool = Pool::new(2).unwrap();
+    let (sender, called) = mpsc::channel();
+    for inputs in [
+        vec![Step::Square(2), Step::Square(3)],
+        vec![Step::Square(4), Step::Panic],
+    ] {
+        let sender = sender.clone();
+        let map = pool.map_async(step, inputs).unwrap();
+        map.on_done(move |result| {
+            let said = result.map_err(|e| (e.finished, e.error.to_string()));
+            sender.send(said).unwrap();
+        });
+    }
+    let mut said: Vec<_> = (0..2).map(|_| called.recv_timeout(HANG).unwrap()).collect();
+    said.sort_by_key(Result::is_err);
+    assert_eq!(said[0], Ok(vec![4, 9]));
+    let (finished, error) = said[1].clone().unwrap_err();
+    assert_eq!(finished, [16]);
+    assert!(
+        error.starts_with("task 1 panicked") && error.ends_with("asked to"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_callback_whose_pool_is_dropped_first_is_told_and_a_panicking_one_stops_no_other() {
+    let pool = Pool::new(1).unwrap();
+    let (_dir, hold) = gate();
+    let (sender, called) = mpsc::channel();
+    pool.submit(step, Step::Square(1))
+        .unwrap()
+        .on_done(|_| panic!("a callback that panics"));
+    pool.submit(step, hold).unwrap().on_done(move |result| {
+        sender
+            .send(matches!(result, Err(PoolError::Closed)))
+            .unwrap();
+    });
+    drop(pool);
+    assert_eq!(called.recv_timeout(HANG), Ok(true));
+}
