@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -678,7 +679,10 @@ impl Pool {
     /// only as results are taken, with a bounded look-ahead, so memory stays
     /// flat on endless input. Yields each output, or [`PoolError::Task`] for
     /// an input whose task failed (and the iteration goes on);
-    /// [`outcomes`](Imap::outcomes) yields the [`Outcome`]s instead.
+    /// [`outcomes`](Imap::outcomes) yields the [`Outcome`]s instead. If the
+    /// input iterator panics, the panic comes out of the `next` after the
+    /// outputs of the inputs before it (those of its own chunk are lost), as
+    /// Python's `imap` raises the iterable's exception.
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(2);
@@ -1457,6 +1461,10 @@ struct Stream<'p, T: Task, I: Iterator<Item = T::Input>> {
     current: std::vec::IntoIter<Outcome<T::Output>>,
     /// Why the pool stopped; yielded after the outcomes that came in before.
     stopped: Option<PoolError>,
+    /// The input iterator's panic, raised again once the outcomes of the
+    /// inputs before it are yielded (where Python raises the iterable's
+    /// exception); nothing more is read after it.
+    panicked: Option<Box<dyn std::any::Any + Send>>,
     failed: bool,
     /// What the progress callback is told.
     tally: Tally,
@@ -1481,6 +1489,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
             reorder: BTreeMap::new(),
             current: Vec::new().into_iter(),
             stopped: None,
+            panicked: None,
             failed: false,
         }
     }
@@ -1493,11 +1502,17 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
 
     /// Sends chunks while the look-ahead allows.
     fn fill(&mut self, job: &Job) {
-        while self.feeder.sent - self.yielded + self.feeder.chunksize as u64 <= self.limit() {
-            match self.feeder.next_chunk() {
-                Some(Chunk::Work(work)) => job.submit(work),
-                Some(Chunk::Failed(index, why)) => self.receive(unencodable(index, why)),
-                None => break,
+        while self.panicked.is_none()
+            && self.feeder.sent - self.yielded + self.feeder.chunksize as u64 <= self.limit()
+        {
+            // The look-ahead reads inputs before their turn: a panic of the
+            // iterator waits for the outputs of the inputs before it.
+            let chunk = std::panic::catch_unwind(AssertUnwindSafe(|| self.feeder.next_chunk()));
+            match chunk {
+                Ok(Some(Chunk::Work(work))) => job.submit(work),
+                Ok(Some(Chunk::Failed(index, why))) => self.receive(unencodable(index, why)),
+                Ok(None) => break,
+                Err(payload) => self.panicked = Some(payload),
             }
         }
     }
@@ -1542,6 +1557,9 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
                 return Ok(Some(outcome));
             }
             if self.feeder.sent == self.yielded {
+                if let Some(payload) = self.panicked.take() {
+                    std::panic::resume_unwind(payload);
+                }
                 return Ok(None);
             }
             let delivery = job.next()?;

@@ -149,7 +149,14 @@ pub(crate) fn run_batch<T: Task>(
                 ticks.push(now.wrapping_sub(last));
                 last = now;
             }
-            results.write(&result)?;
+            let before = results.len();
+            if let Err(e) = results.write(&result) {
+                // An output that cannot be encoded fails its input alone
+                // (Python's MaybeEncodingError); the batch and worker go on.
+                results.truncate(before);
+                let failure = format!("its output cannot be encoded: {e}");
+                results.write(&Err::<T::Output, _>(WireFailure::Failed(failure)))?;
+            }
         }
         let rest = inputs.rest();
         if !rest.is_empty() {
