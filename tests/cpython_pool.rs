@@ -352,6 +352,37 @@ fn test_map_async() {
 }
 
 #[test]
+fn test_map_async_callbacks() {
+    let pool = pool();
+    let (call_args, called) = mpsc::channel();
+    let append = call_args.clone();
+    let ok = pool.map_async(int, ["1".to_string()]).unwrap();
+    ok.on_done(move |result| append.send(result).unwrap());
+    assert_eq!(called.recv_timeout(HANG).unwrap().unwrap(), [1]);
+    let append = call_args;
+    let failing = pool.map_async(int, ["a".to_string()]).unwrap();
+    failing.on_done(move |result| append.send(result).unwrap());
+    let stopped = called.recv_timeout(HANG).unwrap().unwrap_err();
+    // Python's ValueError: int('a') failed, nothing before it.
+    assert!(
+        matches!(
+            &stopped.error,
+            PoolError::Task { index: 0, error: TaskError::Failed { message } }
+                if message == "invalid digit found in string"
+        ),
+        "{stopped}"
+    );
+    assert!(stopped.finished.is_empty());
+    // join waits for the callbacks: each ran once, none is left.
+    pool.close();
+    pool.join().unwrap();
+    assert!(matches!(
+        called.try_recv(),
+        Err(mpsc::TryRecvError::Disconnected)
+    ));
+}
+
+#[test]
 fn test_map_unplicklable() {
     // Issue #19425: failure to pickle should not cause a hang.
     let pool = pool();
@@ -726,25 +757,68 @@ fn test_resource_warning() {
     assert_all_gone(&workers);
 }
 
+/// Checks that `error` is Python's `MaybeEncodingError` for
+/// `unpickleable_result`: the result, not the input, cannot be sent, and why.
+fn assert_result_unpicklable(error: &PoolError) {
+    let PoolError::Task { index: 0, error } = error else {
+        panic!("{error:?}");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("output") && message.contains("cannot pickle"),
+        "{message}"
+    );
+    assert!(!message.contains("input"), "{message}");
+}
+
 #[test]
 fn test_unpickleable_result() {
     // Make sure we don't lose pool processes because of encoding errors.
     let pool = pool();
+    let workers = pool.pids();
     for _ in 0..20 {
-        let error = pool.apply(unpickleable_result, ()).unwrap_err();
-        let PoolError::Task { index: 0, error } = &error else {
-            panic!("{error:?}");
-        };
-        // MaybeEncodingError: the result, not the input, with why.
-        let message = error.to_string();
-        assert!(
-            message.contains("output") && message.contains("cannot pickle"),
-            "{message}"
-        );
-        assert!(!message.contains("input"), "{message}");
+        // Python's res.get() and its error_callback, for one task each.
+        assert_result_unpicklable(&pool.apply(unpickleable_result, ()).unwrap_err());
+        let (errback, scratchpad) = mpsc::channel();
+        let res = pool.submit(unpickleable_result, ()).unwrap();
+        res.on_done(move |result| errback.send(result).unwrap());
+        let wrapped = scratchpad.recv_timeout(HANG).expect("the callback ran");
+        assert_result_unpicklable(&wrapped.unwrap_err());
     }
-    assert_eq!(pool.pids().len(), 2);
+    assert_eq!(pool.pids(), workers);
     assert_eq!(pool.apply(sqr, 4).unwrap(), 16);
+    pool.close();
+    pool.join().unwrap();
+}
+
+#[test]
+fn test_async_error_callback() {
+    let pool = pool();
+    let (errback, scratchpad) = mpsc::channel();
+    let res = pool.submit(raising, ()).unwrap();
+    res.on_done(move |result| errback.send(result).unwrap());
+    let exc = scratchpad
+        .recv_timeout(HANG)
+        .expect("the error callback ran");
+    // Python's KeyError("key").
+    assert!(
+        matches!(
+            &exc,
+            Err(PoolError::Task { index: 0, error: TaskError::Failed { message } })
+                if message == "KeyError: 'key'"
+        ),
+        "{exc:?}"
+    );
+    // res.get() raises it too.
+    assert!(matches!(
+        pool.apply(raising, ()),
+        Err(PoolError::Task {
+            index: 0,
+            error: TaskError::Failed { .. }
+        })
+    ));
+    pool.close();
+    pool.join().unwrap();
 }
 
 #[test]
