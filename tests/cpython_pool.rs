@@ -90,9 +90,11 @@ fn int(text: String) -> Result<i64, std::num::ParseIntError> {
     text.parse()
 }
 
-/// Python's `time.sleep`.
+/// Python's `time.sleep`, which first notes that it runs: creates a file
+/// named by its worker's PID in `dir`.
 #[procpool::task]
-fn sleep_ms(ms: u64) -> u64 {
+fn sleep_ms(dir: PathBuf, ms: u64) -> u64 {
+    std::fs::write(dir.join(std::process::id().to_string()), "").unwrap();
     std::thread::sleep(Duration::from_millis(ms));
     ms
 }
@@ -602,7 +604,15 @@ fn test_terminate() {
     // Simulate slow tasks which take "forever" to complete.
     let pool = Pool::builder().processes(3).chunksize(1).build().unwrap();
     let workers = pool.pids();
-    let result = pool.map_async(sleep_ms, vec![30_000; 10_000]).unwrap();
+    let dir = Dir::new("terminate");
+    let args = vec![(dir.0.clone(), 30_000); 10_000];
+    let result = pool.map_async(sleep_ms, args).unwrap();
+    // Every worker runs a task that takes "forever".
+    let deadline = Instant::now() + HANG;
+    while std::fs::read_dir(&dir.0).unwrap().count() < 3 {
+        assert!(Instant::now() < deadline, "the tasks never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let started = Instant::now();
     pool.terminate();
     pool.join().unwrap();
@@ -612,7 +622,7 @@ fn test_terminate() {
         started.elapsed()
     );
     assert_all_gone(&workers);
-    // What never ran says so at once.
+    // The map ends at once, with nothing finished.
     let stopped = within(move || result.wait()).unwrap_err();
     assert!(stopped.finished.is_empty(), "{stopped}");
 }
