@@ -63,6 +63,10 @@ pub enum TaskError {
     /// The pool stopped (interrupted or terminated) before the task ran.
     #[error("cancelled before it ran")]
     Cancelled,
+    /// [`Pool::terminate`](crate::Pool::terminate) killed its worker after
+    /// the task was sent to it, before its result came.
+    #[error("stopped by terminate() before it finished")]
+    Terminated,
 }
 
 /// Why the pool itself could not go on.
@@ -185,6 +189,14 @@ pub enum PoolError {
         /// The signal number (SIGINT 2, SIGTERM 15).
         signal: i32,
     },
+    /// A builder setting of 0 where at least 1 is needed (`processes`,
+    /// `chunksize`, `in_flight`, `max_tasks_per_child`), as Python's
+    /// `Pool(0)` raises `ValueError`.
+    #[error("{setting} must be at least 1, not 0")]
+    Zero {
+        /// The setting, as the builder's method names it.
+        setting: &'static str,
+    },
     /// The pool was closed or terminated; it takes no new work.
     #[error("the pool is closed")]
     Closed,
@@ -303,6 +315,7 @@ impl PoolError {
                 second: second.clone(),
             },
             PoolError::Interrupted { signal } => PoolError::Interrupted { signal: *signal },
+            PoolError::Zero { setting } => PoolError::Zero { setting },
             PoolError::Closed => PoolError::Closed,
             PoolError::Task { index, error } => PoolError::Task {
                 index: *index,

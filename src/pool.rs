@@ -102,7 +102,7 @@ impl PoolBuilder {
     /// take under half a millisecond (the channel's latency then matters) and
     /// 2 otherwise (so long tasks are not queued behind each other).
     pub fn in_flight(mut self, batches: usize) -> Self {
-        self.window = Some(batches.max(1));
+        self.window = Some(batches);
         self
     }
 
@@ -130,13 +130,13 @@ impl PoolBuilder {
     /// Replaces each worker after it ran this many tasks, like Python's
     /// `maxtasksperchild`.
     pub fn max_tasks_per_child(mut self, tasks: u64) -> Self {
-        self.max_tasks_per_child = Some(tasks.max(1));
+        self.max_tasks_per_child = Some(tasks);
         self
     }
 
     /// Inputs per message; default: automatic for `map` (as Python's), 1 for `imap`.
     pub fn chunksize(mut self, chunksize: usize) -> Self {
-        self.chunksize = Some(chunksize.max(1));
+        self.chunksize = Some(chunksize);
         self
     }
 
@@ -280,9 +280,19 @@ impl PoolBuilder {
     ///
     /// # Errors
     ///
-    /// If the program cannot be started, or a worker dies or stays silent
-    /// before the start-up deadline. No worker is left running.
+    /// [`PoolError::Zero`] for a setting of 0; if the program cannot be
+    /// started, or a worker dies or stays silent before the start-up
+    /// deadline. No worker is left running.
     pub fn build(self) -> Result<Pool, PoolError> {
+        let zero = [
+            ("processes", self.processes.map(|n| n as u64)),
+            ("chunksize", self.chunksize.map(|n| n as u64)),
+            ("in_flight", self.window.map(|n| n as u64)),
+            ("max_tasks_per_child", self.max_tasks_per_child),
+        ];
+        if let Some((setting, _)) = zero.into_iter().find(|(_, n)| *n == Some(0)) {
+            return Err(PoolError::Zero { setting });
+        }
         let processes = self.backend.processes(self.processes)?;
         let interrupt = self.interrupt.unwrap_or_default();
         let program = match self.program {
@@ -857,7 +867,9 @@ impl Pool {
     }
 
     /// Kills every worker now; unfinished tasks end as
-    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled). Like Python's `terminate`.
+    /// [`TaskError::Terminated`](crate::TaskError::Terminated) (those sent to
+    /// a worker) or [`TaskError::Cancelled`](crate::TaskError::Cancelled)
+    /// (those still queued). Like Python's `terminate`.
     pub fn terminate(&self) {
         self.closed
             .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -593,6 +593,10 @@ fn test_make_pool() {
     // Python: Pool(-1) and Pool(0) raise ValueError; -1 is no usize.
     let zero = Pool::new(0);
     assert!(zero.is_err(), "Pool::new(0) built {zero:?}");
+    assert_eq!(
+        zero.unwrap_err().to_string(),
+        "processes must be at least 1, not 0"
+    );
     let pool = Pool::new(3).unwrap();
     assert_eq!(pool.pids().len(), 3);
     pool.close();
@@ -625,6 +629,11 @@ fn test_terminate() {
     // The map ends at once, with nothing finished.
     let stopped = within(move || result.wait()).unwrap_err();
     assert!(stopped.finished.is_empty(), "{stopped}");
+    // The first input was running: it says it was stopped, not that it never ran.
+    assert_eq!(
+        stopped.error.to_string(),
+        "task 0 stopped by terminate() before it finished"
+    );
 }
 
 #[test]
@@ -886,6 +895,10 @@ fn test_pool_maxtasksperchild_invalid() {
     // Python: 0, -1, 0.5 and "12" raise ValueError; only 0 is a u64.
     let zero = Pool::builder().processes(3).max_tasks_per_child(0).build();
     assert!(zero.is_err(), "max_tasks_per_child(0) built {zero:?}");
+    assert_eq!(
+        zero.unwrap_err().to_string(),
+        "max_tasks_per_child must be at least 1, not 0"
+    );
 }
 
 /// Set in the harness run again by

@@ -388,17 +388,22 @@ impl Book {
         }
     }
 
-    /// Fails every batch, queued or out, with [`TaskError::Cancelled`].
-    pub fn cancel_all(&mut self) {
+    /// Fails every batch: the queued with [`TaskError::Cancelled`], those
+    /// out (sent to a worker that was killed) with [`TaskError::Terminated`].
+    pub fn terminate_all(&mut self) {
         self.cancel_queued();
         for (_, batch) in std::mem::take(&mut self.batches) {
-            self.cancel(batch);
+            self.fail(batch, TaskError::Terminated);
         }
     }
 
     fn cancel(&mut self, batch: Batch) {
+        self.fail(batch, TaskError::Cancelled);
+    }
+
+    fn fail(&mut self, batch: Batch, why: TaskError) {
         let zero = (Duration::ZERO, Duration::ZERO);
-        self.deliver(batch, 0, zero, Body::Failed(TaskError::Cancelled));
+        self.deliver(batch, 0, zero, Body::Failed(why));
     }
 
     /// Stops taking new jobs; work already queued still runs.

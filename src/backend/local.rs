@@ -470,7 +470,7 @@ impl Supervisor {
         for (_, mut worker) in self.workers.drain() {
             let _ = worker.child.wait();
         }
-        self.sched.book.cancel_all();
+        self.sched.book.terminate_all();
     }
 }
 
