@@ -88,6 +88,80 @@ pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
     }
 }
 
+/// Sends `signal` to the process group of worker `pid` (a group of its
+/// own, which holds what its tasks started, forked or spawned, unless they
+/// left it). Call it while the worker is not yet reaped, so the group's
+/// number cannot be another's.
+pub(crate) fn kill_group(pid: u32, signal: i32) {
+    if let Ok(signal) = Signal::try_from(signal) {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pid as i32), signal);
+    }
+}
+
+/// Whether our child `pid` has exited, leaving it to be reaped (so that
+/// its group can still be killed by number first).
+pub(crate) fn has_exited(pid: u32) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::Pid(Pid::from_raw(pid as i32)), flags) {
+        Ok(WaitStatus::StillAlive) => false,
+        Ok(_) => true,
+        // Reaped already, or not ours: nothing is left to wait for.
+        Err(_) => true,
+    }
+}
+
+/// The worker's channel descriptors, closed in any child a task forks.
+static CHANNEL_FDS: [std::sync::atomic::AtomicI32; 8] =
+    [const { std::sync::atomic::AtomicI32::new(-1) }; 8];
+/// Set in a child that a task forked: it is no worker.
+static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The sockets this process has open.
+pub(crate) fn socket_fds() -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            target.to_str()?.starts_with("socket:").then_some(fd)
+        })
+        .collect()
+}
+
+/// Makes a child forked by a task (with `fork()`, which runs the handlers
+/// this registers) let go of `fds`, the worker's channels, at once, so the
+/// supervisor sees the worker's end when the worker ends, whatever the child
+/// does; and marks it, so that it never answers as the worker
+/// ([`forked`]).
+pub(crate) fn guard_channels_from_forks(fds: &[i32]) {
+    for (slot, &fd) in CHANNEL_FDS.iter().zip(fds) {
+        slot.store(fd, std::sync::atomic::Ordering::Relaxed);
+    }
+    extern "C" fn in_child() {
+        FORKED.store(true, std::sync::atomic::Ordering::Relaxed);
+        for slot in &CHANNEL_FDS {
+            let fd = slot.load(std::sync::atomic::Ordering::Relaxed);
+            if fd >= 0 {
+                // SAFETY: close is async-signal-safe, and these descriptors
+                // are the worker's channels, which this child must not use.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+    // SAFETY: the handler is async-signal-safe (atomic stores and close),
+    // as a handler that runs in a child after fork must be.
+    unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+}
+
+/// Whether this process is a child that a task forked from its worker.
+pub(crate) fn forked() -> bool {
+    FORKED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Asks the kernel to send `signal` to this process when the thread that
 /// created it exits. Call it first thing in a child process.
 pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {

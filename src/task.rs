@@ -116,6 +116,19 @@ impl fmt::Display for Failure {
     }
 }
 
+/// A child that a task forked has returned from the task into the worker's
+/// loop: it is no worker (its channels are closed), so it says so and
+/// exits, and the worker itself answers alone.
+fn leave_forked_child(task: &str) -> ! {
+    eprintln!(
+        "procpool: process {} (forked by task {task:?}) returned from the task; it exits here",
+        std::process::id()
+    );
+    // SAFETY: _exit ends this process at once, running nothing of the
+    // worker's (no exit hooks, no flushing of its buffers twice).
+    unsafe { libc::_exit(0) }
+}
+
 /// Decodes `count` inputs of `T` from `payload`, runs each (catching panics),
 /// and appends to `out` the results, then (when `timed`) each task's time,
 /// then the trailer: see [`BatchLayout`]. Returns the batch's start on the
@@ -144,6 +157,9 @@ pub(crate) fn run_batch<T: Task>(
                 Ok(Err(failure)) => Err(WireFailure::Failed(failure.0)),
                 Err(payload) => Err(panic_failure(payload)),
             };
+            if crate::sys::forked() {
+                leave_forked_child(T::NAME);
+            }
             if timed {
                 let now = crate::sys::ticks();
                 ticks.push(now.wrapping_sub(last));

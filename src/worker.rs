@@ -290,7 +290,13 @@ fn serve(registry: &Registry, marker: &OsStr) -> Result<(), String> {
     if sys::parent_pid() != parent {
         return Err(format!("supervisor {parent} is gone"));
     }
+    let before = sys::socket_fds();
     let hello = handshake(fd)?;
+    let channels: Vec<i32> = sys::socket_fds()
+        .into_iter()
+        .filter(|fd| !before.contains(fd))
+        .collect();
+    sys::guard_channels_from_forks(&channels);
 
     // The death signal is missed if the parent is already gone: check
     // after setting it.

@@ -157,7 +157,7 @@ impl Supervisor {
         let id = match self.set.add(replies) {
             Ok(id) => id,
             Err(e) => {
-                let _ = child.kill();
+                sys::kill_group(pid, libc::SIGKILL);
                 let _ = child.wait();
                 return Err(PoolError::os("cannot watch a worker's channel", e));
             }
@@ -285,7 +285,7 @@ impl Supervisor {
             match action {
                 Action::Kill { worker, signal } => {
                     if let Some(worker) = self.workers.get(&worker) {
-                        let _ = sys::kill(worker.pid, signal);
+                        sys::kill_group(worker.pid, signal);
                     }
                 }
                 Action::Retire { worker } => {
@@ -379,7 +379,7 @@ impl Supervisor {
         }
         self.sched.book.close();
         for worker in self.workers.values() {
-            let _ = sys::kill(worker.pid, libc::SIGKILL);
+            sys::kill_group(worker.pid, libc::SIGKILL);
         }
         let deadline = Instant::now() + Duration::from_secs(1);
         while !self.workers.is_empty() && Instant::now() < deadline {
@@ -464,7 +464,7 @@ impl Supervisor {
     pub fn terminate(&mut self) {
         self.sched.book.close();
         for worker in self.workers.values() {
-            let _ = sys::kill(worker.pid, libc::SIGKILL);
+            sys::kill_group(worker.pid, libc::SIGKILL);
         }
         self.sched.forget_workers();
         for (_, mut worker) in self.workers.drain() {
@@ -485,7 +485,7 @@ impl Drop for Supervisor {
                 if worker.exit_work {
                     let _ = protocol::message(&Request::Shutdown).map(|m| worker.requests.send(m));
                 } else {
-                    let _ = sys::kill(worker.pid, libc::SIGKILL);
+                    sys::kill_group(worker.pid, libc::SIGKILL);
                 }
             }
             // Our side of each killed worker (its channel, its regions) is
@@ -502,13 +502,16 @@ impl Drop for Supervisor {
             let deadline = Instant::now() + GRACEFUL_EXIT;
             self.workers.retain(|_, worker| {
                 loop {
-                    match worker.child.try_wait() {
-                        Ok(Some(_)) => break false,
-                        Ok(None) if Instant::now() < deadline => {
-                            thread::sleep(Duration::from_millis(1))
-                        }
-                        _ => break true,
+                    if sys::has_exited(worker.pid) {
+                        // What its tasks left in its group goes with it.
+                        sys::kill_group(worker.pid, libc::SIGKILL);
+                        let _ = worker.child.wait();
+                        break false;
                     }
+                    if Instant::now() >= deadline {
+                        break true;
+                    }
+                    thread::sleep(Duration::from_millis(1));
                 }
             });
         }
@@ -531,12 +534,19 @@ fn no_retry(e: &PoolError) -> bool {
 /// Waits for a worker whose channel closed; kills it if it lingers.
 fn reap(child: &mut Child, grace: Duration) -> ExitCause {
     let deadline = Instant::now() + grace;
+    let pid = child.id();
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return ExitCause::from_status(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(1)),
-            _ => {
-                let _ = child.kill();
+        if sys::has_exited(pid) {
+            // Before it is reaped: what its tasks left in its group goes too.
+            sys::kill_group(pid, libc::SIGKILL);
+            if let Ok(status) = child.wait() {
+                return ExitCause::from_status(status);
+            }
+        }
+        match Instant::now() < deadline {
+            true => thread::sleep(Duration::from_millis(1)),
+            false => {
+                sys::kill_group(pid, libc::SIGKILL);
                 return child
                     .wait()
                     .map(ExitCause::from_status)

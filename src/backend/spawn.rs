@@ -237,9 +237,11 @@ fn start(
     let parent = std::process::id();
     let bind = cpu.as_ref().map(Claim::set);
     let mut command = Command::new(program);
+    // A process group of its own: what its tasks start goes with it.
     command
         .env(WORKER_ENV, format!("{parent}:{fd}"))
-        .stdin(Stdio::piped());
+        .stdin(Stdio::piped())
+        .process_group(0);
     match harness {
         Some(args) => command.args(args).stdout(Stdio::null()),
         None => {
@@ -506,7 +508,7 @@ impl Handshake {
         while Instant::now() < until && matches!(self.child.try_wait(), Ok(None)) {
             thread::sleep(Duration::from_millis(1));
         }
-        let _ = self.child.kill();
+        crate::sys::kill_group(self.child.id(), libc::SIGKILL);
         let _ = self.child.wait();
         // A name written before it died may still be in the pipe.
         let _ = self.read_name();
