@@ -12,6 +12,9 @@ use crate::driver::READY;
 /// runs the callback; true once it has run.
 type Poll = Box<dyn FnMut() -> bool + Send>;
 
+/// The callback thread's name.
+const THREAD_NAME: &str = "procpool-callbacks";
+
 /// The callbacks given to the callback thread and not yet taken by it.
 static NEW: Mutex<Vec<(Poll, Arc<Pending>)>> = Mutex::new(Vec::new());
 
@@ -26,8 +29,13 @@ impl Pending {
         self.0.load(Ordering::SeqCst) == 0
     }
 
-    /// Waits until every callback registered against this count has run.
+    /// Waits until every callback registered against this count has run;
+    /// on the callback thread itself (a callback that joins its pool) it
+    /// cannot, and returns at once instead of waiting for itself.
     pub fn wait_empty(&self) {
+        if std::thread::current().name() == Some(THREAD_NAME) {
+            return;
+        }
         loop {
             let seen = READY.generation();
             if self.is_empty() {
@@ -67,7 +75,7 @@ fn register(poll: Poll, pending: &Arc<Pending>) {
         .push((poll, Arc::clone(pending)));
     THREAD.get_or_init(|| {
         std::thread::Builder::new()
-            .name("procpool-callbacks".into())
+            .name(THREAD_NAME.into())
             .spawn(serve)
             .expect("cannot start the thread that runs procpool's callbacks");
     });

@@ -491,3 +491,23 @@ fn a_callback_whose_pool_is_dropped_first_is_told_and_a_panicking_one_stops_no_o
     drop(pool);
     assert_eq!(called.recv_timeout(HANG), Ok(true));
 }
+
+#[test]
+fn a_callback_that_uses_its_pool_and_joins_it_does_not_wait_for_itself() {
+    let pool = Arc::new(Pool::new(1).unwrap());
+    let (sender, said) = mpsc::channel();
+    let inner = Arc::clone(&pool);
+    pool.submit(step, Step::Square(2))
+        .unwrap()
+        .on_done(move |first| {
+            // A callback may submit more work, and wait for it...
+            let second = inner.apply(step, Step::Square(3));
+            inner.close();
+            // ...and join its own pool, which cannot wait for this callback.
+            let joined = inner.join().map_err(|e| e.to_string());
+            sender
+                .send((first.unwrap(), second.unwrap(), joined))
+                .unwrap();
+        });
+    assert_eq!(said.recv_timeout(HANG), Ok((4, 9, Ok(()))));
+}
