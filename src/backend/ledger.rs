@@ -148,6 +148,30 @@ impl Ledger {
         result
     }
 
+    /// Fails the batch each busy worker still runs with [`TaskError::Lost`],
+    /// saying `why(index)`: the pool stops and their replies will not come.
+    /// The workers stay busy (a rank is stopped with the whole job, not
+    /// alone) and a late reply is dropped.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
+    pub fn lose_running(&mut self, why: impl Fn(usize) -> String) {
+        for index in 0..self.slots.len() {
+            let Some((id, since)) = self.slots[index].running else {
+                continue;
+            };
+            let Some(batch) = self.book.remove(id) else {
+                continue;
+            };
+            let pid = self.slots[index].pid;
+            let started = self.book.epoch.offset(since);
+            let error = TaskError::Lost {
+                pid,
+                message: why(index),
+            };
+            self.book
+                .deliver(batch, pid, (started, since.elapsed()), Body::Failed(error));
+        }
+    }
+
     /// Records that worker `index`'s clock reads `offset_ns` more than ours.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
     pub fn set_clock_offset(&mut self, index: usize, offset_ns: i64) {

@@ -61,8 +61,9 @@ impl Slurm {
         None
     }
 
-    /// `SLURM_CONF` for client commands.
-    fn conf(&self) -> PathBuf {
+    /// `SLURM_CONF` for client commands (also in the environment of every
+    /// task of this cluster's jobs).
+    pub fn conf(&self) -> PathBuf {
         self.dir.path().join("slurm.conf")
     }
 

@@ -39,8 +39,10 @@ impl Job {
              #SBATCH --ntasks-per-node={per_node}\n\
              #SBATCH --output=out.txt\n\
              #SBATCH --error=err.txt\n\
-             # Open MPI's session directory of its own: tests run in parallel.\n\
-             export TMPDIR=$PWD/tmp\n\
+             # Open MPI's session directory and shared-memory files of its own:\n\
+             # the files in /dev/shm are named after the job id, and every test's\n\
+             # cluster counts its jobs from 1.\n\
+             export TMPDIR=$PWD/tmp OMPI_MCA_btl_vader_backing_directory=$PWD/tmp\n\
              mkdir -p \"$TMPDIR\"\n\
              # -K: a rank that dies ends the step at once, by SIGTERM, so rank 0\n\
              # says what finished (else Slurm's PMIx plugin kills it a second later).\n\
@@ -102,9 +104,12 @@ impl Job {
         }
     }
 
-    /// The PIDs of the step's ranks here, by rank (`SLURM_PROCID`).
-    fn ranks(&self) -> Vec<(u32, u32)> {
+    /// The PIDs of the step's ranks, by rank (`SLURM_PROCID`): processes
+    /// with this job's id and this cluster's `SLURM_CONF` (every cluster
+    /// counts its jobs from 1).
+    fn ranks(&self, slurm: &Slurm) -> Vec<(u32, u32)> {
         let job = format!("SLURM_JOB_ID={}", self.id);
+        let conf = format!("SLURM_CONF={}", slurm.conf().display());
         let mut ranks: Vec<(u32, u32)> = std::fs::read_dir("/proc")
             .unwrap()
             .flatten()
@@ -116,7 +121,7 @@ impl Job {
             .filter_map(|pid| {
                 let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
                 let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
-                vars.contains(&job.as_bytes()).then_some(())?;
+                (vars.contains(&job.as_bytes()) && vars.contains(&conf.as_bytes())).then_some(())?;
                 let rank = vars
                     .iter()
                     .find_map(|v| v.strip_prefix(b"SLURM_PROCID="))
@@ -213,7 +218,7 @@ fn scancel_signal_kill_of_the_step_leaves_only_whole_results_and_every_one_print
     let before = job.printed(5);
     let out = slurm
         .command("scancel", job.dir.path())
-        .args(["--signal=KILL", &job.id])
+        .args(["--signal=KILL", &format!("{}.0", job.id)])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
@@ -235,10 +240,16 @@ fn scancel_signal_kill_of_the_step_leaves_only_whole_results_and_every_one_print
     let lines: Vec<&str> = after.lines().collect();
     assert_eq!(lines[..before.len()], before[..], "{after}");
     let expected = estimates(&String::from_utf8_lossy(&local(&pi).stdout));
-    assert_eq!(results[..], expected[..results.len()]);
-    // Slurm takes a SIGKILL for the whole job as a cancel.
-    assert_eq!(state, "CANCELLED", "{code}\n{}", job.err());
-    assert_eq!(job.ranks(), [], "ranks left running");
+    assert_eq!(results[..], expected[..results.len()], "{}", job.err());
+    // Every rank was killed at once; the script's exit is srun's.
+    assert!(job.err().contains("tasks 0-3: Killed"), "{}", job.err());
+    assert_eq!(
+        (state.as_str(), code.as_str()),
+        ("FAILED", "137:0"),
+        "{}",
+        job.err()
+    );
+    assert_eq!(job.ranks(&slurm), [], "ranks left running");
 }
 
 #[test]
@@ -255,7 +266,7 @@ fn a_worker_rank_killed_alone_ends_the_step_naming_the_lost_task() {
     ];
     let job = Job::submit(&slurm, 1, 4, &whoami);
     job.printed(5);
-    let ranks = job.ranks();
+    let ranks = job.ranks(&slurm);
     assert_eq!(ranks.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
     let victim = ranks[2].1;
     procpool::sys::kill(victim, libc::SIGKILL).unwrap();
@@ -267,40 +278,51 @@ fn a_worker_rank_killed_alone_ends_the_step_naming_the_lost_task() {
         "the step took {ended:?} to end"
     );
     let (out, err) = (job.out(), job.err());
-    // Every result is whole and from a task that ran to its end.
-    let results: Vec<Value> = json_lines(&out)
+    // Every line is whole; every task handed out has its line: those that ran to their end their result, the one the dead rank
+    // held an error naming that rank.
+    let lines: Vec<Value> = json_lines(&out)
         .into_iter()
         .filter(|l| l.get("summary").is_none())
         .collect();
-    let done: BTreeSet<u64> = results
-        .iter()
-        .map(|r| {
-            assert_eq!(r["output"]["x"], r["index"], "{r}");
-            r["index"].as_u64().unwrap()
-        })
-        .collect();
-    assert_eq!(done.len(), results.len(), "one line a task: {out}");
-    // Rank 0 says what finished and what did not; the finished ones are
-    // every result printed.
-    let line = err
-        .lines()
-        .find(|l| l.contains(" tasks finished; not finished: "))
-        .unwrap_or_else(|| panic!("rank 0 says what finished:\n{err}"));
-    assert!(
-        line.contains(&format!("; {} of 400 tasks finished;", done.len())),
-        "{line}\n{out}"
+    // (whoami prints each result as it comes.)
+    let mut indices: Vec<u64> = lines.iter().map(|l| l["index"].as_u64().unwrap()).collect();
+    indices.sort_unstable();
+    assert_eq!(
+        indices,
+        (0..lines.len() as u64).collect::<Vec<_>>(),
+        "{out}"
     );
-    // The task the dead rank held is named, with its input, and the rank.
-    let lost = (0..400).find(|i| !done.contains(i)).unwrap();
+    let (lost, done): (Vec<&Value>, Vec<&Value>) =
+        lines.iter().partition(|l| l.get("error").is_some());
+    assert!(done.iter().all(|l| l["output"]["x"] == l["index"]), "{out}");
+    assert_eq!(lost.len(), 1, "one task lost: {out}");
+    assert_eq!(
+        (&lost[0]["rank"], &lost[0]["pid"]),
+        (&2.into(), &victim.into()),
+        "{out}"
+    );
+    let lost = lost[0]["index"].as_u64().unwrap();
+    // On stderr, the lost task with its input and the rank; then what
+    // finished and what did not.
     assert!(
-        err.contains(&format!("procpool: task {lost} (input {lost}): ")) && err.contains("rank 2"),
+        err.contains(&format!(
+            "procpool: task {lost} (x = {lost}): worker {victim}: rank 2 on "
+        )),
         "the lost task {lost} is named:\n{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "; {} of 400 tasks finished; not finished: {}-399",
+            lines.len(),
+            lines.len()
+        )),
+        "rank 0 says what finished:\n{err}"
     );
     // srun names the rank that died, and the job's record is not a success.
     assert!(err.contains("task 2: Killed"), "{err}");
     assert_eq!(state, "FAILED", "{code}");
     assert_ne!(code, "0:0");
-    assert_eq!(job.ranks(), [], "ranks left running");
+    assert_eq!(job.ranks(&slurm), [], "ranks left running");
 }
 
 #[test]
