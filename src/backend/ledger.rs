@@ -363,6 +363,34 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_still_out_when_the_pool_stops_is_lost_and_its_late_reply_dropped() {
+        let mut ledger = Ledger::new([100, 200]);
+        let job = ledger.book.new_job().unwrap();
+        submit_squares(&mut ledger, job, &[1, 2, 3]);
+        let (_, first) = ledger.assign().unwrap();
+        let (_, second) = ledger.assign().unwrap();
+        ledger.on_reply(0, answer(&first)).unwrap();
+        ledger.book.close();
+        ledger.lose_running(|index| format!("worker {index} is gone"));
+        let got: Vec<_> = std::iter::from_fn(|| ledger.book.take(job))
+            .map(|d| match d.body {
+                Body::Failed(TaskError::Lost { pid, message }) => (d.first, pid, message),
+                Body::Done(..) => (d.first, d.pid, "done".into()),
+                Body::Failed(other) => panic!("{other}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 100, "done".into()), (1, 200, "worker 1 is gone".into())]
+        );
+        // Worker 1 stays busy (it is stopped with the job), and its reply,
+        // should it come, delivers nothing more.
+        assert!(ledger.busy());
+        ledger.on_reply(1, answer(&second)).unwrap();
+        assert!(ledger.book.take(job).is_none());
+    }
+
+    #[test]
     fn cancelled_batches_and_a_closed_ledger() {
         let mut ledger = Ledger::new([7]);
         let job = ledger.book.new_job().unwrap();
