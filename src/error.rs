@@ -54,6 +54,16 @@ pub enum TaskError {
         /// What was wrong.
         message: String,
     },
+    /// The pool stopped while a worker that cannot be stopped alone (an MPI
+    /// rank) ran the task, and it did not answer within the grace period:
+    /// the task will not finish (MPI ends the job, every rank with it).
+    #[error("worker {pid}: {message}")]
+    Lost {
+        /// The worker's process id.
+        pid: u32,
+        /// Which worker, where, and how long it was waited for.
+        message: String,
+    },
     /// The input could not be encoded to be sent; the other inputs still run.
     #[error("input cannot be encoded: {message}")]
     Encode {

@@ -148,6 +148,30 @@ impl Ledger {
         result
     }
 
+    /// Fails the batch each busy worker still runs with [`TaskError::Lost`],
+    /// saying `why(index)`: the pool stops and their replies will not come.
+    /// The workers stay busy (a rank is stopped with the whole job, not
+    /// alone) and a late reply is dropped.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
+    pub fn lose_running(&mut self, why: impl Fn(usize) -> String) {
+        for index in 0..self.slots.len() {
+            let Some((id, since)) = self.slots[index].running else {
+                continue;
+            };
+            let Some(batch) = self.book.remove(id) else {
+                continue;
+            };
+            let pid = self.slots[index].pid;
+            let started = self.book.epoch.offset(since);
+            let error = TaskError::Lost {
+                pid,
+                message: why(index),
+            };
+            self.book
+                .deliver(batch, pid, (started, since.elapsed()), Body::Failed(error));
+        }
+    }
+
     /// Records that worker `index`'s clock reads `offset_ns` more than ours.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI backend's"))]
     pub fn set_clock_offset(&mut self, index: usize, offset_ns: i64) {
@@ -336,6 +360,34 @@ mod tests {
         assert!(!ledger.book.has_work() && !ledger.busy());
         assert!(ledger.book.take(job).is_none());
         assert!(ledger.assign().is_none());
+    }
+
+    #[test]
+    fn a_batch_still_out_when_the_pool_stops_is_lost_and_its_late_reply_dropped() {
+        let mut ledger = Ledger::new([100, 200]);
+        let job = ledger.book.new_job().unwrap();
+        submit_squares(&mut ledger, job, &[1, 2, 3]);
+        let (_, first) = ledger.assign().unwrap();
+        let (_, second) = ledger.assign().unwrap();
+        ledger.on_reply(0, answer(&first)).unwrap();
+        ledger.book.close();
+        ledger.lose_running(|index| format!("worker {index} is gone"));
+        let got: Vec<_> = std::iter::from_fn(|| ledger.book.take(job))
+            .map(|d| match d.body {
+                Body::Failed(TaskError::Lost { pid, message }) => (d.first, pid, message),
+                Body::Done(..) => (d.first, d.pid, "done".into()),
+                Body::Failed(other) => panic!("{other}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 100, "done".into()), (1, 200, "worker 1 is gone".into())]
+        );
+        // Worker 1 stays busy (it is stopped with the job), and its reply,
+        // should it come, delivers nothing more.
+        assert!(ledger.busy());
+        ledger.on_reply(1, answer(&second)).unwrap();
+        assert!(ledger.book.take(job).is_none());
     }
 
     #[test]

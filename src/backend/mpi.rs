@@ -540,13 +540,28 @@ impl MpiSupervisor {
 
     /// After a signal: no new work goes out, and the batches the ranks are
     /// running get the grace period to come back, so that what finishes in
-    /// it is delivered (and printed) before the job is stopped.
+    /// it is delivered (and printed) before the job is stopped. What a rank
+    /// still holds then is lost with the job, and said so, naming the rank:
+    /// under `srun --kill-on-bad-exit` the signal is how rank 0 learns that
+    /// a rank died.
     fn collect_busy(&mut self) {
         self.ledger.book.close();
         let until = Instant::now() + self.grace;
         while self.ledger.busy() && Instant::now() < until {
             self.receive();
         }
+        let (workers, grace) = (&self.workers, self.grace);
+        self.ledger.lose_running(|slot| {
+            let rank = workers.get(slot).and_then(|w| w.mpi.as_ref());
+            format!(
+                "rank {} on {} was running it when the pool stopped and did not answer \
+                 within the {:.1}s grace period (it died, or is still running it); \
+                 the MPI job ends without it",
+                rank.map_or(slot as u32 + 1, |r| r.rank),
+                rank.map_or("?", |r| r.host.as_str()),
+                grace.as_secs_f64()
+            )
+        });
     }
 
     /// Takes at most one reply, or waits a little.

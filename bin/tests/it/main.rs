@@ -21,5 +21,7 @@ mod pi;
 mod pool;
 mod signals;
 mod slurm;
+#[cfg(feature = "mpi")]
+mod slurm_mpi;
 mod terminal;
 mod timeline;

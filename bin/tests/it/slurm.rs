@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use crate::util::{Scratch, root, show};
 
-/// A running one-node cluster; stopped when dropped, also when a test fails.
+/// A running cluster; stopped when dropped, also when a test fails.
 pub struct Slurm {
     dir: tempfile::TempDir,
+    /// Its nodes are two hosts in network namespaces (`--netns`).
+    netns: bool,
 }
 
 impl Slurm {
@@ -26,16 +28,28 @@ impl Slurm {
 
     /// [`Slurm::new`] with this `MaxArraySize` (Slurm's default is 1001).
     pub fn with_max_array_size(nodes: u32, max: u32) -> Option<Slurm> {
+        Slurm::start(nodes, max, false)
+    }
+
+    /// A cluster of two nodes that are two hosts, n1 on h1 (192.0.2.1) and
+    /// n2 on h2, each slurmd in a network namespace of its own (`.ci/slurm
+    /// start DIR 2 --netns`); as [`Slurm::new`] where it cannot start.
+    pub fn across_hosts() -> Option<Slurm> {
+        Slurm::start(2, 1001, true)
+    }
+
+    fn start(nodes: u32, max: u32, netns: bool) -> Option<Slurm> {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let out = Command::new(root().join(".ci/slurm"))
             .env("PROCPOOL_SLURM_MAX_ARRAY_SIZE", max.to_string())
             .arg("start")
             .arg(dir.path())
             .arg(nodes.to_string())
+            .args(netns.then_some("--netns"))
             .output()
             .expect(".ci/slurm runs");
         if out.status.success() {
-            return Some(Slurm { dir });
+            return Some(Slurm { dir, netns });
         }
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if std::env::var_os("PROCPOOL_REQUIRE_SLURM").is_some() {
@@ -47,14 +61,23 @@ impl Slurm {
         None
     }
 
-    /// `SLURM_CONF` for client commands.
-    fn conf(&self) -> PathBuf {
+    /// `SLURM_CONF` for client commands (also in the environment of every
+    /// task of this cluster's jobs).
+    pub fn conf(&self) -> PathBuf {
         self.dir.path().join("slurm.conf")
     }
 
-    /// A Slurm client command (`sbatch`, `squeue`...) for this cluster, in `cwd`.
+    /// A Slurm client command (`sbatch`, `squeue`...) for this cluster, in
+    /// `cwd`: on h1 for a cluster [across hosts](Slurm::across_hosts), whose
+    /// addresses the root namespace cannot reach.
     pub fn command(&self, program: &str, cwd: &Path) -> Command {
-        let mut c = Command::new(program);
+        let mut c = if self.netns {
+            let mut c = Command::new(root().join(".ci/slurm"));
+            c.arg("client").arg(self.dir.path()).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
         c.env("SLURM_CONF", self.conf()).current_dir(cwd);
         c
     }
@@ -94,6 +117,20 @@ impl Slurm {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The job-completion record of job `id` (not an array), once it ended:
+    /// its fields (`JobState`, `ExitCode`...).
+    pub fn record(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        let text = std::fs::read_to_string(self.dir.path().join("jobcomp.txt")).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .filter_map(|f| f.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .find(|r| r.get("JobId").map(String::as_str) == Some(id))
     }
 
     /// The job-completion records of job `id`'s array tasks by task index:
