@@ -46,11 +46,13 @@ fn nested(n: i64) -> Result<i64, procpool::PoolError> {
     Ok(pool.map(square, 0..n)?.iter().sum())
 }
 
-/// Sleeps `ms` milliseconds; a long sleep first says it started.
+/// Sleeps `ms` milliseconds; a long sleep first says it started, in
+/// `$HOSTILE_DIR/started` if that is set.
 #[procpool::task(name = "slow")]
 fn slow(ms: u64) -> u64 {
-    if ms > 1000 {
-        let dir = std::env::var("HOSTILE_DIR").unwrap_or_default();
+    if ms > 1000
+        && let Some(dir) = std::env::var_os("HOSTILE_DIR")
+    {
         let _ = std::fs::write(std::path::Path::new(&dir).join("started"), "");
     }
     std::thread::sleep(std::time::Duration::from_millis(ms));
