@@ -80,6 +80,10 @@ pub fn signal_name(signal: i32) -> String {
 }
 
 /// Sends `signal` to process `pid`; a process that is already gone is not an error.
+#[cfg_attr(
+    not(feature = "test-support"),
+    allow(dead_code, reason = "the tests' own signals; the pool signals groups")
+)]
 pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
     let signal = Signal::try_from(signal).map_err(io::Error::from)?;
     match nix::sys::signal::kill(Pid::from_raw(pid as i32), signal) {

@@ -1,8 +1,8 @@
 //! The bookkeeping both backends share: job ids, the queue and table of
 //! batches of encoded inputs, each job's mailbox of deliveries, the tasks the
 //! workers know, and whether the pool still takes work. It knows nothing of
-//! processes or ranks: the local supervisor and the MPI ledger each keep their
-//! workers and hand batches out of one [`Book`].
+//! processes or ranks: the scheduler keeps the workers, over one [`Book`],
+//! for the local and the MPI transport alike.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -117,7 +117,6 @@ pub(crate) struct Book {
     queue: VecDeque<u64>,
     batches: HashMap<u64, Batch>,
     next_batch: u64,
-    next_job: JobId,
     mailbox: HashMap<JobId, VecDeque<Delivery>>,
     /// Jobs delivered to since the last [`take_ready`](Self::take_ready).
     ready: Vec<JobId>,
@@ -135,16 +134,6 @@ pub(crate) struct Book {
 }
 
 impl Book {
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "the pool opens jobs of ids it chose")
-    )]
-    pub fn new_job(&mut self) -> Result<JobId, PoolError> {
-        self.next_job += 1;
-        self.open_job(self.next_job)?;
-        Ok(self.next_job)
-    }
-
     /// Opens the job `id` (chosen by the caller, unused so far).
     pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
         if self.closed {

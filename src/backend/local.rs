@@ -122,6 +122,7 @@ impl Supervisor {
                 grace: cfg.grace,
                 retries: cfg.retries,
                 max_tasks_per_child: cfg.max_tasks_per_child,
+                whole_job: false,
             }),
             cfg,
         };

@@ -1,7 +1,7 @@
 //! Where a pool's workers run: processes this program starts on this machine
-//! (`local.rs`, which starts them with `spawn.rs` and leaves the policy to
-//! `scheduler.rs`), or the other ranks of an MPI job (`mpi.rs` over
-//! `ledger.rs`, feature `mpi`).
+//! (`local.rs`, which starts them with `spawn.rs`), or the other ranks of an
+//! MPI job (`mpi.rs`, feature `mpi`). Both are transports under one policy,
+//! `scheduler.rs`.
 //!
 //! [`Pool`](crate::Pool) talks to either through one internal enum that
 //! forwards the few calls the typed API needs: jobs, batches of encoded
@@ -11,8 +11,6 @@
 //! gives the same result wherever it runs.
 
 pub(crate) mod book;
-#[cfg(any(feature = "mpi", test))]
-mod ledger;
 mod local;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
@@ -187,7 +185,7 @@ impl Backend {
         match self {
             Backend::Local(s) => &s.sched.book,
             #[cfg(feature = "mpi")]
-            Backend::Mpi(s) => &s.ledger.book,
+            Backend::Mpi(s) => &s.sched.book,
         }
     }
 
@@ -195,7 +193,7 @@ impl Backend {
         match self {
             Backend::Local(s) => &mut s.sched.book,
             #[cfg(feature = "mpi")]
-            Backend::Mpi(s) => &mut s.ledger.book,
+            Backend::Mpi(s) => &mut s.sched.book,
         }
     }
 
@@ -274,7 +272,9 @@ impl Backend {
         match self {
             Backend::Local(s) => s.abandon(job),
             #[cfg(feature = "mpi")]
-            Backend::Mpi(s) => s.ledger.book.abandon(job),
+            Backend::Mpi(s) => {
+                let _kills = s.sched.abandon(job, std::time::Instant::now());
+            }
         }
     }
 

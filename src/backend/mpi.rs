@@ -5,9 +5,10 @@
 //! Nothing about tasks changes: the supervisor sends the same frames as to a
 //! local worker ([`Request::Run`] with the inputs encoded by
 //! [`codec`]), and a worker rank answers with the same
-//! [`Reply`] its linked task produces. Each worker rank holds one
-//! batch at a time and gets the next when it replies (see the ledger), so
-//! faster ranks and hosts take more of the work.
+//! [`Reply`] its linked task produces. The policy is the local pool's own
+//! scheduler (`scheduler.rs`); each worker rank holds one batch at a time
+//! and gets the next when it replies, so faster ranks and hosts take more
+//! of the work.
 //!
 //! MPI cannot stop or replace one rank without ending the job, so this
 //! backend takes no task timeout, no retries and no maximum tasks per worker;
@@ -43,11 +44,12 @@ use mpi::traits::{Communicator, Destination, Source};
 use serde::{Deserialize, Serialize};
 
 use super::Config;
-use super::ledger::Ledger;
+use super::book::Body;
+use super::scheduler::{Policy, Scheduler, WorkerId};
 use super::{MpiRank, WorkerInfo};
 use crate::codec;
-use crate::error::PoolError;
-use crate::protocol::{self, Request};
+use crate::error::{PoolError, TaskError};
+use crate::protocol::{self, Frame, Reply, Request};
 use crate::registry::Registry;
 use crate::signal::InterruptFlag;
 
@@ -411,12 +413,18 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
     }
 }
 
-/// Rank 0's side: the pool's supervisor over the worker ranks.
+/// Rank 0's side: the transport over the worker ranks, under the pool's
+/// one [`Scheduler`]. A rank is worker `rank - 1` to the scheduler; it holds
+/// one batch at a time (the window is 1), which is the dynamic dispatch (a
+/// fast rank comes back more often and so gets more) and keeps MPI from
+/// deadlocking: a blocking send of a large message waits for its receiver,
+/// so rank 0 never sends to a rank that may be sending to it.
 pub(crate) struct MpiSupervisor {
-    /// Derefs to the pool's [`Book`](super::book::Book).
-    pub(super) ledger: Ledger,
-    /// By slot: rank `slot + 1`.
+    pub(super) sched: Scheduler,
+    /// By worker id: rank `id + 1`.
     workers: Vec<WorkerInfo>,
+    /// Each rank's clock minus ours, in nanoseconds, by worker id.
+    clock_offsets: Vec<i64>,
     interrupt: Option<InterruptFlag>,
     /// How long busy ranks get to finish once the pool is interrupted.
     grace: Duration,
@@ -479,21 +487,28 @@ impl MpiSupervisor {
                 }),
             })
             .collect();
-        let mut ledger = Ledger::new(workers.iter().map(|w| w.pid));
-        ledger
+        let mut sched = Scheduler::new(Policy {
+            window: Some(1),
+            grace: cfg.grace,
+            whole_job: true,
+            ..Policy::default()
+        });
+        sched
             .book
             .set_tasks(&std::env::current_exe().unwrap_or_default(), known_tasks);
-        let mut clock_uncertainty = Duration::ZERO;
-        for (slot, (offset_ns, uncertainty)) in sync_clocks(&root.world).into_iter().enumerate() {
-            ledger.set_clock_offset(slot, offset_ns);
-            clock_uncertainty = clock_uncertainty.max(uncertainty);
+        let now = Instant::now();
+        for (id, worker) in (0..).zip(&workers) {
+            sched.started(id, worker.pid, now);
         }
+        let (clock_offsets, uncertainties): (Vec<i64>, Vec<Duration>) =
+            sync_clocks(&root.world).into_iter().unzip();
         Ok(MpiSupervisor {
-            ledger,
+            sched,
             workers,
+            clock_offsets,
             interrupt: cfg.interrupt,
             grace: cfg.grace,
-            clock_uncertainty,
+            clock_uncertainty: uncertainties.into_iter().max().unwrap_or_default(),
             backoff: Backoff::default(),
             root,
         })
@@ -520,18 +535,44 @@ impl MpiSupervisor {
             self.collect_busy();
             return Err(PoolError::Interrupted { signal });
         }
-        let comm = self.root.world.comm();
-        while let Some((slot, frame)) = self.ledger.assign() {
-            comm.process_at_rank(slot as i32 + 1)
-                .send_with_tag(&frame[..], TAG_REQUEST);
-        }
-        if !self.ledger.usable() && self.ledger.book.has_work() {
+        self.dispatch();
+        if !self.sched.usable() && self.sched.book.has_work() {
             return Err(backend_error(
                 "every worker rank sent a reply that could not be used; no rank is left to work",
             ));
         }
         self.receive();
+        #[cfg(debug_assertions)]
+        self.sched.check();
         Ok(())
+    }
+
+    /// Sends each idle rank the batch the scheduler hands it.
+    fn dispatch(&mut self) {
+        let comm = self.root.world.comm();
+        let mut unframed = Vec::new();
+        self.sched.dispatch(Instant::now(), |id, batch_id, book| {
+            let Some(batch) = book.get(batch_id) else {
+                return false;
+            };
+            let header = Request::Run {
+                batch: batch_id,
+                task: batch.work.task.to_string(),
+                count: batch.count(),
+                timed: batch.work.timed,
+            };
+            match protocol::frame(&header, &batch.work.payload) {
+                Ok(frame) => comm
+                    .process_at_rank(id as i32 + 1)
+                    .send_with_tag(&frame[..], TAG_REQUEST),
+                // Held as sent, and failed at once below with the reason.
+                Err(e) => unframed.push((id, format!("cannot frame the batch: {e}"))),
+            }
+            true
+        });
+        for (id, message) in unframed {
+            self.drop_malformed(id, message);
+        }
     }
 
     fn interrupted(&self) -> Option<i32> {
@@ -545,23 +586,28 @@ impl MpiSupervisor {
     /// under `srun --kill-on-bad-exit` the signal is how rank 0 learns that
     /// a rank died.
     fn collect_busy(&mut self) {
-        self.ledger.book.close();
+        self.sched.book.close();
         let until = Instant::now() + self.grace;
-        while self.ledger.busy() && Instant::now() < until {
+        while self.sched.busy() && Instant::now() < until {
             self.receive();
         }
-        let (workers, grace) = (&self.workers, self.grace);
-        self.ledger.lose_running(|slot| {
-            let rank = workers.get(slot).and_then(|w| w.mpi.as_ref());
-            format!(
+        for id in self.sched.busy_workers() {
+            let worker = &self.workers[id as usize];
+            let rank = worker.mpi.as_ref();
+            let message = format!(
                 "rank {} on {} was running it when the pool stopped and did not answer \
                  within the {:.1}s grace period (it died, or is still running it); \
                  the MPI job ends without it",
-                rank.map_or(slot as u32 + 1, |r| r.rank),
+                rank.map_or(id as u32 + 1, |r| r.rank),
                 rank.map_or("?", |r| r.host.as_str()),
-                grace.as_secs_f64()
-            )
-        });
+                self.grace.as_secs_f64()
+            );
+            let lost = TaskError::Lost {
+                pid: worker.pid,
+                message,
+            };
+            self.sched.drop_worker(id, Some(lost), Instant::now());
+        }
     }
 
     /// Takes at most one reply, or waits a little.
@@ -573,18 +619,67 @@ impl MpiSupervisor {
         {
             Some(probed) => {
                 let (bytes, status) = probed.matched_receive_vec::<u8>();
-                let slot = (status.source_rank() as usize).wrapping_sub(1);
-                // An unusable reply fails its batch with the reason; the rank is retired.
-                let _ = self.ledger.on_reply(slot, bytes);
+                let id = u64::from((status.source_rank() as u32).wrapping_sub(1));
+                self.on_reply(id, bytes);
                 self.backoff.reset();
             }
             None => self.backoff.wait(),
         }
     }
 
+    /// A rank's reply: its batch's results (or refusal) go to the
+    /// scheduler. One that does not decode, or is for a batch the rank is not
+    /// running, fails that batch and the rank gets no more work.
+    fn on_reply(&mut self, id: WorkerId, frame: Vec<u8>) {
+        let Some(&offset) = self.clock_offsets.get(id as usize) else {
+            return;
+        };
+        let pid = self.workers[id as usize].pid;
+        let (reply, start) = match protocol::unframe::<Reply>(&frame) {
+            Ok((reply, payload)) => (reply, frame.len() - payload.len()),
+            Err(e) => return self.drop_malformed(id, format!("malformed reply: {e}")),
+        };
+        let (batch, started, body) = match reply {
+            // The rank's clock, moved onto ours by the offset measured at
+            // the handshake.
+            Reply::Done {
+                batch, started_ns, ..
+            } => (
+                batch,
+                Some(
+                    self.sched
+                        .book
+                        .epoch
+                        .offset_ns(started_ns.wrapping_sub(offset as u64)),
+                ),
+                Body::Done(Frame::from(frame), start),
+            ),
+            Reply::Refused { batch, reason } => (
+                batch,
+                None,
+                Body::Failed(TaskError::Protocol {
+                    pid,
+                    message: reason,
+                }),
+            ),
+        };
+        if let Err(message) = self.sched.done(id, batch, Instant::now(), started, body) {
+            self.drop_malformed(id, message);
+        }
+    }
+
+    /// Rank `id` cannot be trusted: its batch fails with `message`, and it
+    /// gets no more work (MPI cannot stop it alone).
+    fn drop_malformed(&mut self, id: WorkerId, message: String) {
+        let now = Instant::now();
+        // The scheduler asks for a kill; a rank is dropped instead.
+        let _kill = self.sched.malformed(id, message, now);
+        self.sched.drop_worker(id, None, now);
+    }
+
     /// Once the book is closed: lets queued work finish, then stops every rank.
     pub fn join(&mut self) -> Result<(), PoolError> {
-        while self.ledger.book.has_work() {
+        while self.sched.book.has_work() {
             self.turn(true)?;
         }
         self.root.stop_all();
@@ -599,10 +694,10 @@ impl MpiSupervisor {
     /// ranks get the grace period and then the whole job is aborted, with
     /// exit status 128 + the signal's number.
     pub fn terminate(&mut self) {
-        self.ledger.book.close();
-        self.ledger.book.cancel_queued();
+        self.sched.book.close();
+        self.sched.book.cancel_queued();
         let mut abort_at = None;
-        while self.ledger.busy() {
+        while self.sched.busy() {
             if let Some(signal) = self.interrupted() {
                 let at = *abort_at.get_or_insert_with(|| Instant::now() + self.grace);
                 if Instant::now() >= at {

@@ -3,10 +3,12 @@
 //! death or a passed deadline does to the batches out (retry, split, fail),
 //! and when a worker is stopped, retired or replaced.
 //!
-//! A transport (local processes in `local.rs`) feeds it what happened, each
-//! with the time it happened, and carries out what it answers: it sends the
-//! batches [`dispatch`](Scheduler::dispatch) hands out and performs the
-//! [`Action`]s. Nothing here waits or reads a clock, so the unit tests below
+//! A transport (local processes in `local.rs`, MPI ranks in `mpi.rs`) feeds
+//! it what happened, each with the time it happened, and carries out what it
+//! answers: it sends the batches [`dispatch`](Scheduler::dispatch) hands out
+//! and performs the [`Action`]s. Ranks of an MPI job cannot be stopped or
+//! replaced one by one ([`Policy::whole_job`]): abandoned work runs out, and a
+//! rank that misbehaves is [dropped](Scheduler::drop_worker), not killed. Nothing here waits or reads a clock, so the unit tests below
 //! drive every rule with made-up events and no processes.
 //!
 //! A worker runs its batches in the order it receives them, so the front of
@@ -47,6 +49,10 @@ pub(crate) struct Policy {
     pub retries: u32,
     /// How many inputs a worker runs before it is replaced.
     pub max_tasks_per_child: Option<u64>,
+    /// The workers are the ranks of one MPI job: none can be stopped or
+    /// replaced alone, so abandoning a job kills nobody (its late replies
+    /// are dropped).
+    pub whole_job: bool,
 }
 
 /// What the transport is to do for the scheduler.
@@ -267,13 +273,69 @@ impl Scheduler {
     /// single inputs, tried again or failed; the ones it had not started go
     /// back to the front of the queue, uncharged, in order.
     pub fn died(&mut self, id: WorkerId, cause: ExitCause, now: Instant) {
+        self.release(id, Ok(cause), now);
+    }
+
+    /// Worker `id` gets no more work and will not be heard from (an MPI rank,
+    /// which cannot be stopped alone): as [`died`](Self::died), but nothing
+    /// died. Its running batch fails with `why`, or with why it was being
+    /// stopped ([`malformed`](Self::malformed)); with [`TaskError::Lost`] it
+    /// fails whole, never split or tried again.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
+    pub fn drop_worker(&mut self, id: WorkerId, why: Option<TaskError>, now: Instant) {
+        if let (Some(why), Some(slot)) = (why, self.slots.get_mut(&id)) {
+            slot.state = State::Stopping {
+                why,
+                kill_at: now + KILL_AGAIN,
+            };
+        }
+        let unheard = TaskError::Lost {
+            pid: self.slots.get(&id).map_or(0, |slot| slot.pid),
+            message: "dropped".into(),
+        };
+        self.release(id, Err(unheard), now);
+    }
+
+    /// Whether any worker holds a batch.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
+    pub fn busy(&self) -> bool {
+        self.slots.values().any(|slot| !slot.out.is_empty())
+    }
+
+    /// The workers that hold a batch.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
+    pub fn busy_workers(&self) -> Vec<WorkerId> {
+        let mut busy: Vec<WorkerId> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| !slot.out.is_empty())
+            .map(|(&id, _)| id)
+            .collect();
+        busy.sort_unstable();
+        busy
+    }
+
+    /// Whether any worker can take work.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
+    pub fn usable(&self) -> bool {
+        self.slots
+            .values()
+            .any(|slot| matches!(slot.state, State::Running))
+    }
+
+    /// Takes worker `id` out: it died of `cause` (logged), or, as `Err`, it
+    /// was dropped and its running batch fails with that error if it was
+    /// not being stopped for another.
+    fn release(&mut self, id: WorkerId, cause: Result<ExitCause, TaskError>, now: Instant) {
         let Some(slot) = self.slots.remove(&id) else {
             return;
         };
         let elapsed = now.saturating_duration_since(slot.running_since);
         let started = self.book.epoch.offset(slot.running_since);
         let at = self.book.epoch.offset(now);
-        if !matches!(slot.state, State::Retiring) {
+        if let Ok(cause) = cause
+            && !matches!(slot.state, State::Retiring)
+        {
             self.book.log(PoolEvent::WorkerDied {
                 pid: slot.pid,
                 at,
@@ -288,14 +350,16 @@ impl Scheduler {
         if let Some(batch) = running
             && let Some(mut batch) = self.book.remove(batch)
         {
-            let error = match slot.state {
-                State::Stopping { why, .. } => why,
-                _ => TaskError::WorkerDied {
+            let error = match (slot.state, cause) {
+                (State::Stopping { why, .. }, _) => why,
+                (_, Ok(cause)) => TaskError::WorkerDied {
                     pid: slot.pid,
                     cause,
                 },
+                (_, Err(why)) => why,
             };
-            let cancelled = matches!(error, TaskError::Cancelled);
+            // Cancelled or lost with its worker: never split or tried again.
+            let cancelled = matches!(error, TaskError::Cancelled | TaskError::Lost { .. });
             let again = batch.count() > 1 || batch.attempts <= self.policy.retries;
             if again && !cancelled {
                 self.book.log(PoolEvent::AttemptLost {
@@ -329,6 +393,9 @@ impl Scheduler {
     pub fn abandon(&mut self, job: JobId, now: Instant) -> Vec<Action> {
         self.book.abandon(job);
         let mut actions = Vec::new();
+        if self.policy.whole_job {
+            return actions;
+        }
         for (&id, slot) in &mut self.slots {
             let running = slot.out.front().map(|out| out.batch);
             let theirs = running
@@ -827,6 +894,7 @@ mod tests {
             grace: Duration::from_millis(5),
             retries: 2,
             max_tasks_per_child: Some(7),
+            whole_job: false,
         });
         let mut next_worker = 0;
         let mut next_input = 0;
@@ -901,5 +969,91 @@ mod tests {
             .iter()
             .filter(|d| matches!(d.body, Body::Failed(_)));
         assert!(failed.count() > 0, "some inputs ran out of retries");
+    }
+    /// An MPI job's ranks: one batch each, and none can be stopped alone.
+    fn ranks() -> Scheduler {
+        let now = Instant::now();
+        let mut sched = scheduler(Policy {
+            window: Some(1),
+            whole_job: true,
+            ..Policy::default()
+        });
+        sched.started(0, 100, now);
+        sched.started(1, 101, now);
+        sched
+    }
+
+    #[test]
+    fn a_rank_gets_its_next_batch_only_once_it_replied() {
+        let now = Instant::now();
+        let mut sched = ranks();
+        for i in 0..4 {
+            sched.book.submit(JOB, work(i, 1));
+        }
+        assert_eq!(dispatch(&mut sched, now), [(0, 0, 1), (1, 1, 1)]);
+        assert!(dispatch(&mut sched, now).is_empty());
+        finish_front(&mut sched, 1, now);
+        assert_eq!(dispatch(&mut sched, now), [(1, 2, 1)]);
+    }
+
+    #[test]
+    fn abandoning_a_job_on_ranks_kills_nobody_and_its_late_reply_is_dropped() {
+        let now = Instant::now();
+        let mut sched = ranks();
+        sched.book.submit(JOB, work(0, 1));
+        sched.book.open_job(JOB + 1).unwrap();
+        sched.book.submit(JOB + 1, work(0, 1));
+        sched.book.submit(JOB + 1, work(1, 1));
+        assert_eq!(dispatch(&mut sched, now).len(), 2);
+        assert_eq!(sched.abandon(JOB, now), []);
+        // The rank finishes the abandoned batch and goes on with other work.
+        finish_front(&mut sched, 0, now);
+        assert!(deliveries(&mut sched).is_empty());
+        assert_eq!(dispatch(&mut sched, now), [(0, 1, 1)]);
+    }
+
+    #[test]
+    fn a_rank_dropped_as_lost_fails_its_whole_batch_and_gets_no_more_work() {
+        let now = Instant::now();
+        let mut sched = ranks();
+        sched.book.submit(JOB, work(0, 3));
+        sched.book.submit(JOB, work(3, 1));
+        sched.book.submit(JOB, work(4, 1));
+        assert_eq!(dispatch(&mut sched, now).len(), 2);
+        let lost = TaskError::Lost {
+            pid: 100,
+            message: "rank 1 did not answer".into(),
+        };
+        sched.drop_worker(0, Some(lost.clone()), now);
+        // Not split into singles to try again: the three inputs are lost.
+        let failed = deliveries(&mut sched);
+        assert_eq!(failed.len(), 1);
+        assert_eq!((failed[0].first, failed[0].count), (0, 3));
+        assert!(matches!(&failed[0].body, Body::Failed(e) if *e == lost));
+        assert_eq!(sched.busy_workers(), [1]);
+        finish_front(&mut sched, 1, now);
+        assert_eq!(dispatch(&mut sched, now), [(1, 4, 1)]);
+    }
+
+    #[test]
+    fn a_rank_that_sends_garbage_fails_its_batch_and_is_dropped_not_killed() {
+        let now = Instant::now();
+        let mut sched = ranks();
+        sched.book.submit(JOB, work(0, 1));
+        sched.book.submit(JOB, work(1, 1));
+        dispatch(&mut sched, now);
+        let batch = held(&sched, 0)[0];
+        assert!(sched.done(0, batch + 1, now, None, ok()).is_err());
+        let kill = sched.malformed(0, "reply for another batch".into(), now);
+        assert!(matches!(kill, Some(Action::Kill { worker: 0, .. })));
+        sched.drop_worker(0, None, now);
+        let failed = deliveries(&mut sched);
+        assert!(matches!(
+            &failed[0].body,
+            Body::Failed(TaskError::Protocol { pid: 100, message }) if message == "reply for another batch"
+        ));
+        assert!(sched.usable());
+        sched.drop_worker(1, None, now);
+        assert!(!sched.usable());
     }
 }
