@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use procpool::{Pool, PoolError, TaskError};
 use procpool_cli::tasks::{Misbehave, Misbehavior, Sleep};
 
-use crate::util::{bin, children, wait_gone};
+use crate::util::{bin, children, wait_gone, wait_until};
 
 /// What a finished run left: status, output, how long it took to exit after
 /// the signal (or to run, without one), and the workers it had.
@@ -97,6 +97,44 @@ fn run_with_signal(tmp: &Path, args: &[&str], signal: Option<(Duration, i32)>) -
         procpool::sys::kill(child.id(), signal).unwrap();
     }
     finish(child, start, workers, Duration::from_secs(20))
+}
+
+/// Runs `procpool ARGS`, sends it `signal` once a line of its stderr
+/// contains `cue`, and notes how long it then takes to exit. Fails the test
+/// if the cue does not come within 20 s, or on a hang.
+fn run_with_signal_on(tmp: &Path, args: &[&str], cue: &str, signal: i32) -> Ended {
+    use std::io::BufRead;
+    let mut child = command(tmp, args).spawn().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) if line.contains(cue) => break,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no stderr line said {cue:?}:\n{}", reader.join().unwrap());
+            }
+        }
+    }
+    let workers = children(child.id());
+    let start = Instant::now();
+    procpool::sys::kill(child.id(), signal).unwrap();
+    let mut ended = finish(child, start, workers, Duration::from_secs(20));
+    ended.stderr = reader.join().unwrap();
+    ended
 }
 
 fn finish(mut child: Child, start: Instant, mut workers: Vec<u32>, within: Duration) -> Ended {
@@ -246,10 +284,23 @@ fn results_finished_before_a_signal_are_reported() {
         (libc::SIGTERM, "SIGTERM"),
     ] {
         let tmp = Tmp::new();
-        let ended = run_with_signal(
+        // Signalled once the supervisor counts the short task as done (its
+        // progress line): the long one still runs, its output held back.
+        let ended = run_with_signal_on(
             tmp.path(),
-            &["-p", "2", "--json", "sleep", "5000", "100"],
-            Some((Duration::from_millis(700), signal)),
+            &[
+                "-p",
+                "2",
+                "--json",
+                "--progress",
+                "--progress-interval",
+                "0.01",
+                "sleep",
+                "5000",
+                "100",
+            ],
+            "1/2 tasks",
+            signal,
         );
         assert_eq!(ended.code, Some(128 + signal), "{}", ended.stderr);
         assert!(ended.took < Duration::from_secs(2), "{:?}", ended.took);
@@ -480,31 +531,43 @@ fn a_signal_while_workers_will_not_shake_hands_stops_the_build_at_once() {
     // deadlines would pass before the build gave up.
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("silent-worker");
-    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    // Each copy notes that it runs, so the flag is raised mid-build.
+    let started = dir.path().join("started");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\nexec sleep 30\n", started.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let flag = procpool::signal::InterruptFlag::new();
     let setter = flag.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
+    let raised = std::thread::spawn(move || {
+        let running = wait_until(10.0, || started.exists());
         setter.raise(libc::SIGHUP);
+        assert!(running, "no worker program started within 10 s");
+        Instant::now()
     });
-    let start = Instant::now();
     let built = Pool::builder()
         .processes(2)
         .worker_program(&script)
         .max_tasks_per_child(1)
         .interrupt_flag(flag)
         .build();
-    assert!(matches!(
-        built,
-        Err(PoolError::Interrupted {
-            signal: libc::SIGHUP
-        })
-    ));
+    let raised = raised.join().unwrap();
     assert!(
-        start.elapsed() < Duration::from_secs(1),
+        matches!(
+            built,
+            Err(PoolError::Interrupted {
+                signal: libc::SIGHUP
+            })
+        ),
         "{:?}",
-        start.elapsed()
+        built.map(|_| ())
+    );
+    assert!(
+        raised.elapsed() < Duration::from_secs(1),
+        "{:?} after the flag",
+        raised.elapsed()
     );
 }
 
