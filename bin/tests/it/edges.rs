@@ -7,6 +7,7 @@
 //! Every run gets a private `TMPDIR`, so "nothing left behind" is exact.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -217,6 +218,146 @@ fn an_unusable_temporary_directory_is_one_line_and_exit_2_at_once() {
     assert_eq!(std::fs::read_dir(&long).unwrap().count(), 0);
     std::fs::remove_dir(&long).unwrap();
     tmp.assert_empty();
+}
+
+/// A FUSE file system (bindfs over a fresh directory), which has no
+/// `O_TMPFILE`, mounted for one test: unmounted when dropped, also when the
+/// test fails.
+struct NoTmpfileMount {
+    point: tempfile::TempDir,
+    _source: tempfile::TempDir,
+}
+
+impl NoTmpfileMount {
+    /// Mounts one (read-only if asked), or says why it cannot be mounted
+    /// here (and fails the test if `PROCPOOL_REQUIRE_MOUNT` is set, as CI
+    /// sets it): `None` then.
+    fn new(read_only: bool) -> Option<NoTmpfileMount> {
+        match NoTmpfileMount::mount(read_only) {
+            Ok(mount) => Some(mount),
+            Err(why) if std::env::var_os("PROCPOOL_REQUIRE_MOUNT").is_some() => {
+                panic!("cannot mount a file system without O_TMPFILE: {why}")
+            }
+            Err(why) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a file system without O_TMPFILE here ({why}); \
+                     install bindfs and run as root to test"
+                );
+                None
+            }
+        }
+    }
+
+    /// Mounts a fresh directory on another with bindfs; why not, if not.
+    fn mount(read_only: bool) -> Result<NoTmpfileMount, String> {
+        let source = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let point = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("bindfs")
+            .args(read_only.then_some("-r"))
+            .arg(source.path())
+            .arg(point.path())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("bindfs: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "bindfs: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(NoTmpfileMount {
+            point,
+            _source: source,
+        })
+    }
+
+    /// Where it is mounted.
+    fn path(&self) -> &Path {
+        self.point.path()
+    }
+}
+
+impl Drop for NoTmpfileMount {
+    /// Unmounts before the directories are removed (which ends bindfs); a
+    /// busy mount is detached lazily rather than left.
+    fn drop(&mut self) {
+        let point = self.point.path();
+        let unmounted = |program: &str, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .arg(point)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let _ = unmounted("umount", &[])
+            || unmounted("fusermount", &["-u"])
+            || unmounted("umount", &["-l"]);
+    }
+}
+
+/// Runs `procpool -p 2 square 0..6` with `TMPDIR` in `dir`.
+fn squares_in(dir: &Path) -> Ended {
+    let start = Instant::now();
+    let out = Command::new(bin())
+        .args(["-p", "2", "square", "0..6"])
+        .env("TMPDIR", dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Ended {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        took: start.elapsed(),
+        workers: Vec::new(),
+    }
+}
+
+#[test]
+fn a_temporary_directory_without_o_tmpfile_is_checked_by_permission_and_serves() {
+    let Some(mount) = NoTmpfileMount::new(false) else {
+        return;
+    };
+    // What the test is about: the check's unnamed file cannot be made here.
+    let unnamed = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .open(mount.path())
+        .map(|_| ());
+    assert!(
+        matches!(
+            unnamed.as_ref().map_err(std::io::Error::raw_os_error),
+            Err(Some(libc::EOPNOTSUPP | libc::EISDIR))
+        ),
+        "O_TMPFILE on the mount: {unnamed:?}"
+    );
+    let ended = squares_in(mount.path());
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    assert_eq!(ended.stdout, "0\n1\n4\n9\n16\n25\n");
+    ended.assert_clean_stderr();
+    let left: Vec<_> = std::fs::read_dir(mount.path()).unwrap().collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}
+
+#[test]
+fn a_read_only_temporary_directory_without_o_tmpfile_is_one_line_and_exit_2() {
+    let Some(mount) = NoTmpfileMount::new(true) else {
+        return;
+    };
+    let ended = squares_in(mount.path());
+    assert_eq!(ended.code, Some(2), "{}", ended.stderr);
+    assert!(ended.took < Duration::from_secs(1), "{:?}", ended.took);
+    ended.assert_clean_stderr();
+    assert_eq!(ended.stderr.lines().count(), 1, "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("cannot make a handshake socket in")
+            && ended.stderr.contains(&mount.path().display().to_string())
+            && ended.stderr.contains("Read-only file system"),
+        "{}",
+        ended.stderr
+    );
+    assert!(ended.stdout.is_empty());
 }
 
 #[test]
