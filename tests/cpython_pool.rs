@@ -102,10 +102,15 @@ fn sleep_ms(dir: PathBuf, ms: u64) -> u64 {
 /// The size of [`raise_large_valuerror`]'s message: Python's `"x" * 1024**2`.
 const LARGE: usize = 1 << 20;
 
-/// Python's `raise_large_valuerror(wait)`.
+/// Python's `raise_large_valuerror(wait)`, which notes in `dir` that it
+/// starts (`started-WAIT`, holding its worker's PID) and that it ends
+/// (`ended-WAIT`, as it returns).
 #[procpool::task]
-fn raise_large_valuerror(wait_ms: u64) -> Result<i64, String> {
+fn raise_large_valuerror(dir: PathBuf, wait_ms: u64) -> Result<i64, String> {
+    let pid = std::process::id().to_string();
+    std::fs::write(dir.join(format!("started-{wait_ms}")), pid).unwrap();
     std::thread::sleep(Duration::from_millis(wait_ms));
+    std::fs::write(dir.join(format!("ended-{wait_ms}")), "").unwrap();
     Err("x".repeat(LARGE))
 }
 
@@ -721,8 +726,14 @@ fn test_map_no_failfast() {
     // worker replaced), so join has nothing of it to wait for: what is
     // checked is that the large error arrives whole and join returns.
     let pool = pool();
+    let dir = Dir::new("no-failfast");
     let started = Instant::now();
-    let failed = pool.map(raise_large_valuerror, [0, 300]).unwrap_err();
+    let failed = pool
+        .map(
+            raise_large_valuerror,
+            [(dir.0.clone(), 0), (dir.0.clone(), 300)],
+        )
+        .unwrap_err();
     let PoolError::Task {
         index: 0,
         error: TaskError::Failed { message },
@@ -732,8 +743,22 @@ fn test_map_no_failfast() {
     };
     assert_eq!(message.len(), LARGE);
     assert!(message.bytes().all(|b| b == b'x'));
-    // Python's time.sleep(0.5), then close and join.
-    std::thread::sleep(Duration::from_millis(500));
+    // Python's time.sleep(0.5), long enough for the second task to end:
+    // here, until it notes its end (its reply is late) or its worker is gone
+    // (replaced), then close and join.
+    let worker = || {
+        std::fs::read_to_string(dir.0.join("started-300"))
+            .ok()
+            .and_then(|pid| pid.parse::<u32>().ok())
+    };
+    let deadline = Instant::now() + HANG;
+    while !(dir.0.join("ended-300").exists() || worker().is_some_and(gone)) {
+        assert!(
+            Instant::now() < deadline,
+            "the second task neither ended nor lost its worker"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let workers = pool.pids();
     pool.close();
     within(move || pool.join()).unwrap();

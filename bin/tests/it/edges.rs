@@ -7,6 +7,7 @@
 //! Every run gets a private `TMPDIR`, so "nothing left behind" is exact.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use procpool::{Pool, PoolError, TaskError};
 use procpool_cli::tasks::{Misbehave, Misbehavior, Sleep};
 
-use crate::util::{bin, children, wait_gone};
+use crate::util::{bin, children, wait_gone, wait_until};
 
 /// What a finished run left: status, output, how long it took to exit after
 /// the signal (or to run, without one), and the workers it had.
@@ -99,6 +100,44 @@ fn run_with_signal(tmp: &Path, args: &[&str], signal: Option<(Duration, i32)>) -
     finish(child, start, workers, Duration::from_secs(20))
 }
 
+/// Runs `procpool ARGS`, sends it `signal` once a line of its stderr
+/// contains `cue`, and notes how long it then takes to exit. Fails the test
+/// if the cue does not come within 20 s, or on a hang.
+fn run_with_signal_on(tmp: &Path, args: &[&str], cue: &str, signal: i32) -> Ended {
+    use std::io::BufRead;
+    let mut child = command(tmp, args).spawn().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) if line.contains(cue) => break,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no stderr line said {cue:?}:\n{}", reader.join().unwrap());
+            }
+        }
+    }
+    let workers = children(child.id());
+    let start = Instant::now();
+    procpool::sys::kill(child.id(), signal).unwrap();
+    let mut ended = finish(child, start, workers, Duration::from_secs(20));
+    ended.stderr = reader.join().unwrap();
+    ended
+}
+
 fn finish(mut child: Child, start: Instant, mut workers: Vec<u32>, within: Duration) -> Ended {
     let deadline = start + within;
     let read = |stream: Option<Box<dyn Read + Send>>| {
@@ -181,6 +220,146 @@ fn an_unusable_temporary_directory_is_one_line_and_exit_2_at_once() {
     tmp.assert_empty();
 }
 
+/// A FUSE file system (bindfs over a fresh directory), which has no
+/// `O_TMPFILE`, mounted for one test: unmounted when dropped, also when the
+/// test fails.
+struct NoTmpfileMount {
+    point: tempfile::TempDir,
+    _source: tempfile::TempDir,
+}
+
+impl NoTmpfileMount {
+    /// Mounts one (read-only if asked), or says why it cannot be mounted
+    /// here (and fails the test if `PROCPOOL_REQUIRE_MOUNT` is set, as CI
+    /// sets it): `None` then.
+    fn new(read_only: bool) -> Option<NoTmpfileMount> {
+        match NoTmpfileMount::mount(read_only) {
+            Ok(mount) => Some(mount),
+            Err(why) if std::env::var_os("PROCPOOL_REQUIRE_MOUNT").is_some() => {
+                panic!("cannot mount a file system without O_TMPFILE: {why}")
+            }
+            Err(why) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a file system without O_TMPFILE here ({why}); \
+                     install bindfs and run as root to test"
+                );
+                None
+            }
+        }
+    }
+
+    /// Mounts a fresh directory on another with bindfs; why not, if not.
+    fn mount(read_only: bool) -> Result<NoTmpfileMount, String> {
+        let source = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let point = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("bindfs")
+            .args(read_only.then_some("-r"))
+            .arg(source.path())
+            .arg(point.path())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("bindfs: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "bindfs: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(NoTmpfileMount {
+            point,
+            _source: source,
+        })
+    }
+
+    /// Where it is mounted.
+    fn path(&self) -> &Path {
+        self.point.path()
+    }
+}
+
+impl Drop for NoTmpfileMount {
+    /// Unmounts before the directories are removed (which ends bindfs); a
+    /// busy mount is detached lazily rather than left.
+    fn drop(&mut self) {
+        let point = self.point.path();
+        let unmounted = |program: &str, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .arg(point)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let _ = unmounted("umount", &[])
+            || unmounted("fusermount", &["-u"])
+            || unmounted("umount", &["-l"]);
+    }
+}
+
+/// Runs `procpool -p 2 square 0..6` with `TMPDIR` in `dir`.
+fn squares_in(dir: &Path) -> Ended {
+    let start = Instant::now();
+    let out = Command::new(bin())
+        .args(["-p", "2", "square", "0..6"])
+        .env("TMPDIR", dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Ended {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        took: start.elapsed(),
+        workers: Vec::new(),
+    }
+}
+
+#[test]
+fn a_temporary_directory_without_o_tmpfile_is_checked_by_permission_and_serves() {
+    let Some(mount) = NoTmpfileMount::new(false) else {
+        return;
+    };
+    // What the test is about: the check's unnamed file cannot be made here.
+    let unnamed = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .open(mount.path())
+        .map(|_| ());
+    assert!(
+        matches!(
+            unnamed.as_ref().map_err(std::io::Error::raw_os_error),
+            Err(Some(libc::EOPNOTSUPP | libc::EISDIR))
+        ),
+        "O_TMPFILE on the mount: {unnamed:?}"
+    );
+    let ended = squares_in(mount.path());
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    assert_eq!(ended.stdout, "0\n1\n4\n9\n16\n25\n");
+    ended.assert_clean_stderr();
+    let left: Vec<_> = std::fs::read_dir(mount.path()).unwrap().collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}
+
+#[test]
+fn a_read_only_temporary_directory_without_o_tmpfile_is_one_line_and_exit_2() {
+    let Some(mount) = NoTmpfileMount::new(true) else {
+        return;
+    };
+    let ended = squares_in(mount.path());
+    assert_eq!(ended.code, Some(2), "{}", ended.stderr);
+    assert!(ended.took < Duration::from_secs(1), "{:?}", ended.took);
+    ended.assert_clean_stderr();
+    assert_eq!(ended.stderr.lines().count(), 1, "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("cannot make a handshake socket in")
+            && ended.stderr.contains(&mount.path().display().to_string())
+            && ended.stderr.contains("Read-only file system"),
+        "{}",
+        ended.stderr
+    );
+    assert!(ended.stdout.is_empty());
+}
+
 #[test]
 fn every_stop_signal_at_every_moment_ends_the_run_with_128_plus_n() {
     // Start-up, the first dispatch, worker replacement (one task per worker
@@ -246,10 +425,23 @@ fn results_finished_before_a_signal_are_reported() {
         (libc::SIGTERM, "SIGTERM"),
     ] {
         let tmp = Tmp::new();
-        let ended = run_with_signal(
+        // Signalled once the supervisor counts the short task as done (its
+        // progress line): the long one still runs, its output held back.
+        let ended = run_with_signal_on(
             tmp.path(),
-            &["-p", "2", "--json", "sleep", "5000", "100"],
-            Some((Duration::from_millis(700), signal)),
+            &[
+                "-p",
+                "2",
+                "--json",
+                "--progress",
+                "--progress-interval",
+                "0.01",
+                "sleep",
+                "5000",
+                "100",
+            ],
+            "1/2 tasks",
+            signal,
         );
         assert_eq!(ended.code, Some(128 + signal), "{}", ended.stderr);
         assert!(ended.took < Duration::from_secs(2), "{:?}", ended.took);
@@ -480,31 +672,43 @@ fn a_signal_while_workers_will_not_shake_hands_stops_the_build_at_once() {
     // deadlines would pass before the build gave up.
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("silent-worker");
-    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    // Each copy notes that it runs, so the flag is raised mid-build.
+    let started = dir.path().join("started");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\nexec sleep 30\n", started.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let flag = procpool::signal::InterruptFlag::new();
     let setter = flag.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
+    let raised = std::thread::spawn(move || {
+        let running = wait_until(10.0, || started.exists());
         setter.raise(libc::SIGHUP);
+        assert!(running, "no worker program started within 10 s");
+        Instant::now()
     });
-    let start = Instant::now();
     let built = Pool::builder()
         .processes(2)
         .worker_program(&script)
         .max_tasks_per_child(1)
         .interrupt_flag(flag)
         .build();
-    assert!(matches!(
-        built,
-        Err(PoolError::Interrupted {
-            signal: libc::SIGHUP
-        })
-    ));
+    let raised = raised.join().unwrap();
     assert!(
-        start.elapsed() < Duration::from_secs(1),
+        matches!(
+            built,
+            Err(PoolError::Interrupted {
+                signal: libc::SIGHUP
+            })
+        ),
         "{:?}",
-        start.elapsed()
+        built.map(|_| ())
+    );
+    assert!(
+        raised.elapsed() < Duration::from_secs(1),
+        "{:?} after the flag",
+        raised.elapsed()
     );
 }
 

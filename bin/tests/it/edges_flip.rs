@@ -136,8 +136,9 @@ fn read(path: PathBuf) -> String {
 /// When, in a run, the signal is sent.
 #[derive(Debug, Clone, Copy)]
 enum Moment {
-    /// This long after the start: the workers are still starting.
-    AfterMs(u64),
+    /// Once the supervisor has started a worker process: the workers are
+    /// still starting.
+    Starting,
     /// Once this many outputs exist.
     Outputs(usize),
 }
@@ -151,7 +152,7 @@ fn signal_mid_run(signal: libc::c_int, expected: Option<i32>) {
     const COUNT: usize = 600;
     let (dir, inputs) = tiny_images(COUNT);
     for (run, moment) in [
-        Moment::AfterMs(30),
+        Moment::Starting,
         Moment::Outputs(1),
         Moment::Outputs(COUNT / 3),
     ]
@@ -163,7 +164,9 @@ fn signal_mid_run(signal: libc::c_int, expected: Option<i32>) {
         let mut child = start(&["--out", s(&out), s(dir.path())], logs.path());
         let pid = child.id();
         match moment {
-            Moment::AfterMs(ms) => std::thread::sleep(Duration::from_millis(ms)),
+            Moment::Starting => wait_for(&mut child, logs.path(), "a worker process", || {
+                !children(pid).is_empty()
+            }),
             Moment::Outputs(n) => {
                 wait_for(&mut child, logs.path(), &format!("{n} outputs"), || {
                     names(&out).len() >= n

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use procpool::{Pool, PoolError, TaskError};
 use procpool_cli::tasks::{Misbehave, Misbehavior, Sleep, Square};
 
-use crate::util::{bin, pool, wait_gone};
+use crate::util::{bin, pool, sleeping_in_a_task, wait_gone, wait_until};
 
 #[test]
 fn map_returns_results_in_input_order_from_several_workers() {
@@ -145,8 +145,12 @@ fn a_program_that_is_not_a_worker_fails_the_build_quickly() {
 fn a_worker_killed_mid_map_costs_its_task_an_error_naming_pid_and_signal() {
     let pool = pool(2);
     let victim = pool.pids()[0];
+    // Killed while it runs one of the map's tasks, not between two.
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert!(
+            wait_until(10.0, || sleeping_in_a_task(victim)),
+            "worker {victim} never ran a task"
+        );
         procpool::sys::kill(victim, libc::SIGKILL).unwrap();
     });
     let start = std::time::Instant::now();

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, children, wait_gone};
+use crate::util::{bin, children, sleeping_in_a_task, wait_gone, wait_until};
 
 /// Starts `procpool ARGS` with piped output; waits until it has `workers` children.
 /// The caller reaps the child (see `finish`).
@@ -33,6 +33,18 @@ fn start(args: &[&str], workers: usize) -> (Child, Vec<u32>) {
     }
 }
 
+/// As `start`, then waits until each of the `workers` runs one of its
+/// sleeping tasks, so that a signal comes mid-task, not during start-up.
+fn start_running(args: &[&str], workers: usize) -> (Child, Vec<u32>) {
+    let (mut child, pids) = start(args, workers);
+    if !wait_until(10.0, || pids.iter().all(|&pid| sleeping_in_a_task(pid))) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the workers {pids:?} did not all start a task");
+    }
+    (child, pids)
+}
+
 fn signal(child: &Child, signal: i32) {
     procpool::sys::kill(child.id(), signal).unwrap();
 }
@@ -54,8 +66,7 @@ fn finish(mut child: Child, within: Duration) -> (Option<i32>, String, String) {
 
 #[test]
 fn sigint_stops_at_once_with_130_and_leaves_no_worker() {
-    let (child, workers) = start(&["-p", "2", "sleep", "30000", "30000", "30000"], 2);
-    std::thread::sleep(Duration::from_millis(100));
+    let (child, workers) = start_running(&["-p", "2", "sleep", "30000", "30000", "30000"], 2);
     signal(&child, libc::SIGINT);
     let (code, _, stderr) = finish(child, Duration::from_secs(3));
     assert_eq!(code, Some(130), "{stderr}");

@@ -77,6 +77,36 @@ pub fn wait_gone(pids: &[u32], secs: f64) -> Vec<u32> {
     }
 }
 
+/// Whether some thread of process `pid` is blocked in a sleep system call.
+/// For a worker, that means it is running a task that sleeps (`Sleep`,
+/// `procpool sleep`): a worker waiting for work waits on its socket instead.
+pub fn sleeping_in_a_task(pid: u32) -> bool {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().any(|thread| {
+        // The first field is the number of the system call the thread is
+        // blocked in ("running" when it is in none).
+        std::fs::read_to_string(thread.path().join("syscall"))
+            .ok()
+            .and_then(|call| call.split_whitespace().next()?.parse::<libc::c_long>().ok())
+            .is_some_and(|n| n == libc::SYS_clock_nanosleep || n == libc::SYS_nanosleep)
+    })
+}
+
+/// Waits up to `secs` for `ready`; whether it came. Callers fail loudly
+/// (after stopping what they started) when it did not.
+pub fn wait_until(secs: f64, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    while !ready() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    true
+}
+
 /// The pids of the direct children of `pid`, whichever of its threads
 /// started them (procpool starts workers on a spawner thread).
 pub fn children(pid: u32) -> Vec<u32> {
