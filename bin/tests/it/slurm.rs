@@ -33,7 +33,8 @@ impl Slurm {
 
     /// A cluster of two nodes that are two hosts, n1 on h1 (192.0.2.1) and
     /// n2 on h2, each slurmd in a network namespace of its own (`.ci/slurm
-    /// start DIR 2 --netns`); as [`Slurm::new`] where it cannot start.
+    /// start DIR 2 --netns`); as [`Slurm::new`] where it cannot start, and
+    /// fails the test then if `PROCPOOL_REQUIRE_NETNS` is set too.
     pub fn across_hosts() -> Option<Slurm> {
         Slurm::start(2, 1001, true)
     }
@@ -52,7 +53,8 @@ impl Slurm {
             return Some(Slurm { dir, netns });
         }
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if std::env::var_os("PROCPOOL_REQUIRE_SLURM").is_some() {
+        let required = |var| std::env::var_os(var).is_some();
+        if required("PROCPOOL_REQUIRE_SLURM") || (netns && required("PROCPOOL_REQUIRE_NETNS")) {
             panic!("cannot start a Slurm cluster: {why}");
         }
         eprintln!(
