@@ -35,6 +35,7 @@ impl Slurm {
     /// n2 on h2, each slurmd in a network namespace of its own (`.ci/slurm
     /// start DIR 2 --netns`); as [`Slurm::new`] where it cannot start, and
     /// fails the test then if `PROCPOOL_REQUIRE_NETNS` is set too.
+    #[cfg(feature = "mpi")]
     pub fn across_hosts() -> Option<Slurm> {
         Slurm::start(2, 1001, true)
     }
@@ -123,6 +124,7 @@ impl Slurm {
 
     /// The job-completion record of job `id` (not an array), once it ended:
     /// its fields (`JobState`, `ExitCode`...).
+    #[cfg(feature = "mpi")]
     pub fn record(&self, id: &str) -> Option<BTreeMap<String, String>> {
         let text = std::fs::read_to_string(self.dir.path().join("jobcomp.txt")).unwrap_or_default();
         text.lines()
