@@ -216,6 +216,7 @@ fn scancel_signal_kill_of_the_step_leaves_only_whole_results_and_every_one_print
     ];
     let job = Job::submit(&slurm, 1, 4, &pi);
     let before = job.printed(5);
+    let cancelled = Instant::now();
     let out = slurm
         .command("scancel", job.dir.path())
         .args(["--signal=KILL", &format!("{}.0", job.id)])
@@ -226,6 +227,10 @@ fn scancel_signal_kill_of_the_step_leaves_only_whole_results_and_every_one_print
         &slurm,
         "scancel --signal=KILL mid-run",
         Duration::from_secs(60),
+    );
+    eprintln!(
+        "slurm mpi scenario \"scancel --signal=KILL mid-run\": {:.2?} from scancel to the job's end",
+        cancelled.elapsed()
     );
     let after = job.out();
     assert!(
@@ -273,6 +278,9 @@ fn a_worker_rank_killed_alone_ends_the_step_naming_the_lost_task() {
     let killed = Instant::now();
     let (state, code) = job.finish(&slurm, "kill -9 of rank 2", Duration::from_secs(60));
     let ended = killed.elapsed();
+    eprintln!(
+        "slurm mpi scenario \"kill -9 of rank 2\": {ended:.2?} from the kill to the job's end"
+    );
     assert!(
         ended < Duration::from_secs(15),
         "the step took {ended:?} to end"
