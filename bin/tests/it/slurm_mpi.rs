@@ -4,7 +4,8 @@
 //! start DIR 2 --netns`). Each test starts its own cluster with [`Slurm`],
 //! waits for its job with a bounded wait and stops everything again; where
 //! the cluster cannot start, it says SKIPPED on stderr, or fails if
-//! `PROCPOOL_REQUIRE_SLURM` is set. Run with `cargo test --features mpi
+//! `PROCPOOL_REQUIRE_SLURM` is set (or, for the two hosts,
+//! `PROCPOOL_REQUIRE_NETNS`). Run with `cargo test --features mpi
 //! --test it slurm_mpi`.
 
 use std::collections::BTreeSet;
@@ -73,7 +74,8 @@ impl Job {
 
     /// Waits (at most `within`) for the job to leave the queue; says how long
     /// it took from submit to its last line (for the lead's note; never
-    /// asserted) and returns its completion record.
+    /// asserted) and returns its completion record's `JobState` and
+    /// `ExitCode`.
     fn finish(&self, slurm: &Slurm, scenario: &str, within: Duration) -> (String, String) {
         slurm.wait(&self.id, within);
         eprintln!(
@@ -86,13 +88,15 @@ impl Job {
         (record["JobState"].clone(), record["ExitCode"].clone())
     }
 
-    /// Waits (at most a minute) until the step printed `lines` lines.
+    /// Waits (at most a minute) until the step printed `lines` whole lines;
+    /// returns the whole lines printed by then.
     fn printed(&self, lines: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let out = self.out();
-            if out.lines().count() >= lines {
-                return out.lines().map(String::from).collect();
+            let whole = &out[..out.rfind('\n').map_or(0, |end| end + 1)];
+            if whole.lines().count() >= lines {
+                return whole.lines().map(String::from).collect();
             }
             assert!(
                 Instant::now() < deadline,
