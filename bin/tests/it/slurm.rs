@@ -33,7 +33,9 @@ impl Slurm {
 
     /// A cluster of two nodes that are two hosts, n1 on h1 (192.0.2.1) and
     /// n2 on h2, each slurmd in a network namespace of its own (`.ci/slurm
-    /// start DIR 2 --netns`); as [`Slurm::new`] where it cannot start.
+    /// start DIR 2 --netns`); as [`Slurm::new`] where it cannot start, and
+    /// fails the test then if `PROCPOOL_REQUIRE_NETNS` is set too.
+    #[cfg(feature = "mpi")]
     pub fn across_hosts() -> Option<Slurm> {
         Slurm::start(2, 1001, true)
     }
@@ -52,7 +54,8 @@ impl Slurm {
             return Some(Slurm { dir, netns });
         }
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if std::env::var_os("PROCPOOL_REQUIRE_SLURM").is_some() {
+        let required = |var| std::env::var_os(var).is_some();
+        if required("PROCPOOL_REQUIRE_SLURM") || (netns && required("PROCPOOL_REQUIRE_NETNS")) {
             panic!("cannot start a Slurm cluster: {why}");
         }
         eprintln!(
@@ -121,6 +124,7 @@ impl Slurm {
 
     /// The job-completion record of job `id` (not an array), once it ended:
     /// its fields (`JobState`, `ExitCode`...).
+    #[cfg(feature = "mpi")]
     pub fn record(&self, id: &str) -> Option<BTreeMap<String, String>> {
         let text = std::fs::read_to_string(self.dir.path().join("jobcomp.txt")).unwrap_or_default();
         text.lines()

@@ -4,7 +4,8 @@
 //! start DIR 2 --netns`). Each test starts its own cluster with [`Slurm`],
 //! waits for its job with a bounded wait and stops everything again; where
 //! the cluster cannot start, it says SKIPPED on stderr, or fails if
-//! `PROCPOOL_REQUIRE_SLURM` is set. Run with `cargo test --features mpi
+//! `PROCPOOL_REQUIRE_SLURM` is set (or, for the two hosts,
+//! `PROCPOOL_REQUIRE_NETNS`). Run with `cargo test --features mpi
 //! --test it slurm_mpi`.
 
 use std::collections::BTreeSet;
@@ -73,7 +74,8 @@ impl Job {
 
     /// Waits (at most `within`) for the job to leave the queue; says how long
     /// it took from submit to its last line (for the lead's note; never
-    /// asserted) and returns its completion record.
+    /// asserted) and returns its completion record's `JobState` and
+    /// `ExitCode`.
     fn finish(&self, slurm: &Slurm, scenario: &str, within: Duration) -> (String, String) {
         slurm.wait(&self.id, within);
         eprintln!(
@@ -86,13 +88,15 @@ impl Job {
         (record["JobState"].clone(), record["ExitCode"].clone())
     }
 
-    /// Waits (at most a minute) until the step printed `lines` lines.
+    /// Waits (at most a minute) until the step printed `lines` whole lines;
+    /// returns the whole lines printed by then.
     fn printed(&self, lines: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let out = self.out();
-            if out.lines().count() >= lines {
-                return out.lines().map(String::from).collect();
+            let whole = &out[..out.rfind('\n').map_or(0, |end| end + 1)];
+            if whole.lines().count() >= lines {
+                return whole.lines().map(String::from).collect();
             }
             assert!(
                 Instant::now() < deadline,
@@ -216,6 +220,7 @@ fn scancel_signal_kill_of_the_step_leaves_only_whole_results_and_every_one_print
     ];
     let job = Job::submit(&slurm, 1, 4, &pi);
     let before = job.printed(5);
+    let cancelled = Instant::now();
     let out = slurm
         .command("scancel", job.dir.path())
         .args(["--signal=KILL", &format!("{}.0", job.id)])
@@ -226,6 +231,10 @@ fn scancel_signal_kill_of_the_step_leaves_only_whole_results_and_every_one_print
         &slurm,
         "scancel --signal=KILL mid-run",
         Duration::from_secs(60),
+    );
+    eprintln!(
+        "slurm mpi scenario \"scancel --signal=KILL mid-run\": {:.2?} from scancel to the job's end",
+        cancelled.elapsed()
     );
     let after = job.out();
     assert!(
@@ -273,6 +282,9 @@ fn a_worker_rank_killed_alone_ends_the_step_naming_the_lost_task() {
     let killed = Instant::now();
     let (state, code) = job.finish(&slurm, "kill -9 of rank 2", Duration::from_secs(60));
     let ended = killed.elapsed();
+    eprintln!(
+        "slurm mpi scenario \"kill -9 of rank 2\": {ended:.2?} from the kill to the job's end"
+    );
     assert!(
         ended < Duration::from_secs(15),
         "the step took {ended:?} to end"
