@@ -4,8 +4,8 @@
 //!
 //! STAGE: `handshake` (before its socket is named), `receive` (on reading the first
 //! request), `run` (after decoding it), `send` (after running, instead of the
-//! reply), `garbage` (replies with bytes that do not decode), `wrong-batch`
-//! (replies for a batch it was not given), `region` (replies with a frame in
+//! reply), `garbage` (replies with bytes that do not decode), `wrong-chunk`
+//! (replies for a chunk it was not given), `region` (replies with a frame in
 //! shared memory at a place that is not there: HOW `none`, before sending
 //! any region, or `past-end`, past the end of the region it sends). HOW:
 //! `exit0`, `exit1`, `abort`, `segv`, `kill`, `error` (an error reply).
@@ -81,13 +81,13 @@ fn main() {
             panic!("the rogue worker reads inline requests only");
         };
         let (request, payload) = protocol::unframe::<Request>(&frame).unwrap();
-        let Request::Run { batch, count, .. } = request else {
+        let Request::Run { chunk, count, .. } = request else {
             return;
         };
         if stage == "run" {
             if how == "error" {
                 let reply = Reply::Refused {
-                    batch,
+                    chunk,
                     reason: "rogue worker refuses on purpose".into(),
                 };
                 send(protocol::frame(&reply, &[]).unwrap());
@@ -125,9 +125,9 @@ fn main() {
                 };
                 replies.send(Message { bytes, freed: 0 }).unwrap();
             }
-            "wrong-batch" => {
+            "wrong-chunk" => {
                 let reply = Reply::Done {
-                    batch: batch + 1000,
+                    chunk: chunk + 1000,
                     started_ns: procpool::sys::monotonic_ns(),
                     exit_work: false,
                 };
@@ -135,7 +135,7 @@ fn main() {
             }
             _ => {
                 let reply = Reply::Done {
-                    batch,
+                    chunk,
                     started_ns: procpool::sys::monotonic_ns(),
                     exit_work: false,
                 };

@@ -1,11 +1,11 @@
-//! How inputs become batches: the automatic chunk size, and the [`Feeder`]
+//! How inputs become chunks: the automatic chunk size, and the [`Feeder`]
 //! that reads inputs lazily and encodes them, a chunk at a time, into the
-//! [`Work`] the backends queue.
+//! [`Encoded`] the backends queue.
 
 use std::iter::Fuse;
 use std::marker::PhantomData;
 
-use crate::backend::Work;
+use crate::backend::Encoded;
 use crate::codec;
 use crate::task::Task;
 
@@ -33,9 +33,9 @@ pub fn auto_chunksize(len: usize, processes: usize) -> usize {
     len.div_ceil(processes.max(1) * 4).clamp(1, MAX_AUTO_CHUNK)
 }
 
-/// Reads inputs and encodes them into [`Work`]: `chunksize` inputs a batch,
+/// Reads inputs and encodes them into [`Encoded`]: `chunksize` inputs a chunk,
 /// or fewer when a byte limit is set and reached. An input that cannot be
-/// encoded ends its chunk and comes out alone as [`Chunk::Failed`], so it
+/// encoded ends its chunk and comes out alone as [`Feed::Failed`], so it
 /// costs that input only.
 pub(crate) struct Feeder<T: Task, I: Iterator<Item = T::Input>> {
     inputs: Fuse<I>,
@@ -52,8 +52,9 @@ pub(crate) struct Feeder<T: Task, I: Iterator<Item = T::Input>> {
 }
 
 /// What a [`Feeder`] gives next: encoded inputs, or one input that cannot be.
-pub(crate) enum Chunk {
-    Work(Work),
+pub(crate) enum Feed {
+    /// A chunk's inputs, encoded.
+    Ready(Encoded),
     /// The input of this index does not encode, for this reason.
     Failed(u64, String),
 }
@@ -78,9 +79,9 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
 
     /// The next chunk of inputs, encoded (or one that cannot be); `None`
     /// when the inputs are done.
-    pub fn next_chunk(&mut self) -> Option<Chunk> {
+    pub fn next_chunk(&mut self) -> Option<Feed> {
         if let Some((index, why)) = self.failed.take() {
-            return Some(Chunk::Failed(index, why));
+            return Some(Feed::Failed(index, why));
         }
         let mut payload = Vec::new();
         let mut writer = codec::Writer::new(&mut payload);
@@ -96,7 +97,7 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
                 let failed = (index, e.to_string());
                 if count == 0 {
                     self.sent += 1;
-                    return Some(Chunk::Failed(failed.0, failed.1));
+                    return Some(Feed::Failed(failed.0, failed.1));
                 }
                 self.failed = Some(failed);
                 break;
@@ -109,7 +110,7 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
         if count == 0 {
             return None;
         }
-        let work = Work {
+        let work = Encoded {
             task: T::NAME,
             first: self.sent,
             count,
@@ -118,7 +119,7 @@ impl<T: Task, I: Iterator<Item = T::Input>> Feeder<T, I> {
             measure: measure::<T>,
         };
         self.sent += u64::from(count) + u64::from(self.failed.is_some());
-        Some(Chunk::Work(work))
+        Some(Feed::Ready(work))
     }
 }
 
@@ -147,17 +148,17 @@ mod tests {
     fn chunks_hold_chunksize_inputs_and_split_back_into_them() {
         let mut feeder = Feeder::<Square, _>::new(0..10i64, 4, true);
         let mut chunks = Vec::new();
-        while let Some(Chunk::Work(work)) = feeder.next_chunk() {
+        while let Some(Feed::Ready(work)) = feeder.next_chunk() {
             chunks.push(work);
         }
         let counts: Vec<_> = chunks.iter().map(|w| (w.first, w.count)).collect();
         assert_eq!(counts, [(0, 4), (4, 4), (8, 2)]);
-        let batch = crate::backend::book::Batch {
-            job: 1,
+        let chunk = crate::backend::book::Chunk {
+            call: 1,
             work: chunks.remove(1),
             attempts: 1,
         };
-        let singles: Vec<_> = batch
+        let singles: Vec<_> = chunk
             .split()
             .into_iter()
             .map(|b| {
@@ -174,7 +175,7 @@ mod tests {
         let mut feeder = Feeder::<ByteSum, _>::new(buffers, 100, false);
         feeder.byte_limit = Some(1000);
         let mut counts = Vec::new();
-        while let Some(Chunk::Work(work)) = feeder.next_chunk() {
+        while let Some(Feed::Ready(work)) = feeder.next_chunk() {
             counts.push(work.count);
         }
         assert_eq!(counts, [2, 2, 1]);

@@ -70,7 +70,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecErro
 }
 
 /// Decodes values one after another from a run of encoded values (a
-/// batch's inputs or results), with one decoder for the whole run: a decode
+/// chunk's inputs or results), with one decoder for the whole run: a decode
 /// costs what its bytes cost, not a set-up each.
 ///
 /// ```

@@ -1,5 +1,5 @@
 //! The supervisor thread: it owns the pool's backend, runs its turns while
-//! there is work, and hands each job's deliveries to the channel of the
+//! there is work, and hands each call's deliveries to the channel of the
 //! call that waits for them. Calls reach it as closures over a channel, so
 //! threads that share a pool never wait on each other's work, and a handle
 //! on a task owns its channel and can move to any thread.
@@ -11,18 +11,18 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::backend::{Backend, Delivery, JobId, Work};
+use crate::backend::{Backend, CallId, Delivery, Encoded};
 use crate::callback::Pending;
 use crate::error::PoolError;
 
-/// What a job's channel carries: a delivery, or why the pool stopped.
+/// What a call's channel carries: a delivery, or why the pool stopped.
 pub(crate) type Settled = Result<Delivery, PoolError>;
 
 /// A call for the supervisor thread.
-type Call = Box<dyn FnOnce(&mut Driver) + Send>;
+type Errand = Box<dyn FnOnce(&mut Driver) + Send>;
 
 enum Message {
-    Call(Call),
+    Errand(Errand),
     /// The pool is dropped: stop the workers and end the thread.
     Stop,
 }
@@ -30,13 +30,13 @@ enum Message {
 /// The supervisor thread's state.
 pub(crate) struct Driver {
     pub backend: Backend,
-    /// Where each job's deliveries go.
-    jobs: HashMap<JobId, Watch>,
+    /// Where each call's deliveries go.
+    calls: HashMap<CallId, Watch>,
     /// Set while the thread waits in a turn, when a call must wake it.
     waiting: Arc<AtomicBool>,
 }
 
-/// A job's channel, and whether the job is one batch (done once delivered).
+/// A call's channel, and whether the call is one chunk (done once delivered).
 struct Watch {
     sink: Sender<Settled>,
     single: bool,
@@ -49,7 +49,7 @@ pub(crate) struct Link {
     /// Ends the supervisor's wait in a turn, so a call is served at once.
     waker: Option<ipc_channel::ipc::IpcSender<()>>,
     waiting: Arc<AtomicBool>,
-    next_job: AtomicU64,
+    next_call: AtomicU64,
     /// The process the thread runs in: a child forked since has no such thread.
     owner: u32,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -65,7 +65,7 @@ impl Link {
         let waiting = Arc::new(AtomicBool::new(false));
         let driver = Driver {
             backend,
-            jobs: HashMap::new(),
+            calls: HashMap::new(),
             waiting: Arc::clone(&waiting),
         };
         let thread = std::thread::Builder::new()
@@ -76,7 +76,7 @@ impl Link {
             calls,
             waker,
             waiting,
-            next_job: AtomicU64::new(1),
+            next_call: AtomicU64::new(1),
             owner: std::process::id(),
             thread: Mutex::new(Some(thread)),
             callbacks: Arc::default(),
@@ -120,7 +120,7 @@ impl Link {
 
     /// Runs `call` on the supervisor thread, not waiting for it.
     pub fn post(&self, call: impl FnOnce(&mut Driver) + Send + 'static) {
-        self.send(Message::Call(Box::new(call)));
+        self.send(Message::Errand(Box::new(call)));
     }
 
     /// Sends `message`, waking the thread if it waits in a turn.
@@ -133,24 +133,24 @@ impl Link {
         }
     }
 
-    /// A new job for `task` and the channel its deliveries come on; `work`
-    /// goes with it (a single job, forgotten once delivered). If the
+    /// A new call for `task` and the channel its deliveries come on; `work`
+    /// goes with it (a single call, forgotten once delivered). If the
     /// workers do not know the task, or the pool is closed, that error is
     /// the channel's first message.
-    pub fn open(&self, task: &'static str, work: Option<Work>) -> (JobId, Receiver<Settled>) {
-        let id = self.next_job.fetch_add(1, Ordering::Relaxed);
+    pub fn open(&self, task: &'static str, work: Option<Encoded>) -> (CallId, Receiver<Settled>) {
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
         let (sink, deliveries) = mpsc::channel();
         self.post(move |driver| {
             let opened = driver
                 .backend
                 .check_task(task)
-                .and_then(|()| driver.backend.open_job(id));
+                .and_then(|()| driver.backend.open_call(id));
             if let Err(error) = opened {
                 let _ = sink.send(Err(error));
                 return;
             }
             let single = work.is_some();
-            driver.jobs.insert(id, Watch { sink, single });
+            driver.calls.insert(id, Watch { sink, single });
             if let Some(work) = work {
                 driver.backend.submit(id, work);
             }
@@ -158,20 +158,20 @@ impl Link {
         (id, deliveries)
     }
 
-    /// Queues `work` for the open job `id` (none if its opening failed).
-    pub fn submit(&self, id: JobId, work: Work) {
+    /// Queues `work` for the open call `id` (none if its opening failed).
+    pub fn submit(&self, id: CallId, work: Encoded) {
         self.post(move |driver| {
-            if driver.jobs.contains_key(&id) {
+            if driver.calls.contains_key(&id) {
                 driver.backend.submit(id, work);
             }
         });
     }
 
-    /// Drops what `job` still has queued, and its deliveries to come.
-    pub fn abandon(&self, job: JobId) {
+    /// Drops what `call` still has queued, and its deliveries to come.
+    pub fn abandon(&self, call: CallId) {
         self.post(move |driver| {
-            driver.jobs.remove(&job);
-            driver.backend.abandon(job);
+            driver.calls.remove(&call);
+            driver.backend.abandon(call);
         });
     }
 
@@ -221,37 +221,37 @@ impl Driver {
             };
             self.waiting.store(false, Ordering::SeqCst);
             match message {
-                Message::Call(call) => call(&mut self),
+                Message::Errand(call) => call(&mut self),
                 Message::Stop => return,
             }
             self.hand_out();
         }
     }
 
-    /// Sends the jobs delivered to their deliveries; a job whose caller is
+    /// Sends the calls delivered to their deliveries; a call whose caller is
     /// gone is abandoned.
     fn hand_out(&mut self) {
         let mut sent = false;
         let mut gone = Vec::new();
-        for job in self.backend.take_ready() {
-            let Some(watch) = self.jobs.get(&job) else {
+        for call in self.backend.take_ready() {
+            let Some(watch) = self.calls.get(&call) else {
                 continue;
             };
-            while let Some(delivery) = self.backend.take_delivered(job) {
+            while let Some(delivery) = self.backend.take_delivered(call) {
                 let taken = watch.sink.send(Ok(delivery)).is_ok();
                 sent |= taken;
                 if !taken || watch.single {
-                    gone.push((job, taken));
+                    gone.push((call, taken));
                     break;
                 }
             }
         }
-        for (job, done) in gone {
-            self.jobs.remove(&job);
+        for (call, done) in gone {
+            self.calls.remove(&call);
             match done {
-                // A single job's one delivery is taken: nothing of it is left.
-                true => self.backend.forget(job),
-                false => self.backend.abandon(job),
+                // A single call's one delivery is taken: nothing of it is left.
+                true => self.backend.forget(call),
+                false => self.backend.abandon(call),
             }
         }
         if sent {
@@ -259,20 +259,20 @@ impl Driver {
         }
     }
 
-    /// Ends every job with work outstanding with `error` (after what it had
+    /// Ends every call with work outstanding with `error` (after what it had
     /// delivered, which [`hand_out`](Self::hand_out) sent first).
     fn fail(&mut self, error: &PoolError) {
-        let stopped: Vec<JobId> = self
-            .jobs
+        let stopped: Vec<CallId> = self
+            .calls
             .keys()
             .copied()
-            .filter(|&job| self.backend.outstanding(job))
+            .filter(|&call| self.backend.outstanding(call))
             .collect();
-        for job in stopped {
-            if let Some(watch) = self.jobs.remove(&job) {
+        for call in stopped {
+            if let Some(watch) = self.calls.remove(&call) {
                 let _ = watch.sink.send(Err(error.duplicate()));
             }
-            self.backend.abandon(job);
+            self.backend.abandon(call);
         }
         READY.notify();
     }
@@ -281,7 +281,7 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         // Waiters on any handle look again: theirs may be gone with the pool.
-        self.jobs.clear();
+        self.calls.clear();
         READY.notify();
     }
 }

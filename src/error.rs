@@ -46,7 +46,7 @@ pub enum TaskError {
         /// The timeout that expired.
         after: Duration,
     },
-    /// The worker refused the batch or sent bytes that do not decode.
+    /// The worker refused the chunk or sent bytes that do not decode.
     #[error("worker {pid}: {message}")]
     Protocol {
         /// The worker's process id.
@@ -200,7 +200,7 @@ pub enum PoolError {
         signal: i32,
     },
     /// A builder setting of 0 where at least 1 is needed (`processes`,
-    /// `chunksize`, `in_flight`, `max_tasks_per_child`), as Python's
+    /// `chunksize`, `window`, `max_tasks_per_child`), as Python's
     /// `Pool(0)` raises `ValueError`.
     #[error("{setting} must be at least 1, not 0")]
     Zero {

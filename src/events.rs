@@ -33,7 +33,7 @@ pub enum PoolEvent {
     },
     /// Inputs `first..first + count` were running when their worker died
     /// or timed out, and went back to the queue: whole, as a retry, or one
-    /// by one (a batch is split to find the input that kills its worker).
+    /// by one (a chunk is split to find the input that kills its worker).
     AttemptLost {
         /// The first input's index.
         first: u64,

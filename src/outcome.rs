@@ -1,5 +1,5 @@
 //! What a task gives back: the [`Outcome`] of each input, and the decoding
-//! of a batch's reply into outcomes (or bare values) in input order.
+//! of a chunk's reply into outcomes (or bare values) in input order.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use crate::backend::{Body, Delivery};
 use crate::codec;
 use crate::error::{PoolError, TaskError};
 use crate::protocol::WireFailure;
-use crate::task::BatchLayout;
+use crate::task::ChunkLayout;
 
 /// The result of one input: where it came from, who ran it, how long it took.
 ///
@@ -156,9 +156,9 @@ pub(crate) fn unpack<O: DeserializeOwned>(delivery: Delivery, out: &mut impl FnM
             message: format!("result does not decode: {message}"),
         })
     };
-    // The inputs of a batch ran back to back from its start.
+    // The inputs of a chunk ran back to back from its start.
     let mut next = nanos(started);
-    let Some(BatchLayout { results, times }) = BatchLayout::parse(&frame[start..]) else {
+    let Some(ChunkLayout { results, times }) = ChunkLayout::parse(&frame[start..]) else {
         let error = broken("no layout trailer".into());
         (0..count).for_each(|i| out(outcome(i, next, 0, Err(error.clone()))));
         return;
@@ -220,8 +220,8 @@ pub(crate) fn unpack_values<O: DeserializeOwned>(
         };
         failed(delivery.first + u64::from(i), error)
     };
-    // Only the results: a values-only batch carries no times.
-    let Some(BatchLayout { results, .. }) = BatchLayout::parse(&frame[start..]) else {
+    // Only the results: a values-only chunk carries no times.
+    let Some(ChunkLayout { results, .. }) = ChunkLayout::parse(&frame[start..]) else {
         return broken(0, "no layout trailer".into());
     };
     let mut results = codec::Reader::new(results);

@@ -10,8 +10,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Choice, WorkerInfo};
-use crate::backend::{Body, Config, Delivery, JobId, Work};
-use crate::chunks::{AUTO_CHUNK_BYTES, Chunk, Feeder, auto_chunksize};
+use crate::backend::{Body, CallId, Config, Delivery, Encoded};
+use crate::chunks::{AUTO_CHUNK_BYTES, Feed, Feeder, auto_chunksize};
 use crate::codec;
 use crate::driver::{Link, READY, Settled};
 use crate::error::{MapError, PoolError, TaskError};
@@ -97,12 +97,12 @@ impl PoolBuilder {
         self
     }
 
-    /// How many batches each worker holds at once, so a worker never waits
-    /// for the supervisor between batches. Default: adaptive, 8 while batches
+    /// How many chunks each worker holds at once, so a worker never waits
+    /// for the supervisor between chunks. Default: adaptive, 8 while chunks
     /// take under half a millisecond (the channel's latency then matters) and
     /// 2 otherwise (so long tasks are not queued behind each other).
-    pub fn in_flight(mut self, batches: usize) -> Self {
-        self.window = Some(batches);
+    pub fn window(mut self, chunks: usize) -> Self {
+        self.window = Some(chunks);
         self
     }
 
@@ -233,7 +233,7 @@ impl PoolBuilder {
     /// Runs the workers on the other ranks of this MPI job instead of local
     /// processes (feature `mpi`); see
     /// [`MpiRoot::init`](crate::backend::mpi::MpiRoot::init). The number of
-    /// workers is then the job's size less one.
+    /// workers is then the call's size less one.
     #[cfg(feature = "mpi")]
     pub fn mpi(mut self, root: crate::backend::mpi::MpiRoot) -> Self {
         self.backend = Choice::Mpi(crate::backend::TakeOnce::new(root));
@@ -287,7 +287,7 @@ impl PoolBuilder {
         let zero = [
             ("processes", self.processes.map(|n| n as u64)),
             ("chunksize", self.chunksize.map(|n| n as u64)),
-            ("in_flight", self.window.map(|n| n as u64)),
+            ("window", self.window.map(|n| n as u64)),
             ("max_tasks_per_child", self.max_tasks_per_child),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, n)| *n == Some(0)) {
@@ -602,7 +602,7 @@ impl Pool {
         // Where each chunk out ends (a chunk split after its worker died
         // comes back in several deliveries).
         let mut ends = VecDeque::new();
-        let mut job = self.new_job::<T>(None)?;
+        let mut call = self.new_call::<T>(None)?;
         // Deliveries that came before their turn, by first index.
         let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
         let mut tally = Tally::new(self.progress.clone(), Some(len as u64));
@@ -611,11 +611,11 @@ impl Pool {
         loop {
             while !exhausted && ends.len() < max_chunks {
                 match feeder.next_chunk() {
-                    Some(Chunk::Work(work)) => {
-                        job.submit(work);
+                    Some(Feed::Ready(work)) => {
+                        call.submit(work);
                         ends.push_back(feeder.sent);
                     }
-                    Some(Chunk::Failed(index, why)) => {
+                    Some(Feed::Failed(index, why)) => {
                         early.insert(index, unencodable(index, why));
                     }
                     None => exhausted = true,
@@ -626,7 +626,7 @@ impl Pool {
             }
             let next = match early.first_key_value() {
                 Some((&first, _)) if first == done => None,
-                _ => Some(job.next()),
+                _ => Some(call.next()),
             };
             match next {
                 None => {}
@@ -662,10 +662,10 @@ impl Pool {
         }
     }
 
-    /// A new job for `task`, with its one batch of `work` if it has one
-    /// batch only. (A task the workers lack, or a closed pool, is the error
+    /// A new call for `task`, with its one chunk of `work` if it has one
+    /// chunk only. (A task the workers lack, or a closed pool, is the error
     /// of its first wait.)
-    fn new_job<T: Task>(&self, work: Option<Work>) -> Result<Job, PoolError> {
+    fn new_call<T: Task>(&self, work: Option<Encoded>) -> Result<Call, PoolError> {
         // A stopped pool takes no new work.
         if let Some(signal) = self.interrupt.received() {
             return Err(PoolError::Interrupted { signal });
@@ -676,7 +676,7 @@ impl Pool {
         self.link.check_owner()?;
         let single = work.is_some();
         let (id, deliveries) = self.link.open(T::NAME, work);
-        Ok(Job {
+        Ok(Call {
             link: Arc::clone(&self.link),
             id,
             deliveries,
@@ -750,16 +750,16 @@ impl Pool {
     /// task, waiting says so.)
     pub fn submit<T: Task>(&self, task: T, input: T::Input) -> Result<Handle<T>, PoolError> {
         let _ = task;
-        let (job, settled) = match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk()
-        {
-            Some(Chunk::Work(work)) => (self.new_job::<T>(Some(work))?, None),
-            Some(Chunk::Failed(index, why)) => {
-                (self.new_job::<T>(None)?, Some(Ok(unencodable(index, why))))
-            }
-            None => unreachable!("one input makes one chunk"),
-        };
+        let (call, settled) =
+            match Feeder::<T, _>::new(std::iter::once(input), 1, true).next_chunk() {
+                Some(Feed::Ready(work)) => (self.new_call::<T>(Some(work))?, None),
+                Some(Feed::Failed(index, why)) => {
+                    (self.new_call::<T>(None)?, Some(Ok(unencodable(index, why))))
+                }
+                None => unreachable!("one input makes one chunk"),
+            };
         Ok(Handle {
-            job,
+            call,
             settled,
             task: PhantomData,
         })
@@ -802,7 +802,7 @@ impl Pool {
             }
         }
         let mut handle = MapHandle {
-            job: self.new_job::<T>(None)?,
+            call: self.new_call::<T>(None)?,
             len: len as u64,
             got: BTreeMap::new(),
             received: 0,
@@ -811,8 +811,8 @@ impl Pool {
         };
         while let Some(chunk) = feeder.next_chunk() {
             match chunk {
-                Chunk::Work(work) => handle.job.submit(work),
-                Chunk::Failed(index, why) => handle.take(Ok(unencodable(index, why))),
+                Feed::Ready(work) => handle.call.submit(work),
+                Feed::Failed(index, why) => handle.take(Ok(unencodable(index, why))),
             }
         }
         Ok(handle)
@@ -894,37 +894,37 @@ impl std::fmt::Debug for Pool {
 }
 
 /// One call's work in the pool (a map, an imap, a submit) and the channel
-/// its deliveries come on; abandoned when dropped: its queued batches are
+/// its deliveries come on; abandoned when dropped: its queued chunks are
 /// dropped, and so are late replies.
-struct Job {
+struct Call {
     link: Arc<Link>,
-    id: JobId,
+    id: CallId,
     deliveries: Receiver<Settled>,
-    /// One batch only, which the supervisor forgets once it is delivered.
+    /// One chunk only, which the supervisor forgets once it is delivered.
     single: bool,
     delivered: bool,
 }
 
-impl Job {
-    /// Queues `work` for this job.
-    fn submit(&self, work: Work) {
+impl Call {
+    /// Queues `work` for this call.
+    fn submit(&self, work: Encoded) {
         self.link.submit(self.id, work);
     }
 
-    /// Waits for the job's next delivery.
+    /// Waits for the call's next delivery.
     fn next(&mut self) -> Result<Delivery, PoolError> {
         let settled = self.deliveries.recv().unwrap_or(Err(PoolError::Closed));
         self.note(settled)
     }
 
-    /// Notes what came: after a single job's delivery there is nothing to abandon.
+    /// Notes what came: after a single call's delivery there is nothing to abandon.
     fn note(&mut self, settled: Settled) -> Settled {
         self.delivered |= settled.is_ok();
         settled
     }
 }
 
-impl Drop for Job {
+impl Drop for Call {
     fn drop(&mut self) {
         if !(self.single && self.delivered) {
             self.link.abandon(self.id);
@@ -937,7 +937,7 @@ impl Drop for Job {
 /// made it returned. Dropping it cancels the task if it has not started.
 #[must_use = "a submitted task's result is lost unless the handle is waited on"]
 pub struct Handle<T: Task> {
-    job: Job,
+    call: Call,
     /// What settled the task, once it came (or was made here).
     settled: Option<Settled>,
     task: PhantomData<fn() -> T>,
@@ -975,7 +975,7 @@ impl<T: Task> Handle<T> {
     pub fn wait_outcome(mut self) -> Result<Outcome<T::Output>, PoolError> {
         let delivery = match self.settled.take() {
             Some(settled) => settled?,
-            None => self.job.next()?,
+            None => self.call.next()?,
         };
         let mut outcome = None;
         unpack(delivery, &mut |o| outcome = Some(o));
@@ -994,8 +994,8 @@ impl<T: Task> Handle<T> {
     /// ```
     pub fn is_ready(&mut self) -> bool {
         if self.settled.is_none() {
-            self.settled = match self.job.deliveries.try_recv() {
-                Ok(settled) => Some(self.job.note(settled)),
+            self.settled = match self.call.deliveries.try_recv() {
+                Ok(settled) => Some(self.call.note(settled)),
                 Err(TryRecvError::Empty) => None,
                 Err(TryRecvError::Disconnected) => Some(Err(PoolError::Closed)),
             };
@@ -1007,8 +1007,8 @@ impl<T: Task> Handle<T> {
     /// Like Python's `wait(timeout)`.
     pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
         if self.settled.is_none() {
-            self.settled = match self.job.deliveries.recv_timeout(timeout) {
-                Ok(settled) => Some(self.job.note(settled)),
+            self.settled = match self.call.deliveries.recv_timeout(timeout) {
+                Ok(settled) => Some(self.call.note(settled)),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => Some(Err(PoolError::Closed)),
             };
@@ -1064,7 +1064,7 @@ impl<T: Task> Handle<T> {
     /// assert_eq!([results.recv().unwrap(), results.recv().unwrap()], [true, false]);
     /// ```
     pub fn on_done(self, callback: impl FnOnce(Result<T::Output, PoolError>) + Send + 'static) {
-        let pending = Arc::clone(&self.job.link.callbacks);
+        let pending = Arc::clone(&self.call.link.callbacks);
         crate::callback::when_ready(&pending, self, Self::is_ready, |handle| {
             callback(handle.wait());
         });
@@ -1074,12 +1074,12 @@ impl<T: Task> Handle<T> {
     /// will run, and [`wait`](Self::wait) then gives
     /// [`TaskError::Cancelled`]. A task that runs or ran is left alone
     /// (false), and so is one already sent to a worker that has another
-    /// before it ([`in_flight`](PoolBuilder::in_flight)). Like Python's
+    /// before it ([`window`](PoolBuilder::window)). Like Python's
     /// `cancel()`.
     ///
     /// ```
     /// # procpool::doctest::serve();
-    /// let pool = procpool::Pool::builder().processes(1).in_flight(1).build().unwrap();
+    /// let pool = procpool::Pool::builder().processes(1).window(1).build().unwrap();
     /// let running = pool.submit(procpool::doctest::Sleep, 100).unwrap();
     /// let mut queued = pool.submit(procpool::doctest::Sleep, 100).unwrap();
     /// assert!(queued.cancel());
@@ -1093,8 +1093,11 @@ impl<T: Task> Handle<T> {
         if self.is_ready() {
             return false;
         }
-        let id = self.job.id;
-        let withdrawn = matches!(self.job.link.run(move |d| d.backend.withdraw(id)), Ok(true));
+        let id = self.call.id;
+        let withdrawn = matches!(
+            self.call.link.run(move |d| d.backend.withdraw(id)),
+            Ok(true)
+        );
         if withdrawn {
             self.settled = Some(Ok(cancelled(0)));
         }
@@ -1106,7 +1109,7 @@ impl<T: Task> std::fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
             .field("task", &T::NAME)
-            .field("job", &self.job.id)
+            .field("call", &self.call.id)
             .field("settled", &self.settled.is_some())
             .finish()
     }
@@ -1170,7 +1173,7 @@ impl<T: Task> Iterator for AsCompleted<T> {
 /// A handle on a whole map sent at once; see [`Pool::map_async`].
 #[must_use = "a map's results are lost unless its handle is waited on"]
 pub struct MapHandle<T: Task> {
-    job: Job,
+    call: Call,
     len: u64,
     /// The deliveries in, by first index.
     got: BTreeMap<u64, Delivery>,
@@ -1198,7 +1201,7 @@ impl<T: Task> MapHandle<T> {
 
     fn wait_all(&mut self) {
         while !self.settled() {
-            let settled = self.job.next();
+            let settled = self.call.next();
             self.take(settled);
         }
     }
@@ -1215,7 +1218,7 @@ impl<T: Task> MapHandle<T> {
     /// ```
     pub fn is_ready(&mut self) -> bool {
         while !self.settled() {
-            match self.job.deliveries.try_recv() {
+            match self.call.deliveries.try_recv() {
                 Ok(settled) => self.take(settled),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => self.take(Err(PoolError::Closed)),
@@ -1229,7 +1232,7 @@ impl<T: Task> MapHandle<T> {
         let deadline = Instant::now() + timeout;
         while !self.settled() {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.job.deliveries.recv_timeout(left) {
+            match self.call.deliveries.recv_timeout(left) {
                 Ok(settled) => self.take(settled),
                 Err(RecvTimeoutError::Timeout) => return false,
                 Err(RecvTimeoutError::Disconnected) => self.take(Err(PoolError::Closed)),
@@ -1253,7 +1256,7 @@ impl<T: Task> MapHandle<T> {
         self,
         callback: impl FnOnce(Result<Vec<T::Output>, MapError<T::Output>>) + Send + 'static,
     ) {
-        let pending = Arc::clone(&self.job.link.callbacks);
+        let pending = Arc::clone(&self.call.link.callbacks);
         crate::callback::when_ready(&pending, self, Self::is_ready, |map| {
             callback(map.wait());
         });
@@ -1458,7 +1461,7 @@ impl<T: Task, I: Iterator<Item = T::Input>> std::fmt::Debug for ImapOutcomes<'_,
 /// The engine of [`Imap`] and [`ImapOutcomes`].
 struct Stream<'p, T: Task, I: Iterator<Item = T::Input>> {
     pool: &'p Pool,
-    job: Option<Job>,
+    call: Option<Call>,
     /// The inputs, read and encoded a chunk at a time.
     feeder: Feeder<T, I>,
     ordered: bool,
@@ -1492,7 +1495,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
         Stream {
             tally: Tally::new(pool.progress.clone(), total),
             pool,
-            job: None,
+            call: None,
             feeder: Feeder::new(inputs, pool.chunksize.unwrap_or(1), false),
             ordered,
             lookahead: None,
@@ -1513,7 +1516,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
     }
 
     /// Sends chunks while the look-ahead allows.
-    fn fill(&mut self, job: &Job) {
+    fn fill(&mut self, call: &Call) {
         while self.panicked.is_none()
             && self.feeder.sent - self.yielded + self.feeder.chunksize as u64 <= self.limit()
         {
@@ -1521,8 +1524,8 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
             // iterator waits for the outputs of the inputs before it.
             let chunk = std::panic::catch_unwind(AssertUnwindSafe(|| self.feeder.next_chunk()));
             match chunk {
-                Ok(Some(Chunk::Work(work))) => job.submit(work),
-                Ok(Some(Chunk::Failed(index, why))) => self.receive(unencodable(index, why)),
+                Ok(Some(Feed::Ready(work))) => call.submit(work),
+                Ok(Some(Feed::Failed(index, why))) => self.receive(unencodable(index, why)),
                 Ok(None) => break,
                 Err(payload) => self.panicked = Some(payload),
             }
@@ -1550,21 +1553,21 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
     }
 
     fn step(&mut self) -> Result<Option<Outcome<T::Output>>, PoolError> {
-        let mut job = match self.job.take() {
-            Some(job) => job,
-            None => self.pool.new_job::<T>(None)?,
+        let mut call = match self.call.take() {
+            Some(call) => call,
+            None => self.pool.new_call::<T>(None)?,
         };
-        let step = self.step_with(&mut job);
-        self.job = Some(job);
+        let step = self.step_with(&mut call);
+        self.call = Some(call);
         step
     }
 
-    fn step_with(&mut self, job: &mut Job) -> Result<Option<Outcome<T::Output>>, PoolError> {
+    fn step_with(&mut self, call: &mut Call) -> Result<Option<Outcome<T::Output>>, PoolError> {
         loop {
             if let Some(outcome) = self.pop_ready() {
                 return Ok(Some(outcome));
             }
-            self.fill(job);
+            self.fill(call);
             if let Some(outcome) = self.pop_ready() {
                 return Ok(Some(outcome));
             }
@@ -1574,7 +1577,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
                 }
                 return Ok(None);
             }
-            let delivery = job.next()?;
+            let delivery = call.next()?;
             self.receive(delivery);
         }
     }

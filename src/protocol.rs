@@ -184,8 +184,8 @@ pub(crate) fn remove_handshake_dir(name: &str) {
 pub enum Request {
     /// Run `count` inputs of `task`, encoded back to back in the payload.
     Run {
-        /// The supervisor's id for this batch, echoed in the reply.
-        batch: u64,
+        /// The supervisor's id for this chunk, echoed in the reply.
+        chunk: u64,
         /// The registry name of the task.
         task: String,
         /// How many inputs the payload holds.
@@ -201,12 +201,12 @@ pub enum Request {
 /// Worker to supervisor.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Reply {
-    /// The results of a batch, laid out in the payload as
-    /// [`BatchLayout`](crate::task::BatchLayout) says.
+    /// The results of a chunk, laid out in the payload as
+    /// [`ChunkLayout`](crate::task::ChunkLayout) says.
     Done {
-        /// The batch id from the request.
-        batch: u64,
-        /// When the worker started the batch, in nanoseconds on the
+        /// The chunk id from the request.
+        chunk: u64,
+        /// When the worker started the chunk, in nanoseconds on the
         /// machine's `CLOCK_MONOTONIC` ([`monotonic_ns`](crate::sys::monotonic_ns));
         /// input `i` started this plus the elapsed times before it.
         started_ns: u64,
@@ -214,10 +214,10 @@ pub enum Reply {
         /// to reap): at the end it is asked to exit, not killed.
         exit_work: bool,
     },
-    /// The worker could not run the batch at all (unknown task, undecodable input).
+    /// The worker could not run the chunk at all (unknown task, undecodable input).
     Refused {
-        /// The batch id from the request.
-        batch: u64,
+        /// The chunk id from the request.
+        chunk: u64,
         /// Why, in one line.
         reason: String,
     },
@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let req = Request::Run {
-            batch: 9,
+            chunk: 9,
             task: "square".into(),
             count: 2,
             timed: true,
@@ -296,7 +296,7 @@ mod tests {
     fn every_truncation_of_a_frame_is_an_error_or_shorter_payload() {
         let f = frame(
             &Reply::Refused {
-                batch: 3,
+                chunk: 3,
                 reason: "no".into(),
             },
             b"",
@@ -312,13 +312,13 @@ mod tests {
         /// abort or allocate what a length prefix claims.
         #[test]
         fn mutated_frames_never_panic(
-            batch in 0u64..u64::MAX,
+            chunk in 0u64..u64::MAX,
             task in ".{0,40}",
             payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
             flips in proptest::collection::vec((0usize..256, proptest::prelude::any::<u8>()), 0..8),
             cut in 0usize..512,
         ) {
-            let mut bytes = frame(&Request::Run { batch, task, count: 3, timed: true }, &payload).unwrap().to_vec();
+            let mut bytes = frame(&Request::Run { chunk, task, count: 3, timed: true }, &payload).unwrap().to_vec();
             for (at, value) in flips {
                 if !bytes.is_empty() {
                     let i = at % bytes.len();
@@ -329,7 +329,7 @@ mod tests {
             if let Ok((Request::Run { count, timed, .. }, rest)) = unframe::<Request>(&bytes) {
                 // Decoding hostile inputs in the worker is just as safe. (Only
                 // tasks that cannot sleep or crash on purpose are run here.)
-                let square = crate::task::run_batch::<crate::doctest::square>;
+                let square = crate::task::run_chunk::<crate::doctest::square>;
                 let mut out = Vec::new();
                 let _ = square(rest, count.min(64), timed, &mut out);
             }

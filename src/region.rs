@@ -14,7 +14,7 @@
 //! byte `(p - base) % size`, and a frame never wraps (one that does not fit
 //! before the end starts at the next turn). The writer frees nothing by
 //! itself. The supervisor's request space is free again when the worker's
-//! reply to that batch arrives (a worker runs its batches in order, and is
+//! reply to that chunk arrives (a worker runs its chunks in order, and is
 //! done reading when it replies); the worker's reply space is free again
 //! as soon as the supervisor has copied the reply out into its [`Frame`],
 //! and each request tells the worker how far that is ([`Message::freed`]). Correctness never depends on room: a frame
@@ -39,13 +39,13 @@ use crate::codec::{self, CodecError};
 use crate::protocol::{Carrier, Frame, Message, SHARED_MEMORY_THRESHOLD};
 
 /// The smallest region made: a few of the frames that first need one, or
-/// the deep window (8 batches) of frames just above the threshold. Its pages
+/// the deep window (8 chunks) of frames just above the threshold. Its pages
 /// are written once when it is made, about a millisecond.
 const MIN_REGION: usize = 4 << 20;
 
 /// The largest region made. A region is made (or replaced by a larger one)
 /// to hold two frames of the size that asked for it, rounded up to a MiB:
-/// the two batches in flight of a worker running long ones (the adaptive
+/// the two chunks in flight of a worker running long ones (the adaptive
 /// window's shallow depth), and the two replies a worker may have out
 /// before it hears that the first is freed. One found full of frames in
 /// flight is replaced by one twice as large. Every page is written when it
@@ -394,7 +394,7 @@ impl Outbox {
     /// region that cannot hold two such frames is replaced by one that can;
     /// one full of frames not yet freed, by one twice as large (up to the
     /// largest): the frames in flight are what it must hold, a deep window
-    /// of them (8 batches) or the replies the pool has not read yet.
+    /// of them (8 chunks) or the replies the pool has not read yet.
     fn write_to_region(&mut self, len: usize, parts: &[&[u8]]) -> Option<(Carrier, Option<Span>)> {
         let placed = match self.region.as_ref() {
             Some(region) if region.size / 2 >= len => {

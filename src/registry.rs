@@ -17,19 +17,19 @@ use linkme::distributed_slice;
 use crate::codec::CodecError;
 use crate::error::PoolError;
 use crate::protocol::{InitCall, TaskSignature};
-use crate::task::{Initializer, Task, run_batch, run_initializer};
+use crate::task::{Initializer, Task, run_chunk, run_initializer};
 
-/// Runs a batch of encoded inputs and appends encoded results to `out`
-/// (timed or not); returns when the batch started, in
+/// Runs a chunk of encoded inputs and appends encoded results to `out`
+/// (timed or not); returns when the chunk started, in
 /// [`monotonic_ns`](crate::sys::monotonic_ns).
-pub(crate) type BatchFn = fn(&[u8], u32, bool, &mut Vec<u8>) -> Result<u64, CodecError>;
+pub(crate) type ChunkFn = fn(&[u8], u32, bool, &mut Vec<u8>) -> Result<u64, CodecError>;
 
 /// One registered task, as [`register!`](crate::register) makes it.
 #[doc(hidden)]
 pub struct TaskEntry {
     name: &'static str,
     types: fn() -> String,
-    run: BatchFn,
+    run: ChunkFn,
 }
 
 impl TaskEntry {
@@ -38,7 +38,7 @@ impl TaskEntry {
         TaskEntry {
             name: T::NAME,
             types: T::types,
-            run: run_batch::<T>,
+            run: run_chunk::<T>,
         }
     }
 }
@@ -181,8 +181,8 @@ impl Registry {
         self.tasks.keys().copied()
     }
 
-    /// The batch runner of the task `name`.
-    pub fn handler(&self, name: &str) -> Option<BatchFn> {
+    /// The chunk runner of the task `name`.
+    pub fn handler(&self, name: &str) -> Option<ChunkFn> {
         self.tasks.get(name).map(|entry| entry.run)
     }
 

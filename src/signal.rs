@@ -2,7 +2,7 @@
 //!
 //! [`install`] registers handlers for the signals that ask a program to stop
 //! ([`STOP_SIGNALS`]: Ctrl-C, `kill`, a dropped terminal or SSH session,
-//! Ctrl-\, and the warnings a batch scheduler can send before its SIGKILL)
+//! Ctrl-\, and the warnings a chunk scheduler can send before its SIGKILL)
 //! that only store the signal's number in a flag. The supervisor reads it
 //! between turns (at most every 20 ms) and while workers start, stops
 //! dispatching, collects what the workers had already finished, and returns

@@ -1,4 +1,4 @@
-//! The [`Task`] trait, and how a worker runs a batch of one task's inputs.
+//! The [`Task`] trait, and how a worker runs a chunk of one task's inputs.
 //!
 //! A task is a function from a serde `Input` to a serde `Output`, known by a
 //! name. The supervisor sends only the name and the encoded inputs; the
@@ -131,11 +131,11 @@ fn leave_forked_child(task: &str) -> ! {
 
 /// Decodes `count` inputs of `T` from `payload`, runs each (catching panics),
 /// and appends to `out` the results, then (when `timed`) each task's time,
-/// then the trailer: see [`BatchLayout`]. Returns the batch's start on the
+/// then the trailer: see [`ChunkLayout`]. Returns the chunk's start on the
 /// machine's shared clock: input `i` started at that start plus the times of
-/// the inputs before it, so one timestamp per batch places every task on a
+/// the inputs before it, so one timestamp per chunk places every task on a
 /// timeline.
-pub(crate) fn run_batch<T: Task>(
+pub(crate) fn run_chunk<T: Task>(
     payload: &[u8],
     count: u32,
     timed: bool,
@@ -168,7 +168,7 @@ pub(crate) fn run_batch<T: Task>(
             let before = results.len();
             if let Err(e) = results.write(&result) {
                 // An output that cannot be encoded fails its input alone
-                // (Python's MaybeEncodingError); the batch and worker go on.
+                // (Python's MaybeEncodingError); the chunk and worker go on.
                 results.truncate(before);
                 let failure = format!("its output cannot be encoded: {e}");
                 results.write(&Err::<T::Output, _>(WireFailure::Failed(failure)))?;
@@ -180,8 +180,8 @@ pub(crate) fn run_batch<T: Task>(
         }
         let end = results.len();
         if timed {
-            // Ticks become nanoseconds at the batch's own rate: the times of
-            // its inputs add up to the batch's time on the shared clock.
+            // Ticks become nanoseconds at the chunk's own rate: the times of
+            // its inputs add up to the chunk's time on the shared clock.
             let nanos = crate::sys::monotonic_ns().saturating_sub(started);
             let total = last.wrapping_sub(first_tick).max(1);
             let scale = nanos as f64 / total as f64;
@@ -189,29 +189,29 @@ pub(crate) fn run_batch<T: Task>(
                 results.write(&((tick as f64 * scale) as u64))?;
             }
         }
-        BatchLayout::seal(out, end);
+        ChunkLayout::seal(out, end);
         Ok(started)
     })
 }
 
 thread_local! {
-    /// Each input's ticks in the batch being run, kept between batches.
+    /// Each input's ticks in the chunk being run, kept between chunks.
     static TICKS: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
-/// How a batch's results are laid out in a reply's payload: the encoded
+/// How a chunk's results are laid out in a reply's payload: the encoded
 /// results (a `Result<Output, WireFailure>` per input), then each input's
-/// time in nanoseconds (a varint per input, or none for an untimed batch),
+/// time in nanoseconds (a varint per input, or none for an untimed chunk),
 /// then the size of the times in 4 little-endian bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BatchLayout<'a> {
+pub(crate) struct ChunkLayout<'a> {
     /// The encoded results.
     pub results: &'a [u8],
-    /// The encoded times; empty for an untimed batch.
+    /// The encoded times; empty for an untimed chunk.
     pub times: &'a [u8],
 }
 
-impl<'a> BatchLayout<'a> {
+impl<'a> ChunkLayout<'a> {
     /// Ends `out`, whose results end at `results`, with the trailer.
     fn seal(out: &mut Vec<u8>, results: usize) {
         let times = (out.len() - results) as u32;
@@ -224,7 +224,7 @@ impl<'a> BatchLayout<'a> {
         let (body, trailer) = payload.split_at(split);
         let times = u32::from_le_bytes(trailer.try_into().ok()?) as usize;
         let (results, times) = body.split_at(body.len().checked_sub(times)?);
-        Some(BatchLayout { results, times })
+        Some(ChunkLayout { results, times })
     }
 }
 

@@ -95,7 +95,7 @@ pub(crate) fn refuse_unserved_worker() {
     std::process::exit(NO_INIT_EXIT);
 }
 
-/// Work to finish when the worker exits normally (a task module's helper
+/// Encoded to finish when the worker exits normally (a task module's helper
 /// processes to reap, say); see [`at_exit`].
 static EXIT_HOOKS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
 
@@ -334,12 +334,12 @@ fn serve(registry: &Registry, marker: &OsStr) -> Result<(), String> {
         match request {
             Request::Shutdown => return Ok(()),
             Request::Run {
-                batch,
+                chunk,
                 task,
                 count,
                 timed,
             } => {
-                let reply = answer(registry, batch, &task, (payload, count, timed), &mut out);
+                let reply = answer(registry, chunk, &task, (payload, count, timed), &mut out);
                 let (message, _) = outbox
                     .pack(&reply, &out)
                     .map_err(|e: CodecError| e.to_string())?;
@@ -351,12 +351,12 @@ fn serve(registry: &Registry, marker: &OsStr) -> Result<(), String> {
     }
 }
 
-/// Runs one batch with `registry`'s handler for `task`; the results go to
+/// Runs one chunk with `registry`'s handler for `task`; the results go to
 /// `out` (cleared first) and the reply header is returned. Shared by the
 /// local worker and the MPI worker ranks.
 pub(crate) fn answer(
     registry: &Registry,
-    batch: u64,
+    chunk: u64,
     task: &str,
     (payload, count, timed): (&[u8], u32, bool),
     out: &mut Vec<u8>,
@@ -364,20 +364,20 @@ pub(crate) fn answer(
     out.clear();
     let Some(handler) = registry.handler(task) else {
         return Reply::Refused {
-            batch,
+            chunk,
             reason: format!("this worker program has no task {task:?}"),
         };
     };
     match handler(payload, count, timed, out) {
         Ok(started_ns) => Reply::Done {
-            batch,
+            chunk,
             started_ns,
             exit_work: has_exit_work(),
         },
         Err(e) => {
             out.clear();
             Reply::Refused {
-                batch,
+                chunk,
                 reason: format!("input for {task:?} does not decode: {e}"),
             }
         }

@@ -146,7 +146,7 @@ fn a_handle_moves_to_another_thread_and_outlives_the_call_that_made_it() {
 
 #[test]
 fn cancel_is_true_exactly_when_the_task_never_runs() {
-    let pool = Pool::builder().processes(1).in_flight(1).build().unwrap();
+    let pool = Pool::builder().processes(1).window(1).build().unwrap();
     let (dir, hold) = gate();
     let log = dir.path().join("ran");
     let mut running = pool.submit(step, hold).unwrap();
@@ -183,7 +183,7 @@ fn cancel_is_true_exactly_when_the_task_never_runs() {
 
 #[test]
 fn dropped_handles_never_run_and_the_next_call_goes_on() {
-    let pool = Pool::builder().processes(1).in_flight(1).build().unwrap();
+    let pool = Pool::builder().processes(1).window(1).build().unwrap();
     let (dir, hold) = gate();
     let log = dir.path().join("ran");
     let running = pool.submit(step, hold).unwrap();
@@ -207,7 +207,7 @@ fn dropped_handles_never_run_and_the_next_call_goes_on() {
 
 #[test]
 fn a_dropped_imap_stops_its_running_work_and_the_next_call_goes_on() {
-    let pool = Pool::builder().processes(1).in_flight(4).build().unwrap();
+    let pool = Pool::builder().processes(1).window(4).build().unwrap();
     let (dir, hold) = gate();
     let mut squares = pool.imap(step, [Step::Square(3), hold, Step::Square(4)]);
     assert_eq!(squares.next().unwrap().unwrap(), 9);
@@ -273,7 +273,7 @@ fn interrupt_from_another_thread_stops_a_map_which_keeps_what_finished() {
     let pool = Pool::builder()
         .processes(1)
         .chunksize(1)
-        .in_flight(1)
+        .window(1)
         .build()
         .unwrap();
     let (dir, hold) = gate();
@@ -409,7 +409,7 @@ fn a_pool_used_in_a_forked_child_says_so_instead_of_waiting_forever() {
 
 #[test]
 fn callbacks_run_once_each_in_the_order_tasks_settle_and_join_waits_for_them() {
-    let pool = Pool::builder().processes(2).in_flight(1).build().unwrap();
+    let pool = Pool::builder().processes(2).window(1).build().unwrap();
     let (dir, hold) = gate();
     let (sender, called) = mpsc::channel();
     let held = pool.submit(step, hold).unwrap();

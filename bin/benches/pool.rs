@@ -166,7 +166,7 @@ fn run(row: Row, args: &Args) -> anyhow::Result<()> {
             builder = builder.chunksize(chunksize);
         }
         if let Some(batches) = args.in_flight {
-            builder = builder.in_flight(batches);
+            builder = builder.window(batches);
         }
         Ok(builder.build()?)
     };

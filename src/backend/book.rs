@@ -1,5 +1,5 @@
-//! The bookkeeping both backends share: job ids, the queue and table of
-//! batches of encoded inputs, each job's mailbox of deliveries, the tasks the
+//! The bookkeeping both backends share: call ids, the queue and table of
+//! chunks of encoded inputs, each call's mailbox of deliveries, the tasks the
 //! workers know, and whether the pool still takes work. It knows nothing of
 //! processes or ranks: the scheduler keeps the workers, over one [`Book`],
 //! for the local and the MPI transport alike.
@@ -17,14 +17,14 @@ use crate::sys::Epoch;
 const MAX_EVENTS: usize = 100_000;
 
 /// Identifies one call (a map, an imap, a submit) among the pool's work.
-pub(crate) type JobId = u64;
+pub(crate) type CallId = u64;
 
 /// Finds how many bytes the first encoded input of a payload takes; `None`
 /// if it does not decode.
 pub(crate) type Measure = fn(&[u8]) -> Option<usize>;
 
 /// Encoded inputs of consecutive indices for one task, before they are queued.
-pub(crate) struct Work {
+pub(crate) struct Encoded {
     pub task: &'static str,
     pub first: u64,
     pub count: u32,
@@ -32,28 +32,28 @@ pub(crate) struct Work {
     pub payload: Vec<u8>,
     /// Whether each input's time is measured.
     pub timed: bool,
-    /// Finds where each input ends, to split the batch.
+    /// Finds where each input ends, to split the chunk.
     pub measure: Measure,
 }
 
-/// [`Work`] queued for, or out with, a worker: sent as one message.
-pub(crate) struct Batch {
-    pub job: JobId,
-    pub work: Work,
+/// [`Encoded`] queued for, or out with, a worker: sent as one message.
+pub(crate) struct Chunk {
+    pub call: CallId,
+    pub work: Encoded,
     /// How many times it has been dispatched.
     pub attempts: u32,
 }
 
-impl Batch {
+impl Chunk {
     pub fn count(&self) -> u32 {
         self.work.count
     }
 
-    /// One batch per input, for finding which input kills its worker.
+    /// One chunk per input, for finding which input kills its worker.
     /// (Inputs are found by decoding, which only fails for bytes this
-    /// process did not encode: what is left then stays one batch.)
-    pub fn split(self) -> Vec<Batch> {
-        let Work {
+    /// process did not encode: what is left then stays one chunk.)
+    pub fn split(self) -> Vec<Chunk> {
+        let Encoded {
             task,
             first,
             count,
@@ -61,7 +61,7 @@ impl Batch {
             timed,
             measure,
         } = self.work;
-        let mut batches = Vec::with_capacity(count as usize);
+        let mut chunks = Vec::with_capacity(count as usize);
         let mut rest = &payload[..];
         for i in 0..count {
             let left = count - i;
@@ -71,9 +71,9 @@ impl Batch {
             };
             let alone = used < rest.len() || left == 1;
             let (input, after) = rest.split_at(used);
-            batches.push(Batch {
-                job: self.job,
-                work: Work {
+            chunks.push(Chunk {
+                call: self.call,
+                work: Encoded {
                     task,
                     first: first + u64::from(i),
                     count: if alone { 1 } else { left },
@@ -88,17 +88,17 @@ impl Batch {
             }
             rest = after;
         }
-        batches
+        chunks
     }
 }
 
-/// Finished work for one job: a batch's results, or one error for all its inputs.
+/// Finished work for one call: a chunk's results, or one error for all its inputs.
 pub(crate) struct Delivery {
     pub first: u64,
     pub count: u32,
     pub pid: u32,
     pub attempts: u32,
-    /// When the batch started, from the pool's start ([`Book::epoch`]).
+    /// When the chunk started, from the pool's start ([`Book::epoch`]).
     pub started: Duration,
     pub elapsed: Duration,
     pub body: Body,
@@ -110,16 +110,16 @@ pub(crate) enum Body {
     Failed(TaskError),
 }
 
-/// Jobs, batches and deliveries; a batch is queued, or out with a worker
+/// Calls, chunks and deliveries; a chunk is queued, or out with a worker
 /// (still in the table, no longer in the queue) until it is delivered.
 #[derive(Default)]
 pub(crate) struct Book {
     queue: VecDeque<u64>,
-    batches: HashMap<u64, Batch>,
-    next_batch: u64,
-    mailbox: HashMap<JobId, VecDeque<Delivery>>,
-    /// Jobs delivered to since the last [`take_ready`](Self::take_ready).
-    ready: Vec<JobId>,
+    chunks: HashMap<u64, Chunk>,
+    next_chunk_id: u64,
+    mailbox: HashMap<CallId, VecDeque<Delivery>>,
+    /// Calls delivered to since the last [`take_ready`](Self::take_ready).
+    ready: Vec<CallId>,
     closed: bool,
     /// The worker program, for the error about an unknown task.
     program: PathBuf,
@@ -134,8 +134,8 @@ pub(crate) struct Book {
 }
 
 impl Book {
-    /// Opens the job `id` (chosen by the caller, unused so far).
-    pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
+    /// Opens the call `id` (chosen by the caller, unused so far).
+    pub fn open_call(&mut self, id: CallId) -> Result<(), PoolError> {
         if self.closed {
             return Err(PoolError::Closed);
         }
@@ -161,137 +161,137 @@ impl Book {
         })
     }
 
-    /// Queues `work` for `job`.
-    pub fn submit(&mut self, job: JobId, work: Work) {
-        let id = self.insert(Batch {
-            job,
+    /// Queues `work` for `call`.
+    pub fn submit(&mut self, call: CallId, work: Encoded) {
+        let id = self.insert(Chunk {
+            call,
             work,
             attempts: 0,
         });
         self.queue.push_back(id);
     }
 
-    /// Queues `batch` (a retry, or part of a split one) to go out next.
-    pub fn push_front(&mut self, batch: Batch) {
-        let id = self.insert(batch);
+    /// Queues `chunk` (a retry, or part of a split one) to go out next.
+    pub fn push_front(&mut self, chunk: Chunk) {
+        let id = self.insert(chunk);
         self.queue.push_front(id);
     }
 
-    fn insert(&mut self, batch: Batch) -> u64 {
-        let id = self.next_batch;
-        self.next_batch += 1;
-        self.batches.insert(id, batch);
+    fn insert(&mut self, chunk: Chunk) -> u64 {
+        let id = self.next_chunk_id;
+        self.next_chunk_id += 1;
+        self.chunks.insert(id, chunk);
         id
     }
 
     /// Takes the front of the queue to send, charging it an attempt.
-    pub fn next_queued(&mut self) -> Option<(u64, &mut Batch)> {
+    pub fn next_queued(&mut self) -> Option<(u64, &mut Chunk)> {
         let id = self.queue.pop_front()?;
-        let batch = self.batches.get_mut(&id).expect("queued batches exist");
-        batch.attempts += 1;
-        Some((id, batch))
+        let chunk = self.chunks.get_mut(&id).expect("queued chunks exist");
+        chunk.attempts += 1;
+        Some((id, chunk))
     }
 
-    /// Cuts the batch `id` (just taken from the queue) to its first `keep`
+    /// Cuts the chunk `id` (just taken from the queue) to its first `keep`
     /// inputs; the rest goes back to the front of the queue, uncharged. A
     /// payload whose inputs cannot be measured stays whole.
     pub fn cut(&mut self, id: u64, keep: u64) {
-        let Some(batch) = self.batches.get_mut(&id) else {
+        let Some(chunk) = self.chunks.get_mut(&id) else {
             return;
         };
-        if u64::from(batch.count()) <= keep {
+        if u64::from(chunk.count()) <= keep {
             return;
         }
         let keep = keep as u32;
-        let measure = batch.work.measure;
+        let measure = chunk.work.measure;
         let mut at = 0;
         for _ in 0..keep {
-            match measure(&batch.work.payload[at..]) {
-                Some(used) if used > 0 && at + used < batch.work.payload.len() => at += used,
+            match measure(&chunk.work.payload[at..]) {
+                Some(used) if used > 0 && at + used < chunk.work.payload.len() => at += used,
                 _ => return,
             }
         }
-        let rest = Batch {
-            job: batch.job,
-            work: Work {
-                task: batch.work.task,
-                first: batch.work.first + u64::from(keep),
-                count: batch.work.count - keep,
-                payload: batch.work.payload.split_off(at),
-                timed: batch.work.timed,
+        let rest = Chunk {
+            call: chunk.call,
+            work: Encoded {
+                task: chunk.work.task,
+                first: chunk.work.first + u64::from(keep),
+                count: chunk.work.count - keep,
+                payload: chunk.work.payload.split_off(at),
+                timed: chunk.work.timed,
                 measure,
             },
-            attempts: batch.attempts - 1,
+            attempts: chunk.attempts - 1,
         };
-        batch.work.count = keep;
+        chunk.work.count = keep;
         self.push_front(rest);
     }
 
-    /// Puts a batch that went out but never started back at the front of the
-    /// queue, uncharged; a batch no longer in the table is left alone.
+    /// Puts a chunk that went out but never started back at the front of the
+    /// queue, uncharged; a chunk no longer in the table is left alone.
     pub fn unsend(&mut self, id: u64) {
-        // An abandoned job's batch is dropped, not run for nobody.
+        // An abandoned call's chunk is dropped, not run for nobody.
         if self
-            .batches
+            .chunks
             .get(&id)
-            .is_some_and(|batch| !self.mailbox.contains_key(&batch.job))
+            .is_some_and(|chunk| !self.mailbox.contains_key(&chunk.call))
         {
-            self.batches.remove(&id);
+            self.chunks.remove(&id);
             return;
         }
-        if let Some(batch) = self.batches.get_mut(&id) {
-            batch.attempts -= 1;
+        if let Some(chunk) = self.chunks.get_mut(&id) {
+            chunk.attempts -= 1;
             self.queue.push_front(id);
         }
     }
 
-    pub fn get(&self, id: u64) -> Option<&Batch> {
-        self.batches.get(&id)
+    pub fn get(&self, id: u64) -> Option<&Chunk> {
+        self.chunks.get(&id)
     }
 
-    /// Takes a batch out of the table, to deliver or to queue again.
-    pub fn remove(&mut self, id: u64) -> Option<Batch> {
-        self.batches.remove(&id)
+    /// Takes a chunk out of the table, to deliver or to queue again.
+    pub fn remove(&mut self, id: u64) -> Option<Chunk> {
+        self.chunks.remove(&id)
     }
 
-    /// Drops a job's queued batches and whatever is still to come for it; a
-    /// batch already out finishes, and its delivery is dropped.
-    pub fn abandon(&mut self, job: JobId) {
-        self.mailbox.remove(&job);
-        let batches = &mut self.batches;
+    /// Drops a call's queued chunks and whatever is still to come for it; a
+    /// chunk already out finishes, and its delivery is dropped.
+    pub fn abandon(&mut self, call: CallId) {
+        self.mailbox.remove(&call);
+        let chunks = &mut self.chunks;
         self.queue.retain(|id| {
-            let keep = batches.get(id).is_some_and(|b| b.job != job);
+            let keep = chunks.get(id).is_some_and(|b| b.call != call);
             if !keep {
-                batches.remove(id);
+                chunks.remove(id);
             }
             keep
         });
     }
 
-    /// Forgets `job`, whose work is all delivered (cheaper than
+    /// Forgets `call`, whose work is all delivered (cheaper than
     /// [`abandon`](Self::abandon), which looks through the queue).
-    pub fn forget(&mut self, job: JobId) {
-        self.mailbox.remove(&job);
+    pub fn forget(&mut self, call: CallId) {
+        self.mailbox.remove(&call);
     }
 
-    /// Puts `batch`'s results (or its error) in its job's mailbox, unless the
-    /// job was abandoned.
+    /// Puts `chunk`'s results (or its error) in its call's mailbox, unless the
+    /// call was abandoned.
     pub fn deliver(
         &mut self,
-        batch: Batch,
+        chunk: Chunk,
         pid: u32,
         (started, elapsed): (Duration, Duration),
         body: Body,
     ) {
-        if let Some(mailbox) = self.mailbox.get_mut(&batch.job) {
+        if let Some(mailbox) = self.mailbox.get_mut(&chunk.call) {
             if mailbox.is_empty() {
-                self.ready.push(batch.job);
+                self.ready.push(chunk.call);
             }
             mailbox.push_back(Delivery {
-                first: batch.work.first,
-                count: batch.count(),
+                first: chunk.work.first,
+                count: chunk.count(),
                 pid,
-                attempts: batch.attempts,
+                attempts: chunk.attempts,
                 started,
                 elapsed,
                 body,
@@ -317,85 +317,89 @@ impl Book {
         )
     }
 
-    /// The jobs with deliveries in since the last call (a job may be named
+    /// The calls with deliveries in since the last call (a call may be named
     /// twice, or have none left by now).
-    pub fn take_ready(&mut self) -> Vec<JobId> {
+    pub fn take_ready(&mut self) -> Vec<CallId> {
         std::mem::take(&mut self.ready)
     }
 
-    /// The next delivery for `job`, if one is in.
-    pub fn take(&mut self, job: JobId) -> Option<Delivery> {
-        self.mailbox.get_mut(&job)?.pop_front()
+    /// The next delivery for `call`, if one is in.
+    pub fn take(&mut self, call: CallId) -> Option<Delivery> {
+        self.mailbox.get_mut(&call)?.pop_front()
     }
 
-    /// Drops `job` if none of its work has started (all of it is queued, and
+    /// Drops `call` if none of its work has started (all of it is queued, and
     /// nothing delivered): whether it was dropped.
-    pub fn withdraw(&mut self, job: JobId) -> bool {
+    pub fn withdraw(&mut self, call: CallId) -> bool {
         let queued: std::collections::HashSet<&u64> = self.queue.iter().collect();
-        let mut mine = self.batches.iter().filter(|(_, b)| b.job == job).peekable();
+        let mut mine = self
+            .chunks
+            .iter()
+            .filter(|(_, b)| b.call == call)
+            .peekable();
         let untouched = mine.peek().is_some() && mine.all(|(id, _)| queued.contains(id));
-        let undelivered = self.mailbox.get(&job).is_some_and(VecDeque::is_empty);
+        let undelivered = self.mailbox.get(&call).is_some_and(VecDeque::is_empty);
         if untouched && undelivered {
-            self.abandon(job);
+            self.abandon(call);
         }
         untouched && undelivered
     }
 
-    /// Whether `job` has batches queued or out.
-    pub fn outstanding(&self, job: JobId) -> bool {
-        self.batches.values().any(|b| b.job == job)
+    /// Whether `call` has chunks queued or out.
+    pub fn outstanding(&self, call: CallId) -> bool {
+        self.chunks.values().any(|b| b.call == call)
     }
 
-    /// How many batches are out with a worker: in the table, not queued.
+    /// How many chunks are out with a worker: in the table, not queued.
     #[cfg(debug_assertions)]
     pub fn out_count(&self) -> usize {
-        self.batches.len() - self.queue.len()
+        self.chunks.len() - self.queue.len()
     }
 
-    /// The batches out with a worker, while the table holds at most `max`.
+    /// The chunks out with a worker, while the table holds at most `max`.
     #[cfg(debug_assertions)]
     pub fn out(&self, max: usize) -> Option<Vec<u64>> {
-        if self.batches.len() > max {
+        if self.chunks.len() > max {
             return None;
         }
         let queued: std::collections::HashSet<&u64> = self.queue.iter().collect();
-        let out = self.batches.keys().filter(|id| !queued.contains(id));
+        let out = self.chunks.keys().filter(|id| !queued.contains(id));
         Some(out.copied().collect())
     }
 
-    /// Whether any batch is queued or out.
+    /// Whether any chunk is queued or out.
     pub fn has_work(&self) -> bool {
-        !self.batches.is_empty()
+        !self.chunks.is_empty()
     }
 
-    /// Fails every queued batch with [`TaskError::Cancelled`].
+    /// Fails every queued chunk with [`TaskError::Cancelled`].
     pub fn cancel_queued(&mut self) {
         for id in std::mem::take(&mut self.queue) {
-            if let Some(batch) = self.batches.remove(&id) {
-                self.cancel(batch);
+            if let Some(chunk) = self.chunks.remove(&id) {
+                self.cancel(chunk);
             }
         }
     }
 
-    /// Fails every batch: the queued with [`TaskError::Cancelled`], those
+    /// Fails every chunk: the queued with [`TaskError::Cancelled`], those
     /// out (sent to a worker that was killed) with [`TaskError::Terminated`].
     pub fn terminate_all(&mut self) {
         self.cancel_queued();
-        for (_, batch) in std::mem::take(&mut self.batches) {
-            self.fail(batch, TaskError::Terminated);
+        for (_, chunk) in std::mem::take(&mut self.chunks) {
+            self.fail(chunk, TaskError::Terminated);
         }
     }
 
-    fn cancel(&mut self, batch: Batch) {
-        self.fail(batch, TaskError::Cancelled);
+    fn cancel(&mut self, chunk: Chunk) {
+        self.fail(chunk, TaskError::Cancelled);
     }
 
-    fn fail(&mut self, batch: Batch, why: TaskError) {
+    fn fail(&mut self, chunk: Chunk, why: TaskError) {
         let zero = (Duration::ZERO, Duration::ZERO);
-        self.deliver(batch, 0, zero, Body::Failed(why));
+        self.deliver(chunk, 0, zero, Body::Failed(why));
     }
 
-    /// Stops taking new jobs; work already queued still runs.
+    /// Stops taking new calls; work already queued still runs.
     pub fn close(&mut self) {
         self.closed = true;
     }

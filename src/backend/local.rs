@@ -1,6 +1,6 @@
 //! The local transport: worker processes on this machine, their channels and
 //! shared-memory regions, under the [`Scheduler`], which holds the policy
-//! (the window, deaths, timeouts, retries and recycling). It knows batches of
+//! (the window, deaths, timeouts, retries and recycling). It knows chunks of
 //! encoded bytes, not types; [`pool`](crate::pool) puts types on top.
 //!
 //! One loop serves every worker: their reply channels sit in one
@@ -17,7 +17,7 @@ use ipc_channel::TrySelectError;
 use ipc_channel::ipc::{IpcReceiverSet, IpcSelectionResult, IpcSender};
 
 use super::Config;
-use super::book::{Body, JobId};
+use super::book::{Body, CallId};
 use super::pin::{Claim, Cpus};
 use super::scheduler::{Action, Policy, Scheduler};
 use super::spawn::{Spawner, WorkerProcess};
@@ -45,7 +45,7 @@ struct Worker {
     pid: u32,
     child: Child,
     requests: IpcSender<Message>,
-    /// The region space each batch out with it took, freed when its reply
+    /// The region space each chunk out with it took, freed when its reply
     /// comes (the worker is done reading) or it dies.
     leases: HashMap<u64, Span>,
     /// Requests into messages, large ones through our region for this worker.
@@ -67,7 +67,7 @@ pub(crate) struct Supervisor {
     /// A channel in `set` that only wakes the loop (see [`waker`](Self::waker)).
     wake: (u64, IpcSender<()>),
     workers: HashMap<u64, Worker>,
-    /// The policy, and the jobs, batches and deliveries in its book (the
+    /// The policy, and the calls, chunks and deliveries in its book (the
     /// pool's backend reaches them here).
     pub(crate) sched: Scheduler,
 }
@@ -187,11 +187,11 @@ impl Supervisor {
         pids
     }
 
-    /// Drops `job`: its queued batches go, and a worker running one of its
-    /// batches is killed (and replaced), so that no later call waits behind
-    /// work nobody wants; its batches behind that are dropped with it.
-    pub fn abandon(&mut self, job: JobId) {
-        let actions = self.sched.abandon(job, Instant::now());
+    /// Drops `call`: its queued chunks go, and a worker running one of its
+    /// chunks is killed (and replaced), so that no later call waits behind
+    /// work nobody wants; its chunks behind that are dropped with it.
+    pub fn abandon(&mut self, call: CallId) {
+        let actions = self.sched.abandon(call, Instant::now());
         self.act(actions);
     }
 
@@ -226,7 +226,7 @@ impl Supervisor {
             }
         };
         // Every event is handled, whatever an earlier one did: a reply left
-        // unread would leave its batch out with its worker forever.
+        // unread would leave its chunk out with its worker forever.
         let mut failed = None;
         for event in events {
             match event {
@@ -253,20 +253,20 @@ impl Supervisor {
         self.cfg.interrupt.as_ref()?.received()
     }
 
-    /// Sends the batches the scheduler hands out.
+    /// Sends the chunks the scheduler hands out.
     pub fn dispatch(&mut self) {
         let workers = &mut self.workers;
-        self.sched.dispatch(Instant::now(), |id, batch_id, book| {
-            let (Some(worker), Some(batch)) = (workers.get_mut(&id), book.get(batch_id)) else {
+        self.sched.dispatch(Instant::now(), |id, chunk_id, book| {
+            let (Some(worker), Some(chunk)) = (workers.get_mut(&id), book.get(chunk_id)) else {
                 return false;
             };
             let header = Request::Run {
-                batch: batch_id,
-                task: batch.work.task.to_string(),
-                count: batch.count(),
-                timed: batch.work.timed,
+                chunk: chunk_id,
+                task: chunk.work.task.to_string(),
+                count: chunk.count(),
+                timed: chunk.work.timed,
             };
-            let Ok((mut message, lease)) = worker.outbox.pack(&header, &batch.work.payload) else {
+            let Ok((mut message, lease)) = worker.outbox.pack(&header, &chunk.work.payload) else {
                 return false;
             };
             message.freed = worker.inbox.freed();
@@ -274,7 +274,7 @@ impl Supervisor {
                 return false;
             }
             if let Some(lease) = lease {
-                worker.leases.insert(batch_id, lease);
+                worker.leases.insert(chunk_id, lease);
             }
             true
         });
@@ -300,7 +300,7 @@ impl Supervisor {
     }
 
     /// A worker's reply: its frame (if every place it names in shared
-    /// memory checks out), its batch, and the delivery.
+    /// memory checks out), its chunk, and the delivery.
     fn on_message(&mut self, id: u64, message: Message) {
         let Some(worker) = self.workers.get_mut(&id) else {
             return;
@@ -313,11 +313,11 @@ impl Supervisor {
             Ok((reply, payload)) => (reply, payload.len()),
             Err(e) => return self.on_malformed(id, format!("malformed reply: {e}")),
         };
-        let (batch_id, exit_work) = match reply {
+        let (chunk_id, exit_work) = match reply {
             Reply::Done {
-                batch, exit_work, ..
-            } => (batch, exit_work),
-            Reply::Refused { batch, .. } => (batch, false),
+                chunk, exit_work, ..
+            } => (chunk, exit_work),
+            Reply::Refused { chunk, .. } => (chunk, false),
         };
         worker.exit_work |= exit_work;
         let pid = worker.pid;
@@ -337,10 +337,10 @@ impl Supervisor {
                 }),
             ),
         };
-        match self.sched.done(id, batch_id, Instant::now(), started, body) {
+        match self.sched.done(id, chunk_id, Instant::now(), started, body) {
             Ok(action) => {
                 if let Some(worker) = self.workers.get_mut(&id) {
-                    worker.leases.remove(&batch_id);
+                    worker.leases.remove(&chunk_id);
                 }
                 self.act(action);
             }
@@ -354,7 +354,7 @@ impl Supervisor {
         self.act(action);
     }
 
-    /// A worker's channel closed: reap it, settle its batches, replace it.
+    /// A worker's channel closed: reap it, settle its chunks, replace it.
     fn on_closed(&mut self, id: u64) -> Result<(), PoolError> {
         let Some(mut worker) = self.workers.remove(&id) else {
             return Ok(());

@@ -4,9 +4,9 @@
 //! `scheduler.rs`.
 //!
 //! [`Pool`](crate::Pool) talks to either through one internal enum that
-//! forwards the few calls the typed API needs: jobs, batches of encoded
+//! forwards the few calls the typed API needs: calls, chunks of encoded
 //! inputs in, deliveries of encoded results out. Both take the same
-//! [`Config`], keep their jobs in the same [`Book`](book::Book), and use the
+//! [`Config`], keep their calls in the same [`Book`](book::Book), and use the
 //! same codec, frames and linked task handlers (`src/registry.rs`), so a task
 //! gives the same result wherever it runs.
 
@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::error::PoolError;
 use crate::signal::InterruptFlag;
 use book::Book;
-pub(crate) use book::{Body, Delivery, JobId, Work};
+pub(crate) use book::{Body, CallId, Delivery, Encoded};
 use local::Supervisor;
 
 /// Settings fixed when the pool is built.
@@ -180,7 +180,7 @@ impl Backend {
         }
     }
 
-    /// The jobs, batches and deliveries, which both backends keep alike.
+    /// The calls, chunks and deliveries, which both backends keep alike.
     pub(crate) fn book(&self) -> &Book {
         match self {
             Backend::Local(s) => &s.sched.book,
@@ -197,16 +197,16 @@ impl Backend {
         }
     }
 
-    pub fn open_job(&mut self, id: JobId) -> Result<(), PoolError> {
-        self.book_mut().open_job(id)
+    pub fn open_call(&mut self, id: CallId) -> Result<(), PoolError> {
+        self.book_mut().open_call(id)
     }
 
     pub fn check_task(&self, task: &str) -> Result<(), PoolError> {
         self.book().check_task(task)
     }
 
-    pub fn submit(&mut self, job: JobId, work: Work) {
-        self.book_mut().submit(job, work);
+    pub fn submit(&mut self, call: CallId, work: Encoded) {
+        self.book_mut().submit(call, work);
         // Local workers start it now: a submitted task runs even before anyone
         // waits on it. MPI ranks get work when the pool waits for results.
         match self {
@@ -236,44 +236,44 @@ impl Backend {
         }
     }
 
-    /// Whether any batch is queued or out.
+    /// Whether any chunk is queued or out.
     pub fn has_work(&self) -> bool {
         self.book().has_work()
     }
 
-    /// Whether `job` has batches queued or out.
-    pub fn outstanding(&self, job: JobId) -> bool {
-        self.book().outstanding(job)
+    /// Whether `call` has chunks queued or out.
+    pub fn outstanding(&self, call: CallId) -> bool {
+        self.book().outstanding(call)
     }
 
-    /// Drops `job` if none of its work has started: whether it was dropped.
-    pub fn withdraw(&mut self, job: JobId) -> bool {
-        self.book_mut().withdraw(job)
+    /// Drops `call` if none of its work has started: whether it was dropped.
+    pub fn withdraw(&mut self, call: CallId) -> bool {
+        self.book_mut().withdraw(call)
     }
 
-    /// Forgets `job`, whose work is all delivered.
-    pub fn forget(&mut self, job: JobId) {
-        self.book_mut().forget(job)
+    /// Forgets `call`, whose work is all delivered.
+    pub fn forget(&mut self, call: CallId) {
+        self.book_mut().forget(call)
     }
 
-    /// The jobs with deliveries in since the last call.
-    pub fn take_ready(&mut self) -> Vec<JobId> {
+    /// The calls with deliveries in since the last call.
+    pub fn take_ready(&mut self) -> Vec<CallId> {
         self.book_mut().take_ready()
     }
 
-    /// A delivery for `job` that is in.
-    pub fn take_delivered(&mut self, job: JobId) -> Option<Delivery> {
-        self.book_mut().take(job)
+    /// A delivery for `call` that is in.
+    pub fn take_delivered(&mut self, call: CallId) -> Option<Delivery> {
+        self.book_mut().take(call)
     }
 
-    /// Drops `job`'s queued work and its deliveries to come; local workers
-    /// running its batches are replaced (MPI ranks finish them).
-    pub fn abandon(&mut self, job: JobId) {
+    /// Drops `call`'s queued work and its deliveries to come; local workers
+    /// running its chunks are replaced (MPI ranks finish them).
+    pub fn abandon(&mut self, call: CallId) {
         match self {
-            Backend::Local(s) => s.abandon(job),
+            Backend::Local(s) => s.abandon(call),
             #[cfg(feature = "mpi")]
             Backend::Mpi(s) => {
-                let _kills = s.sched.abandon(job, std::time::Instant::now());
+                let _kills = s.sched.abandon(call, std::time::Instant::now());
             }
         }
     }

@@ -6,7 +6,7 @@
 //! local worker ([`Request::Run`] with the inputs encoded by
 //! [`codec`]), and a worker rank answers with the same
 //! [`Reply`] its linked task produces. The policy is the local pool's own
-//! scheduler (`scheduler.rs`); each worker rank holds one batch at a time
+//! scheduler (`scheduler.rs`); each worker rank holds one chunk at a time
 //! and gets the next when it replies, so faster ranks and hosts take more
 //! of the work.
 //!
@@ -265,7 +265,7 @@ impl MpiRoot {
     }
 
     /// Tells `rank` to stop serving. The message is a few bytes, sent eagerly,
-    /// so this never blocks; the rank reads it once its batch is done.
+    /// so this never blocks; the rank reads it once its chunk is done.
     fn stop(&mut self, rank: u32) {
         if let Some(serving) = self.serving.get_mut(rank as usize)
             && std::mem::take(serving)
@@ -350,7 +350,7 @@ impl Backoff {
     }
 }
 
-/// A worker rank's life: hello, then run batches until told to stop.
+/// A worker rank's life: hello, then run chunks until told to stop.
 fn serve(world: &MpiWorld) {
     crate::task::install_panic_hook();
     let served = Registry::linked()
@@ -398,7 +398,7 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
         let (request, payload) = protocol::unframe::<Request>(&frame)
             .map_err(|e| format!("malformed request from rank 0: {e}"))?;
         let Request::Run {
-            batch,
+            chunk,
             task,
             count,
             timed,
@@ -407,7 +407,7 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
             return Ok(());
         };
         let reply =
-            crate::worker::answer(registry, batch, &task, (payload, count, timed), &mut out);
+            crate::worker::answer(registry, chunk, &task, (payload, count, timed), &mut out);
         let frame = protocol::frame(&reply, &out).map_err(|e| e.to_string())?;
         root.send_with_tag(&frame[..], TAG_REPLY);
     }
@@ -415,7 +415,7 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
 
 /// Rank 0's side: the transport over the worker ranks, under the pool's
 /// one [`Scheduler`]. A rank is worker `rank - 1` to the scheduler; it holds
-/// one batch at a time (the window is 1), which is the dynamic dispatch (a
+/// one chunk at a time (the window is 1), which is the dynamic dispatch (a
 /// fast rank comes back more often and so gets more) and keeps MPI from
 /// deadlocking: a blocking send of a large message waits for its receiver,
 /// so rank 0 never sends to a rank that may be sending to it.
@@ -547,26 +547,26 @@ impl MpiSupervisor {
         Ok(())
     }
 
-    /// Sends each idle rank the batch the scheduler hands it.
+    /// Sends each idle rank the chunk the scheduler hands it.
     fn dispatch(&mut self) {
         let comm = self.root.world.comm();
         let mut unframed = Vec::new();
-        self.sched.dispatch(Instant::now(), |id, batch_id, book| {
-            let Some(batch) = book.get(batch_id) else {
+        self.sched.dispatch(Instant::now(), |id, chunk_id, book| {
+            let Some(chunk) = book.get(chunk_id) else {
                 return false;
             };
             let header = Request::Run {
-                batch: batch_id,
-                task: batch.work.task.to_string(),
-                count: batch.count(),
-                timed: batch.work.timed,
+                chunk: chunk_id,
+                task: chunk.work.task.to_string(),
+                count: chunk.count(),
+                timed: chunk.work.timed,
             };
-            match protocol::frame(&header, &batch.work.payload) {
+            match protocol::frame(&header, &chunk.work.payload) {
                 Ok(frame) => comm
                     .process_at_rank(id as i32 + 1)
                     .send_with_tag(&frame[..], TAG_REQUEST),
                 // Held as sent, and failed at once below with the reason.
-                Err(e) => unframed.push((id, format!("cannot frame the batch: {e}"))),
+                Err(e) => unframed.push((id, format!("cannot frame the chunk: {e}"))),
             }
             true
         });
@@ -579,7 +579,7 @@ impl MpiSupervisor {
         self.interrupt.as_ref()?.received()
     }
 
-    /// After a signal: no new work goes out, and the batches the ranks are
+    /// After a signal: no new work goes out, and the chunks the ranks are
     /// running get the grace period to come back, so that what finishes in
     /// it is delivered (and printed) before the job is stopped. What a rank
     /// still holds then is lost with the job, and said so, naming the rank:
@@ -627,9 +627,9 @@ impl MpiSupervisor {
         }
     }
 
-    /// A rank's reply: its batch's results (or refusal) go to the
-    /// scheduler. One that does not decode, or is for a batch the rank is not
-    /// running, fails that batch and the rank gets no more work.
+    /// A rank's reply: its chunk's results (or refusal) go to the
+    /// scheduler. One that does not decode, or is for a chunk the rank is not
+    /// running, fails that chunk and the rank gets no more work.
     fn on_reply(&mut self, id: WorkerId, frame: Vec<u8>) {
         let Some(&offset) = self.clock_offsets.get(id as usize) else {
             return;
@@ -639,13 +639,13 @@ impl MpiSupervisor {
             Ok((reply, payload)) => (reply, frame.len() - payload.len()),
             Err(e) => return self.drop_malformed(id, format!("malformed reply: {e}")),
         };
-        let (batch, started, body) = match reply {
+        let (chunk, started, body) = match reply {
             // The rank's clock, moved onto ours by the offset measured at
             // the handshake.
             Reply::Done {
-                batch, started_ns, ..
+                chunk, started_ns, ..
             } => (
-                batch,
+                chunk,
                 Some(
                     self.sched
                         .book
@@ -654,8 +654,8 @@ impl MpiSupervisor {
                 ),
                 Body::Done(Frame::from(frame), start),
             ),
-            Reply::Refused { batch, reason } => (
-                batch,
+            Reply::Refused { chunk, reason } => (
+                chunk,
                 None,
                 Body::Failed(TaskError::Protocol {
                     pid,
@@ -663,12 +663,12 @@ impl MpiSupervisor {
                 }),
             ),
         };
-        if let Err(message) = self.sched.done(id, batch, Instant::now(), started, body) {
+        if let Err(message) = self.sched.done(id, chunk, Instant::now(), started, body) {
             self.drop_malformed(id, message);
         }
     }
 
-    /// Rank `id` cannot be trusted: its batch fails with `message`, and it
+    /// Rank `id` cannot be trusted: its chunk fails with `message`, and it
     /// gets no more work (MPI cannot stop it alone).
     fn drop_malformed(&mut self, id: WorkerId, message: String) {
         let now = Instant::now();
@@ -687,7 +687,7 @@ impl MpiSupervisor {
         Ok(())
     }
 
-    /// Fails queued work with `Cancelled`, waits for the batches the ranks are
+    /// Fails queued work with `Cancelled`, waits for the chunks the ranks are
     /// running, then stops every rank. MPI cannot stop one rank, and a rank
     /// must be heard before it is stopped (or its reply blocks it and
     /// `MPI_Finalize` waits forever); so once the pool is interrupted, busy

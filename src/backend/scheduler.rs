@@ -1,33 +1,33 @@
-//! The pool's policy, apart from any process or channel: which batch goes to
+//! The pool's policy, apart from any process or channel: which chunk goes to
 //! which worker and when (the window, `maxtasksperchild`), what a reply, a
-//! death or a passed deadline does to the batches out (retry, split, fail),
+//! death or a passed deadline does to the chunks out (retry, split, fail),
 //! and when a worker is stopped, retired or replaced.
 //!
 //! A transport (local processes in `local.rs`, MPI ranks in `mpi.rs`) feeds
 //! it what happened, each with the time it happened, and carries out what it
-//! answers: it sends the batches [`dispatch`](Scheduler::dispatch) hands out
+//! answers: it sends the chunks [`dispatch`](Scheduler::dispatch) hands out
 //! and performs the [`Action`]s. Ranks of an MPI job cannot be stopped or
 //! replaced one by one ([`Policy::whole_job`]): abandoned work runs out, and a
 //! rank that misbehaves is [dropped](Scheduler::drop_worker), not killed. Nothing here waits or reads a clock, so the unit tests below
 //! drive every rule with made-up events and no processes.
 //!
-//! A worker runs its batches in the order it receives them, so the front of
-//! its queue of batches out is the one it is running; the rest have not
+//! A worker runs its chunks in the order it receives them, so the front of
+//! its queue of chunks out is the one it is running; the rest have not
 //! started and go back to the queue uncharged when it dies.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::book::{Body, Book, JobId};
+use super::book::{Body, Book, CallId};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
 use crate::sys::ExitCause;
 
-/// The adaptive window: batches shorter than this get the deep window.
+/// The adaptive window: chunks shorter than this get the deep window.
 const SHORT_BATCH: Duration = Duration::from_micros(500);
 const DEEP_WINDOW: usize = 8;
 const SHALLOW_WINDOW: usize = 2;
-/// A worker gets no more batches while this many bytes of input are out
+/// A worker gets no more chunks while this many bytes of input are out
 /// with it (it always gets one).
 const WINDOW_BYTES: usize = 2 << 20;
 /// How long after its SIGKILL a stopping worker is killed again.
@@ -39,7 +39,7 @@ pub(crate) type WorkerId = u64;
 /// The rules the pool was built with.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Policy {
-    /// Batches out per worker; adaptive when `None`.
+    /// Chunks out per worker; adaptive when `None`.
     pub window: Option<usize>,
     /// How long one input may run.
     pub timeout: Option<Duration>,
@@ -50,7 +50,7 @@ pub(crate) struct Policy {
     /// How many inputs a worker runs before it is replaced.
     pub max_tasks_per_child: Option<u64>,
     /// The workers are the ranks of one MPI job: none can be stopped or
-    /// replaced alone, so abandoning a job kills nobody (its late replies
+    /// replaced alone, so abandoning a call kills nobody (its late replies
     /// are dropped).
     pub whole_job: bool,
 }
@@ -68,7 +68,7 @@ enum State {
     Running,
     /// Asked to exit after `max_tasks_per_child`; no more work goes to it.
     Retiring,
-    /// Signalled; SIGKILL follows at `kill_at`. Its running batch fails with `why`.
+    /// Signalled; SIGKILL follows at `kill_at`. Its running chunk fails with `why`.
     Stopping {
         why: TaskError,
         kill_at: Instant,
@@ -78,31 +78,31 @@ enum State {
 /// One worker, as the scheduler sees it.
 struct Slot {
     pid: u32,
-    /// The batches sent to it, oldest (running) first.
+    /// The chunks sent to it, oldest (running) first.
     out: VecDeque<Out>,
-    /// When the front batch started running.
+    /// When the front chunk started running.
     running_since: Instant,
     /// Inputs it finished.
     tasks_done: u64,
     state: State,
 }
 
-/// A batch out with a worker.
+/// A chunk out with a worker.
 struct Out {
-    batch: u64,
+    chunk: u64,
     tasks: u64,
     bytes: usize,
 }
 
-/// The policy's state: the [`Book`] of jobs and batches and, for each
+/// The policy's state: the [`Book`] of calls and chunks and, for each
 /// worker, what it holds.
 pub(crate) struct Scheduler {
     policy: Policy,
-    /// The jobs, batches and deliveries.
+    /// The calls, chunks and deliveries.
     pub(crate) book: Book,
     slots: HashMap<WorkerId, Slot>,
-    /// Moving average of how long a batch runs on its worker.
-    batch_time: Option<Duration>,
+    /// Moving average of how long a chunk runs on its worker.
+    chunk_time: Option<Duration>,
 }
 
 impl Scheduler {
@@ -111,7 +111,7 @@ impl Scheduler {
             policy,
             book: Book::default(),
             slots: HashMap::new(),
-            batch_time: None,
+            chunk_time: None,
         }
     }
 
@@ -131,25 +131,25 @@ impl Scheduler {
         );
     }
 
-    /// Batches per worker: 1 with a timeout (a batch's clock starts when it is
-    /// sent), the builder's number if given, else adaptive: short batches need
+    /// Chunks per worker: 1 with a timeout (a chunk's clock starts when it is
+    /// sent), the builder's number if given, else adaptive: short chunks need
     /// a deep window to hide the channel's latency, long ones a shallow one so
     /// that none waits behind another on a busy worker while a worker idles.
     fn window(&self) -> usize {
         if self.policy.timeout.is_some() {
             return 1;
         }
-        match (self.policy.window, self.batch_time) {
+        match (self.policy.window, self.chunk_time) {
             (Some(window), _) => window.max(1),
             (None, Some(t)) if t < SHORT_BATCH => DEEP_WINDOW,
             (None, _) => SHALLOW_WINDOW,
         }
     }
 
-    /// Hands out queued batches to fill every worker's window, one per worker
+    /// Hands out queued chunks to fill every worker's window, one per worker
     /// per round so work spreads over all workers before any gets a second.
     /// Calls `send` for each; a `send` that returns `false` (the worker is
-    /// gone, its death will be reported) puts the batch back, uncharged.
+    /// gone, its death will be reported) puts the chunk back, uncharged.
     pub fn dispatch(&mut self, now: Instant, mut send: impl FnMut(WorkerId, u64, &Book) -> bool) {
         let mut ids: Vec<WorkerId> = self.slots.keys().copied().collect();
         ids.sort_unstable();
@@ -159,9 +159,9 @@ impl Scheduler {
                 if broken.contains(&id) {
                     continue;
                 }
-                while let Some(batch) = self.next_for(id, level) {
-                    if !send(id, batch, &self.book) {
-                        self.book.unsend(batch);
+                while let Some(chunk) = self.next_for(id, level) {
+                    if !send(id, chunk, &self.book) {
+                        self.book.unsend(chunk);
                         broken.push(id);
                         break;
                     }
@@ -169,9 +169,9 @@ impl Scheduler {
                     if slot.out.is_empty() {
                         slot.running_since = now;
                     }
-                    let sent = self.book.get(batch).expect("just taken");
+                    let sent = self.book.get(chunk).expect("just taken");
                     slot.out.push_back(Out {
-                        batch,
+                        chunk,
                         tasks: u64::from(sent.count()),
                         bytes: sent.work.payload.len(),
                     });
@@ -180,14 +180,14 @@ impl Scheduler {
         }
     }
 
-    /// The next batch for worker `id` while it holds fewer than `level`,
+    /// The next chunk for worker `id` while it holds fewer than `level`,
     /// cut to what its `maxtasksperchild` allows.
     fn next_for(&mut self, id: WorkerId, level: usize) -> Option<u64> {
         let slot = &self.slots[&id];
         if slot.out.len() >= level || !matches!(slot.state, State::Running) {
             return None;
         }
-        // Large batches: one more is enough to keep a worker busy, and its
+        // Large chunks: one more is enough to keep a worker busy, and its
         // shared-memory ring stays the size it was made.
         if slot.out.iter().map(|out| out.bytes).sum::<usize>() >= WINDOW_BYTES {
             return None;
@@ -203,20 +203,20 @@ impl Scheduler {
             }
             None => None,
         };
-        let (batch, _) = self.book.next_queued()?;
+        let (chunk, _) = self.book.next_queued()?;
         if let Some(room) = room {
-            self.book.cut(batch, room);
+            self.book.cut(chunk, room);
         }
-        Some(batch)
+        Some(chunk)
     }
 
-    /// Worker `id` finished `batch`: its `body` is delivered. Returns
+    /// Worker `id` finished `chunk`: its `body` is delivered. Returns
     /// [`Action::Retire`] when the worker reached its limit, or `None`; an
-    /// `Err` when it was not running that batch (the reply is malformed).
+    /// `Err` when it was not running that chunk (the reply is malformed).
     pub fn done(
         &mut self,
         id: WorkerId,
-        batch: u64,
+        chunk: u64,
         now: Instant,
         started: Option<Duration>,
         body: Body,
@@ -224,18 +224,18 @@ impl Scheduler {
         let Some(slot) = self.slots.get_mut(&id) else {
             return Ok(None);
         };
-        if slot.out.front().map(|out| out.batch) != Some(batch) {
-            return Err(format!("reply for batch {batch}, which it was not running"));
+        if slot.out.front().map(|out| out.chunk) != Some(chunk) {
+            return Err(format!("reply for chunk {chunk}, which it was not running"));
         }
         slot.out.pop_front();
         let elapsed = now.saturating_duration_since(slot.running_since);
         let since = self.book.epoch.offset(slot.running_since);
         slot.running_since = now;
-        self.batch_time = Some(match self.batch_time {
+        self.chunk_time = Some(match self.chunk_time {
             Some(average) => (average * 7 + elapsed) / 8,
             None => elapsed,
         });
-        let finished = self.book.remove(batch).expect("batches out exist");
+        let finished = self.book.remove(chunk).expect("chunks out exist");
         slot.tasks_done += u64::from(finished.count());
         let pid = slot.pid;
         let mut action = None;
@@ -253,7 +253,7 @@ impl Scheduler {
     }
 
     /// Worker `id` sent bytes that cannot be trusted: it is killed, and its
-    /// running batch fails with `message`.
+    /// running chunk fails with `message`.
     pub fn malformed(&mut self, id: WorkerId, message: String, now: Instant) -> Option<Action> {
         let slot = self.slots.get_mut(&id)?;
         slot.state = State::Stopping {
@@ -269,7 +269,7 @@ impl Scheduler {
         })
     }
 
-    /// Worker `id` is gone (`cause`): the batch it was running is split into
+    /// Worker `id` is gone (`cause`): the chunk it was running is split into
     /// single inputs, tried again or failed; the ones it had not started go
     /// back to the front of the queue, uncharged, in order.
     pub fn died(&mut self, id: WorkerId, cause: ExitCause, now: Instant) {
@@ -278,7 +278,7 @@ impl Scheduler {
 
     /// Worker `id` gets no more work and will not be heard from (an MPI rank,
     /// which cannot be stopped alone): as [`died`](Self::died), but nothing
-    /// died. Its running batch fails with `why`, or with why it was being
+    /// died. Its running chunk fails with `why`, or with why it was being
     /// stopped ([`malformed`](Self::malformed)); with [`TaskError::Lost`] it
     /// fails whole, never split or tried again.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
@@ -296,13 +296,13 @@ impl Scheduler {
         self.release(id, Err(unheard), now);
     }
 
-    /// Whether any worker holds a batch.
+    /// Whether any worker holds a chunk.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
     pub fn busy(&self) -> bool {
         self.slots.values().any(|slot| !slot.out.is_empty())
     }
 
-    /// The workers that hold a batch.
+    /// The workers that hold a chunk.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
     pub fn busy_workers(&self) -> Vec<WorkerId> {
         let mut busy: Vec<WorkerId> = self
@@ -324,7 +324,7 @@ impl Scheduler {
     }
 
     /// Takes worker `id` out: it died of `cause` (logged), or, as `Err`, it
-    /// was dropped and its running batch fails with that error if it was
+    /// was dropped and its running chunk fails with that error if it was
     /// not being stopped for another.
     fn release(&mut self, id: WorkerId, cause: Result<ExitCause, TaskError>, now: Instant) {
         let Some(slot) = self.slots.remove(&id) else {
@@ -342,13 +342,13 @@ impl Scheduler {
                 cause,
             });
         }
-        let mut out = slot.out.iter().map(|out| out.batch);
+        let mut out = slot.out.iter().map(|out| out.chunk);
         let running = out.next();
-        for batch in out.rev() {
-            self.book.unsend(batch);
+        for chunk in out.rev() {
+            self.book.unsend(chunk);
         }
-        if let Some(batch) = running
-            && let Some(mut batch) = self.book.remove(batch)
+        if let Some(chunk) = running
+            && let Some(mut chunk) = self.book.remove(chunk)
         {
             let error = match (slot.state, cause) {
                 (State::Stopping { why, .. }, _) => why,
@@ -360,47 +360,47 @@ impl Scheduler {
             };
             // Cancelled or lost with its worker: never split or tried again.
             let cancelled = matches!(error, TaskError::Cancelled | TaskError::Lost { .. });
-            let again = batch.count() > 1 || batch.attempts <= self.policy.retries;
+            let again = chunk.count() > 1 || chunk.attempts <= self.policy.retries;
             if again && !cancelled {
                 self.book.log(PoolEvent::AttemptLost {
-                    first: batch.work.first,
-                    count: batch.count(),
+                    first: chunk.work.first,
+                    count: chunk.count(),
                     pid: slot.pid,
-                    attempt: batch.attempts,
+                    attempt: chunk.attempts,
                     started,
                     elapsed,
                     error: error.clone(),
                 });
             }
-            if batch.count() > 1 && !cancelled {
-                batch.attempts -= 1;
-                for single in batch.split().into_iter().rev() {
+            if chunk.count() > 1 && !cancelled {
+                chunk.attempts -= 1;
+                for single in chunk.split().into_iter().rev() {
                     self.book.push_front(single);
                 }
-            } else if batch.attempts <= self.policy.retries && !cancelled {
-                self.book.push_front(batch);
+            } else if chunk.attempts <= self.policy.retries && !cancelled {
+                self.book.push_front(chunk);
             } else {
                 let times = (started, elapsed);
                 self.book
-                    .deliver(batch, slot.pid, times, Body::Failed(error));
+                    .deliver(chunk, slot.pid, times, Body::Failed(error));
             }
         }
     }
 
-    /// Drops `job`: its queued batches go, and a worker running one of its
-    /// batches is killed (to be replaced), so that no later call waits behind
-    /// work nobody wants; its batches behind that are dropped with it.
-    pub fn abandon(&mut self, job: JobId, now: Instant) -> Vec<Action> {
-        self.book.abandon(job);
+    /// Drops `call`: its queued chunks go, and a worker running one of its
+    /// chunks is killed (to be replaced), so that no later call waits behind
+    /// work nobody wants; its chunks behind that are dropped with it.
+    pub fn abandon(&mut self, call: CallId, now: Instant) -> Vec<Action> {
+        self.book.abandon(call);
         let mut actions = Vec::new();
         if self.policy.whole_job {
             return actions;
         }
         for (&id, slot) in &mut self.slots {
-            let running = slot.out.front().map(|out| out.batch);
+            let running = slot.out.front().map(|out| out.chunk);
             let theirs = running
-                .and_then(|batch| self.book.get(batch))
-                .is_some_and(|batch| batch.job == job);
+                .and_then(|chunk| self.book.get(chunk))
+                .is_some_and(|chunk| chunk.call == call);
             if theirs && !matches!(slot.state, State::Stopping { .. }) {
                 slot.state = State::Stopping {
                     why: TaskError::Cancelled,
@@ -442,11 +442,11 @@ impl Scheduler {
 
     fn task_deadline(&self, slot: &Slot) -> Option<Instant> {
         let timeout = self.policy.timeout?;
-        let front = self.book.get(slot.out.front()?.batch)?;
+        let front = self.book.get(slot.out.front()?.chunk)?;
         Some(slot.running_since + timeout * front.count())
     }
 
-    /// The deadlines passed at `now`: a worker whose batch ran too long is
+    /// The deadlines passed at `now`: a worker whose chunk ran too long is
     /// sent SIGTERM, one that had its grace after that is sent SIGKILL.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
@@ -488,8 +488,8 @@ impl Scheduler {
         actions
     }
 
-    /// What is out is exactly what the workers hold: every batch in the book
-    /// and not queued is out with one worker, and every batch out with a
+    /// What is out is exactly what the workers hold: every chunk in the book
+    /// and not queued is out with one worker, and every chunk out with a
     /// worker is in the book and not queued. The sets are compared while the
     /// book is small, their sizes always.
     #[cfg(debug_assertions)]
@@ -497,13 +497,13 @@ impl Scheduler {
         let mut held: Vec<u64> = self
             .slots
             .values()
-            .flat_map(|slot| slot.out.iter().map(|out| out.batch))
+            .flat_map(|slot| slot.out.iter().map(|out| out.chunk))
             .collect();
-        assert_eq!(held.len(), self.book.out_count(), "batches out vs held");
+        assert_eq!(held.len(), self.book.out_count(), "chunks out vs held");
         if let Some(mut out) = self.book.out(4096) {
             held.sort_unstable();
             out.sort_unstable();
-            assert_eq!(held, out, "batches out vs batches workers hold");
+            assert_eq!(held, out, "chunks out vs chunks workers hold");
         }
     }
 }
@@ -511,7 +511,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::book::{Delivery, Work};
+    use crate::backend::book::{Delivery, Encoded};
     use crate::protocol::Frame;
 
     /// A small xorshift generator: the core has no `rand` to lean on.
@@ -526,11 +526,11 @@ mod tests {
         }
     }
 
-    const JOB: JobId = 1;
+    const JOB: CallId = 1;
 
-    /// Inputs of 8 bytes each, so a batch can be split anywhere.
-    fn work(first: u64, count: u32) -> Work {
-        Work {
+    /// Inputs of 8 bytes each, so a chunk can be split anywhere.
+    fn work(first: u64, count: u32) -> Encoded {
+        Encoded {
             task: "t",
             first,
             count,
@@ -542,16 +542,16 @@ mod tests {
 
     fn scheduler(policy: Policy) -> Scheduler {
         let mut sched = Scheduler::new(policy);
-        sched.book.open_job(JOB).unwrap();
+        sched.book.open_call(JOB).unwrap();
         sched
     }
 
-    /// Every batch handed out, as (worker, first input, count).
+    /// Every chunk handed out, as (worker, first input, count).
     fn dispatch(sched: &mut Scheduler, now: Instant) -> Vec<(WorkerId, u64, u32)> {
         let mut sent = Vec::new();
-        sched.dispatch(now, |worker, batch, book| {
-            let batch = book.get(batch).unwrap();
-            sent.push((worker, batch.work.first, batch.count()));
+        sched.dispatch(now, |worker, chunk, book| {
+            let chunk = book.get(chunk).unwrap();
+            sent.push((worker, chunk.work.first, chunk.count()));
             true
         });
         #[cfg(debug_assertions)]
@@ -559,9 +559,9 @@ mod tests {
         sent
     }
 
-    /// The batch ids a worker holds, oldest first.
+    /// The chunk ids a worker holds, oldest first.
     fn held(sched: &Scheduler, worker: WorkerId) -> Vec<u64> {
-        sched.slots[&worker].out.iter().map(|o| o.batch).collect()
+        sched.slots[&worker].out.iter().map(|o| o.chunk).collect()
     }
 
     fn ok() -> Body {
@@ -573,12 +573,12 @@ mod tests {
     }
 
     fn finish_front(sched: &mut Scheduler, worker: WorkerId, now: Instant) -> Option<Action> {
-        let batch = held(sched, worker)[0];
-        sched.done(worker, batch, now, None, ok()).unwrap()
+        let chunk = held(sched, worker)[0];
+        sched.done(worker, chunk, now, None, ok()).unwrap()
     }
 
     #[test]
-    fn work_spreads_over_every_worker_before_any_gets_a_second_batch() {
+    fn work_spreads_over_every_worker_before_any_gets_a_second_chunk() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
             window: Some(2),
@@ -612,7 +612,7 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_makes_the_window_one_batch() {
+    fn a_timeout_makes_the_window_one_chunk() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
             window: Some(4),
@@ -627,7 +627,7 @@ mod tests {
     }
 
     #[test]
-    fn short_batches_deepen_the_adaptive_window() {
+    fn short_chunks_deepen_the_adaptive_window() {
         let now = Instant::now();
         let mut sched = scheduler(Policy::default());
         sched.started(1, 101, now);
@@ -641,7 +641,7 @@ mod tests {
     }
 
     #[test]
-    fn large_batches_go_one_more_at_a_time() {
+    fn large_chunks_go_one_more_at_a_time() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
             window: Some(8),
@@ -656,19 +656,19 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_that_cannot_be_sent_goes_back_uncharged() {
+    fn a_chunk_that_cannot_be_sent_goes_back_uncharged() {
         let now = Instant::now();
         let mut sched = scheduler(Policy::default());
         sched.started(1, 101, now);
         sched.book.submit(JOB, work(0, 1));
         sched.dispatch(now, |_, _, _| false);
         assert!(held(&sched, 1).is_empty());
-        let (_, batch) = sched.book.next_queued().unwrap();
-        assert_eq!(batch.attempts, 1, "charged only now");
+        let (_, chunk) = sched.book.next_queued().unwrap();
+        assert_eq!(chunk.attempts, 1, "charged only now");
     }
 
     #[test]
-    fn a_reply_for_a_batch_the_worker_is_not_running_is_refused() {
+    fn a_reply_for_a_chunk_the_worker_is_not_running_is_refused() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
             window: Some(2),
@@ -685,7 +685,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_delivers_its_batch_with_the_workers_pid() {
+    fn a_reply_delivers_its_chunk_with_the_workers_pid() {
         let now = Instant::now();
         let mut sched = scheduler(Policy::default());
         sched.started(1, 101, now);
@@ -700,7 +700,7 @@ mod tests {
     }
 
     #[test]
-    fn a_death_splits_the_running_batch_and_requeues_the_rest_uncharged_in_order() {
+    fn a_death_splits_the_running_chunk_and_requeues_the_rest_uncharged_in_order() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
             window: Some(3),
@@ -717,8 +717,8 @@ mod tests {
         let sent = dispatch(&mut sched, now);
         assert_eq!(sent, [(2, 0, 1), (2, 1, 1), (2, 2, 1)]);
         let mut attempts = Vec::new();
-        while let Some((_, batch)) = sched.book.next_queued() {
-            attempts.push((batch.work.first, batch.count(), batch.attempts));
+        while let Some((_, chunk)) = sched.book.next_queued() {
+            attempts.push((chunk.work.first, chunk.count(), chunk.attempts));
         }
         assert_eq!(attempts, [(3, 2, 1), (5, 1, 1)], "uncharged, in order");
     }
@@ -747,7 +747,7 @@ mod tests {
     }
 
     #[test]
-    fn maxtasksperchild_is_exact_whatever_the_batch_size() {
+    fn maxtasksperchild_is_exact_whatever_the_chunk_size() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
             window: Some(4),
@@ -770,7 +770,7 @@ mod tests {
     }
 
     #[test]
-    fn an_overdue_batch_gets_sigterm_then_sigkill_and_fails_as_timed_out() {
+    fn an_overdue_chunk_gets_sigterm_then_sigkill_and_fails_as_timed_out() {
         let now = Instant::now();
         let second = Duration::from_secs(1);
         let mut sched = scheduler(Policy {
@@ -796,7 +796,7 @@ mod tests {
         assert_eq!(sched.tick(now + 3 * second), [kill]);
         assert!(sched.tick(now + 4 * second).is_empty(), "once");
         sched.died(1, ExitCause::Signal(libc::SIGKILL), now + 3 * second);
-        // The batch of two is split to find the slow input, like a death;
+        // The chunk of two is split to find the slow input, like a death;
         // a single input that times out is charged an attempt like one.
         sched.started(2, 102, now);
         assert_eq!(dispatch(&mut sched, now), [(2, 0, 1)]);
@@ -812,7 +812,7 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_that_sends_garbage_is_killed_and_its_batch_fails_with_the_reason() {
+    fn a_worker_that_sends_garbage_is_killed_and_its_chunk_fails_with_the_reason() {
         let now = Instant::now();
         let mut sched = scheduler(Policy::default());
         sched.started(1, 101, now);
@@ -833,14 +833,14 @@ mod tests {
     }
 
     #[test]
-    fn an_abandoned_job_kills_the_worker_running_it_and_drops_the_rest() {
+    fn an_abandoned_call_kills_the_worker_running_it_and_drops_the_rest() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
             window: Some(2),
             retries: 3,
             ..Policy::default()
         });
-        sched.book.open_job(2).unwrap();
+        sched.book.open_call(2).unwrap();
         sched.started(1, 101, now);
         sched.started(2, 102, now);
         sched.book.submit(JOB, work(0, 2));
@@ -856,8 +856,8 @@ mod tests {
         assert!(sched.abandon(JOB, now).is_empty(), "once");
         sched.died(1, ExitCause::Signal(libc::SIGKILL), now);
         assert!(deliveries(&mut sched).is_empty(), "nobody wants it");
-        // Worker 2 finishes what it holds: the other job's batch, and one
-        // of the abandoned job's already out, whose results nobody gets.
+        // Worker 2 finishes what it holds: the other call's chunk, and one
+        // of the abandoned call's already out, whose results nobody gets.
         finish_front(&mut sched, 2, now);
         finish_front(&mut sched, 2, now);
         assert!(deliveries(&mut sched).is_empty());
@@ -881,7 +881,7 @@ mod tests {
     }
 
     /// A fake transport under thousands of random events: workers that
-    /// reply, die, time out and start again, jobs submitted all along. Every
+    /// reply, die, time out and start again, calls submitted all along. Every
     /// input is delivered exactly once, and the bookkeeping holds throughout.
     #[test]
     fn random_replies_deaths_and_starts_deliver_every_input_exactly_once() {
@@ -922,10 +922,10 @@ mod tests {
                 }
                 _ => {
                     for id in workers {
-                        if let Some(&batch) = held(&sched, id).first()
+                        if let Some(&chunk) = held(&sched, id).first()
                             && rng.random_range(0..2) == 0
                             && let Ok(Some(Action::Retire { worker })) =
-                                sched.done(id, batch, now, None, ok())
+                                sched.done(id, chunk, now, None, ok())
                         {
                             sched.died(worker, ExitCause::Status(0), now);
                         }
@@ -970,7 +970,7 @@ mod tests {
             .filter(|d| matches!(d.body, Body::Failed(_)));
         assert!(failed.count() > 0, "some inputs ran out of retries");
     }
-    /// An MPI job's ranks: one batch each, and none can be stopped alone.
+    /// An MPI job's ranks: one chunk each, and none can be stopped alone.
     fn ranks() -> Scheduler {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
@@ -984,7 +984,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rank_gets_its_next_batch_only_once_it_replied() {
+    fn a_rank_gets_its_next_chunk_id_only_once_it_replied() {
         let now = Instant::now();
         let mut sched = ranks();
         for i in 0..4 {
@@ -997,23 +997,23 @@ mod tests {
     }
 
     #[test]
-    fn abandoning_a_job_on_ranks_kills_nobody_and_its_late_reply_is_dropped() {
+    fn abandoning_a_call_on_ranks_kills_nobody_and_its_late_reply_is_dropped() {
         let now = Instant::now();
         let mut sched = ranks();
         sched.book.submit(JOB, work(0, 1));
-        sched.book.open_job(JOB + 1).unwrap();
+        sched.book.open_call(JOB + 1).unwrap();
         sched.book.submit(JOB + 1, work(0, 1));
         sched.book.submit(JOB + 1, work(1, 1));
         assert_eq!(dispatch(&mut sched, now).len(), 2);
         assert_eq!(sched.abandon(JOB, now), []);
-        // The rank finishes the abandoned batch and goes on with other work.
+        // The rank finishes the abandoned chunk and goes on with other work.
         finish_front(&mut sched, 0, now);
         assert!(deliveries(&mut sched).is_empty());
         assert_eq!(dispatch(&mut sched, now), [(0, 1, 1)]);
     }
 
     #[test]
-    fn a_rank_dropped_as_lost_fails_its_whole_batch_and_gets_no_more_work() {
+    fn a_rank_dropped_as_lost_fails_its_whole_chunk_and_gets_no_more_work() {
         let now = Instant::now();
         let mut sched = ranks();
         sched.book.submit(JOB, work(0, 3));
@@ -1036,21 +1036,21 @@ mod tests {
     }
 
     #[test]
-    fn a_rank_that_sends_garbage_fails_its_batch_and_is_dropped_not_killed() {
+    fn a_rank_that_sends_garbage_fails_its_chunk_and_is_dropped_not_killed() {
         let now = Instant::now();
         let mut sched = ranks();
         sched.book.submit(JOB, work(0, 1));
         sched.book.submit(JOB, work(1, 1));
         dispatch(&mut sched, now);
-        let batch = held(&sched, 0)[0];
-        assert!(sched.done(0, batch + 1, now, None, ok()).is_err());
-        let kill = sched.malformed(0, "reply for another batch".into(), now);
+        let chunk = held(&sched, 0)[0];
+        assert!(sched.done(0, chunk + 1, now, None, ok()).is_err());
+        let kill = sched.malformed(0, "reply for another chunk".into(), now);
         assert!(matches!(kill, Some(Action::Kill { worker: 0, .. })));
         sched.drop_worker(0, None, now);
         let failed = deliveries(&mut sched);
         assert!(matches!(
             &failed[0].body,
-            Body::Failed(TaskError::Protocol { pid: 100, message }) if message == "reply for another batch"
+            Body::Failed(TaskError::Protocol { pid: 100, message }) if message == "reply for another chunk"
         ));
         assert!(sched.usable());
         sched.drop_worker(1, None, now);

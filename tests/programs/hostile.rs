@@ -134,7 +134,7 @@ fn own_sigint() -> Result<(), procpool::PoolError> {
     let pool = Pool::builder()
         .processes(1)
         .chunksize(1)
-        .in_flight(1)
+        .window(1)
         .interrupt_flag(flag)
         .build()?;
     let stopped = match pool.map(slow, [1, 1, 1, 60_000]) {
@@ -247,7 +247,7 @@ fn iter_panics_mode() -> Result<(), procpool::PoolError> {
 /// Panics with a pool running a one-minute task.
 fn panic_midway() -> Result<(), procpool::PoolError> {
     // One batch a worker: the map runs beside the long task, not behind it.
-    let pool = Pool::builder().processes(2).in_flight(1).build()?;
+    let pool = Pool::builder().processes(2).window(1).build()?;
     let _running = pool.submit(slow, 60_000)?;
     println!("{:?}", pool.map(square, 0..3)?);
     panic!("the program panicked midway");
