@@ -410,6 +410,116 @@ fn a_cancel_leaves_one_row_per_task_saying_sigterm_the_same_five_times() {
     assert!(text.contains("#SBATCH --array 0\n"), "{text}");
 }
 
+/// Waits, at most `within`, until `file` exists in `scratch`.
+fn wait_for_file(scratch: &Scratch, file: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !scratch.path(file).exists() {
+        assert!(Instant::now() < deadline, "{file} never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_task_past_its_time_limit_leaves_one_row_saying_sigterm_and_slurm_says_timeout() {
+    let Some(slurm) = Slurm::new(1) else { return };
+    let scratch = Scratch::new("touch started; sleep 300\ntrue\n");
+    // A minute, Slurm's least; it checks limits about every 30 s.
+    let s = script(
+        &scratch,
+        "array.sh",
+        &["jobs", "jobs.txt", "--slurm", "--time", "1"],
+    );
+    let started = Instant::now();
+    let id = slurm.sbatch(&s, scratch.dir.path());
+    slurm.wait(&id, Duration::from_secs(180));
+    took("a time limit of 1 minute", started);
+    let status = scratch.read("jobs_status.tsv");
+    assert_eq!(status.lines().count(), 1 + 2, "one row a job:\n{status}");
+    let rows = scratch.rows();
+    assert_eq!(
+        (rows[&0].exit_code, rows[&1].exit_code),
+        (143, 0),
+        "{status}"
+    );
+    let log = scratch.read(&format!("procpool-jobs-{id}_0.out"));
+    assert!(log.contains("DUE TO TIME LIMIT"), "{log}");
+    assert!(
+        log.contains("job 0 stopped by signal 15 (SIGTERM), which this run received"),
+        "{log}"
+    );
+    assert_eq!(slurm.records(&id)[&0]["JobState"], "TIMEOUT");
+    // The resume runs it again.
+    let again = script(
+        &scratch,
+        "again.sh",
+        &["jobs", "jobs.txt", "--slurm", "--resume"],
+    );
+    let text = std::fs::read_to_string(again).unwrap();
+    assert!(text.contains("#SBATCH --array 0\n"), "{text}");
+}
+
+#[test]
+fn a_requeued_task_writes_one_row_per_attempt_and_the_last_one_wins() {
+    let Some(slurm) = Slurm::new(1) else { return };
+    // The first attempt holds until it is requeued; the second finishes.
+    let scratch =
+        Scratch::new("if [ -e first ]; then echo again; else touch first; sleep 300; fi\ntrue\n");
+    let s = script(&scratch, "array.sh", &["jobs", "jobs.txt", "--slurm"]);
+    let started = Instant::now();
+    let id = slurm.sbatch(&s, scratch.dir.path());
+    wait_for_file(&scratch, "first", Duration::from_secs(60));
+    let task = format!("{id}_0");
+    let requeue = slurm
+        .command("scontrol", scratch.dir.path())
+        .args(["requeue", &task])
+        .output()
+        .unwrap();
+    assert!(requeue.status.success(), "{}", show(&requeue));
+    // Slurm holds a requeued task back for two minutes: once it is pending
+    // for that, it may start now.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !scratch.path("jobs_logs/0.out").exists() || scratch.read("jobs_logs/0.out").is_empty() {
+        let queued = slurm
+            .command("squeue", scratch.dir.path())
+            .args(["-h", "-j", &task, "-o", "%T %r"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&queued.stdout).trim() == "PENDING BeginTime" {
+            let now = slurm
+                .command("scontrol", scratch.dir.path())
+                .args(["update", &format!("jobid={task}"), "starttime=now"])
+                .output()
+                .unwrap();
+            assert!(now.status.success(), "{}", show(&now));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the requeued task did not run again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    slurm.wait(&id, Duration::from_secs(120));
+    took("a requeue", started);
+
+    let status = scratch.read("jobs_status.tsv");
+    let attempts: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("0\t"))
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    // The attempt stopped by the requeue (SIGTERM), then the one that finished.
+    assert_eq!(attempts, ["143", "0"], "{status}");
+    assert_eq!(scratch.rows()[&0].exit_code, 0);
+    assert_eq!(scratch.read("jobs_logs/0.out"), "again\n");
+    // Nothing is left to resume.
+    let again = scratch.run(&["jobs", "jobs.txt", "--slurm", "--resume"]);
+    assert!(again.status.success(), "{}", show(&again));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        "procpool: every job already succeeded in jobs_status.tsv; no array to submit\n"
+    );
+}
+
 #[test]
 fn jobs_beyond_max_array_size_and_a_scattered_resume_run_from_an_id_list_keeping_their_ids() {
     let Some(slurm) = Slurm::with_max_array_size(1, 10) else {
