@@ -246,7 +246,7 @@ fn iter_panics_mode() -> Result<(), procpool::PoolError> {
 
 /// Panics with a pool running a one-minute task.
 fn panic_midway() -> Result<(), procpool::PoolError> {
-    // One batch a worker: the map runs beside the long task, not behind it.
+    // One chunk a worker: the map runs beside the long task, not behind it.
     let pool = Pool::builder().processes(2).window(1).build()?;
     let _running = pool.submit(slow, 60_000)?;
     println!("{:?}", pool.map(square, 0..3)?);

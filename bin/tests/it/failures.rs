@@ -81,7 +81,7 @@ fn a_worker_that_refuses_or_sends_garbage_costs_one_task_a_protocol_error() {
     for (behaviour, expect) in [
         ("run:error", "refuses on purpose"),
         ("garbage:-", "malformed reply"),
-        ("wrong-batch:-", "was not running"),
+        ("wrong-chunk:-", "was not running"),
         // Shared memory it names but never sent, or past the end of its own.
         (
             "region:none",
