@@ -115,6 +115,41 @@ pub(crate) fn has_exited(pid: u32) -> bool {
     }
 }
 
+/// Waits until our child `pid` has exited, or `until` passes; whether it
+/// exited. It is left to be reaped, so its group can still be killed by
+/// number. Waits on the process itself (a pidfd), not a clock; where the
+/// kernel has no pidfd (before 5.3), it looks every millisecond.
+pub(crate) fn wait_exited(pid: u32, until: std::time::Instant) -> bool {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor
+    // (or -1), which the OwnedFd then owns alone.
+    let pidfd = unsafe {
+        match libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) {
+            -1 => None,
+            fd => Some(OwnedFd::from_raw_fd(fd as i32)),
+        }
+    };
+    loop {
+        if has_exited(pid) {
+            return true;
+        }
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match &pidfd {
+            Some(fd) => {
+                use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+                use std::os::fd::AsFd;
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+                let _ = poll(&mut fds, wait);
+            }
+            None => std::thread::sleep(left.min(std::time::Duration::from_millis(1))),
+        }
+    }
+}
+
 /// The worker's channel descriptors, closed in any child a task forks.
 static CHANNEL_FDS: [std::sync::atomic::AtomicI32; 8] =
     [const { std::sync::atomic::AtomicI32::new(-1) }; 8];

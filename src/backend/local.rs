@@ -502,18 +502,13 @@ impl Drop for Supervisor {
             }
             let deadline = Instant::now() + GRACEFUL_EXIT;
             self.workers.retain(|_, worker| {
-                loop {
-                    if sys::has_exited(worker.pid) {
-                        // What its tasks left in its group goes with it.
-                        sys::kill_group(worker.pid, libc::SIGKILL);
-                        let _ = worker.child.wait();
-                        break false;
-                    }
-                    if Instant::now() >= deadline {
-                        break true;
-                    }
-                    thread::sleep(Duration::from_millis(1));
+                if !sys::wait_exited(worker.pid, deadline) {
+                    return true;
                 }
+                // What its tasks left in its group goes with it.
+                sys::kill_group(worker.pid, libc::SIGKILL);
+                let _ = worker.child.wait();
+                false
             });
         }
         self.terminate();
@@ -534,25 +529,13 @@ fn no_retry(e: &PoolError) -> bool {
 
 /// Waits for a worker whose channel closed; kills it if it lingers.
 fn reap(child: &mut Child, grace: Duration) -> ExitCause {
-    let deadline = Instant::now() + grace;
     let pid = child.id();
-    loop {
-        if sys::has_exited(pid) {
-            // Before it is reaped: what its tasks left in its group goes too.
-            sys::kill_group(pid, libc::SIGKILL);
-            if let Ok(status) = child.wait() {
-                return ExitCause::from_status(status);
-            }
-        }
-        match Instant::now() < deadline {
-            true => thread::sleep(Duration::from_millis(1)),
-            false => {
-                sys::kill_group(pid, libc::SIGKILL);
-                return child
-                    .wait()
-                    .map(ExitCause::from_status)
-                    .unwrap_or(ExitCause::Signal(libc::SIGKILL));
-            }
-        }
-    }
+    // Either way, before it is reaped: what its tasks left in its group goes
+    // too (and, if it lingers, the worker itself).
+    sys::wait_exited(pid, Instant::now() + grace);
+    sys::kill_group(pid, libc::SIGKILL);
+    child
+        .wait()
+        .map(ExitCause::from_status)
+        .unwrap_or(ExitCause::Signal(libc::SIGKILL))
 }

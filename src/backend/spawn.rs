@@ -369,9 +369,7 @@ impl Handshake {
                     // A worker that closed its pipe by exiting is reaped a
                     // moment after: its exit says more than the closed pipe.
                     let until = Instant::now() + Duration::from_millis(100);
-                    while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < until {
-                        thread::sleep(Duration::from_millis(1));
-                    }
+                    crate::sys::wait_exited(self.child.id(), until);
                     let reason = match self.child.try_wait() {
                         Ok(Some(status)) if status.code() == Some(NO_INIT_EXIT) => {
                             "it built a pool of its own instead of serving: its main never \
@@ -505,9 +503,7 @@ impl Handshake {
     }
 
     fn reap_by(&mut self, until: Instant) {
-        while Instant::now() < until && matches!(self.child.try_wait(), Ok(None)) {
-            thread::sleep(Duration::from_millis(1));
-        }
+        crate::sys::wait_exited(self.child.id(), until);
         crate::sys::kill_group(self.child.id(), libc::SIGKILL);
         let _ = self.child.wait();
         // A name written before it died may still be in the pipe.
