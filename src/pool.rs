@@ -100,7 +100,11 @@ impl PoolBuilder {
     /// How many chunks each worker holds at once, so a worker never waits
     /// for the supervisor between chunks. Default: adaptive, 8 while chunks
     /// take under half a millisecond (the channel's latency then matters) and
-    /// 2 otherwise (so long tasks are not queued behind each other).
+    /// 2 otherwise (so long tasks are not queued behind each other); and
+    /// none waits behind a running chunk that may be long (before any chunk
+    /// came back, one of another task, or one running four times as long as
+    /// chunks do), so a short call never waits for a long one while another
+    /// worker could take it.
     pub fn window(mut self, chunks: usize) -> Self {
         self.window = Some(chunks);
         self

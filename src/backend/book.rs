@@ -185,6 +185,11 @@ impl Book {
     }
 
     /// Takes the front of the queue to send, charging it an attempt.
+    /// The chunk at the front of the queue, left there.
+    pub fn peek_queued(&self) -> Option<&Chunk> {
+        self.chunks.get(self.queue.front()?)
+    }
+
     pub fn next_queued(&mut self) -> Option<(u64, &mut Chunk)> {
         let id = self.queue.pop_front()?;
         let chunk = self.chunks.get_mut(&id).expect("queued chunks exist");

@@ -18,7 +18,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::book::{Body, Book, CallId};
+use super::book::{Body, Book, CallId, Chunk};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
 use crate::sys::ExitCause;
@@ -27,6 +27,8 @@ use crate::sys::ExitCause;
 const SHORT_BATCH: Duration = Duration::from_micros(500);
 const DEEP_WINDOW: usize = 8;
 const SHALLOW_WINDOW: usize = 2;
+/// A running chunk never counts as stuck before this.
+const STUCK_AFTER: Duration = Duration::from_millis(1);
 /// A worker gets no more chunks while this many bytes of input are out
 /// with it (it always gets one).
 const WINDOW_BYTES: usize = 2 << 20;
@@ -146,6 +148,24 @@ impl Scheduler {
         }
     }
 
+    /// Whether the next queued chunk, put behind `slot`'s running one, could
+    /// wait long while another worker idles: nothing is known yet of how
+    /// long chunks take, the running one is of another task (whose time
+    /// says nothing of this one's), or it has run four times as long as
+    /// chunks do (and a millisecond at least). The adaptive window then
+    /// gives the worker no more.
+    fn stuck(&self, slot: &Slot, now: Instant) -> bool {
+        let task = |chunk: Option<&Chunk>| chunk.map(|c| c.work.task);
+        let running = slot.out.front().and_then(|out| self.book.get(out.chunk));
+        if task(running) != task(self.book.peek_queued()) {
+            return true;
+        }
+        match self.chunk_time {
+            None => true,
+            Some(t) => now.saturating_duration_since(slot.running_since) > (t * 4).max(STUCK_AFTER),
+        }
+    }
+
     /// Hands out queued chunks to fill every worker's window, one per worker
     /// per round so work spreads over all workers before any gets a second.
     /// Calls `send` for each; a `send` that returns `false` (the worker is
@@ -159,7 +179,7 @@ impl Scheduler {
                 if broken.contains(&id) {
                     continue;
                 }
-                while let Some(chunk) = self.next_for(id, level) {
+                while let Some(chunk) = self.next_for(id, level, now) {
                     if !send(id, chunk, &self.book) {
                         self.book.unsend(chunk);
                         broken.push(id);
@@ -182,9 +202,12 @@ impl Scheduler {
 
     /// The next chunk for worker `id` while it holds fewer than `level`,
     /// cut to what its `maxtasksperchild` allows.
-    fn next_for(&mut self, id: WorkerId, level: usize) -> Option<u64> {
+    fn next_for(&mut self, id: WorkerId, level: usize, now: Instant) -> Option<u64> {
         let slot = &self.slots[&id];
         if slot.out.len() >= level || !matches!(slot.state, State::Running) {
+            return None;
+        }
+        if !slot.out.is_empty() && self.policy.window.is_none() && self.stuck(slot, now) {
             return None;
         }
         // Large chunks: one more is enough to keep a worker busy, and its
@@ -634,10 +657,63 @@ mod tests {
         for i in 0..20 {
             sched.book.submit(JOB, work(i, 1));
         }
-        assert_eq!(dispatch(&mut sched, now).len(), SHALLOW_WINDOW);
+        // Nothing is known of the chunks yet: one each.
+        assert_eq!(dispatch(&mut sched, now).len(), 1);
         finish_front(&mut sched, 1, now + Duration::from_micros(10));
         let more = dispatch(&mut sched, now + Duration::from_micros(10));
-        assert_eq!(more.len(), DEEP_WINDOW - (SHALLOW_WINDOW - 1));
+        assert_eq!(more.len(), DEEP_WINDOW);
+    }
+
+    #[test]
+    fn no_chunk_goes_behind_another_tasks_running_chunk() {
+        let now = Instant::now();
+        let mut sched = scheduler(Policy::default());
+        sched.started(1, 101, now);
+        sched.started(2, 102, now);
+        // What is known of "t": its chunks take 10 us.
+        sched.book.submit(JOB, work(0, 1));
+        dispatch(&mut sched, now);
+        finish_front(&mut sched, 1, now + Duration::from_micros(10));
+        // Worker 1 starts another task; "t"'s chunks go to worker 2 alone,
+        // however fresh the other task's chunk is.
+        let at = now + Duration::from_micros(20);
+        sched.book.submit(
+            JOB,
+            Encoded {
+                task: "other",
+                ..work(1, 1)
+            },
+        );
+        assert_eq!(dispatch(&mut sched, at), [(1, 1, 1)]);
+        for i in 2..5 {
+            sched.book.submit(JOB, work(i, 1));
+        }
+        let sent = dispatch(&mut sched, at);
+        assert!(sent.iter().all(|&(worker, _, _)| worker == 2), "{sent:?}");
+        assert_eq!(sent.len(), 3);
+    }
+
+    #[test]
+    fn no_chunk_waits_behind_a_long_one_while_another_worker_could_take_it() {
+        let now = Instant::now();
+        let mut sched = scheduler(Policy::default());
+        sched.started(1, 101, now);
+        sched.started(2, 102, now);
+        // A long task goes first, before anything is known: one chunk each.
+        sched.book.submit(JOB, work(0, 1));
+        assert_eq!(dispatch(&mut sched, now), [(1, 0, 1)]);
+        sched.book.submit(JOB, work(1, 1));
+        sched.book.submit(JOB, work(2, 1));
+        let at = now + Duration::from_micros(50);
+        assert_eq!(dispatch(&mut sched, at), [(2, 1, 1)]);
+        // Worker 2's short chunk is back: its next one goes there, with room
+        // for more; worker 1, still on its long chunk, gets none behind it.
+        let later = at + Duration::from_millis(5);
+        finish_front(&mut sched, 2, at + Duration::from_micros(20));
+        assert_eq!(dispatch(&mut sched, later), [(2, 2, 1)]);
+        sched.book.submit(JOB, work(3, 1));
+        assert_eq!(dispatch(&mut sched, later), [(2, 3, 1)]);
+        assert_eq!(held(&sched, 1).len(), 1);
     }
 
     #[test]

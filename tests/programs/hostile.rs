@@ -246,8 +246,8 @@ fn iter_panics_mode() -> Result<(), procpool::PoolError> {
 
 /// Panics with a pool running a one-minute task.
 fn panic_midway() -> Result<(), procpool::PoolError> {
-    // One chunk a worker: the map runs beside the long task, not behind it.
-    let pool = Pool::builder().processes(2).window(1).build()?;
+    // Default settings: the map runs beside the long task, never behind it.
+    let pool = Pool::new(2)?;
     let _running = pool.submit(slow, 60_000)?;
     println!("{:?}", pool.map(square, 0..3)?);
     panic!("the program panicked midway");
