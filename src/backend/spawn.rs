@@ -446,7 +446,10 @@ impl Handshake {
                     PollTimeout::try_from(POLL).unwrap_or(PollTimeout::MAX),
                 );
             }
-            None => thread::sleep(POLL),
+            // The pipe ended without a name: the worker is on its way out.
+            None => {
+                crate::sys::wait_exited(self.child.id(), Instant::now() + POLL);
+            }
         }
         Ok(None)
     }
