@@ -53,6 +53,9 @@ pub(crate) struct Policy {
     /// replaced alone, so abandoning a call kills nobody (its late replies
     /// are dropped).
     pub whole_job: bool,
+    /// How long a message takes there and back (zero on one machine's
+    /// channels): the adaptive window holds enough chunks to cover it.
+    pub round_trip: Duration,
 }
 
 /// What the transport is to do for the scheduler.
@@ -134,7 +137,9 @@ impl Scheduler {
     /// Chunks per worker: 1 with a timeout (a chunk's clock starts when it is
     /// sent), the builder's number if given, else adaptive: short chunks need
     /// a deep window to hide the channel's latency, long ones a shallow one so
-    /// that none waits behind another on a busy worker while a worker idles.
+    /// that none waits behind another on a busy worker while a worker idles,
+    /// but deep enough that the chunks behind the running one last the round
+    /// trip of its reply and the next chunk.
     fn window(&self) -> usize {
         if self.policy.timeout.is_some() {
             return 1;
@@ -142,7 +147,11 @@ impl Scheduler {
         match (self.policy.window, self.chunk_time) {
             (Some(window), _) => window.max(1),
             (None, Some(t)) if t < SHORT_BATCH => DEEP_WINDOW,
-            (None, _) => SHALLOW_WINDOW,
+            (None, Some(t)) => {
+                let behind = self.policy.round_trip.as_nanos().div_ceil(t.as_nanos().max(1));
+                (1 + behind as usize).clamp(SHALLOW_WINDOW, DEEP_WINDOW)
+            }
+            (None, None) => SHALLOW_WINDOW,
         }
     }
 
