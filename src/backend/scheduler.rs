@@ -148,7 +148,11 @@ impl Scheduler {
             (Some(window), _) => window.max(1),
             (None, Some(t)) if t < SHORT_BATCH => DEEP_WINDOW,
             (None, Some(t)) => {
-                let behind = self.policy.round_trip.as_nanos().div_ceil(t.as_nanos().max(1));
+                let behind = self
+                    .policy
+                    .round_trip
+                    .as_nanos()
+                    .div_ceil(t.as_nanos().max(1));
                 (1 + behind as usize).clamp(SHALLOW_WINDOW, DEEP_WINDOW)
             }
             (None, None) => SHALLOW_WINDOW,
@@ -650,6 +654,32 @@ mod tests {
     }
 
     #[test]
+    fn a_long_round_trip_deepens_the_window_of_long_chunks() {
+        let now = Instant::now();
+        let mut sched = scheduler(Policy {
+            round_trip: Duration::from_millis(5),
+            ..Policy::default()
+        });
+        sched.started(1, 101, now);
+        for i in 0..20 {
+            sched.book.submit(JOB, work(i, 1));
+        }
+        assert_eq!(dispatch(&mut sched, now).len(), SHALLOW_WINDOW);
+        // Chunks of 2 ms: 3 behind the running one last the 5 ms round trip.
+        let later = now + Duration::from_millis(2);
+        finish_front(&mut sched, 1, later);
+        let more = dispatch(&mut sched, later);
+        assert_eq!(held(&sched, 1).len(), 4, "sent {more:?}");
+        // Chunks far longer than the round trip: one behind is enough.
+        let much_later = later + Duration::from_secs(1);
+        for _ in 0..4 {
+            finish_front(&mut sched, 1, much_later);
+        }
+        dispatch(&mut sched, much_later);
+        assert_eq!(held(&sched, 1).len(), SHALLOW_WINDOW);
+    }
+
+    #[test]
     fn large_chunks_go_one_more_at_a_time() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
@@ -904,6 +934,7 @@ mod tests {
             retries: 2,
             max_tasks_per_child: Some(7),
             whole_job: false,
+            round_trip: Duration::from_millis(2),
         });
         let mut next_worker = 0;
         let mut next_input = 0;
