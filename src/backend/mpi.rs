@@ -332,12 +332,16 @@ struct WorkerHello {
     tasks: Vec<String>,
 }
 
-/// Polls without burning a core: a few yields, then sleeps growing to about 1 ms.
+/// Polls without burning a core: a few yields, then sleeps that double every
+/// other time up to about 1 ms. (Open MPI's own waits spin: there is no
+/// message to block on in the kernel.) A rank that holds a window of chunks
+/// finds its next one in when it finishes one, so how long it sleeps when
+/// idle costs no throughput.
 #[derive(Default)]
 struct Backoff(u32);
 
 impl Backoff {
-    const SPINS: u32 = 32;
+    const SPINS: u32 = 4;
 
     fn reset(&mut self) {
         self.0 = 0;
@@ -347,12 +351,18 @@ impl Backoff {
         if self.0 < Self::SPINS {
             thread::yield_now();
         } else {
-            let doublings = ((self.0 - Self::SPINS) / 4).min(7);
+            let doublings = ((self.0 - Self::SPINS) / 2).min(7);
             thread::sleep(Duration::from_micros(8 << doublings));
         }
         self.0 = self.0.saturating_add(1);
     }
 }
+
+/// The longest rank 0 sleeps in a turn: the turn returns this often to serve
+/// calls from other threads and to notice signals.
+const MAX_SLEEP: Duration = Duration::from_millis(1);
+/// A reply due sooner than this is polled for rather than slept for.
+const MIN_SLEEP: Duration = Duration::from_micros(50);
 
 /// A frame on its way to another rank by a non-blocking send (`MPI_Isend`).
 /// A blocking send of a large frame waits until its receiver takes it, and
@@ -699,7 +709,9 @@ impl MpiSupervisor {
         }
     }
 
-    /// Takes every reply that is in, or waits a little if none is.
+    /// Takes every reply that is in; if none is, sleeps until the next one is
+    /// due (by the chunks' average time, at most [`MAX_SLEEP`]), or, once it
+    /// is overdue, polls with a [`Backoff`].
     fn receive(&mut self) {
         let comm = self.root.world.comm();
         let mut taken = false;
@@ -714,8 +726,12 @@ impl MpiSupervisor {
         }
         if taken {
             self.backoff.reset();
-        } else {
-            self.backoff.wait();
+            return;
+        }
+        let now = Instant::now();
+        match self.sched.next_reply() {
+            Some(due) if due > now + MIN_SLEEP => thread::sleep((due - now).min(MAX_SLEEP)),
+            _ => self.backoff.wait(),
         }
     }
 

@@ -309,6 +309,19 @@ impl Scheduler {
         self.release(id, Err(unheard), now);
     }
 
+    /// When the next reply is due: the earliest moment a worker's running
+    /// chunk ends if it takes as long as chunks have been taking. `None` when
+    /// no worker holds a chunk.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
+    pub fn next_reply(&self) -> Option<Instant> {
+        let average = self.chunk_time.unwrap_or_default();
+        self.slots
+            .values()
+            .filter(|slot| !slot.out.is_empty())
+            .map(|slot| slot.running_since + average)
+            .min()
+    }
+
     /// Whether any worker holds a chunk.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
     pub fn busy(&self) -> bool {
