@@ -6,9 +6,9 @@
 //! local worker ([`Request::Run`] with the inputs encoded by
 //! [`codec`]), and a worker rank answers with the same
 //! [`Reply`] its linked task produces. The policy is the local pool's own
-//! scheduler (`scheduler.rs`); each worker rank holds one chunk at a time
-//! and gets the next when it replies, so faster ranks and hosts take more
-//! of the work.
+//! scheduler (`scheduler.rs`); each worker rank holds a window of chunks,
+//! deep enough to cover the round trip to it, and gets more as it replies,
+//! so faster ranks and hosts take more of the work.
 //!
 //! MPI cannot stop or replace one rank without ending the job, so this
 //! backend takes no task timeout, no retries and no maximum tasks per worker;
@@ -332,16 +332,17 @@ struct WorkerHello {
     tasks: Vec<String>,
 }
 
-/// Polls without burning a core: a few yields, then sleeps that double every
-/// other time up to about 1 ms. (Open MPI's own waits spin: there is no
-/// message to block on in the kernel.) A rank that holds a window of chunks
-/// finds its next one in when it finishes one, so how long it sleeps when
-/// idle costs no throughput.
+/// Polls without burning a core: yields for a while (tens of microseconds:
+/// short chunks come back that soon, and a yield gives the core to whoever
+/// needs it), then sleeps that double every other time up to about 1 ms.
+/// (Open MPI's own waits spin: there is no message to block on in the
+/// kernel.) A rank that holds a window of chunks finds its next one in when
+/// it finishes one, so how long it sleeps when idle costs no throughput.
 #[derive(Default)]
 struct Backoff(u32);
 
 impl Backoff {
-    const SPINS: u32 = 4;
+    const SPINS: u32 = 32;
 
     fn reset(&mut self) {
         self.0 = 0;
