@@ -27,6 +27,8 @@ use crate::sys::ExitCause;
 const SHORT_BATCH: Duration = Duration::from_micros(500);
 const DEEP_WINDOW: usize = 8;
 const SHALLOW_WINDOW: usize = 2;
+/// The most a round trip deepens the adaptive window to.
+pub(crate) const ROUND_TRIP_WINDOW: usize = 32;
 /// A worker gets no more chunks while this many bytes of input are out
 /// with it (it always gets one).
 const WINDOW_BYTES: usize = 2 << 20;
@@ -146,14 +148,18 @@ impl Scheduler {
         }
         match (self.policy.window, self.chunk_time) {
             (Some(window), _) => window.max(1),
-            (None, Some(t)) if t < SHORT_BATCH => DEEP_WINDOW,
             (None, Some(t)) => {
+                let least = if t < SHORT_BATCH {
+                    DEEP_WINDOW
+                } else {
+                    SHALLOW_WINDOW
+                };
                 let behind = self
                     .policy
                     .round_trip
                     .as_nanos()
                     .div_ceil(t.as_nanos().max(1));
-                (1 + behind as usize).clamp(SHALLOW_WINDOW, DEEP_WINDOW)
+                (1 + behind as usize).clamp(least, ROUND_TRIP_WINDOW)
             }
             (None, None) => SHALLOW_WINDOW,
         }
@@ -690,6 +696,25 @@ mod tests {
         }
         dispatch(&mut sched, much_later);
         assert_eq!(held(&sched, 1).len(), SHALLOW_WINDOW);
+    }
+
+    #[test]
+    fn a_long_round_trip_deepens_the_window_of_short_chunks_to_a_limit() {
+        let now = Instant::now();
+        let mut sched = scheduler(Policy {
+            round_trip: Duration::from_millis(1),
+            ..Policy::default()
+        });
+        sched.started(1, 101, now);
+        for i in 0..100 {
+            sched.book.submit(JOB, work(i, 1));
+        }
+        dispatch(&mut sched, now);
+        // Chunks of 10 us: a round trip is 100 of them, more than the limit.
+        let later = now + Duration::from_micros(10);
+        finish_front(&mut sched, 1, later);
+        dispatch(&mut sched, later);
+        assert_eq!(held(&sched, 1).len(), ROUND_TRIP_WINDOW);
     }
 
     #[test]
