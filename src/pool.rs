@@ -332,14 +332,12 @@ impl PoolBuilder {
         };
         let backend = Backend::start(self.backend, config)?;
         let clock_zero = backend.book().epoch.instant;
-        let chunks_ahead = backend.chunks_ahead();
         Ok(Pool {
             link: Arc::new(Link::start(backend)?),
             interrupt,
             closed: false.into(),
             clock_zero,
             processes,
-            chunks_ahead,
             chunksize: self.chunksize,
             progress: self.progress,
         })
@@ -370,8 +368,6 @@ pub struct Pool {
     closed: std::sync::atomic::AtomicBool,
     clock_zero: Instant,
     processes: usize,
-    /// Chunks per worker a call keeps out or queued (the backend's say).
-    chunks_ahead: usize,
     chunksize: Option<usize>,
     progress: Option<Report>,
 }
@@ -603,11 +599,10 @@ impl Pool {
         }
         // A size hint is a hint: a vector that grows past it stays correct.
         into.reserve_exact(len);
-        // At most a few chunks per worker are out (four locally, a window
-        // deep enough for the round trip on MPI): large inputs, cut into
-        // small chunks by bytes, are not all encoded before the first result
-        // is in.
-        let max_chunks = self.processes * self.chunks_ahead;
+        // At most four chunks per worker are out (so at most as many inputs
+        // as four full chunks each): large inputs, cut into small chunks by
+        // bytes, are not all encoded before the first result is in.
+        let max_chunks = self.processes * 4;
         // Where each chunk out ends (a chunk split after its worker died
         // comes back in several deliveries).
         let mut ends = VecDeque::new();
@@ -1393,8 +1388,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Imap<'p, T, I> {
     }
 
     /// The most inputs sent or buffered but not yet yielded; default: four
-    /// chunks per worker (33 per rank on MPI, whose windows cover a network
-    /// round trip). This bounds the supervisor's memory.
+    /// chunks per worker. This bounds the supervisor's memory.
     ///
     /// ```
     /// # let pool = procpool::doctest::pool(1);
@@ -1521,7 +1515,7 @@ impl<'p, T: Task, I: Iterator<Item = T::Input>> Stream<'p, T, I> {
 
     fn limit(&self) -> u64 {
         let chunksize = self.feeder.chunksize;
-        let default = chunksize * self.pool.processes * self.pool.chunks_ahead;
+        let default = chunksize * self.pool.processes * 4;
         self.lookahead.unwrap_or(default).max(chunksize) as u64
     }
 

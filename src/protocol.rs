@@ -108,14 +108,6 @@ impl From<Vec<u8>> for Frame {
     }
 }
 
-impl Frame {
-    /// The frame's bytes, for a transport that must own them while it sends.
-    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
-}
-
 impl Deref for Frame {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

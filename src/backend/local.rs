@@ -123,7 +123,6 @@ impl Supervisor {
                 retries: cfg.retries,
                 max_tasks_per_child: cfg.max_tasks_per_child,
                 whole_job: false,
-                round_trip: Duration::ZERO,
             }),
             cfg,
         };

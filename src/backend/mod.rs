@@ -236,17 +236,6 @@ impl Backend {
         }
     }
 
-    /// How many chunks per worker a call keeps out or queued ahead of the
-    /// results taken: enough to fill each worker's window. MPI ranks may
-    /// hold a window deepened by the round trip, local workers hold few.
-    pub fn chunks_ahead(&self) -> usize {
-        match self {
-            Backend::Local(_) => 4,
-            #[cfg(feature = "mpi")]
-            Backend::Mpi(_) => scheduler::ROUND_TRIP_WINDOW + 1,
-        }
-    }
-
     /// Whether any chunk is queued or out.
     pub fn has_work(&self) -> bool {
         self.book().has_work()

@@ -6,9 +6,9 @@
 //! local worker ([`Request::Run`] with the inputs encoded by
 //! [`codec`]), and a worker rank answers with the same
 //! [`Reply`] its linked task produces. The policy is the local pool's own
-//! scheduler (`scheduler.rs`); each worker rank holds a window of chunks,
-//! deep enough to cover the round trip to it, and gets more as it replies,
-//! so faster ranks and hosts take more of the work.
+//! scheduler (`scheduler.rs`); each worker rank holds one chunk at a time
+//! and gets the next when it replies, so faster ranks and hosts take more
+//! of the work.
 //!
 //! MPI cannot stop or replace one rank without ending the job, so this
 //! backend takes no task timeout, no retries and no maximum tasks per worker;
@@ -32,17 +32,13 @@
 //! }
 //! ```
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mpi::Tag;
-use mpi::datatype::Equivalence;
 use mpi::environment::Universe;
-use mpi::ffi;
 use mpi::point_to_point::MatchedReceiveVec;
-use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, Destination, Source};
 use serde::{Deserialize, Serialize};
@@ -332,12 +328,7 @@ struct WorkerHello {
     tasks: Vec<String>,
 }
 
-/// Polls without burning a core: yields for a while (tens of microseconds:
-/// short chunks come back that soon, and a yield gives the core to whoever
-/// needs it), then sleeps that double every other time up to about 1 ms.
-/// (Open MPI's own waits spin: there is no message to block on in the
-/// kernel.) A rank that holds a window of chunks finds its next one in when
-/// it finishes one, so how long it sleeps when idle costs no throughput.
+/// Polls without burning a core: a few yields, then sleeps growing to about 1 ms.
 #[derive(Default)]
 struct Backoff(u32);
 
@@ -352,86 +343,11 @@ impl Backoff {
         if self.0 < Self::SPINS {
             thread::yield_now();
         } else {
-            let doublings = ((self.0 - Self::SPINS) / 2).min(7);
+            let doublings = ((self.0 - Self::SPINS) / 4).min(7);
             thread::sleep(Duration::from_micros(8 << doublings));
         }
         self.0 = self.0.saturating_add(1);
     }
-}
-
-/// The longest rank 0 sleeps in a turn: the turn returns this often to serve
-/// calls from other threads and to notice signals.
-const MAX_SLEEP: Duration = Duration::from_millis(1);
-/// A reply due sooner than this is polled for rather than slept for.
-const MIN_SLEEP: Duration = Duration::from_micros(50);
-
-/// A frame on its way to another rank by a non-blocking send (`MPI_Isend`).
-/// A blocking send of a large frame waits until its receiver takes it, and
-/// two ranks that each send to the other that way wait forever; this one
-/// returns at once, and MPI reads the frame until the request completes, so
-/// the frame stays here, unmoved and unchanged, until [`done`](Self::done)
-/// says so.
-struct Sending {
-    request: ffi::MPI_Request,
-    frame: Vec<u8>,
-}
-
-// SAFETY: the request is only a handle into MPI, used from one thread at a
-// time (MPI is initialized `Serialized`), like the rest of this backend.
-unsafe impl Send for Sending {}
-
-impl Sending {
-    /// Starts sending `frame` to rank `to` with `tag`.
-    fn start(comm: &SimpleCommunicator, to: i32, tag: Tag, frame: Vec<u8>) -> Sending {
-        // SAFETY: the constant is MPI's own null request, read once.
-        let mut request = unsafe { ffi::RSMPI_REQUEST_NULL };
-        let count = i32::try_from(frame.len()).expect("frames are under 2 GiB");
-        // SAFETY: the buffer is `frame`'s heap allocation, which `Sending`
-        // owns and neither frees nor changes while the request is active
-        // (see `done` and `Drop`); moving the `Vec` does not move it.
-        unsafe {
-            ffi::MPI_Isend(
-                frame.as_ptr().cast(),
-                count,
-                u8::equivalent_datatype().as_raw(),
-                to,
-                tag,
-                comm.as_raw(),
-                &mut request,
-            );
-        }
-        Sending { request, frame }
-    }
-
-    /// Whether the send completed: MPI reads the frame no more.
-    fn done(&mut self) -> bool {
-        let mut flag = 0;
-        // SAFETY: the request is this send's, active or (once completed,
-        // set by MPI) null, for which the test answers true.
-        unsafe { ffi::MPI_Test(&mut self.request, &mut flag, ffi::RSMPI_STATUS_IGNORE) };
-        flag != 0
-    }
-
-    /// Waits for the send to complete; the receiver must be taking its messages.
-    fn wait(mut self) {
-        // SAFETY: as in `done`; afterwards the request is null.
-        unsafe { ffi::MPI_Wait(&mut self.request, ffi::RSMPI_STATUS_IGNORE) };
-    }
-}
-
-impl Drop for Sending {
-    fn drop(&mut self) {
-        // Still under way (the job is ending): MPI may read the frame yet,
-        // so it is leaked rather than freed.
-        if !self.done() {
-            std::mem::forget(std::mem::take(&mut self.frame));
-        }
-    }
-}
-
-/// Drops the sends in `sending` that completed.
-fn reap(sending: &mut VecDeque<Sending>) {
-    sending.retain_mut(|send| !send.done());
 }
 
 /// A worker rank's life: hello, then run chunks until told to stop.
@@ -466,10 +382,7 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
 
     let mut out = Vec::new();
     let mut backoff = Backoff::default();
-    // Replies on their way: the next chunk runs while rank 0 takes them.
-    let mut replies = VecDeque::new();
     loop {
-        reap(&mut replies);
         if let Some(probed) = root.immediate_matched_probe_with_tag(TAG_CLOCK) {
             // Rank 0 measures our clock against its own: answer at once.
             let _ = probed.matched_receive_vec::<u64>();
@@ -491,23 +404,21 @@ fn serve_loop(world: &MpiWorld, registry: &Registry) -> Result<(), String> {
             timed,
         } = request
         else {
-            // Rank 0 stops us once it has every reply: these complete now.
-            replies.into_iter().for_each(Sending::wait);
             return Ok(());
         };
         let reply =
             crate::worker::answer(registry, chunk, &task, (payload, count, timed), &mut out);
         let frame = protocol::frame(&reply, &out).map_err(|e| e.to_string())?;
-        replies.push_back(Sending::start(&comm, 0, TAG_REPLY, frame.into_bytes()));
+        root.send_with_tag(&frame[..], TAG_REPLY);
     }
 }
 
 /// Rank 0's side: the transport over the worker ranks, under the pool's
-/// one [`Scheduler`]. A rank is worker `rank - 1` to the scheduler and holds
-/// a window of chunks, as a local worker does, sized to cover the round trip
-/// measured at the handshake, so that it starts its next chunk while rank 0
-/// takes its last reply. Chunks go out by non-blocking sends: rank 0 never
-/// waits in a send to a rank that may be sending to it.
+/// one [`Scheduler`]. A rank is worker `rank - 1` to the scheduler; it holds
+/// one chunk at a time (the window is 1), which is the dynamic dispatch (a
+/// fast rank comes back more often and so gets more) and keeps MPI from
+/// deadlocking: a blocking send of a large message waits for its receiver,
+/// so rank 0 never sends to a rank that may be sending to it.
 pub(crate) struct MpiSupervisor {
     pub(super) sched: Scheduler,
     /// By worker id: rank `id + 1`.
@@ -520,8 +431,6 @@ pub(crate) struct MpiSupervisor {
     /// The largest uncertainty of a rank's clock offset.
     clock_uncertainty: Duration,
     backoff: Backoff,
-    /// Chunks on their way to the ranks.
-    sending: VecDeque<Sending>,
     /// Last: dropped after the supervisor stopped the ranks.
     root: MpiRoot,
 }
@@ -578,14 +487,10 @@ impl MpiSupervisor {
                 }),
             })
             .collect();
-        let (clock_offsets, round_trips): (Vec<i64>, Vec<Duration>) =
-            sync_clocks(&root.world).into_iter().unzip();
-        let round_trip = round_trips.iter().copied().max().unwrap_or_default();
         let mut sched = Scheduler::new(Policy {
-            window: cfg.window,
+            window: Some(1),
             grace: cfg.grace,
             whole_job: true,
-            round_trip,
             ..Policy::default()
         });
         sched
@@ -595,15 +500,16 @@ impl MpiSupervisor {
         for (id, worker) in (0..).zip(&workers) {
             sched.started(id, worker.pid, now);
         }
+        let (clock_offsets, uncertainties): (Vec<i64>, Vec<Duration>) =
+            sync_clocks(&root.world).into_iter().unzip();
         Ok(MpiSupervisor {
             sched,
             workers,
             clock_offsets,
             interrupt: cfg.interrupt,
             grace: cfg.grace,
-            clock_uncertainty: round_trip / 2,
+            clock_uncertainty: uncertainties.into_iter().max().unwrap_or_default(),
             backoff: Backoff::default(),
-            sending: VecDeque::new(),
             root,
         })
     }
@@ -623,8 +529,7 @@ impl MpiSupervisor {
         self.clock_uncertainty
     }
 
-    /// One turn: fill the ranks' windows, take every reply that is in (or
-    /// wait a little).
+    /// One turn: hand idle ranks work, take at most one reply (or wait a little).
     pub(crate) fn turn(&mut self, interruptible: bool) -> Result<(), PoolError> {
         if interruptible && let Some(signal) = self.interrupted() {
             self.collect_busy();
@@ -637,16 +542,14 @@ impl MpiSupervisor {
             ));
         }
         self.receive();
-        reap(&mut self.sending);
         #[cfg(debug_assertions)]
         self.sched.check();
         Ok(())
     }
 
-    /// Sends each rank the chunks the scheduler hands it.
+    /// Sends each idle rank the chunk the scheduler hands it.
     fn dispatch(&mut self) {
         let comm = self.root.world.comm();
-        let sending = &mut self.sending;
         let mut unframed = Vec::new();
         self.sched.dispatch(Instant::now(), |id, chunk_id, book| {
             let Some(chunk) = book.get(chunk_id) else {
@@ -659,12 +562,9 @@ impl MpiSupervisor {
                 timed: chunk.work.timed,
             };
             match protocol::frame(&header, &chunk.work.payload) {
-                Ok(frame) => sending.push_back(Sending::start(
-                    &comm,
-                    id as i32 + 1,
-                    TAG_REQUEST,
-                    frame.into_bytes(),
-                )),
+                Ok(frame) => comm
+                    .process_at_rank(id as i32 + 1)
+                    .send_with_tag(&frame[..], TAG_REQUEST),
                 // Held as sent, and failed at once below with the reason.
                 Err(e) => unframed.push((id, format!("cannot frame the chunk: {e}"))),
             }
@@ -710,29 +610,20 @@ impl MpiSupervisor {
         }
     }
 
-    /// Takes every reply that is in; if none is, sleeps until the next one is
-    /// due (by the chunks' average time, at most [`MAX_SLEEP`]), or, once it
-    /// is overdue, polls with a [`Backoff`].
+    /// Takes at most one reply, or waits a little.
     fn receive(&mut self) {
         let comm = self.root.world.comm();
-        let mut taken = false;
-        while let Some(probed) = comm
+        match comm
             .any_process()
             .immediate_matched_probe_with_tag(TAG_REPLY)
         {
-            let (bytes, status) = probed.matched_receive_vec::<u8>();
-            let id = u64::from((status.source_rank() as u32).wrapping_sub(1));
-            self.on_reply(id, bytes);
-            taken = true;
-        }
-        if taken {
-            self.backoff.reset();
-            return;
-        }
-        let now = Instant::now();
-        match self.sched.next_reply() {
-            Some(due) if due > now + MIN_SLEEP => thread::sleep((due - now).min(MAX_SLEEP)),
-            _ => self.backoff.wait(),
+            Some(probed) => {
+                let (bytes, status) = probed.matched_receive_vec::<u8>();
+                let id = u64::from((status.source_rank() as u32).wrapping_sub(1));
+                self.on_reply(id, bytes);
+                self.backoff.reset();
+            }
+            None => self.backoff.wait(),
         }
     }
 
@@ -881,7 +772,7 @@ fn handshake(
 /// round trips of one reading each; in the quickest, the rank read its clock
 /// about halfway, so its offset is its reading less our midpoint, give or
 /// take half that round trip. Returns, by slot (rank - 1), the offset in
-/// nanoseconds (theirs minus ours) and that quickest round trip.
+/// nanoseconds (theirs minus ours) and that uncertainty.
 fn sync_clocks(world: &MpiWorld) -> Vec<(i64, Duration)> {
     let comm = world.comm();
     (1..world.size)
@@ -904,7 +795,7 @@ fn sync_clocks(world: &MpiWorld) -> Vec<(i64, Duration)> {
                 }
             }
             best.map_or((0, Duration::MAX), |(round_trip, offset)| {
-                (offset, Duration::from_nanos(round_trip))
+                (offset, Duration::from_nanos(round_trip / 2))
             })
         })
         .collect()

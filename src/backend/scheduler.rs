@@ -29,8 +29,6 @@ const DEEP_WINDOW: usize = 8;
 const SHALLOW_WINDOW: usize = 2;
 /// A running chunk never counts as stuck before this.
 const STUCK_AFTER: Duration = Duration::from_millis(1);
-/// The most a round trip deepens the adaptive window to.
-pub(crate) const ROUND_TRIP_WINDOW: usize = 32;
 /// A worker gets no more chunks while this many bytes of input are out
 /// with it (it always gets one).
 const WINDOW_BYTES: usize = 2 << 20;
@@ -57,9 +55,6 @@ pub(crate) struct Policy {
     /// replaced alone, so abandoning a call kills nobody (its late replies
     /// are dropped).
     pub whole_job: bool,
-    /// How long a message takes there and back (zero on one machine's
-    /// channels): the adaptive window holds enough chunks to cover it.
-    pub round_trip: Duration,
 }
 
 /// What the transport is to do for the scheduler.
@@ -141,29 +136,15 @@ impl Scheduler {
     /// Chunks per worker: 1 with a timeout (a chunk's clock starts when it is
     /// sent), the builder's number if given, else adaptive: short chunks need
     /// a deep window to hide the channel's latency, long ones a shallow one so
-    /// that none waits behind another on a busy worker while a worker idles,
-    /// but deep enough that the chunks behind the running one last the round
-    /// trip of its reply and the next chunk.
+    /// that none waits behind another on a busy worker while a worker idles.
     fn window(&self) -> usize {
         if self.policy.timeout.is_some() {
             return 1;
         }
         match (self.policy.window, self.chunk_time) {
             (Some(window), _) => window.max(1),
-            (None, Some(t)) => {
-                let least = if t < SHORT_BATCH {
-                    DEEP_WINDOW
-                } else {
-                    SHALLOW_WINDOW
-                };
-                let behind = self
-                    .policy
-                    .round_trip
-                    .as_nanos()
-                    .div_ceil(t.as_nanos().max(1));
-                (1 + behind as usize).clamp(least, ROUND_TRIP_WINDOW)
-            }
-            (None, None) => SHALLOW_WINDOW,
+            (None, Some(t)) if t < SHORT_BATCH => DEEP_WINDOW,
+            (None, _) => SHALLOW_WINDOW,
         }
     }
 
@@ -336,19 +317,6 @@ impl Scheduler {
             message: "dropped".into(),
         };
         self.release(id, Err(unheard), now);
-    }
-
-    /// When the next reply is due: the earliest moment a worker's running
-    /// chunk ends if it takes as long as chunks have been taking. `None` when
-    /// no worker holds a chunk.
-    #[cfg_attr(not(feature = "mpi"), allow(dead_code, reason = "the MPI transport's"))]
-    pub fn next_reply(&self) -> Option<Instant> {
-        let average = self.chunk_time.unwrap_or_default();
-        self.slots
-            .values()
-            .filter(|slot| !slot.out.is_empty())
-            .map(|slot| slot.running_since + average)
-            .min()
     }
 
     /// Whether any worker holds a chunk.
@@ -749,52 +717,6 @@ mod tests {
     }
 
     #[test]
-    fn a_long_round_trip_deepens_the_window_of_long_chunks() {
-        let now = Instant::now();
-        let mut sched = scheduler(Policy {
-            round_trip: Duration::from_millis(5),
-            ..Policy::default()
-        });
-        sched.started(1, 101, now);
-        for i in 0..20 {
-            sched.book.submit(JOB, work(i, 1));
-        }
-        // Nothing is known of the chunks yet: one.
-        assert_eq!(dispatch(&mut sched, now).len(), 1);
-        // Chunks of 2 ms: 3 behind the running one last the 5 ms round trip.
-        let later = now + Duration::from_millis(2);
-        finish_front(&mut sched, 1, later);
-        let more = dispatch(&mut sched, later);
-        assert_eq!(held(&sched, 1).len(), 4, "sent {more:?}");
-        // Chunks far longer than the round trip: one behind is enough.
-        let much_later = later + Duration::from_secs(1);
-        for _ in 0..4 {
-            finish_front(&mut sched, 1, much_later);
-        }
-        dispatch(&mut sched, much_later);
-        assert_eq!(held(&sched, 1).len(), SHALLOW_WINDOW);
-    }
-
-    #[test]
-    fn a_long_round_trip_deepens_the_window_of_short_chunks_to_a_limit() {
-        let now = Instant::now();
-        let mut sched = scheduler(Policy {
-            round_trip: Duration::from_millis(1),
-            ..Policy::default()
-        });
-        sched.started(1, 101, now);
-        for i in 0..100 {
-            sched.book.submit(JOB, work(i, 1));
-        }
-        dispatch(&mut sched, now);
-        // Chunks of 10 us: a round trip is 100 of them, more than the limit.
-        let later = now + Duration::from_micros(10);
-        finish_front(&mut sched, 1, later);
-        dispatch(&mut sched, later);
-        assert_eq!(held(&sched, 1).len(), ROUND_TRIP_WINDOW);
-    }
-
-    #[test]
     fn large_chunks_go_one_more_at_a_time() {
         let now = Instant::now();
         let mut sched = scheduler(Policy {
@@ -1049,7 +971,6 @@ mod tests {
             retries: 2,
             max_tasks_per_child: Some(7),
             whole_job: false,
-            round_trip: Duration::from_millis(2),
         });
         let mut next_worker = 0;
         let mut next_input = 0;
