@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::error::{PoolError, TaskError};
 use crate::events::PoolEvent;
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Request};
 use crate::sys::Epoch;
 
 /// The most [`PoolEvent`]s kept between two takes; later ones are counted.
@@ -45,6 +45,16 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
+    /// The request that runs this chunk, known by `id`, on a worker.
+    pub fn request(&self, id: u64) -> Request {
+        Request::Run {
+            chunk: id,
+            task: self.work.task.to_string(),
+            count: self.count(),
+            timed: self.work.timed,
+        }
+    }
+
     pub fn count(&self) -> u32 {
         self.work.count
     }

@@ -260,12 +260,7 @@ impl Supervisor {
             let (Some(worker), Some(chunk)) = (workers.get_mut(&id), book.get(chunk_id)) else {
                 return false;
             };
-            let header = Request::Run {
-                chunk: chunk_id,
-                task: chunk.work.task.to_string(),
-                count: chunk.count(),
-                timed: chunk.work.timed,
-            };
+            let header = chunk.request(chunk_id);
             let Ok((mut message, lease)) = worker.outbox.pack(&header, &chunk.work.payload) else {
                 return false;
             };

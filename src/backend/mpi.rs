@@ -555,12 +555,7 @@ impl MpiSupervisor {
             let Some(chunk) = book.get(chunk_id) else {
                 return false;
             };
-            let header = Request::Run {
-                chunk: chunk_id,
-                task: chunk.work.task.to_string(),
-                count: chunk.count(),
-                timed: chunk.work.timed,
-            };
+            let header = chunk.request(chunk_id);
             match protocol::frame(&header, &chunk.work.payload) {
                 Ok(frame) => comm
                     .process_at_rank(id as i32 + 1)

@@ -122,32 +122,33 @@ impl Slurm {
         }
     }
 
-    /// The job-completion record of job `id` (not an array), once it ended:
-    /// its fields (`JobState`, `ExitCode`...).
-    #[cfg(feature = "mpi")]
-    pub fn record(&self, id: &str) -> Option<BTreeMap<String, String>> {
+    /// Every job-completion record so far, each as its fields (`JobId`,
+    /// `JobState`, `ExitCode`...).
+    fn completions(&self) -> Vec<BTreeMap<String, String>> {
         let text = std::fs::read_to_string(self.dir.path().join("jobcomp.txt")).unwrap_or_default();
         text.lines()
             .map(|line| {
                 line.split_whitespace()
                     .filter_map(|f| f.split_once('='))
                     .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect::<BTreeMap<_, _>>()
+                    .collect()
             })
+            .collect()
+    }
+
+    /// The job-completion record of job `id` (not an array), once it ended.
+    #[cfg(feature = "mpi")]
+    pub fn record(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        self.completions()
+            .into_iter()
             .find(|r| r.get("JobId").map(String::as_str) == Some(id))
     }
 
     /// The job-completion records of job `id`'s array tasks by task index:
     /// each record's fields (`JobState`, `ExitCode`...).
     pub fn records(&self, id: &str) -> BTreeMap<u64, BTreeMap<String, String>> {
-        let text = std::fs::read_to_string(self.dir.path().join("jobcomp.txt")).unwrap_or_default();
-        text.lines()
-            .map(|line| {
-                line.split_whitespace()
-                    .filter_map(|f| f.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect::<BTreeMap<_, _>>()
-            })
+        self.completions()
+            .into_iter()
             .filter(|r| r.get("ArrayJobId").map(String::as_str) == Some(id))
             .map(|r| (r["ArrayTaskId"].parse().expect("a task index"), r))
             .collect()
