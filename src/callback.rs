@@ -15,6 +15,11 @@ type Poll = Box<dyn FnMut() -> bool + Send>;
 /// The callback thread's name.
 const THREAD_NAME: &str = "procpool-callbacks";
 
+thread_local! {
+    /// Set on the callback thread alone (a name can be anyone's).
+    static ON_CALLBACK_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The callbacks given to the callback thread and not yet taken by it.
 static NEW: Mutex<Vec<(Poll, Arc<Pending>)>> = Mutex::new(Vec::new());
 
@@ -33,7 +38,7 @@ impl Pending {
     /// on the callback thread itself (a callback that joins its pool) it
     /// cannot, and returns at once instead of waiting for itself.
     pub fn wait_empty(&self) {
-        if std::thread::current().name() == Some(THREAD_NAME) {
+        if ON_CALLBACK_THREAD.get() {
             return;
         }
         loop {
@@ -87,6 +92,7 @@ fn register(poll: Poll, pending: &Arc<Pending>) {
 /// those that settled. A callback that panics is reported on stderr and
 /// the others go on.
 fn serve() {
+    ON_CALLBACK_THREAD.set(true);
     let mut waiting: Vec<(Poll, Arc<Pending>)> = Vec::new();
     loop {
         let seen = READY.generation();
